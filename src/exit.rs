@@ -1,0 +1,100 @@
+//! Error classes and the process exit codes they map to.
+//!
+//! Library code returns `anyhow::Error`; where the class matters it wraps the cause in a
+//! [`Failure`] so that `main` can pick the exit code by downcasting, once, at the top.
+
+use std::fmt;
+
+/// Why a run failed, as far as the operator needs to know to act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Bad flags, a bad extensions file, a missing cluster ID: fix the configuration.
+    Usage,
+    /// The Kubernetes API refused or failed (RBAC, not found, unreachable, server errors).
+    Kubernetes,
+    /// The collector answered with a 4xx: the report was rejected and will not be retried.
+    Rejected,
+    /// The collector could not be reached in time, or the run's deadline passed.
+    Unreachable,
+    /// The collector's store or listener failed (collector side only).
+    Internal,
+}
+
+impl Class {
+    /// The process exit code for this class (documented in `--help` and the README).
+    pub fn code(self) -> u8 {
+        match self {
+            Class::Usage => 2,
+            Class::Kubernetes => 3,
+            Class::Rejected => 4,
+            Class::Unreachable => 5,
+            Class::Internal => 1,
+        }
+    }
+}
+
+/// An error tagged with its [`Class`]. The message is the cause's; the class only picks the code.
+#[derive(Debug)]
+pub struct Failure {
+    pub class: Class,
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Always the whole inner chain: anyhow prints each link of an outer chain plainly.
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Tag an error with a class.
+pub fn fail(class: Class, error: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        class,
+        error: error.into(),
+    })
+}
+
+/// The class of an error chain: the outermost [`Failure`] found, else [`Class::Internal`].
+pub fn class_of(error: &anyhow::Error) -> Class {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map(|f| f.class)
+        .unwrap_or(Class::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn class_survives_added_context() {
+        let e = fail(Class::Rejected, anyhow::anyhow!("400 Bad Request"));
+        let e = Err::<(), _>(e).context("sending report").unwrap_err();
+        assert_eq!(class_of(&e), Class::Rejected);
+        assert_eq!(format!("{e:#}"), "sending report: 400 Bad Request");
+    }
+
+    #[test]
+    fn untagged_errors_are_internal_and_codes_are_distinct() {
+        assert_eq!(class_of(&anyhow::anyhow!("x")), Class::Internal);
+        let mut codes: Vec<u8> = [
+            Class::Usage,
+            Class::Kubernetes,
+            Class::Rejected,
+            Class::Unreachable,
+            Class::Internal,
+        ]
+        .iter()
+        .map(|c| c.code())
+        .collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 5);
+        assert!(!codes.contains(&0));
+    }
+}
