@@ -1,16 +1,22 @@
 //! Flags, their environment variables, and validation into typed settings.
 
 use crate::exit::{Class, fail};
+use crate::retry::parse_duration;
 use anyhow::Result;
 use argh::FromArgs;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// spartakus: anonymous, opt-in Kubernetes usage reporting.
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(
     note = "Report: what is sent is documented in README.md; preview it with `spartakus report --dry-run`.",
     error_code(0, "success (report sent, or dry run)"),
-    error_code(2, "usage or configuration error (flags, extensions, missing cluster ID)"),
+    error_code(
+        2,
+        "usage or configuration error (flags, extensions, missing cluster ID)"
+    ),
     error_code(3, "Kubernetes API error (permission, not found, server error)"),
     error_code(4, "the collector rejected the report (4xx); not retried"),
     error_code(5, "the collector was unreachable, or the deadline passed"),
@@ -40,6 +46,9 @@ pub struct InitArgs {
     /// name of the ConfigMap holding `clusterID` (default: spartakus)
     #[argh(option)]
     pub configmap: Option<String>,
+    /// hard deadline for the whole run, e.g. 2m (default 2m)
+    #[argh(option)]
+    pub timeout: Option<String>,
 }
 
 /// Build the anonymous report of this cluster and send it to the collector.
@@ -70,13 +79,134 @@ pub struct ReportArgs {
     /// extra CA certificates (PEM) trusted for the collector, added to the system roots [env SPARTAKUS_CA_FILE]
     #[argh(option)]
     pub ca_file: Option<String>,
+    /// write the report's JSON to this file instead of sending it [env SPARTAKUS_OUTPUT]
+    #[argh(option)]
+    pub output: Option<String>,
+    /// send the report uncompressed (default: gzip, with a fallback for collectors that refuse it) [env SPARTAKUS_NO_GZIP]
+    #[argh(switch)]
+    pub no_gzip: bool,
+}
+
+/// How long a report run may take unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The ConfigMap holding the cluster ID unless told otherwise.
+pub const DEFAULT_CONFIGMAP: &str = "spartakus";
+
+/// `spartakus report`'s settings, validated once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSettings {
+    /// Where to send; `None` only when the report is not sent (dry run or output file).
+    pub endpoint: Option<String>,
+    pub cluster_id: Option<String>,
+    pub namespace: Option<String>,
+    pub configmap: String,
+    pub extensions: Option<PathBuf>,
+    pub dry_run: bool,
+    pub output: Option<PathBuf>,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub gzip: bool,
+}
+
+impl ReportSettings {
+    /// Validates the flags, filling each one not given from its `SPARTAKUS_*` variable (read
+    /// through `env`, so tests need not touch the process environment).
+    pub fn resolve(args: ReportArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let text = |flag: Option<String>, var: &str| -> Option<String> {
+            flag.or_else(|| env(var))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let switch = |flag: bool, var: &str| -> Result<bool> {
+            if flag {
+                return Ok(true);
+            }
+            match env(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("") | Some("false") | Some("0") | Some("no") => Ok(false),
+                Some("true") | Some("1") | Some("yes") => Ok(true),
+                Some(other) => Err(usage(format!("{var}={other:?}: expected true or false"))),
+            }
+        };
+        let dry_run = switch(args.dry_run, "SPARTAKUS_DRY_RUN")?;
+        let output = text(args.output, "SPARTAKUS_OUTPUT").map(PathBuf::from);
+        let endpoint = text(args.endpoint, "SPARTAKUS_ENDPOINT");
+        if let Some(endpoint) = &endpoint {
+            validate_endpoint(endpoint)?;
+        } else if !dry_run && output.is_none() {
+            return Err(usage(
+                "no collector endpoint: set --endpoint or SPARTAKUS_ENDPOINT (or preview with --dry-run)",
+            ));
+        }
+        let cluster_id = text(args.cluster_id, "SPARTAKUS_CLUSTER_ID");
+        if let Some(id) = &cluster_id {
+            validate_cluster_id(id).map_err(|e| usage(format!("--cluster-id: {e}")))?;
+        }
+        let timeout = match text(args.timeout, "SPARTAKUS_TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => {
+                let d = parse_duration(&t).map_err(|e| usage(format!("--timeout: {e}")))?;
+                if d.is_zero() {
+                    return Err(usage("--timeout: must be more than zero"));
+                }
+                d
+            }
+        };
+        Ok(ReportSettings {
+            endpoint,
+            cluster_id,
+            namespace: text(args.namespace, "SPARTAKUS_NAMESPACE"),
+            configmap: text(args.configmap, "SPARTAKUS_CONFIGMAP")
+                .unwrap_or_else(|| DEFAULT_CONFIGMAP.to_string()),
+            extensions: text(args.extensions, "SPARTAKUS_EXTENSIONS").map(PathBuf::from),
+            dry_run,
+            output,
+            timeout,
+            ca_file: text(args.ca_file, "SPARTAKUS_CA_FILE").map(PathBuf::from),
+            gzip: !switch(args.no_gzip, "SPARTAKUS_NO_GZIP")?,
+        })
+    }
+}
+
+/// An endpoint is an absolute `http` or `https` URL with a host.
+pub fn validate_endpoint(endpoint: &str) -> Result<()> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e| usage(format!("--endpoint {endpoint:?} is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(usage(format!(
+                "--endpoint {endpoint:?} must start with https:// (or http://)"
+            )));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(usage(format!("--endpoint {endpoint:?} has no host")));
+    }
+    Ok(())
+}
+
+/// A cluster ID is 1 to 128 printable ASCII characters without spaces.
+pub fn validate_cluster_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!(
+            "must be 1 to 128 characters long (has {})",
+            id.len()
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    Ok(())
 }
 
 /// Parse the command line. On `--help` or a parse error the message is printed here and the
 /// exit code returned (0 for help, 2 for usage errors).
 pub fn parse(argv: &[String]) -> std::result::Result<Args, ExitCode> {
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let (cmd, rest) = strs.split_first().map_or(("spartakus", &[][..]), |(c, r)| (*c, r));
+    let (cmd, rest) = strs
+        .split_first()
+        .map_or(("spartakus", &[][..]), |(c, r)| (*c, r));
     let cmd = std::path::Path::new(cmd)
         .file_name()
         .and_then(|n| n.to_str())
@@ -108,4 +238,107 @@ pub fn run(args: Args) -> Result<()> {
 /// A usage error.
 pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
     fail(Class::Usage, anyhow::anyhow!("{msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Args {
+        let argv: Vec<String> = std::iter::once("spartakus")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        parse(&argv).expect("parses")
+    }
+
+    fn report_args(args: &[&str]) -> ReportArgs {
+        match parse_ok(args).command {
+            Command::Report(r) => r,
+            other => panic!("not a report: {other:?}"),
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn flags_parse() {
+        let r = report_args(&[
+            "report",
+            "--endpoint",
+            "https://c.example/api/v1",
+            "--dry-run",
+            "--timeout",
+            "90s",
+            "--cluster-id",
+            "abc",
+        ]);
+        assert_eq!(r.endpoint.as_deref(), Some("https://c.example/api/v1"));
+        assert!(r.dry_run);
+        let s = ReportSettings::resolve(r, &no_env).unwrap();
+        assert_eq!(s.timeout, Duration::from_secs(90));
+        assert_eq!(s.configmap, "spartakus");
+        assert!(s.gzip);
+        match parse_ok(&["init", "--namespace", "ns"]).command {
+            Command::Init(i) => assert_eq!(i.namespace.as_deref(), Some("ns")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn environment_fills_missing_flags_and_flags_win() {
+        let env = |name: &str| -> Option<String> {
+            match name {
+                "SPARTAKUS_ENDPOINT" => Some("https://env.example/api/v1".into()),
+                "SPARTAKUS_TIMEOUT" => Some("2m".into()),
+                "SPARTAKUS_DRY_RUN" => Some("true".into()),
+                "SPARTAKUS_CONFIGMAP" => Some("other".into()),
+                "SPARTAKUS_NO_GZIP" => Some("1".into()),
+                _ => None,
+            }
+        };
+        let s =
+            ReportSettings::resolve(report_args(&["report", "--timeout", "10s"]), &env).unwrap();
+        assert_eq!(s.endpoint.as_deref(), Some("https://env.example/api/v1"));
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert!(s.dry_run);
+        assert!(!s.gzip);
+        assert_eq!(s.configmap, "other");
+    }
+
+    #[test]
+    fn bad_settings_are_usage_errors() {
+        for args in [
+            &["report"][..],
+            &["report", "--endpoint", "ftp://x/y"],
+            &["report", "--endpoint", "not a url"],
+            &["report", "--endpoint", "https://x/api", "--timeout", "5"],
+            &["report", "--endpoint", "https://x/api", "--timeout", "0s"],
+            &["report", "--dry-run", "--cluster-id", "has space"],
+        ] {
+            let err = ReportSettings::resolve(report_args(args), &no_env).unwrap_err();
+            assert_eq!(
+                crate::exit::class_of(&err),
+                Class::Usage,
+                "{args:?}: {err:#}"
+            );
+        }
+        let env = |name: &str| (name == "SPARTAKUS_DRY_RUN").then(|| "maybe".to_string());
+        assert!(ReportSettings::resolve(report_args(&["report"]), &env).is_err());
+    }
+
+    #[test]
+    fn help_and_unknown_flags_exit_codes() {
+        let argv = |a: &[&str]| -> Vec<String> { a.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            parse(&argv(&["spartakus", "--help"])).unwrap_err(),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            parse(&argv(&["spartakus", "report", "--bogus"])).unwrap_err(),
+            ExitCode::from(Class::Usage.code())
+        );
+    }
 }

@@ -1,1 +1,604 @@
-//! TODO
+//! Every call to the Kubernetes API: the client, `/version`, the cluster-ID ConfigMap and the
+//! paged, streamed node list. Transient failures (connection errors, 429, 5xx) are retried with
+//! backoff inside the run's deadline; 401/403/404 and other answers are not.
+
+use crate::exit::{Class, fail};
+use crate::nodelist::{ListMeta, ListScanner, Piece};
+use crate::report::NodeFacts;
+use crate::retry::{Backoff, Deadline, parse_retry_after, random_u64};
+use anyhow::{Context, Result};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// Nodes asked for per page (kubectl's default chunk size).
+pub const PAGE_SIZE: usize = 500;
+
+/// A Kubernetes API connection and the namespace it defaults to.
+pub struct Cluster {
+    client: kube::Client,
+    default_namespace: String,
+    /// Requests sent, retries included (for the log and the benchmark).
+    pub requests: usize,
+}
+
+/// What an API call was doing, for messages: `list nodes`, `get configmaps "x" in namespace "y"`.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub verb: &'static str,
+    pub resource: String,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)
+    }
+}
+
+/// The parts of a Kubernetes `Status` error body worth showing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Status {
+    message: String,
+    reason: String,
+}
+
+/// A failed attempt.
+enum Failed {
+    /// Worth retrying; with the server's `Retry-After`, if any.
+    Transient(anyhow::Error, Option<Duration>),
+    /// Retrying won't help.
+    Final(anyhow::Error),
+}
+
+impl Cluster {
+    /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster.
+    /// `HTTPS_PROXY`/`NO_PROXY` are honoured as kubectl does.
+    pub async fn connect() -> Result<Cluster> {
+        let mut config = kube::Config::infer().await.map_err(|e| {
+            fail(
+                Class::Usage,
+                anyhow::anyhow!(
+                    "no Kubernetes credentials: not in a cluster, and no usable kubeconfig (KUBECONFIG or ~/.kube/config): {e}"
+                ),
+            )
+        })?;
+        // Retries are ours, bounded by the run's deadline (kube's own policy could wait far longer).
+        config.default_retry = false;
+        config.read_timeout = Some(Duration::from_secs(60));
+        let default_namespace = config.default_namespace.clone();
+        let client = kube::Client::try_from(config).map_err(|e| {
+            fail(
+                Class::Usage,
+                anyhow::anyhow!("building the Kubernetes client: {e}"),
+            )
+        })?;
+        Ok(Cluster {
+            client,
+            default_namespace,
+            requests: 0,
+        })
+    }
+
+    /// The namespace of the in-cluster service account, else the kubeconfig context's.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    /// The API server's `gitVersion`.
+    pub async fn git_version(&mut self, deadline: &Deadline) -> Result<String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info {
+            git_version: String,
+        }
+        let op = Op {
+            verb: "get",
+            resource: "/version".into(),
+        };
+        let body = self
+            .call(&op, Method::GET, "/version".into(), None, deadline)
+            .await?;
+        let body = body.ok_or_else(|| api_error(&op, anyhow::anyhow!("not found (404)")))?;
+        let info: Info = serde_json::from_slice(&body)
+            .map_err(|e| api_error(&op, anyhow::anyhow!("unexpected answer: {e}")))?;
+        Ok(info.git_version)
+    }
+
+    /// The data of ConfigMap `name` in `namespace`, or `None` if it does not exist.
+    pub async fn get_configmap(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<BTreeMap<String, String>>> {
+        let op = configmap_op("get", namespace, name);
+        let path = format!(
+            "/api/v1/namespaces/{}/configmaps/{}",
+            escape(namespace),
+            escape(name)
+        );
+        let Some(body) = self.call(&op, Method::GET, path, None, deadline).await? else {
+            return Ok(None);
+        };
+        parse_configmap_data(&op, &body).map(Some)
+    }
+
+    /// Creates ConfigMap `name` in `namespace`. Returns `false` if it already existed (409).
+    pub async fn create_configmap(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        data: &BTreeMap<String, String>,
+        deadline: &Deadline,
+    ) -> Result<bool> {
+        let op = configmap_op("create", namespace, name);
+        let body = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "data": data,
+        });
+        let path = format!("/api/v1/namespaces/{}/configmaps", escape(namespace));
+        match self
+            .call(
+                &op,
+                Method::POST,
+                path,
+                Some(body.to_string().into_bytes()),
+                deadline,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.downcast_ref::<Conflict>().is_some() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists every node, page by page, handing each to `sink` as it is read. If a continue token
+    /// expires (410) or a page breaks off midway, the list starts over and `sink.restart()` is
+    /// called first, so the sink always ends up with one consistent listing.
+    pub async fn list_nodes(
+        &mut self,
+        page_size: usize,
+        deadline: &Deadline,
+        sink: &mut dyn NodeSink,
+    ) -> Result<ListStats> {
+        let op = Op {
+            verb: "list",
+            resource: "nodes".into(),
+        };
+        let mut stats = ListStats::default();
+        let mut failures = 0u32;
+        'restart: loop {
+            sink.restart()?;
+            let mut token: Option<String> = None;
+            loop {
+                let mut path = format!("/api/v1/nodes?limit={page_size}");
+                if let Some(t) = &token {
+                    path.push_str("&continue=");
+                    path.push_str(&escape(t));
+                }
+                match self.list_page(&op, &path, deadline, sink).await? {
+                    PageResult::Page(meta) => {
+                        stats.pages += 1;
+                        failures = 0;
+                        token = meta.continue_token.filter(|t| !t.is_empty());
+                        if token.is_none() {
+                            stats.requests = self.requests;
+                            return Ok(stats);
+                        }
+                    }
+                    PageResult::Expired => {
+                        stats.restarts += 1;
+                        eprintln!(
+                            "spartakus: the node list's continue token expired (410); listing again from the start"
+                        );
+                        continue 'restart;
+                    }
+                    PageResult::Failed(error, retry_after) => {
+                        self.wait_before_retry(&op, error, retry_after, failures, deadline)
+                            .await?;
+                        failures += 1;
+                        if sink.partial() {
+                            stats.restarts += 1;
+                            continue 'restart;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn list_page(
+        &mut self,
+        op: &Op,
+        path: &str,
+        deadline: &Deadline,
+        sink: &mut dyn NodeSink,
+    ) -> Result<PageResult> {
+        let request = self.request(Method::GET, path, None)?;
+        self.requests += 1;
+        let response =
+            match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
+                Err(_) => return Err(deadline_error(op, deadline)),
+                Ok(Err(e)) => return transient_or_err(classify_transport(op, e)),
+                Ok(Ok(r)) => r,
+            };
+        let status = response.status();
+        if status == StatusCode::GONE {
+            return Ok(PageResult::Expired);
+        }
+        if !status.is_success() {
+            let retry_after = retry_after_of(response.headers());
+            let body = collect_small(response.into_body()).await;
+            return transient_or_err(match_status(op, status, &body, retry_after));
+        }
+        sink.page_started();
+        let mut body = response.into_body();
+        let mut scanner = ListScanner::new();
+        let mut meta = ListMeta::default();
+        loop {
+            let frame = match tokio::time::timeout(deadline.remaining(), body.frame()).await {
+                Err(_) => return Err(deadline_error(op, deadline)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Ok(PageResult::Failed(
+                        anyhow::anyhow!("the response broke off: {e}"),
+                        None,
+                    ));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            scanner
+                .feed(&data, &mut |piece| match piece {
+                    Piece::Item(bytes) => {
+                        let facts: NodeFacts = serde_json::from_slice(bytes)
+                            .context("a Node in the list does not have the expected shape")?;
+                        sink.node(facts)
+                    }
+                    Piece::Metadata(bytes) => {
+                        meta = serde_json::from_slice(bytes)
+                            .context("the list's metadata does not have the expected shape")?;
+                        Ok(())
+                    }
+                })
+                .map_err(|e| api_error(op, e))?;
+        }
+        if let Err(e) = scanner.finish() {
+            return Ok(PageResult::Failed(e, None));
+        }
+        Ok(PageResult::Page(meta))
+    }
+
+    /// One small request with retries. `Ok(None)` is a 404; 409 is a [`Conflict`] error.
+    async fn call(
+        &mut self,
+        op: &Op,
+        method: Method,
+        path: String,
+        body: Option<Vec<u8>>,
+        deadline: &Deadline,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut failures = 0u32;
+        loop {
+            let request = self.request(method.clone(), &path, body.clone())?;
+            self.requests += 1;
+            let response =
+                match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
+                    Err(_) => return Err(deadline_error(op, deadline)),
+                    Ok(Err(e)) => match classify_transport(op, e) {
+                        Failed::Transient(e, r) => {
+                            self.wait_before_retry(op, e, r, failures, deadline).await?;
+                            failures += 1;
+                            continue;
+                        }
+                        Failed::Final(e) => return Err(e),
+                    },
+                    Ok(Ok(r)) => r,
+                };
+            let status = response.status();
+            let retry_after = retry_after_of(response.headers());
+            let bytes =
+                match tokio::time::timeout(deadline.remaining(), response.into_body().collect())
+                    .await
+                {
+                    Err(_) => return Err(deadline_error(op, deadline)),
+                    Ok(Err(e)) => {
+                        self.wait_before_retry(
+                            op,
+                            anyhow::anyhow!("the response broke off: {e}"),
+                            None,
+                            failures,
+                            deadline,
+                        )
+                        .await?;
+                        failures += 1;
+                        continue;
+                    }
+                    Ok(Ok(b)) => b.to_bytes().to_vec(),
+                };
+            if status.is_success() {
+                return Ok(Some(bytes));
+            }
+            if status == StatusCode::NOT_FOUND && method == Method::GET {
+                return Ok(None);
+            }
+            if status == StatusCode::CONFLICT {
+                return Err(anyhow::Error::new(Conflict));
+            }
+            match match_status(op, status, &bytes, retry_after) {
+                Failed::Transient(e, r) => {
+                    self.wait_before_retry(op, e, r, failures, deadline).await?;
+                    failures += 1;
+                }
+                Failed::Final(e) => return Err(e),
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Request<kube::client::Body>> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::ACCEPT, "application/json");
+        if body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        builder
+            .body(kube::client::Body::from(body.unwrap_or_default()))
+            .context("building an API request")
+    }
+
+    async fn wait_before_retry(
+        &self,
+        op: &Op,
+        error: anyhow::Error,
+        retry_after: Option<Duration>,
+        failures: u32,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let wait = retry_after
+            .unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random_u64()))
+            .min(Duration::from_secs(120));
+        if wait >= deadline.remaining() {
+            return Err(fail(
+                Class::Kubernetes,
+                anyhow::anyhow!(
+                    "{op}: {error:#}; gave up after {} attempts: the {:?} deadline leaves no time to retry",
+                    failures + 1,
+                    deadline.total()
+                ),
+            ));
+        }
+        eprintln!(
+            "spartakus: {op}: {error:#}; retrying in {:.1}s",
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+}
+
+/// Where listed nodes go.
+pub trait NodeSink {
+    /// Forget every node received so far: the listing starts over.
+    fn restart(&mut self) -> Result<()>;
+    /// A page's body has started to arrive.
+    fn page_started(&mut self) {}
+    /// Whether nodes of an unfinished page were received (a retry must then start over).
+    fn partial(&self) -> bool {
+        true
+    }
+    /// One node.
+    fn node(&mut self, facts: NodeFacts) -> Result<()>;
+}
+
+/// Counts from a listing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListStats {
+    pub pages: usize,
+    pub restarts: usize,
+    /// API requests made by this client so far, the listing included.
+    pub requests: usize,
+}
+
+enum PageResult {
+    Page(ListMeta),
+    /// The continue token expired (410).
+    Expired,
+    /// A transient failure.
+    Failed(anyhow::Error, Option<Duration>),
+}
+
+fn transient_or_err(failed: Failed) -> Result<PageResult> {
+    match failed {
+        Failed::Transient(e, r) => Ok(PageResult::Failed(e, r)),
+        Failed::Final(e) => Err(e),
+    }
+}
+
+/// The API answered 409 Conflict / AlreadyExists.
+#[derive(Debug)]
+pub struct Conflict;
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("already exists (409)")
+    }
+}
+
+impl std::error::Error for Conflict {}
+
+fn configmap_op(verb: &'static str, namespace: &str, name: &str) -> Op {
+    Op {
+        verb,
+        resource: format!("configmaps \"{name}\" in namespace \"{namespace}\""),
+    }
+}
+
+fn api_error(op: &Op, error: anyhow::Error) -> anyhow::Error {
+    fail(Class::Kubernetes, anyhow::anyhow!("{op}: {error:#}"))
+}
+
+fn deadline_error(op: &Op, deadline: &Deadline) -> anyhow::Error {
+    fail(
+        Class::Unreachable,
+        anyhow::anyhow!(
+            "{op}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
+            deadline.total()
+        ),
+    )
+}
+
+/// A transport failure: retried unless it is a certificate problem, which waiting won't fix.
+fn classify_transport(op: &Op, error: kube::Error) -> Failed {
+    let text = error_chain(&error);
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        return Failed::Final(api_error(
+            op,
+            anyhow::anyhow!("TLS verification of the API server failed: {text}"),
+        ));
+    }
+    Failed::Transient(anyhow::anyhow!("cannot reach the API server: {text}"), None)
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// Classifies a non-success status: 429 and 5xx are transient; anything else is final.
+fn match_status(op: &Op, status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Failed {
+    let parsed: Status = serde_json::from_slice(body).unwrap_or_default();
+    let detail = if parsed.message.is_empty() {
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        parsed.message
+    };
+    let reason = status.canonical_reason().unwrap_or(parsed.reason.as_str());
+    let summary = if detail.is_empty() {
+        format!("{reason} ({})", status.as_u16())
+    } else {
+        format!("{reason} ({}): {detail}", status.as_u16())
+    };
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Failed::Transient(anyhow::anyhow!("{summary}"), retry_after);
+    }
+    Failed::Final(api_error(op, anyhow::anyhow!("{summary}")))
+}
+
+fn retry_after_of(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Reads at most 64 KiB of an error body.
+async fn collect_small(mut body: kube::client::Body) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < 64 << 10 {
+        match tokio::time::timeout(Duration::from_secs(5), body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+fn parse_configmap_data(op: &Op, body: &[u8]) -> Result<BTreeMap<String, String>> {
+    #[derive(Deserialize)]
+    struct ConfigMap {
+        #[serde(default)]
+        data: Option<BTreeMap<String, String>>,
+    }
+    let cm: ConfigMap = serde_json::from_slice(body)
+        .map_err(|e| api_error(op, anyhow::anyhow!("unexpected answer: {e}")))?;
+    Ok(cm.data.unwrap_or_default())
+}
+
+/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("eyJ2+/="), "eyJ2%2B%2F%3D");
+        assert_eq!(escape("kube-system"), "kube-system");
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let op = Op {
+            verb: "list",
+            resource: "nodes".into(),
+        };
+        let forbidden = br#"{"kind":"Status","message":"nodes is forbidden: User \"x\" cannot list resource \"nodes\"","reason":"Forbidden","code":403}"#;
+        let Failed::Final(err) = match_status(&op, StatusCode::FORBIDDEN, forbidden, None) else {
+            panic!("403 must not be retried");
+        };
+        assert_eq!(crate::exit::class_of(&err), Class::Kubernetes);
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with("list nodes: Forbidden (403): nodes is forbidden"),
+            "{text}"
+        );
+        for code in [429u16, 500, 502, 503, 504] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(matches!(
+                match_status(&op, status, b"", Some(Duration::from_secs(3))),
+                Failed::Transient(_, Some(_))
+            ));
+        }
+        for code in [400u16, 401, 404, 422] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let Failed::Final(err) = match_status(&op, status, b"<html>oops</html>", None) else {
+                panic!("{code} must not be retried");
+            };
+            assert!(format!("{err:#}").contains("<html>oops</html>"));
+        }
+    }
+}

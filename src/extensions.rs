@@ -1,1 +1,273 @@
-//! TODO
+//! Extensions: operator-chosen `name: value` pairs added to the report.
+//!
+//! As in the original spartakus, `--extensions PATH` names a JSON file `{"key": "value", ...}` or a
+//! directory of such files. In a directory, dotfiles and subdirectories are skipped, so a mounted
+//! ConfigMap (with its `..data` links) works. Every problem names the file and the key; nothing is
+//! silently dropped.
+
+use crate::report::Extension;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The most extensions one report may carry.
+pub const MAX_EXTENSIONS: usize = 100;
+/// The longest extension value, in bytes.
+pub const MAX_VALUE_LEN: usize = 256;
+
+/// Checks an extension key: `[prefix/]name`, where prefix is a DNS subdomain (at most 253
+/// characters of lowercase letters, digits, `-` and `.`) and name is at most 63 characters of
+/// letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit.
+pub fn validate_key(key: &str) -> std::result::Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        validate_dns_subdomain(prefix).map_err(|e| format!("prefix {prefix:?} {e}"))?;
+    }
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!(
+            "name {name:?} must be 1 to 63 characters long (has {})",
+            name.len()
+        ));
+    }
+    let bytes = name.as_bytes();
+    let alnum = |b: u8| b.is_ascii_alphanumeric();
+    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return Err(format!(
+            "name {name:?} must begin and end with a letter or digit"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "name {name:?} has the character {bad:?}; allowed are letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_dns_subdomain(prefix: &str) -> std::result::Result<(), String> {
+    if prefix.is_empty() || prefix.len() > 253 {
+        return Err("must be a DNS subdomain of 1 to 253 characters".into());
+    }
+    for label in prefix.split('.') {
+        let b = label.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 63
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-';
+        if !ok {
+            return Err(format!(
+                "must be a DNS subdomain (lowercase letters, digits, '-', dot-separated labels); label {label:?} is not"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses one extensions file's contents. `source` names the file in messages.
+pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .with_context(|| format!("extensions file {source}: not valid JSON"))?;
+    let serde_json::Value::Object(map) = value else {
+        bail!("extensions file {source}: must be a JSON object of \"key\": \"value\" pairs");
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        validate_key(&key)
+            .map_err(|e| anyhow::anyhow!("extensions file {source}: key {key:?}: {e}"))?;
+        let serde_json::Value::String(value) = value else {
+            bail!("extensions file {source}: key {key:?}: the value must be a string, not {value}");
+        };
+        if value.len() > MAX_VALUE_LEN {
+            bail!(
+                "extensions file {source}: key {key:?}: the value is {} bytes long; at most {MAX_VALUE_LEN} are allowed",
+                value.len()
+            );
+        }
+        out.push(Extension { name: key, value });
+    }
+    Ok(out)
+}
+
+/// Merges the extensions of several files (in the order given), refusing a key defined twice and
+/// more than [`MAX_EXTENSIONS`] in all. The result is sorted by name.
+pub fn merge(files: Vec<(String, Vec<Extension>)>) -> Result<Vec<Extension>> {
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (source, extensions) in files {
+        for Extension { name, value } in extensions {
+            if let Some((first, _)) = seen.get(&name) {
+                bail!("extensions: key {name:?} is defined in both {first} and {source}");
+            }
+            seen.insert(name, (source.clone(), value));
+        }
+    }
+    if seen.len() > MAX_EXTENSIONS {
+        bail!(
+            "extensions: {} keys given; at most {MAX_EXTENSIONS} are allowed",
+            seen.len()
+        );
+    }
+    Ok(seen
+        .into_iter()
+        .map(|(name, (_, value))| Extension { name, value })
+        .collect())
+}
+
+/// Reads the extensions at `path`: a file, or a directory of files.
+pub fn load(path: &Path) -> Result<Vec<Extension>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("extensions: reading {}", path.display()))?;
+    let files: Vec<PathBuf> = if meta.is_dir() {
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(path)
+            .with_context(|| format!("extensions: listing directory {}", path.display()))?;
+        for entry in entries {
+            let entry = entry
+                .with_context(|| format!("extensions: listing directory {}", path.display()))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let file = entry.path();
+            // Follows links: a ConfigMap key is a link into `..data/`.
+            let meta = std::fs::metadata(&file)
+                .with_context(|| format!("extensions: reading {}", file.display()))?;
+            if meta.is_file() {
+                files.push(file);
+            }
+        }
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut parsed = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = std::fs::read(&file)
+            .with_context(|| format!("extensions: reading {}", file.display()))?;
+        let source = file.display().to_string();
+        parsed.push((source.clone(), parse(&source, &bytes)?));
+    }
+    merge(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for ok in [
+            "tier",
+            "example.com/tier",
+            "a",
+            "my-team.example.org/cost_center.v2",
+            "A1",
+            &format!("{}/x", "a".repeat(63)),
+            &"n".repeat(63),
+        ] {
+            assert_eq!(validate_key(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "/tier",
+            "Example.com/tier",
+            "example.com/",
+            "-tier",
+            "tier-",
+            "ti er",
+            "a/b/c",
+            "exa_mple.com/tier",
+            "example..com/tier",
+            "-example.com/tier",
+            &"n".repeat(64),
+            &format!("{}/x", "a".repeat(64)),
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn parse_names_file_and_key() {
+        let got = parse("ext.json", br#"{"b": "2", "example.com/a": "1"}"#).unwrap();
+        assert_eq!(got.len(), 2);
+        let err = format!(
+            "{:#}",
+            parse("ext.json", br#"{"bad key": "1"}"#).unwrap_err()
+        );
+        assert!(err.contains("ext.json") && err.contains("bad key"), "{err}");
+        let err = format!("{:#}", parse("f.json", br#"{"n": 3}"#).unwrap_err());
+        assert!(
+            err.contains("f.json") && err.contains("\"n\"") && err.contains("string"),
+            "{err}"
+        );
+        let err = format!("{:#}", parse("f.json", b"[1]").unwrap_err());
+        assert!(err.contains("JSON object"), "{err}");
+        let err = format!("{:#}", parse("f.json", b"{").unwrap_err());
+        assert!(
+            err.contains("f.json") && err.contains("not valid JSON"),
+            "{err}"
+        );
+        let long = format!(r#"{{"k": "{}"}}"#, "v".repeat(MAX_VALUE_LEN + 1));
+        assert!(parse("f.json", long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn merge_sorts_and_refuses_duplicates() {
+        let e = |n: &str| Extension {
+            name: n.into(),
+            value: "v".into(),
+        };
+        let merged = merge(vec![
+            ("one".into(), vec![e("zeta")]),
+            ("two".into(), vec![e("alpha"), e("mid")]),
+        ])
+        .unwrap();
+        let names: Vec<_> = merged.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["alpha", "mid", "zeta"]);
+        let err = merge(vec![
+            ("one".into(), vec![e("k")]),
+            ("two".into(), vec![e("k")]),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("one") && err.contains("two") && err.contains("\"k\""));
+        let many = (0..=MAX_EXTENSIONS).map(|i| e(&format!("k{i}"))).collect();
+        assert!(merge(vec![("f".into(), many)]).is_err());
+    }
+
+    #[test]
+    fn load_directory_like_a_mounted_configmap() {
+        let dir = std::env::temp_dir().join(format!("spartakus-ext-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = dir.join("..2026_11_27_00_00_00.1");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("a.json"), br#"{"example.com/a": "1"}"#).unwrap();
+        std::fs::write(data.join("b.json"), br#"{"b": "2"}"#).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("..2026_11_27_00_00_00.1", dir.join("..data")).unwrap();
+            std::os::unix::fs::symlink("..data/a.json", dir.join("a.json")).unwrap();
+            std::os::unix::fs::symlink("..data/b.json", dir.join("b.json")).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/c.json"), b"not json").unwrap();
+        std::fs::write(dir.join(".hidden"), b"not json").unwrap();
+        let got = load(&dir).unwrap();
+        let names: Vec<_> = got.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["b", "example.com/a"]);
+
+        std::fs::write(dir.join("bad.json"), br#"{"x": 1}"#).unwrap();
+        let err = format!("{:#}", load(&dir).unwrap_err());
+        assert!(err.contains("bad.json"), "{err}");
+        let err = format!("{:#}", load(&dir.join("missing")).unwrap_err());
+        assert!(err.contains("missing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

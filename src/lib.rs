@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod collector;
 pub mod exit;
 pub mod extensions;
+pub mod nodelist;
 pub mod report;
 pub mod reporter;
 pub mod retry;

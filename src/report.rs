@@ -437,14 +437,22 @@ mod tests {
         let names: Vec<&str> = node.capacity.iter().map(|r| r.resource.as_str()).collect();
         assert_eq!(
             names,
-            ["cpu", "ephemeral-storage", "hugepages-2Mi", "memory", "pods"]
+            [
+                "cpu",
+                "ephemeral-storage",
+                "hugepages-2Mi",
+                "memory",
+                "pods"
+            ]
         );
         assert_eq!(node.capacity[3].value, "16Gi");
     }
 
     #[test]
     fn empty_strings_are_omitted() {
-        let f = facts(serde_json::json!({"status": {"nodeInfo": {"osImage": "", "kernelVersion": "5.15"}}}));
+        let f = facts(
+            serde_json::json!({"status": {"nodeInfo": {"osImage": "", "kernelVersion": "5.15"}}}),
+        );
         let node = build_node(&f, "x".into());
         assert_eq!(node.os_image, None);
         assert_eq!(node.kernel_version.as_deref(), Some("5.15"));
@@ -510,15 +518,15 @@ mod tests {
     fn node_id_is_stable_keyed_and_never_from_name_alone() {
         let a = node_id("cluster-a", "uid-1").unwrap();
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(a, node_id("cluster-a", "uid-1").unwrap());
         assert_ne!(a, node_id("cluster-b", "uid-1").unwrap());
         assert_ne!(a, node_id("cluster-a", "uid-2").unwrap());
         // Domain separation: moving bytes between the two inputs changes the ID.
-        assert_ne!(
-            node_id("ab", "c").unwrap(),
-            node_id("a", "bc").unwrap()
-        );
+        assert_ne!(node_id("ab", "c").unwrap(), node_id("a", "bc").unwrap());
         assert_eq!(node_id("cluster-a", ""), None);
     }
 

@@ -1,14 +1,450 @@
 //! The reporter's two jobs, `init` and `report`, wiring the other modules together.
 
-use crate::cli::{InitArgs, ReportArgs};
-use anyhow::Result;
+use crate::cli::{
+    DEFAULT_CONFIGMAP, InitArgs, ReportArgs, ReportSettings, usage, validate_cluster_id,
+};
+use crate::cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
+use crate::exit::{Class, fail};
+use crate::report::{Header, NodeFacts, ReportWriter, build_node, node_id, random_node_id};
+use crate::retry::{Deadline, parse_duration};
+use crate::upload::{Payload, Target};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// `spartakus init`.
-pub fn init(_args: InitArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+/// The key of the cluster ID in the ConfigMap.
+pub const CLUSTER_ID_KEY: &str = "clusterID";
+/// How long `init` may take unless told otherwise.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A random UUID (version 4, lowercase) from 16 random bytes.
+pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
+fn random_bytes() -> Result<[u8; 16]> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(bytes)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Runs `future` within the deadline, turning a timeout into an [`Class::Unreachable`] error.
+fn within<T>(
+    deadline: &Deadline,
+    what: &str,
+    future: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    runtime()?.block_on(async {
+        match tokio::time::timeout(deadline.remaining(), future).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(
+                Class::Unreachable,
+                anyhow::anyhow!(
+                    "{what}: the run's deadline of {:?} passed",
+                    deadline.total()
+                ),
+            )),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+// ---------------------------------------------------------------------------------------------
+
+/// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
+pub fn init(args: InitArgs) -> Result<()> {
+    let timeout = match &args.timeout {
+        Some(t) => parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))?,
+        None => INIT_TIMEOUT,
+    };
+    let deadline = Deadline::after(timeout);
+    let id = within(&deadline, "init", async {
+        let mut cluster = Cluster::connect().await?;
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string());
+        let name = args
+            .configmap
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CONFIGMAP.to_string());
+        ensure_cluster_id(&mut cluster, &namespace, &name, &deadline).await
+    })?;
+    println!("{id}");
+    Ok(())
+}
+
+async fn ensure_cluster_id(
+    cluster: &mut Cluster,
+    namespace: &str,
+    name: &str,
+    deadline: &Deadline,
+) -> Result<String> {
+    if let Some(data) = cluster.get_configmap(namespace, name, deadline).await? {
+        let id = existing_id(&data, namespace, name)?;
+        eprintln!(
+            "spartakus: ConfigMap {namespace}/{name} already holds the cluster ID; left unchanged"
+        );
+        return Ok(id);
+    }
+    let id = uuid_v4(random_bytes()?);
+    let labels = BTreeMap::from([(
+        "app.kubernetes.io/name".to_string(),
+        "spartakus".to_string(),
+    )]);
+    let data = BTreeMap::from([(CLUSTER_ID_KEY.to_string(), id.clone())]);
+    if cluster
+        .create_configmap(namespace, name, &labels, &data, deadline)
+        .await?
+    {
+        eprintln!("spartakus: created ConfigMap {namespace}/{name} with a new cluster ID");
+        return Ok(id);
+    }
+    // Another init won the race between our get and create: use its ID.
+    eprintln!(
+        "spartakus: ConfigMap {namespace}/{name} was created concurrently; using its cluster ID"
+    );
+    match cluster.get_configmap(namespace, name, deadline).await? {
+        Some(data) => existing_id(&data, namespace, name),
+        None => Err(fail(
+            Class::Kubernetes,
+            anyhow::anyhow!(
+                "create configmaps \"{name}\" in namespace \"{namespace}\": already exists (409), yet a get finds nothing; try again"
+            ),
+        )),
+    }
+}
+
+fn existing_id(data: &BTreeMap<String, String>, namespace: &str, name: &str) -> Result<String> {
+    let id = data.get(CLUSTER_ID_KEY).map(|s| s.trim()).unwrap_or("");
+    if id.is_empty() {
+        return Err(usage(format!(
+            "ConfigMap \"{name}\" in namespace \"{namespace}\" exists but has no {CLUSTER_ID_KEY}; spartakus never changes an existing ConfigMap: delete it and run `spartakus init` (the spartakus-init Job) again"
+        )));
+    }
+    validate_cluster_id(id).map_err(|e| {
+        usage(format!(
+            "ConfigMap \"{name}\" in namespace \"{namespace}\": {CLUSTER_ID_KEY} {e}"
+        ))
+    })?;
+    Ok(id.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+// ---------------------------------------------------------------------------------------------
+
 /// `spartakus report`.
-pub fn report(_args: ReportArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn report(args: ReportArgs) -> Result<()> {
+    let settings = ReportSettings::resolve(args, &|name| std::env::var(name).ok())?;
+    run_report(&settings)
+}
+
+/// What was built, before it is sent.
+pub struct Built {
+    pub payload: Payload,
+    pub nodes: usize,
+    pub stats: ListStats,
+}
+
+/// Builds the report per `settings`, then previews, saves or sends it.
+pub fn run_report(settings: &ReportSettings) -> Result<()> {
+    let deadline = Deadline::after(settings.timeout);
+    // Bad extensions are found before the cluster is touched.
+    let extensions = match &settings.extensions {
+        Some(path) => crate::extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
+        None => Vec::new(),
+    };
+    match &settings.endpoint {
+        Some(endpoint) if !settings.dry_run && settings.output.is_none() => eprintln!(
+            "spartakus: reporting to {endpoint}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels"
+        ),
+        _ => eprintln!("spartakus: dry run: building the report, sending nothing"),
+    }
+    let built = within(
+        &deadline,
+        "reading the cluster",
+        build(settings, extensions, &deadline),
+    )?;
+    eprintln!(
+        "spartakus: listed {} nodes ({} pages, {} API requests{}); report is {} bytes, {} compressed",
+        built.nodes,
+        built.stats.pages,
+        built.stats.requests,
+        if built.stats.restarts > 0 {
+            format!(", {} restarts", built.stats.restarts)
+        } else {
+            String::new()
+        },
+        built.payload.raw_len(),
+        built.payload.gzip_len()
+    );
+    if let Some(path) = &settings.output {
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("creating {}", path.display()))
+            .map_err(|e| fail(Class::Usage, e))?;
+        built
+            .payload
+            .write_raw(&mut file)
+            .and_then(|_| file.flush())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "spartakus: report written to {}; nothing sent",
+            path.display()
+        );
+        return Ok(());
+    }
+    if settings.dry_run {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        built
+            .payload
+            .write_raw(&mut out)
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
+            .context("writing the report to stdout")?;
+        eprintln!("spartakus: dry run: nothing sent");
+        return Ok(());
+    }
+    let Some(endpoint) = settings.endpoint.clone() else {
+        return Err(usage("no collector endpoint"));
+    };
+    let target = Target {
+        endpoint,
+        ca_file: settings.ca_file.clone(),
+        gzip: settings.gzip,
+    };
+    let delivered = crate::upload::send(&built.payload, &target, &deadline)?;
+    eprintln!(
+        "spartakus: report delivered: {} after {} attempt(s), {} bytes sent",
+        delivered.status, delivered.attempts, delivered.bytes_on_wire
+    );
+    Ok(())
+}
+
+/// Reads the cluster and builds the compressed report.
+pub async fn build(
+    settings: &ReportSettings,
+    extensions: Vec<crate::report::Extension>,
+    deadline: &Deadline,
+) -> Result<Built> {
+    let mut cluster = Cluster::connect().await?;
+    let cluster_id = match &settings.cluster_id {
+        Some(id) => id.clone(),
+        None => {
+            let namespace = settings
+                .namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace().to_string());
+            let name = &settings.configmap;
+            match cluster.get_configmap(&namespace, name, deadline).await? {
+                Some(data) => existing_id(&data, &namespace, name)?,
+                None => {
+                    return Err(usage(format!(
+                        "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist; it is created once by `spartakus init` (the spartakus-init Job): run that first, or pass --cluster-id"
+                    )));
+                }
+            }
+        }
+    };
+    let master_version = cluster.git_version(deadline).await?;
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string();
+    let header = Header {
+        timestamp,
+        cluster_id: cluster_id.clone(),
+        master_version: Some(master_version),
+        extensions,
+    };
+    let mut sink = ReportSink::new(header, cluster_id);
+    let stats = cluster.list_nodes(PAGE_SIZE, deadline, &mut sink).await?;
+    if sink.missing_uid > 0 {
+        eprintln!(
+            "spartakus: {} nodes had no metadata.uid; they were given random IDs for this report",
+            sink.missing_uid
+        );
+    }
+    let (gzip, raw_len, nodes) = sink.finish()?;
+    let key = uuid_v4(random_bytes()?);
+    Ok(Built {
+        payload: Payload::new(gzip, raw_len, key),
+        nodes,
+        stats,
+    })
+}
+
+/// Counts the bytes written through it (the uncompressed report size).
+struct Counting<W: Write> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Gz = flate2::write::GzEncoder<Vec<u8>>;
+
+/// Anonymizes each listed node and streams it into the compressed report.
+struct ReportSink {
+    header: Header,
+    cluster_id: String,
+    writer: Option<ReportWriter<std::io::BufWriter<Counting<Gz>>>>,
+    missing_uid: usize,
+}
+
+impl ReportSink {
+    fn new(header: Header, cluster_id: String) -> Self {
+        ReportSink {
+            header,
+            cluster_id,
+            writer: None,
+            missing_uid: 0,
+        }
+    }
+
+    fn finish(self) -> Result<(Vec<u8>, u64, usize)> {
+        let writer = self
+            .writer
+            .ok_or_else(|| anyhow::anyhow!("internal error: the node list was never started"))?;
+        let nodes = writer.node_count();
+        let counting = writer
+            .finish()?
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("compressing the report: {}", e.error()))?;
+        let gzip = counting.inner.finish().context("compressing the report")?;
+        Ok((gzip, counting.count, nodes))
+    }
+}
+
+impl NodeSink for ReportSink {
+    fn restart(&mut self) -> Result<()> {
+        let gz = Gz::new(Vec::new(), flate2::Compression::default());
+        let counting = Counting {
+            inner: gz,
+            count: 0,
+        };
+        self.writer = Some(ReportWriter::start(
+            std::io::BufWriter::with_capacity(32 << 10, counting),
+            self.header.clone(),
+        )?);
+        self.missing_uid = 0;
+        Ok(())
+    }
+
+    fn partial(&self) -> bool {
+        self.writer.as_ref().is_some_and(|w| w.node_count() > 0)
+    }
+
+    fn node(&mut self, facts: NodeFacts) -> Result<()> {
+        let uid = facts.metadata.uid.as_deref().unwrap_or("");
+        let id = match node_id(&self.cluster_id, uid) {
+            Some(id) => id,
+            None => {
+                self.missing_uid += 1;
+                random_node_id(random_bytes()?)
+            }
+        };
+        let node = build_node(&facts, id);
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("internal error: the node list was never started"))?;
+        writer.node(&node).context("compressing the report")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_v4_shape() {
+        let id = uuid_v4([0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let id = uuid_v4([0; 16]);
+        assert_eq!(id, "00000000-0000-4000-8000-000000000000");
+        let a = uuid_v4(random_bytes().unwrap());
+        let b = uuid_v4(random_bytes().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+
+    #[test]
+    fn existing_ids_are_checked() {
+        let data = BTreeMap::from([(CLUSTER_ID_KEY.to_string(), "abc".to_string())]);
+        assert_eq!(existing_id(&data, "ns", "cm").unwrap(), "abc");
+        let err = existing_id(&BTreeMap::new(), "ns", "cm").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("\"cm\"") && text.contains("\"ns\"") && text.contains("spartakus init"),
+            "{text}"
+        );
+        assert_eq!(crate::exit::class_of(&err), Class::Usage);
+    }
+
+    #[test]
+    fn sink_restart_forgets_nodes() {
+        let header = Header {
+            timestamp: "1".into(),
+            cluster_id: "c".into(),
+            master_version: None,
+            extensions: vec![],
+        };
+        let mut sink = ReportSink::new(header, "c".into());
+        let facts = |uid: &str| NodeFacts {
+            metadata: crate::report::FactsMetadata {
+                uid: Some(uid.into()),
+            },
+            ..NodeFacts::default()
+        };
+        sink.restart().unwrap();
+        assert!(!sink.partial());
+        sink.node(facts("a")).unwrap();
+        assert!(sink.partial());
+        sink.restart().unwrap();
+        sink.node(facts("b")).unwrap();
+        sink.node(facts("")).unwrap();
+        assert_eq!(sink.missing_uid, 1);
+        let (gzip, raw_len, nodes) = sink.finish().unwrap();
+        assert_eq!(nodes, 2);
+        let payload = Payload::new(gzip, raw_len, "k".into());
+        let mut raw = Vec::new();
+        payload.write_raw(&mut raw).unwrap();
+        assert_eq!(raw.len() as u64, raw_len);
+        let report: crate::report::Report = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(report.nodes.len(), 2);
+        assert_eq!(report.nodes[0].id, node_id("c", "b").unwrap());
+    }
 }

@@ -1,1 +1,183 @@
-//! TODO
+//! Backoff, `Retry-After`, and the run's deadline. Pure: time and randomness are passed in.
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// The hard deadline of a run: every wait and every request fits inside it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    pub fn after(total: Duration) -> Self {
+        Deadline {
+            at: Instant::now() + total,
+            total,
+        }
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    pub fn passed(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The whole budget, for messages.
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (0-based) waits a random time up to
+/// `min(cap, base * 2^n)`, but at least a tenth of it so retries never hammer.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub const DEFAULT: Backoff = Backoff {
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(30),
+    };
+
+    /// The wait before retry number `attempt` (0 for the first retry), given a random `u64`.
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.cap);
+        let ceiling_ms = ceiling.as_millis().max(1) as u64;
+        let floor_ms = ceiling_ms / 10;
+        Duration::from_millis(floor_ms + random % (ceiling_ms - floor_ms + 1))
+    }
+}
+
+/// Parses a `Retry-After` header: delay-seconds or an HTTP date, relative to `now`. A date in the
+/// past means "now"; garbage means "no advice".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A random `u64` from the operating system (for jitter); zero if it is unavailable, which only
+/// makes the jitter less random.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
+/// Parses a duration such as `5m`, `90s`, `1h30m`, `500ms` or `2m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "{text:?} is not a duration (examples: 90s, 5m, 1h30m)"
+            ));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "" => return Err(format!("{text:?}: missing unit (ms, s, m or h)")),
+            other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m or h)")),
+        };
+        total = unit
+            .checked_mul(u32::try_from(number).map_err(|_| format!("{text:?}: too large"))?)
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("{text:?}: too large"))?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let b = Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(8),
+        };
+        assert_eq!(b.delay(0, 0), Duration::from_millis(100));
+        assert_eq!(b.delay(0, u64::MAX), b.delay(0, u64::MAX % 901));
+        assert!(b.delay(0, 999_999) <= Duration::from_secs(1));
+        for attempt in 0..40 {
+            for r in [0, 1, 12345, u64::MAX] {
+                let d = b.delay(attempt, r);
+                assert!(d <= Duration::from_secs(8), "{attempt} {r} {d:?}");
+                assert!(d >= Duration::from_millis(100));
+            }
+        }
+        assert!(b.delay(5, 0) >= Duration::from_millis(800));
+        let distinct: std::collections::BTreeSet<_> =
+            (0..50).map(|r| b.delay(3, r * 7919)).collect();
+        assert!(distinct.len() > 10);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "5", "m", "5x", "1.5m", "-1s", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deadline_counts_down() {
+        let d = Deadline::after(Duration::from_secs(60));
+        assert!(!d.passed());
+        assert!(d.remaining() <= Duration::from_secs(60));
+        assert!(Deadline::after(Duration::ZERO).passed());
+    }
+}

@@ -1,1 +1,379 @@
-//! TODO
+//! Sending the report to the collector: one POST, retried with backoff inside the deadline.
+//!
+//! The body is built once (gzip-compressed, see [`Payload`]) and every attempt sends the same
+//! bytes with the same `Idempotency-Key`, so a collector can drop duplicates. A collector that
+//! does not understand `Content-Encoding: gzip` (the original Go one answers 400 or 415) gets the
+//! same report once more, uncompressed.
+
+use crate::exit::{Class, fail};
+use crate::retry::{Backoff, Deadline, parse_retry_after, random_u64};
+use anyhow::{Context, Result};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// No single attempt may take longer than this, so a stuck connection leaves time to retry.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The report, compressed once, as it will be sent.
+pub struct Payload {
+    gzip: Vec<u8>,
+    raw_len: u64,
+    idempotency_key: String,
+}
+
+impl Payload {
+    pub fn new(gzip: Vec<u8>, raw_len: u64, idempotency_key: String) -> Self {
+        Payload {
+            gzip,
+            raw_len,
+            idempotency_key,
+        }
+    }
+
+    pub fn gzip_len(&self) -> usize {
+        self.gzip.len()
+    }
+
+    pub fn raw_len(&self) -> u64 {
+        self.raw_len
+    }
+
+    pub fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+
+    /// The uncompressed JSON, decompressed as it is read (never held whole).
+    pub fn raw_reader(&self) -> impl Read + '_ {
+        flate2::read::GzDecoder::new(&self.gzip[..])
+    }
+
+    /// Writes the uncompressed JSON.
+    pub fn write_raw(&self, out: &mut dyn Write) -> std::io::Result<u64> {
+        std::io::copy(&mut self.raw_reader(), out)
+    }
+}
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: String,
+    pub ca_file: Option<PathBuf>,
+    /// Send with `Content-Encoding: gzip` (the default).
+    pub gzip: bool,
+}
+
+/// What a successful delivery looked like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub status: u16,
+    pub attempts: u32,
+    pub bytes_on_wire: u64,
+    pub compressed: bool,
+}
+
+/// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
+/// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file.
+pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<Delivered> {
+    let agent = agent(target)?;
+    let mut compressed = target.gzip;
+    let mut attempts = 0u32;
+    let mut failures = 0u32;
+    loop {
+        attempts += 1;
+        let budget = deadline.remaining().min(ATTEMPT_TIMEOUT);
+        if budget.is_zero() {
+            return Err(deadline_passed(deadline, attempts - 1, "no time left"));
+        }
+        let bytes_on_wire = if compressed {
+            payload.gzip.len() as u64
+        } else {
+            payload.raw_len
+        };
+        eprintln!(
+            "spartakus: sending report to {} (attempt {attempts}, {bytes_on_wire} bytes{})",
+            target.endpoint,
+            if compressed { ", gzip" } else { "" }
+        );
+        let request = agent
+            .post(&target.endpoint)
+            .config()
+            .timeout_global(Some(budget))
+            .build()
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", payload.idempotency_key.as_str())
+            .header("Content-Length", bytes_on_wire.to_string());
+        let result = if compressed {
+            request
+                .header("Content-Encoding", "gzip")
+                .send(&payload.gzip[..])
+        } else {
+            let mut reader = payload.raw_reader();
+            request.send(ureq::SendBody::from_reader(&mut reader))
+        };
+        let (error, retry_after) = match result {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                if (200..300).contains(&status) {
+                    return Ok(Delivered {
+                        status,
+                        attempts,
+                        bytes_on_wire,
+                        compressed,
+                    });
+                }
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let detail = body_snippet(response.body_mut().as_reader());
+                let summary = describe(status, &detail);
+                if compressed && (status == 400 || status == 415) {
+                    eprintln!(
+                        "spartakus: the collector refused the compressed report ({summary}); sending it uncompressed"
+                    );
+                    compressed = false;
+                    continue;
+                }
+                if status == 408 || status == 429 || (500..600).contains(&status) {
+                    (
+                        anyhow::anyhow!("the collector answered {summary}"),
+                        retry_after,
+                    )
+                } else if (300..400).contains(&status) {
+                    return Err(fail(
+                        Class::Rejected,
+                        anyhow::anyhow!(
+                            "the collector at {} answered {summary} (redirect to {}); set the endpoint to the final URL",
+                            target.endpoint,
+                            location.as_deref().unwrap_or("nowhere")
+                        ),
+                    ));
+                } else {
+                    return Err(fail(
+                        Class::Rejected,
+                        anyhow::anyhow!(
+                            "the collector at {} rejected the report: {summary}; not retrying",
+                            target.endpoint
+                        ),
+                    ));
+                }
+            }
+            Err(error) => {
+                let text = error.to_string();
+                match error {
+                    ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl => {
+                        return Err(fail(
+                            Class::Usage,
+                            anyhow::anyhow!("sending to {}: {text}", target.endpoint),
+                        ));
+                    }
+                    _ if is_certificate_problem(&text) => {
+                        return Err(fail(
+                            Class::Unreachable,
+                            anyhow::anyhow!(
+                                "TLS verification of the collector at {} failed: {text}; add its CA with --ca-file",
+                                target.endpoint
+                            ),
+                        ));
+                    }
+                    _ => (
+                        anyhow::anyhow!(
+                            "cannot reach the collector at {}: {text}",
+                            target.endpoint
+                        ),
+                        None,
+                    ),
+                }
+            }
+        };
+        let wait = retry_after.unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random_u64()));
+        failures += 1;
+        if wait >= deadline.remaining() {
+            return Err(deadline_passed(
+                deadline,
+                attempts,
+                &format!(
+                    "{error:#}; the next try (in {:.0}s) would pass it",
+                    wait.as_secs_f64().ceil()
+                ),
+            ));
+        }
+        eprintln!(
+            "spartakus: {error:#}; retrying in {:.1}s",
+            wait.as_secs_f64()
+        );
+        std::thread::sleep(wait);
+    }
+}
+
+fn deadline_passed(deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
+    fail(
+        Class::Unreachable,
+        anyhow::anyhow!(
+            "report not delivered within the {:?} deadline after {attempts} attempt(s): {last}",
+            deadline.total()
+        ),
+    )
+}
+
+fn is_certificate_problem(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("certificate") || lower.contains("unknownissuer")
+}
+
+fn describe(status: u16, detail: &str) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    match (reason.is_empty(), detail.is_empty()) {
+        (true, true) => format!("{status}"),
+        (true, false) => format!("{status}: {detail}"),
+        (false, true) => format!("{status} {reason}"),
+        (false, false) => format!("{status} {reason}: {detail}"),
+    }
+}
+
+/// The first 200 characters of a response body, on one line.
+fn body_snippet(reader: impl Read) -> String {
+    let mut buf = Vec::new();
+    let _ = reader.take(200).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn agent(target: &Target) -> Result<ureq::Agent> {
+    let roots = roots(target.ca_file.as_deref())?;
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("spartakus/", env!("CARGO_PKG_VERSION")))
+        .proxy(proxy_for(&target.endpoint))
+        .tls_config(tls)
+        .build();
+    Ok(config.new_agent())
+}
+
+/// The proxy for the endpoint's scheme, as curl chooses it: `HTTPS_PROXY` for https, `HTTP_PROXY`
+/// for http, `ALL_PROXY` otherwise; `NO_PROXY` is honoured.
+fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
+    let https = endpoint
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let names: &[&str] = if https {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let url = names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))?;
+    let no_proxy = ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|n| std::env::var(n).ok())
+        .unwrap_or_default();
+    let proxy = ureq::Proxy::new(url.trim()).ok()?;
+    let mut builder = ureq::Proxy::builder(proxy.protocol())
+        .host(proxy.host())
+        .port(proxy.port());
+    if let Some(user) = proxy.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = proxy.password() {
+        builder = builder.password(password);
+    }
+    for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        builder = builder.no_proxy(entry);
+    }
+    builder.build().ok()
+}
+
+/// The system's CA roots plus those in `ca_file`. Without a CA file and without system roots,
+/// the Mozilla roots built into the binary.
+fn roots(ca_file: Option<&Path>) -> Result<ureq::tls::RootCerts> {
+    let mut certs: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    let Some(path) = ca_file else {
+        if certs.is_empty() {
+            return Ok(ureq::tls::RootCerts::WebPki);
+        }
+        return Ok(ureq::tls::RootCerts::new_with_certs(&certs));
+    };
+    let pem = std::fs::read(path)
+        .with_context(|| format!("reading the CA file {}", path.display()))
+        .map_err(|e| fail(Class::Usage, e))?;
+    let mut added = 0;
+    for item in ureq::tls::parse_pem(&pem) {
+        let item = item
+            .with_context(|| format!("parsing the CA file {}", path.display()))
+            .map_err(|e| fail(Class::Usage, e))?;
+        if let ureq::tls::PemItem::Certificate(cert) = item {
+            certs.push(cert);
+            added += 1;
+        }
+    }
+    if added == 0 {
+        return Err(fail(
+            Class::Usage,
+            anyhow::anyhow!("the CA file {} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips() {
+        let raw = br#"{"version":"v1.0.0"}"#;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(raw).unwrap();
+        let p = Payload::new(enc.finish().unwrap(), raw.len() as u64, "k".into());
+        let mut out = Vec::new();
+        assert_eq!(p.write_raw(&mut out).unwrap(), raw.len() as u64);
+        assert_eq!(out, raw);
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(describe(400, "bad json"), "400 Bad Request: bad json");
+        assert_eq!(describe(599, ""), "599");
+        assert_eq!(
+            body_snippet(&b"Error:\n  failed\tto decode"[..]),
+            "Error: failed to decode"
+        );
+        assert!(is_certificate_problem(
+            "invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_certificate_problem("Connection refused"));
+    }
+
+    #[test]
+    fn ca_file_problems_are_usage_errors() {
+        let dir = std::env::temp_dir().join(format!("spartakus-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        for path in [empty, dir.join("missing.pem")] {
+            let err = roots(Some(&path)).err().expect("must fail");
+            assert_eq!(crate::exit::class_of(&err), Class::Usage);
+            assert!(format!("{err:#}").contains(&path.display().to_string()));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
