@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The key of the cluster ID in the ConfigMap.
 pub const CLUSTER_ID_KEY: &str = "clusterID";
+/// The cluster ID of a preview (dry run) made before `spartakus init` ran; never sent.
+pub const PREVIEW_CLUSTER_ID: &str = "00000000-0000-0000-0000-000000000000";
 /// How long `init` may take unless told otherwise.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -258,6 +260,13 @@ pub async fn build(
             let name = &settings.configmap;
             match cluster.get_configmap(&namespace, name, deadline).await? {
                 Some(data) => existing_id(&data, &namespace, name)?,
+                // A preview before installing is worth having; it is never sent.
+                None if settings.dry_run && settings.output.is_none() => {
+                    eprintln!(
+                        "spartakus: ConfigMap {namespace}/{name} does not exist yet (`spartakus init` creates it); previewing with the placeholder cluster ID {PREVIEW_CLUSTER_ID}"
+                    );
+                    PREVIEW_CLUSTER_ID.to_string()
+                }
                 None => {
                     return Err(usage(format!(
                         "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist; it is created once by `spartakus init` (the spartakus-init Job): run that first, or pass --cluster-id"
