@@ -85,6 +85,12 @@ pub struct ReportArgs {
     /// send the report uncompressed (default: gzip, with a fallback for collectors that refuse it) [env SPARTAKUS_NO_GZIP]
     #[argh(switch)]
     pub no_gzip: bool,
+    /// before a scheduled report, wait a delay derived from the cluster ID, up to this long, e.g. 1h (default 0: none) [env SPARTAKUS_SPREAD]
+    #[argh(option)]
+    pub spread: Option<String>,
+    /// the Job this pod runs for; a manually created Job is never delayed by --spread [env SPARTAKUS_JOB_NAME]
+    #[argh(option)]
+    pub job_name: Option<String>,
 }
 
 /// How long a report run may take unless told otherwise.
@@ -106,6 +112,9 @@ pub struct ReportSettings {
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub gzip: bool,
+    /// Load spreading (see [`crate::spread`]); zero for none.
+    pub spread: Duration,
+    pub job_name: Option<String>,
 }
 
 impl ReportSettings {
@@ -151,7 +160,16 @@ impl ReportSettings {
                 d
             }
         };
+        let spread = match text(args.spread, "SPARTAKUS_SPREAD") {
+            None => Duration::ZERO,
+            Some(t) => parse_duration(&t).map_err(|e| usage(format!("--spread: {e}")))?,
+        };
+        if spread > Duration::from_secs(24 * 3600) {
+            return Err(usage("--spread: at most 24h (reports are daily)"));
+        }
         Ok(ReportSettings {
+            spread,
+            job_name: text(args.job_name, "SPARTAKUS_JOB_NAME"),
             endpoint,
             cluster_id,
             namespace: text(args.namespace, "SPARTAKUS_NAMESPACE"),

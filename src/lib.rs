@@ -19,4 +19,5 @@ pub mod nodelist;
 pub mod report;
 pub mod reporter;
 pub mod retry;
+pub mod spread;
 pub mod upload;

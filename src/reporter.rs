@@ -50,11 +50,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Runs `future` within the deadline, turning a timeout into an [`Class::Unreachable`] error.
 fn within<T>(
+    runtime: &tokio::runtime::Runtime,
     deadline: &Deadline,
     what: &str,
     future: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    runtime()?.block_on(async {
+    runtime.block_on(async {
         match tokio::time::timeout(deadline.remaining(), future).await {
             Ok(result) => result,
             Err(_) => Err(fail(
@@ -79,7 +80,7 @@ pub fn init(args: InitArgs) -> Result<()> {
         None => INIT_TIMEOUT,
     };
     let deadline = Deadline::after(timeout);
-    let id = within(&deadline, "init", async {
+    let id = within(&runtime()?, &deadline, "init", async {
         let mut cluster = Cluster::connect().await?;
         let namespace = args
             .namespace
@@ -170,23 +171,48 @@ pub struct Built {
 
 /// Builds the report per `settings`, then previews, saves or sends it.
 pub fn run_report(settings: &ReportSettings) -> Result<()> {
-    let deadline = Deadline::after(settings.timeout);
+    let mut deadline = Deadline::after(settings.timeout);
     // Bad extensions are found before the cluster is touched.
     let extensions = match &settings.extensions {
         Some(path) => crate::extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
         None => Vec::new(),
     };
+    let sending = !settings.dry_run && settings.output.is_none();
     match &settings.endpoint {
-        Some(endpoint) if !settings.dry_run && settings.output.is_none() => eprintln!(
+        Some(endpoint) if sending => eprintln!(
             "spartakus: reporting to {endpoint}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels"
         ),
-        _ => eprintln!("spartakus: dry run: building the report, sending nothing"),
+        _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
+    }
+    let runtime = runtime()?;
+    let (mut cluster, cluster_id) = within(&runtime, &deadline, "reading the cluster ID", async {
+        let mut cluster = Cluster::connect().await?;
+        let id = cluster_id(&mut cluster, settings, &deadline).await?;
+        Ok((cluster, id))
+    })?;
+    if !settings.spread.is_zero() && sending {
+        if crate::spread::is_scheduled(settings.job_name.as_deref(), unix_now()) {
+            let wait = crate::spread::delay(&cluster_id, settings.spread);
+            eprintln!(
+                "spartakus: spreading the load: this cluster reports {}s into its {}s window",
+                wait.as_secs(),
+                settings.spread.as_secs()
+            );
+            std::thread::sleep(wait);
+            // The deadline bounds the work, not the wait.
+            deadline = Deadline::after(settings.timeout);
+        } else {
+            eprintln!("spartakus: a manually created Job: reporting at once");
+        }
     }
     let built = within(
+        &runtime,
         &deadline,
         "reading the cluster",
-        build(settings, extensions, &deadline),
+        build(&mut cluster, cluster_id, extensions, &deadline),
     )?;
+    drop(cluster);
+    drop(runtime);
     eprintln!(
         "spartakus: listed {} nodes ({} pages, {} API requests{}); report is {} bytes, {} compressed",
         built.nodes,
@@ -243,46 +269,45 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
     Ok(())
 }
 
-/// Reads the cluster and builds the compressed report.
-pub async fn build(
+/// The cluster ID: from the settings, else from the ConfigMap `spartakus init` made.
+async fn cluster_id(
+    cluster: &mut Cluster,
     settings: &ReportSettings,
+    deadline: &Deadline,
+) -> Result<String> {
+    if let Some(id) = &settings.cluster_id {
+        return Ok(id.clone());
+    }
+    let namespace = settings
+        .namespace
+        .clone()
+        .unwrap_or_else(|| cluster.default_namespace().to_string());
+    let name = &settings.configmap;
+    match cluster.get_configmap(&namespace, name, deadline).await? {
+        Some(data) => existing_id(&data, &namespace, name),
+        // A preview before installing is worth having; it is never sent.
+        None if settings.dry_run && settings.output.is_none() => {
+            eprintln!(
+                "spartakus: ConfigMap {namespace}/{name} does not exist yet (`spartakus init` creates it); previewing with the placeholder cluster ID {PREVIEW_CLUSTER_ID}"
+            );
+            Ok(PREVIEW_CLUSTER_ID.to_string())
+        }
+        None => Err(usage(format!(
+            "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist; it is created once by `spartakus init` (the spartakus-init Job): run that first, or pass --cluster-id"
+        ))),
+    }
+}
+
+/// Reads the API server version and every node, and builds the compressed report.
+pub async fn build(
+    cluster: &mut Cluster,
+    cluster_id: String,
     extensions: Vec<crate::report::Extension>,
     deadline: &Deadline,
 ) -> Result<Built> {
-    let mut cluster = Cluster::connect().await?;
-    let cluster_id = match &settings.cluster_id {
-        Some(id) => id.clone(),
-        None => {
-            let namespace = settings
-                .namespace
-                .clone()
-                .unwrap_or_else(|| cluster.default_namespace().to_string());
-            let name = &settings.configmap;
-            match cluster.get_configmap(&namespace, name, deadline).await? {
-                Some(data) => existing_id(&data, &namespace, name)?,
-                // A preview before installing is worth having; it is never sent.
-                None if settings.dry_run && settings.output.is_none() => {
-                    eprintln!(
-                        "spartakus: ConfigMap {namespace}/{name} does not exist yet (`spartakus init` creates it); previewing with the placeholder cluster ID {PREVIEW_CLUSTER_ID}"
-                    );
-                    PREVIEW_CLUSTER_ID.to_string()
-                }
-                None => {
-                    return Err(usage(format!(
-                        "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist; it is created once by `spartakus init` (the spartakus-init Job): run that first, or pass --cluster-id"
-                    )));
-                }
-            }
-        }
-    };
     let master_version = cluster.git_version(deadline).await?;
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .to_string();
     let header = Header {
-        timestamp,
+        timestamp: unix_now().to_string(),
         cluster_id: cluster_id.clone(),
         master_version: Some(master_version),
         extensions,
@@ -302,6 +327,13 @@ pub async fn build(
         nodes,
         stats,
     })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Counts the bytes written through it (the uncompressed report size).
