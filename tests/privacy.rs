@@ -1,0 +1,149 @@
+//! Privacy: nodes shaped like those of EKS, GKE, AKS, kind, k3s, OpenShift, Windows and bare
+//! metal, with identifying strings planted in names, IPs, provider IDs, labels, annotations,
+//! images, machine and system IDs, go through the real report path (decode the few fields, build,
+//! stream out). None of the planted strings may appear anywhere in the serialized report.
+
+mod support;
+
+use spartakus::report::{
+    Header, NodeFacts, Report, ReportWriter, UNKNOWN_PROVIDER, build_node, node_id,
+};
+use support::nodes::{self, SHAPES, Shape};
+
+const CLUSTER_ID: &str = "5d0f3c2a-9b1e-4c7d-8e6f-0a1b2c3d4e5f";
+
+fn report_of(indices: impl Iterator<Item = usize>) -> String {
+    let header = Header {
+        timestamp: "1764201600".into(),
+        cluster_id: CLUSTER_ID.into(),
+        master_version: Some("v1.33.2".into()),
+        extensions: vec![],
+    };
+    let mut writer = ReportWriter::start(Vec::new(), header).unwrap();
+    for i in indices {
+        let facts: NodeFacts = serde_json::from_str(&nodes::node_json(i)).unwrap();
+        let uid = facts.metadata.uid.clone().unwrap();
+        writer
+            .node(&build_node(&facts, node_id(CLUSTER_ID, &uid).unwrap()))
+            .unwrap();
+    }
+    String::from_utf8(writer.finish().unwrap()).unwrap()
+}
+
+#[test]
+fn no_planted_identifier_reaches_the_report() {
+    let count = SHAPES.len() * 6;
+    let text = report_of(0..count);
+    let lower = text.to_ascii_lowercase();
+    let mut checked = 0;
+    for i in 0..count {
+        let planted = nodes::identifying_strings(i);
+        assert!(
+            planted.len() > 40,
+            "node {i}: too few planted strings to mean anything"
+        );
+        for secret in planted {
+            assert!(
+                !lower.contains(&secret.to_ascii_lowercase()),
+                "node {i} ({:?}): {secret:?} leaked into the report",
+                nodes::shape(i)
+            );
+            checked += 1;
+        }
+    }
+    // Generic giveaways too: no company name, no private address prefix of the generator.
+    for word in [
+        "acme",
+        "ip-10-",
+        ".internal",
+        "sha256:",
+        "kubernetes.io/hostname",
+    ] {
+        assert!(!lower.contains(word), "{word:?} leaked");
+    }
+    assert!(checked > 1000);
+
+    // The test is not vacuous: what a report should carry is there.
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(report.nodes.len(), count);
+    for (i, node) in report.nodes.iter().enumerate() {
+        let node_text = serde_json::to_string(node).unwrap();
+        let values = nodes::report_values(i);
+        for (k, value) in values.iter().enumerate() {
+            // The company resource and its quantity are folded into `other`.
+            if value == nodes::COMPANY_RESOURCE
+                || (k > 0 && values[k - 1] == nodes::COMPANY_RESOURCE)
+            {
+                continue;
+            }
+            let quoted = serde_json::to_string(&value).unwrap();
+            assert!(
+                node_text.contains(&quoted),
+                "node {i}: expected {quoted} in {node_text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn providers_and_company_resources_per_shape() {
+    let text = report_of(0..SHAPES.len() * 4);
+    let report: Report = serde_json::from_str(&text).unwrap();
+    let mut saw_other = false;
+    for (i, node) in report.nodes.iter().enumerate() {
+        let provider = node.cloud_provider.as_deref().unwrap();
+        let expected: &[&str] = match nodes::shape(i) {
+            Shape::Eks => &["aws"],
+            Shape::Gke => &["gce"],
+            Shape::Aks => &["azure"],
+            Shape::Kind => &["kind"],
+            Shape::K3s => &["k3s"],
+            Shape::OpenShift => &["aws", "openstack", "gce", "azure", "vsphere"],
+            Shape::Windows => &["azure", "aws", "gce"],
+            Shape::BareMetal => &[UNKNOWN_PROVIDER],
+        };
+        assert!(
+            expected.contains(&provider),
+            "node {i} {:?}: {provider}",
+            nodes::shape(i)
+        );
+        assert_eq!(node.id.len(), 32);
+        let names: Vec<&str> = node.capacity.iter().map(|r| r.resource.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "capacity of node {i} is sorted");
+        saw_other |= names.contains(&"other");
+    }
+    assert!(
+        saw_other,
+        "some nodes carry a company resource, reported as `other`"
+    );
+}
+
+#[test]
+fn node_id_depends_on_uid_not_name() {
+    let original = nodes::node_json(0);
+    let name = nodes::node_name(0);
+    let uid = nodes::node_uid(0);
+    let id_of = |json: &str| {
+        let facts: NodeFacts = serde_json::from_str(json).unwrap();
+        build_node(
+            &facts,
+            node_id(CLUSTER_ID, facts.metadata.uid.as_deref().unwrap()).unwrap(),
+        )
+        .id
+    };
+    let base = id_of(&original);
+    // A guessable name changed: same ID (the name is not an input).
+    let renamed = original.replace(&name, "ip-10-0-0-1.ec2.internal");
+    assert_eq!(id_of(&renamed), base);
+    // Same name, another UID: another ID.
+    let other_uid = original.replace(&uid, "00000000-0000-4000-8000-000000000001");
+    assert_ne!(id_of(&other_uid), base);
+    // The ID is not a plain hash of the name or the UID.
+    use sha2::{Digest, Sha256};
+    for input in [&name, &uid] {
+        let plain = hex::encode(&Sha256::digest(input.as_bytes())[..16]);
+        assert_ne!(plain, base);
+    }
+}
