@@ -1,0 +1,315 @@
+//! The collector's Prometheus metrics, rendered in the text exposition format (version 0.0.4).
+//! Lock-free counters; every label value comes from a fixed list, so series cannot multiply.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Why a report was refused; each is one value of the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    InvalidJson,
+    Schema,
+    BadEncoding,
+    BadHeader,
+    TooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Timeout,
+    IdempotencyConflict,
+    Overloaded,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::InvalidJson,
+        Reason::Schema,
+        Reason::BadEncoding,
+        Reason::BadHeader,
+        Reason::TooLarge,
+        Reason::UnsupportedMediaType,
+        Reason::RateLimited,
+        Reason::Timeout,
+        Reason::IdempotencyConflict,
+        Reason::Overloaded,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::InvalidJson => "invalid_json",
+            Reason::Schema => "schema",
+            Reason::BadEncoding => "bad_encoding",
+            Reason::BadHeader => "bad_header",
+            Reason::TooLarge => "too_large",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
+            Reason::RateLimited => "rate_limited",
+            Reason::Timeout => "timeout",
+            Reason::IdempotencyConflict => "idempotency_conflict",
+            Reason::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Status codes counted by their own label value; anything else is `other`.
+const CODES: [u16; 13] = [
+    200, 204, 400, 404, 405, 408, 413, 415, 422, 429, 500, 503, 0,
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    nodes: AtomicU64,
+    rejected: [AtomicU64; Reason::ALL.len()],
+    store_errors: AtomicU64,
+    responses: [AtomicU64; CODES.len()],
+    in_flight: AtomicI64,
+    /// Cumulative counts per bucket are computed when rendering; these are per-bucket counts,
+    /// with one extra for +Inf.
+    latency_buckets: [AtomicU64; BUCKETS.len() + 1],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    pruned: AtomicU64,
+}
+
+impl Metrics {
+    pub fn accepted(&self, nodes: usize) {
+        self.accepted.fetch_add(1, Relaxed);
+        self.nodes.fetch_add(nodes as u64, Relaxed);
+    }
+
+    pub fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Relaxed);
+    }
+
+    pub fn rejected(&self, reason: Reason) {
+        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.rejected[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn pruned(&self, n: usize) {
+        self.pruned.fetch_add(n as u64, Relaxed);
+    }
+
+    /// A request started; the returned guard counts it in flight until dropped.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self)
+    }
+
+    /// A response was sent.
+    pub fn finished(&self, status: u16, elapsed: Duration) {
+        let i = CODES
+            .iter()
+            .position(|c| *c == status)
+            .unwrap_or(CODES.len() - 1);
+        self.responses[i].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let b = BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .unwrap_or(BUCKETS.len());
+        self.latency_buckets[b].fetch_add(1, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.load(Relaxed)
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut s = String::with_capacity(4096);
+        let p = "spartakus_collector";
+        let counter = |s: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(s, "# HELP {p}_{name} {help}");
+            let _ = writeln!(s, "# TYPE {p}_{name} counter");
+            let _ = writeln!(s, "{p}_{name} {value}");
+        };
+        let _ = writeln!(s, "# HELP {p}_build_info The running version.");
+        let _ = writeln!(s, "# TYPE {p}_build_info gauge");
+        let _ = writeln!(
+            s,
+            "{p}_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        counter(
+            &mut s,
+            "reports_accepted_total",
+            "Reports stored (answered 204, duplicates not included).",
+            self.accepted.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "reports_duplicate_total",
+            "Reports already stored (same idempotency key, or same content within the window), answered 204.",
+            self.duplicates.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "nodes_accepted_total",
+            "Nodes in stored reports.",
+            self.nodes.load(Relaxed),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP {p}_reports_rejected_total Report requests refused, by reason."
+        );
+        let _ = writeln!(s, "# TYPE {p}_reports_rejected_total counter");
+        for (reason, n) in Reason::ALL.iter().zip(&self.rejected) {
+            let _ = writeln!(
+                s,
+                "{p}_reports_rejected_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                n.load(Relaxed)
+            );
+        }
+        counter(
+            &mut s,
+            "store_errors_total",
+            "Reports that could not be stored (answered 500 or 503).",
+            self.store_errors.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "reports_pruned_total",
+            "Reports deleted by retention.",
+            self.pruned.load(Relaxed),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP {p}_http_responses_total HTTP responses, by status code."
+        );
+        let _ = writeln!(s, "# TYPE {p}_http_responses_total counter");
+        for (code, n) in CODES.iter().zip(&self.responses) {
+            let label = if *code == 0 {
+                "other".to_string()
+            } else {
+                code.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "{p}_http_responses_total{{code=\"{label}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(s, "# HELP {p}_requests_in_flight Requests being handled.");
+        let _ = writeln!(s, "# TYPE {p}_requests_in_flight gauge");
+        let _ = writeln!(s, "{p}_requests_in_flight {}", self.in_flight.load(Relaxed));
+        let name = format!("{p}_request_duration_seconds");
+        let _ = writeln!(
+            s,
+            "# HELP {name} Time from request head to response, all endpoints."
+        );
+        let _ = writeln!(s, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, n) in self.latency_buckets.iter().enumerate() {
+            cumulative += n.load(Relaxed);
+            let le = BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(s, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            s,
+            "{name}_sum {}",
+            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(s, "{name}_count {}", self.latency_count.load(Relaxed));
+        s
+    }
+}
+
+/// Counts one request in flight while alive.
+pub struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+    }
+
+    #[test]
+    fn renders_counters_labels_and_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.accepted(5);
+        m.duplicate();
+        m.rejected(Reason::TooLarge);
+        m.rejected(Reason::TooLarge);
+        m.rejected(Reason::RateLimited);
+        let guard = m.start();
+        m.finished(204, Duration::from_millis(3));
+        m.finished(413, Duration::from_millis(300));
+        m.finished(418, Duration::from_secs(100));
+        let text = m.render();
+        assert_eq!(
+            value(&text, "spartakus_collector_reports_accepted_total"),
+            1.0
+        );
+        assert_eq!(
+            value(&text, "spartakus_collector_nodes_accepted_total"),
+            5.0
+        );
+        assert_eq!(
+            value(&text, "spartakus_collector_reports_duplicate_total"),
+            1.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "spartakus_collector_reports_rejected_total{reason=\"too_large\"}"
+            ),
+            2.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "spartakus_collector_reports_rejected_total{reason=\"schema\"}"
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                "spartakus_collector_http_responses_total{code=\"other\"}"
+            ),
+            1.0
+        );
+        assert_eq!(value(&text, "spartakus_collector_requests_in_flight"), 1.0);
+        drop(guard);
+        let text = m.render();
+        assert_eq!(value(&text, "spartakus_collector_requests_in_flight"), 0.0);
+        let h = "spartakus_collector_request_duration_seconds";
+        assert_eq!(value(&text, &format!("{h}_bucket{{le=\"0.005\"}}")), 1.0);
+        assert_eq!(value(&text, &format!("{h}_bucket{{le=\"0.5\"}}")), 2.0);
+        assert_eq!(value(&text, &format!("{h}_bucket{{le=\"30\"}}")), 2.0);
+        assert_eq!(value(&text, &format!("{h}_bucket{{le=\"+Inf\"}}")), 3.0);
+        assert_eq!(value(&text, &format!("{h}_count")), 3.0);
+        // Every line is a comment or `name{labels} number`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = line.rsplit_once(' ').unwrap();
+            assert!(v.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! `spartakus summary`: the fleet at a glance, from the plain-SQL queries of [`Db`].
+//!
+//! Each cluster counts once, by its latest report in the window. Versions are folded to their
+//! minor release (`v1.33.2-eks-1` -> `v1.33`, `containerd://1.7.27` -> `containerd://1.7`)
+//! here rather than in SQL, so the queries stay portable.
+
+use super::store::{Db, NODE_BUCKETS};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+
+/// What a missing value is shown as.
+pub const NONE: &str = "(not reported)";
+
+/// The whole summary; its JSON form (`--json`) is a stable interface for scripts and tests.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub days: u32,
+    /// Start of the window, RFC 3339.
+    pub since: String,
+    pub generated_at: String,
+    /// Set when the summary is restricted to one cluster (`--cluster`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Clusters with at least one report in the window.
+    pub clusters: i64,
+    /// Nodes in those clusters' latest reports.
+    pub nodes: i64,
+    /// Reports received in the window (all of them, not only the latest).
+    pub reports: i64,
+    pub kubernetes_versions: Vec<Row>,
+    pub kubelet_versions: Vec<Row>,
+    pub operating_systems: Vec<Row>,
+    pub os_images: Vec<Row>,
+    pub architectures: Vec<Row>,
+    pub container_runtimes: Vec<Row>,
+    pub cloud_providers: Vec<Row>,
+    pub node_counts: Vec<Bucket>,
+    /// The most recent latest reports, newest first (at most `--top`).
+    pub recent: Vec<Recent>,
+}
+
+/// One value and how many clusters (and, for node attributes, nodes) have it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    pub value: String,
+    pub clusters: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bucket {
+    pub nodes: String,
+    pub clusters: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Recent {
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    pub master_version: Option<String>,
+    pub nodes: i64,
+    pub received_at: String,
+}
+
+/// `v1.33.2-eks-1` -> `v1.33`; anything that does not start like a version is kept as is.
+pub fn minor(version: &str) -> String {
+    let (prefix, rest) = match version.strip_prefix('v') {
+        Some(rest) => ("v", rest),
+        None => ("", version),
+    };
+    let mut parts = rest.splitn(3, '.');
+    let major = parts.next().unwrap_or("");
+    let minor: String = parts
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) || minor.is_empty() {
+        return version.to_string();
+    }
+    format!("{prefix}{major}.{minor}")
+}
+
+/// `containerd://1.7.27` -> `containerd://1.7`.
+pub fn runtime(version: &str) -> String {
+    match version.split_once("://") {
+        Some((name, v)) => format!("{name}://{}", minor(v)),
+        None => minor(version),
+    }
+}
+
+/// Build the summary of the `days` before `now` (Unix seconds).
+pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) -> Result<Summary> {
+    let since = now - i64::from(days) * 86_400;
+    let only = cluster.unwrap_or("");
+    let (clusters, nodes, reports) = db.totals(since, only)?;
+
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    for (v, n) in db.master_versions(since, only)? {
+        *versions
+            .entry(v.as_deref().map_or_else(|| NONE.to_string(), minor))
+            .or_default() += n;
+    }
+    let kubernetes_versions = sorted(
+        versions
+            .into_iter()
+            .map(|(value, clusters)| Row {
+                value,
+                clusters,
+                nodes: None,
+            })
+            .collect(),
+    );
+
+    let by_node = |column: &str, fold: fn(&str) -> String| -> Result<Vec<Row>> {
+        let mut acc: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
+        for (value, cluster, n) in db.node_values(since, only, column)? {
+            let key = value.as_deref().map_or_else(|| NONE.to_string(), fold);
+            let entry = acc.entry(key).or_default();
+            entry.0 += n;
+            entry.1.insert(cluster);
+        }
+        Ok(sorted(
+            acc.into_iter()
+                .map(|(value, (nodes, clusters))| Row {
+                    value,
+                    clusters: clusters.len() as i64,
+                    nodes: Some(nodes),
+                })
+                .collect(),
+        ))
+    };
+    let same = |v: &str| v.to_string();
+
+    let counts: HashMap<String, i64> = db.node_count_buckets(since, only)?.into_iter().collect();
+    let node_counts = NODE_BUCKETS
+        .iter()
+        .filter(|b| **b != "0" || counts.contains_key("0"))
+        .map(|b| Bucket {
+            nodes: b.to_string(),
+            clusters: counts.get(*b).copied().unwrap_or(0),
+        })
+        .collect();
+
+    let recent = db
+        .latest_reports(since, only, top as i64)?
+        .into_iter()
+        .map(|row| Recent {
+            cluster_id: row.cluster_id,
+            master_version: row.master_version,
+            nodes: row.node_count,
+            received_at: super::rfc3339(row.received_at),
+        })
+        .collect();
+
+    Ok(Summary {
+        days,
+        since: super::rfc3339(since),
+        generated_at: super::rfc3339(now),
+        cluster_id: cluster.map(String::from),
+        clusters,
+        nodes,
+        reports,
+        kubernetes_versions,
+        kubelet_versions: by_node("kubelet_version", minor)?,
+        operating_systems: by_node("operating_system", same)?,
+        os_images: by_node("os_image", same)?,
+        architectures: by_node("architecture", same)?,
+        container_runtimes: by_node("container_runtime_version", runtime)?,
+        cloud_providers: by_node("cloud_provider", same)?,
+        node_counts,
+        recent,
+    })
+}
+
+/// Most nodes (else clusters) first, then by value.
+fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by(|a, b| {
+        (b.nodes, b.clusters)
+            .cmp(&(a.nodes, a.clusters))
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    rows
+}
+
+fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        return "-".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('~');
+    out
+}
+
+/// The summary as a readable text table; at most `top` rows per table, the rest summed up.
+pub fn render(s: &Summary, top: usize) -> String {
+    let mut out = String::new();
+    let scope = s
+        .cluster_id
+        .as_deref()
+        .map(|c| format!(" (cluster {c})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Fleet summary{scope}: last {} days, since {}",
+        s.days, s.since
+    );
+    let _ = writeln!(
+        out,
+        "Clusters reporting: {}    Nodes (latest reports): {}    Reports received: {}",
+        s.clusters, s.nodes, s.reports
+    );
+    if s.clusters == 0 {
+        let _ = writeln!(out, "\nNo reports in this window.");
+        return out;
+    }
+
+    let table = |out: &mut String, title: &str, rows: &[Row], by_nodes: bool| {
+        let width = rows
+            .iter()
+            .take(top)
+            .map(|r| r.value.chars().count())
+            .chain([title.len(), 12])
+            .max()
+            .unwrap_or(12)
+            .min(48);
+        let _ = writeln!(out);
+        if by_nodes {
+            let _ = writeln!(
+                out,
+                "{title:<width$}  {:>8} {:>7}  {:>8}",
+                "nodes", "%", "clusters"
+            );
+        } else {
+            let _ = writeln!(out, "{title:<width$}  {:>8} {:>7}", "clusters", "%");
+        }
+        let line = |out: &mut String, value: &str, clusters: i64, nodes: Option<i64>| {
+            let value = clip(value, width);
+            match nodes {
+                Some(n) if by_nodes => {
+                    let _ = writeln!(
+                        out,
+                        "{value:<width$}  {n:>8} {:>7}  {clusters:>8}",
+                        percent(n, s.nodes)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "{value:<width$}  {clusters:>8} {:>7}",
+                        percent(clusters, s.clusters)
+                    );
+                }
+            }
+        };
+        for r in rows.iter().take(top) {
+            line(out, &r.value, r.clusters, r.nodes);
+        }
+        if rows.len() > top {
+            let rest = &rows[top..];
+            let nodes = rest.iter().map(|r| r.nodes.unwrap_or(0)).sum();
+            let clusters = rest.iter().map(|r| r.clusters).sum();
+            // Clusters may appear in several of the summed rows, so show them only for
+            // cluster-level tables, where each cluster has exactly one value.
+            let label = format!("({} more)", rest.len());
+            if by_nodes {
+                let _ = writeln!(
+                    out,
+                    "{label:<width$}  {nodes:>8} {:>7}  {:>8}",
+                    percent(nodes, s.nodes),
+                    ""
+                );
+            } else {
+                line(out, &label, clusters, None);
+            }
+        }
+    };
+    table(
+        &mut out,
+        "Kubernetes version",
+        &s.kubernetes_versions,
+        false,
+    );
+    table(&mut out, "Kubelet version", &s.kubelet_versions, true);
+    table(&mut out, "Operating system", &s.operating_systems, true);
+    table(&mut out, "OS image", &s.os_images, true);
+    table(&mut out, "Architecture", &s.architectures, true);
+    table(&mut out, "Container runtime", &s.container_runtimes, true);
+    table(&mut out, "Cloud provider", &s.cloud_providers, true);
+
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<12}  {:>8} {:>7}", "Nodes", "clusters", "%");
+    for b in &s.node_counts {
+        let _ = writeln!(
+            out,
+            "{:<12}  {:>8} {:>7}",
+            b.nodes,
+            b.clusters,
+            percent(b.clusters, s.clusters)
+        );
+    }
+
+    if !s.recent.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Latest reports (newest first)");
+        for r in &s.recent {
+            let _ = writeln!(
+                out,
+                "{}  {:<36}  {:>6} nodes  {}",
+                r.received_at,
+                clip(&r.cluster_id, 36),
+                r.nodes,
+                r.master_version.as_deref().unwrap_or(NONE)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::store::tests::{incoming, temp_dir};
+
+    #[test]
+    fn version_folding() {
+        assert_eq!(minor("v1.33.2"), "v1.33");
+        assert_eq!(minor("v1.28.3-eks-a1b2c3"), "v1.28");
+        assert_eq!(minor("v1.30.0+k3s1"), "v1.30");
+        assert_eq!(minor("1.7.27"), "1.7");
+        assert_eq!(minor("v1.3"), "v1.3");
+        assert_eq!(minor("v1"), "v1");
+        assert_eq!(minor("weird"), "weird");
+        assert_eq!(minor(""), "");
+        assert_eq!(runtime("containerd://1.7.27"), "containerd://1.7");
+        assert_eq!(runtime("docker://1.11.2"), "docker://1.11");
+        assert_eq!(runtime("cri-o://1.30.4"), "cri-o://1.30");
+        assert_eq!(runtime("containerd://2.0.0-rc.1"), "containerd://2.0");
+        assert_eq!(runtime("custom"), "custom");
+    }
+
+    #[test]
+    fn latest_report_per_cluster_in_the_window() {
+        let dir = temp_dir("summary");
+        let mut db = Db::open(&dir.join("s.db")).unwrap();
+        let day = 86_400;
+        let now = 100 * day;
+        // a: an old report (outside the window) and two inside; the last one counts.
+        let mut old = incoming("a", now - 40 * day, None, 50);
+        old.report.master_version = Some("v1.20.1".into());
+        db.insert(&old).unwrap();
+        let mut a1 = incoming("a", now - 10 * day, None, 2);
+        a1.report.master_version = Some("v1.32.1".into());
+        db.insert(&a1).unwrap();
+        let mut a2 = incoming("a", now - day, None, 3);
+        a2.report.master_version = Some("v1.33.2-eks-1".into());
+        a2.report.nodes[2].container_runtime_version = Some("cri-o://1.33.1".into());
+        a2.report.nodes[2].cloud_provider = None;
+        db.insert(&a2).unwrap();
+        // b: one report, one node; c: 1,200 nodes; d: no nodes, no master version.
+        let mut b = incoming("b", now - 2 * day, None, 1);
+        b.report.master_version = Some("v1.33.0".into());
+        db.insert(&b).unwrap();
+        db.insert(&incoming("c", now - 3 * day, None, 1200))
+            .unwrap();
+        let mut d = incoming("d", now - 3 * day, None, 0);
+        d.report.master_version = None;
+        db.insert(&d).unwrap();
+
+        let s = build(&db, now, 30, None, 10).unwrap();
+        assert_eq!((s.clusters, s.nodes, s.reports), (4, 3 + 1 + 1200, 5));
+        let row = |rows: &[Row], v: &str| rows.iter().find(|r| r.value == v).cloned();
+        assert_eq!(
+            row(&s.kubernetes_versions, "v1.33").map(|r| r.clusters),
+            Some(3),
+            "a, b and c (fixture default v1.33.2)"
+        );
+        assert_eq!(
+            row(&s.kubernetes_versions, NONE).map(|r| r.clusters),
+            Some(1)
+        );
+        assert!(
+            row(&s.kubernetes_versions, "v1.32").is_none(),
+            "not a's latest"
+        );
+        assert!(
+            row(&s.kubernetes_versions, "v1.20").is_none(),
+            "outside the window"
+        );
+
+        let containerd = row(&s.container_runtimes, "containerd://1.7").unwrap();
+        assert_eq!(
+            (containerd.nodes, containerd.clusters),
+            (Some(2 + 1 + 1200), 3)
+        );
+        let crio = row(&s.container_runtimes, "cri-o://1.33").unwrap();
+        assert_eq!((crio.nodes, crio.clusters), (Some(1), 1));
+        assert_eq!(
+            s.container_runtimes[0].value, "containerd://1.7",
+            "most nodes first"
+        );
+        assert_eq!(row(&s.cloud_providers, NONE).unwrap().nodes, Some(1));
+        let arm = row(&s.architectures, "arm64").unwrap();
+        assert_eq!(arm.nodes, Some(1 + 600));
+
+        let buckets: Vec<(String, i64)> = s
+            .node_counts
+            .iter()
+            .map(|b| (b.nodes.clone(), b.clusters))
+            .collect();
+        assert_eq!(
+            buckets,
+            [
+                ("0", 1),
+                ("1", 1),
+                ("2-5", 1),
+                ("6-20", 0),
+                ("21-100", 0),
+                ("101-1000", 0),
+                (">1000", 1)
+            ]
+            .map(|(b, n)| (b.to_string(), n))
+        );
+        assert_eq!(s.recent[0].cluster_id, "a");
+        assert_eq!(s.recent.len(), 4);
+
+        // One cluster only; and a window that holds only a's old report... excluded by days.
+        let one = build(&db, now, 30, Some("a"), 10).unwrap();
+        assert_eq!((one.clusters, one.nodes, one.reports), (1, 3, 2));
+        assert_eq!(one.kubernetes_versions[0].value, "v1.33");
+        let none = build(&db, now + 365 * day, 30, None, 10).unwrap();
+        assert_eq!((none.clusters, none.nodes), (0, 0));
+        assert!(render(&none, 10).contains("No reports in this window."));
+
+        let text = render(&s, 1);
+        assert!(text.contains("Clusters reporting: 4"), "{text}");
+        assert!(text.contains("containerd://1.7"), "{text}");
+        assert!(text.contains("(1 more)"), "top 1 sums up the rest:\n{text}");
+        assert!(text.contains(">1000"), "{text}");
+
+        let json: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["clusters"], 4);
+        assert_eq!(json["recent"][0]["clusterID"], "a");
+        assert_eq!(json["nodeCounts"][6]["nodes"], ">1000");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
