@@ -134,7 +134,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                     .map(str::to_string);
                 let detail = body_snippet(response.body_mut().as_reader());
                 let summary = describe(status, &detail);
-                if compressed && (status == 400 || status == 415) {
+                if compressed && refused_encoding(status, &detail) {
                     eprintln!(
                         "spartakus: the collector refused the compressed report ({summary}); sending it uncompressed"
                     );
@@ -211,6 +211,21 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
         );
         std::thread::sleep(wait);
     }
+}
+
+/// Whether an answer to a compressed upload says the collector could not read gzip: a 415, or a
+/// 400 whose message is about decoding (the original collector parsed the gzip bytes as JSON and
+/// answered `400 Error: failed to decode record: invalid character '\x1f' ...`). A 400 about the
+/// report's content is final like any other 4xx.
+pub fn refused_encoding(status: u16, detail: &str) -> bool {
+    if status == 415 {
+        return true;
+    }
+    let detail = detail.to_ascii_lowercase();
+    status == 400
+        && ["decode", "invalid character", "\\x1f", "encoding", "gzip", "utf-8", "utf8"]
+            .iter()
+            .any(|hint| detail.contains(hint))
 }
 
 fn deadline_passed(deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
@@ -347,6 +362,19 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(p.write_raw(&mut out).unwrap(), raw.len() as u64);
         assert_eq!(out, raw);
+    }
+
+    #[test]
+    fn gzip_refusals_are_told_from_content_errors() {
+        assert!(refused_encoding(415, ""));
+        assert!(refused_encoding(
+            400,
+            "Error: failed to decode record: invalid character '\\x1f' looking for beginning of value"
+        ));
+        assert!(refused_encoding(400, "unsupported Content-Encoding"));
+        assert!(!refused_encoding(400, r#"{"error":"clusterID is required"}"#));
+        assert!(!refused_encoding(400, ""));
+        assert!(!refused_encoding(422, "failed to decode"));
     }
 
     #[test]
