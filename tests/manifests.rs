@@ -125,12 +125,26 @@ fn rendered(which: &'static str) -> &'static [Value] {
 }
 
 const INSTALL: &str = "kustomize";
-const OVERLAYS: [&str; 2] = ["overlays/custom-endpoint", "overlays/self-hosted"];
 
-/// Every kustomization a user may apply.
+/// Every example overlay: each directory of `overlays/` (so a new one is checked too).
+fn overlays() -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = std::fs::read_dir(repo().join("overlays"))
+        .expect("overlays/")
+        .map(|entry| entry.expect("overlays/ entry").file_name())
+        .map(|name| &*format!("overlays/{}", name.to_str().expect("UTF-8 name")).leak())
+        .filter(|dir| repo().join(dir).join("kustomization.yaml").is_file())
+        .collect();
+    found.sort();
+    for known in ["overlays/custom-endpoint", "overlays/self-hosted"] {
+        assert!(found.contains(&known), "{known} is missing");
+    }
+    found
+}
+
+/// Every kustomization a user may apply: the install and the example overlays.
 fn all_renders() -> Vec<(&'static str, &'static [Value])> {
     std::iter::once(INSTALL)
-        .chain(OVERLAYS)
+        .chain(overlays())
         .map(|dir| (dir, rendered(dir)))
         .collect()
 }
