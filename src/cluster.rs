@@ -354,7 +354,11 @@ impl Cluster {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
-            .header(http::header::ACCEPT, "application/json");
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("spartakus/", env!("CARGO_PKG_VERSION")),
+            );
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }

@@ -398,7 +398,9 @@ mod tests {
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "no certificates here\n").unwrap();
         for path in [empty, dir.join("missing.pem")] {
-            let err = roots(Some(&path)).err().expect("must fail");
+            let Err(err) = roots(Some(&path)) else {
+                panic!("{} must be refused", path.display());
+            };
             assert_eq!(crate::exit::class_of(&err), Class::Usage);
             assert!(format!("{err:#}").contains(&path.display().to_string()));
         }

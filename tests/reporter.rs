@@ -1,0 +1,671 @@
+//! The real `spartakus` binary against the stand-in API server (HTTPS, bearer token, a temporary
+//! kubeconfig) and the stand-in collector, both on 127.0.0.1 and started by each test.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::apiserver::{ApiServer, Config};
+use support::collector::{Collector, CollectorConfig, Reply, refused_url};
+use support::nodes;
+
+const NS: &str = "spartakus";
+const CLUSTER_ID: &str = "3b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "spartakus-test-{name}-{}-{}",
+            std::process::id(),
+            support::util::random_uuid()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn report(&self) -> spartakus::report::Report {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs the binary with a kubeconfig for `api` and nothing from this machine's environment but
+/// PATH (no proxies, no SPARTAKUS_* variables, no ~/.kube).
+fn spartakus(api: &ApiServer, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = TempDir::new("home");
+    let kubeconfig = home.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, Some(NS));
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running spartakus");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    };
+    assert!(
+        !run.stderr.contains(api.token()),
+        "the bearer token leaked into the log:\n{}",
+        run.stderr
+    );
+    run
+}
+
+fn report_to(api: &ApiServer, collector: &Collector, extra: &[&str]) -> Run {
+    let url = collector.url();
+    let mut args = vec!["report", "--endpoint", &url, "--cluster-id", CLUSTER_ID];
+    args.extend_from_slice(extra);
+    spartakus(api, &args, &[])
+}
+
+fn assert_exit(run: &Run, code: i32) {
+    assert_eq!(
+        run.code, code,
+        "expected exit {code}\nstdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+}
+
+fn distinct_ids(report: &spartakus::report::Report) -> usize {
+    report
+        .nodes
+        .iter()
+        .map(|n| n.id.as_str())
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn several_pages_with_continue_tokens() {
+    let api = ApiServer::with_nodes(1203);
+    let run = spartakus(
+        &api,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+        &[],
+    );
+    assert_exit(&run, 0);
+    let report = run.report();
+    assert_eq!(report.nodes.len(), 1203);
+    assert_eq!(distinct_ids(&report), 1203);
+    assert_eq!(report.cluster_id, CLUSTER_ID);
+    assert_eq!(report.master_version.as_deref(), Some("v1.33.2"));
+    let lists = api.node_list_requests();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert!(
+        lists
+            .iter()
+            .all(|r| r.query("limit").as_deref() == Some("500"))
+    );
+    assert_eq!(lists[0].query("continue"), None);
+    assert!(lists[1].query("continue").is_some() && lists[2].query("continue").is_some());
+    assert!(
+        run.stderr.contains("listed 1203 nodes (3 pages"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_expired_continue_token_restarts_the_list() {
+    let api = ApiServer::start(
+        Config::default()
+            .with_nodes(1100)
+            .with_expired_continue_at_page(2),
+    );
+    let run = spartakus(
+        &api,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+        &[],
+    );
+    assert_exit(&run, 0);
+    let report = run.report();
+    assert_eq!(report.nodes.len(), 1100, "no node lost or counted twice");
+    assert_eq!(distinct_ids(&report), 1100);
+    let lists = api.node_list_requests();
+    assert_eq!(lists.iter().filter(|r| r.status == 410).count(), 1);
+    // pages 1 and 2, page 3 (410), then pages 1-3 again
+    assert_eq!(lists.len(), 6, "{lists:?}");
+    assert_eq!(lists[2].status, 410);
+    assert_eq!(lists[3].query("continue"), None, "the list started over");
+    assert!(lists.iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("spartakus/"))
+    }));
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+}
+
+#[test]
+fn forbidden_nodes_is_final_and_names_verb_and_resource() {
+    let api = ApiServer::start(Config::default().with_nodes_fault(403, usize::MAX));
+    let collector = Collector::new();
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 3);
+    assert!(run.stderr.contains("list nodes"), "{}", run.stderr);
+    assert!(run.stderr.contains("403"), "{}", run.stderr);
+    assert_eq!(api.node_list_requests().len(), 1, "403 is not retried");
+    assert_eq!(collector.request_count(), 0, "nothing partial is sent");
+    assert_eq!(
+        run.stderr
+            .trim_end()
+            .lines()
+            .last()
+            .map(|l| l.starts_with("spartakus: error: list nodes")),
+        Some(true),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn server_errors_from_the_api_are_retried() {
+    let api = ApiServer::start(Config::default().with_nodes(7).with_nodes_fault(503, 2));
+    let collector = Collector::new();
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 0);
+    assert_eq!(api.node_list_requests().len(), 3);
+    assert_eq!(collector.request_count(), 1);
+    assert_eq!(collector.requests()[0].report().nodes.len(), 7);
+
+    // An API that keeps failing: retried until the deadline, then a Kubernetes error.
+    let api = ApiServer::start(Config::default().with_nodes_fault(500, usize::MAX));
+    let run = report_to(&api, &collector, &["--timeout", "3s"]);
+    assert_exit(&run, 3);
+    assert!(api.node_list_requests().len() >= 2, "retried");
+    assert!(
+        run.took < Duration::from_secs(10),
+        "bounded by the deadline: {:?}",
+        run.took
+    );
+    assert!(
+        run.stderr.contains("list nodes") && run.stderr.contains("500"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(collector.request_count(), 1, "no second report was sent");
+}
+
+#[test]
+fn version_errors_are_retried_too() {
+    let api = ApiServer::start(Config::default().with_nodes(3).with_version_fault(502, 1));
+    let run = spartakus(
+        &api,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+        &[],
+    );
+    assert_exit(&run, 0);
+    assert_eq!(run.report().nodes.len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// init and the cluster ID
+// ---------------------------------------------------------------------------------------------
+
+fn is_uuid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+        && s.chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+#[test]
+fn init_creates_then_finds_the_cluster_id() {
+    let api = ApiServer::with_nodes(2);
+    let run = spartakus(&api, &["init"], &[]);
+    assert_exit(&run, 0);
+    let id = run.stdout.trim().to_string();
+    assert!(is_uuid_v4(&id), "{id:?}");
+    assert_eq!(run.stdout.lines().count(), 1);
+    let data = api
+        .configmap(NS, "spartakus")
+        .expect("created in the kubeconfig's namespace");
+    assert_eq!(data.get("clusterID"), Some(&id));
+    let labels = api.configmap_labels(NS, "spartakus").unwrap();
+    assert_eq!(
+        labels.get("app.kubernetes.io/name").map(String::as_str),
+        Some("spartakus")
+    );
+    let before = api.configmap_object(NS, "spartakus").unwrap();
+
+    let again = spartakus(&api, &["init"], &[]);
+    assert_exit(&again, 0);
+    assert_eq!(again.stdout.trim(), id, "idempotent");
+    assert_eq!(
+        api.configmap_object(NS, "spartakus").unwrap(),
+        before,
+        "never changed"
+    );
+    assert!(
+        !api.requests()
+            .iter()
+            .any(|r| r.method != "GET" && r.method != "POST"),
+        "init only gets and creates"
+    );
+
+    // The report reads it.
+    let run = spartakus(&api, &["report", "--dry-run"], &[]);
+    assert_exit(&run, 0);
+    assert_eq!(run.report().cluster_id, id);
+
+    // Another namespace and name by flag.
+    let run = spartakus(
+        &api,
+        &["init", "--namespace", "other", "--configmap", "cid"],
+        &[],
+    );
+    assert_exit(&run, 0);
+    assert_eq!(
+        api.configmap("other", "cid")
+            .unwrap()
+            .get("clusterID")
+            .map(String::as_str),
+        Some(run.stdout.trim())
+    );
+}
+
+#[test]
+fn init_losing_the_create_race_prints_the_winner() {
+    let api = ApiServer::with_nodes(1);
+    api.lose_next_create_race("winner-0000-4000-8000-000000000000");
+    let run = spartakus(&api, &["init"], &[]);
+    assert_exit(&run, 0);
+    assert_eq!(run.stdout.trim(), "winner-0000-4000-8000-000000000000");
+    assert_eq!(
+        api.configmap(NS, "spartakus")
+            .unwrap()
+            .get("clusterID")
+            .map(String::as_str),
+        Some("winner-0000-4000-8000-000000000000")
+    );
+}
+
+#[test]
+fn init_forbidden_names_verb_resource_and_namespace() {
+    let api = ApiServer::start(Config::default().with_forbidden_configmaps());
+    let run = spartakus(&api, &["init"], &[]);
+    assert_exit(&run, 3);
+    assert!(run.stdout.is_empty());
+    let err = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        err.contains("configmaps \"spartakus\"")
+            && err.contains("namespace \"spartakus\"")
+            && err.contains("403"),
+        "{err}"
+    );
+    assert!(err.contains("get") || err.contains("create"), "{err}");
+}
+
+#[test]
+fn a_missing_cluster_id_stops_the_report() {
+    let api = ApiServer::with_nodes(2);
+    let collector = Collector::new();
+    let run = spartakus(&api, &["report", "--endpoint", &collector.url()], &[]);
+    assert_exit(&run, 2);
+    let err = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        err.contains("\"spartakus\"")
+            && err.contains("namespace \"spartakus\"")
+            && err.contains("spartakus init"),
+        "{err}"
+    );
+    assert_eq!(collector.request_count(), 0);
+
+    // A ConfigMap without the key is no better.
+    api.insert_configmap(NS, "spartakus", [("other", "x")]);
+    let run = spartakus(&api, &["report", "--endpoint", &collector.url()], &[]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("clusterID"), "{}", run.stderr);
+    assert_eq!(collector.request_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn delivered_with_204_gzip_and_nothing_identifying() {
+    let api = ApiServer::with_nodes(24);
+    api.insert_configmap(NS, "spartakus", [("clusterID", CLUSTER_ID)]);
+    let collector = Collector::new();
+    let run = spartakus(&api, &["report", "--endpoint", &collector.url()], &[]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 1);
+    let req = &got[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/api/v1");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert!(req.is_gzip(), "gzip by default");
+    assert!(req.header("idempotency-key").is_some_and(|k| k.len() >= 32));
+    assert!(req.raw.len() < req.body.len(), "compressed on the wire");
+    let report = req.report();
+    assert_eq!(report.version, "v1.0.0");
+    assert_eq!(report.cluster_id, CLUSTER_ID);
+    assert_eq!(report.nodes.len(), 24);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ts: u64 = report.timestamp.parse().unwrap();
+    assert!(now.abs_diff(ts) < 60);
+    let body = req.text().to_ascii_lowercase();
+    for i in 0..24 {
+        for secret in nodes::identifying_strings(i) {
+            assert!(
+                !body.contains(&secret.to_ascii_lowercase()),
+                "{secret} leaked"
+            );
+            assert!(
+                !run.stderr
+                    .to_ascii_lowercase()
+                    .contains(&secret.to_ascii_lowercase()),
+                "{secret} logged"
+            );
+        }
+    }
+    assert!(
+        !run.stderr.contains(CLUSTER_ID),
+        "the log holds counts, not the report"
+    );
+    assert!(run.stderr.contains("delivered: 204"), "{}", run.stderr);
+}
+
+#[test]
+fn retry_after_then_success_sends_the_same_body_and_key() {
+    let api = ApiServer::with_nodes(5);
+    let collector = Collector::with_script(vec![Reply::status(503).retry_after_secs(1)]);
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].raw, got[1].raw, "same bytes");
+    assert_eq!(
+        got[0].header("idempotency-key"),
+        got[1].header("idempotency-key")
+    );
+    let waited = got[1].at.duration_since(got[0].at);
+    assert!(
+        waited >= Duration::from_millis(900),
+        "Retry-After honoured: {waited:?}"
+    );
+    assert_eq!(
+        api.node_list_requests().len(),
+        1,
+        "the cluster is not listed again"
+    );
+
+    // As an HTTP date, on a 429.
+    let collector = Collector::with_script(vec![
+        Reply::status(429).retry_after_date_in(Duration::from_secs(2)),
+    ]);
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].at.duration_since(got[0].at) >= Duration::from_millis(900));
+}
+
+#[test]
+fn a_400_is_final() {
+    let api = ApiServer::with_nodes(3);
+    let collector = Collector::with_script(vec![
+        Reply::status(400).body(r#"{"error":"clusterID is required"}"#),
+    ]);
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 4);
+    assert_eq!(collector.request_count(), 1, "not retried");
+    assert!(
+        run.stderr.contains("400") && run.stderr.contains("clusterID is required"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_original_collector_gets_an_uncompressed_report() {
+    let api = ApiServer::with_nodes(4);
+    let collector = Collector::start(CollectorConfig {
+        reject_gzip: true,
+        ..CollectorConfig::default()
+    });
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].status, 400);
+    assert!(!got[1].is_gzip());
+    assert_eq!(got[1].status, 204);
+    assert_eq!(got[1].report().nodes.len(), 4);
+    assert_eq!(
+        got[0].header("idempotency-key"),
+        got[1].header("idempotency-key")
+    );
+}
+
+#[test]
+fn a_collector_that_never_answers_hits_the_deadline() {
+    let api = ApiServer::with_nodes(2);
+    let collector = Collector::with_script(vec![Reply::hang()]);
+    collector.set_default(Reply::hang());
+    let run = report_to(&api, &collector, &["--timeout", "3s"]);
+    assert_exit(&run, 5);
+    assert!(run.took < Duration::from_secs(8), "took {:?}", run.took);
+    assert!(
+        run.stderr.contains("deadline")
+            || run.stderr.contains("timed out")
+            || run.stderr.contains("Timeout"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn connection_refused_is_retried_then_unreachable() {
+    let api = ApiServer::with_nodes(2);
+    let url = refused_url();
+    let run = spartakus(
+        &api,
+        &[
+            "report",
+            "--endpoint",
+            &url,
+            "--cluster-id",
+            CLUSTER_ID,
+            "--timeout",
+            "3s",
+        ],
+        &[],
+    );
+    assert_exit(&run, 5);
+    assert!(
+        run.stderr.matches("sending report").count() >= 2,
+        "retried:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
+    assert!(run.took < Duration::from_secs(8));
+}
+
+#[test]
+fn dry_run_prints_the_exact_report_and_sends_nothing() {
+    let api = ApiServer::with_nodes(9);
+    let collector = Collector::new();
+    let dir = TempDir::new("ext");
+    let ext = dir.path().join("ext.json");
+    std::fs::write(&ext, br#"{"example.com/tier": "gold", "plan": "basic"}"#).unwrap();
+    let run = report_to(
+        &api,
+        &collector,
+        &["--dry-run", "--extensions", ext.to_str().unwrap()],
+    );
+    assert_exit(&run, 0);
+    assert_eq!(collector.request_count(), 0);
+    let report = run.report();
+    assert_eq!(report.nodes.len(), 9);
+    let names: Vec<_> = report.extensions.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["example.com/tier", "plan"]);
+
+    // The same bytes a real run sends (but for the timestamp).
+    let sent = report_to(&api, &collector, &["--extensions", ext.to_str().unwrap()]);
+    assert_exit(&sent, 0);
+    let mut a = collector.requests()[0].report();
+    let mut b = report;
+    a.timestamp.clear();
+    b.timestamp.clear();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn bad_extensions_stop_before_anything_is_contacted() {
+    let api = ApiServer::with_nodes(2);
+    let collector = Collector::new();
+    let dir = TempDir::new("badext");
+    let ext = dir.path().join("team.json");
+    std::fs::write(&ext, br#"{"Bad Key!": "x"}"#).unwrap();
+    let run = report_to(&api, &collector, &["--extensions", ext.to_str().unwrap()]);
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains("team.json") && run.stderr.contains("Bad Key!"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(api.request_count(), 0);
+    assert_eq!(collector.request_count(), 0);
+}
+
+#[test]
+fn private_ca_for_the_collector() {
+    let api = ApiServer::with_nodes(2);
+    let collector = Collector::start(CollectorConfig {
+        tls: true,
+        ..CollectorConfig::default()
+    });
+    // Unknown CA: not retried for the whole deadline, and says what to do.
+    let run = report_to(&api, &collector, &["--timeout", "20s"]);
+    assert_exit(&run, 5);
+    assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
+    assert!(run.took < Duration::from_secs(10));
+    let dir = TempDir::new("ca");
+    let ca = dir.path().join("ca.pem");
+    collector.write_ca(&ca);
+    let run = report_to(&api, &collector, &["--ca-file", ca.to_str().unwrap()]);
+    assert_exit(&run, 0);
+    assert_eq!(collector.requests().last().unwrap().status, 204);
+}
+
+#[test]
+fn proxies_from_the_environment() {
+    let api = ApiServer::with_nodes(3);
+    let collector = Collector::new();
+    let dead_proxy = refused_url();
+    let dead_proxy = dead_proxy.trim_end_matches("/api/v1");
+    // A proxy for everything but 127.0.0.1: both the API server and the collector are reached.
+    let run = spartakus(
+        &api,
+        &[
+            "report",
+            "--endpoint",
+            &collector.url(),
+            "--cluster-id",
+            CLUSTER_ID,
+            "--timeout",
+            "20s",
+        ],
+        &[
+            ("HTTPS_PROXY", dead_proxy),
+            ("HTTP_PROXY", dead_proxy),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    assert_exit(&run, 0);
+    assert_eq!(collector.request_count(), 1);
+    // Without NO_PROXY the dead proxy is used for the API server, as kubectl would.
+    let run = spartakus(
+        &api,
+        &[
+            "report",
+            "--dry-run",
+            "--cluster-id",
+            CLUSTER_ID,
+            "--timeout",
+            "3s",
+        ],
+        &[("HTTPS_PROXY", dead_proxy)],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_documents_exit_codes() {
+    let api = ApiServer::with_nodes(1);
+    for args in [
+        &["report"][..],
+        &["report", "--endpoint", "ftp://x"],
+        &["report", "--dry-run", "--timeout", "soon"],
+        &["report", "--bogus"],
+        &["nonsense"],
+    ] {
+        let run = spartakus(&api, args, &[]);
+        assert_exit(&run, 2);
+        assert!(!run.stderr.trim().is_empty());
+    }
+    assert_eq!(api.request_count(), 0);
+    let help = spartakus(&api, &["--help"], &[]);
+    assert_exit(&help, 0);
+    for code in ["0", "2", "3", "4", "5"] {
+        assert!(
+            help.stdout.contains(&format!("  {code} ")),
+            "exit code {code} in --help:\n{}",
+            help.stdout
+        );
+    }
+    let env_run = spartakus(
+        &api,
+        &["report"],
+        &[
+            ("SPARTAKUS_DRY_RUN", "true"),
+            ("SPARTAKUS_CLUSTER_ID", CLUSTER_ID),
+        ],
+    );
+    assert_exit(&env_run, 0);
+    assert_eq!(env_run.report().cluster_id, CLUSTER_ID);
+}
