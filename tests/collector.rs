@@ -1,0 +1,1003 @@
+//! The collector as users meet it: the real `spartakus collect` binary on 127.0.0.1, spoken to
+//! over raw HTTP/1.1, and `spartakus summary` reading what it stored.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// A temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "spartakus-collector-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("spartakus.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running collector. Killed when dropped.
+struct Collector {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Collector {
+    fn start(store: &str, extra: &[&str]) -> Collector {
+        let mut child = Command::new(BIN)
+            .args(["collect", "--listen", "127.0.0.1:0", "--store", store])
+            .args(extra)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let err_pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split(',').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                log.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let out_pipe = child.stdout.take().unwrap();
+        let out = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines() {
+                let Ok(line) = line else { break };
+                out.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("collector did not start: {}", stderr.lock().unwrap()));
+        Collector {
+            child,
+            addr: addr.parse().unwrap(),
+            stderr,
+            stdout,
+        }
+    }
+
+    fn sqlite(dir: &TempDir, extra: &[&str]) -> Collector {
+        Collector::start(dir.db().to_str().unwrap(), extra)
+    }
+
+    fn post(&self, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        request(self.addr, "POST", "/api/v1", &all, body)
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        request(self.addr, "GET", path, &[], b"")
+    }
+
+    fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn error(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {}", self.text()));
+        v["error"].as_str().unwrap().to_string()
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+/// One request on its own connection (`Connection: close`), the response read to the end.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = connect(addr);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413, 415) before reading the whole body; that is fine.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_response(&raw)
+}
+
+fn report(cluster: &str, nodes: usize) -> String {
+    let nodes: Vec<String> = (0..nodes)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{i:032x}","operatingSystem":"linux","osImage":"Ubuntu 24.04.2 LTS","kernelVersion":"6.8.0-1021-aws","architecture":"{}","containerRuntimeVersion":"containerd://1.7.27","kubeletVersion":"v1.33.2","cloudProvider":"aws","capacity":[{{"resource":"cpu","value":"4"}},{{"resource":"memory","value":"16Gi"}}]}}"#,
+                if i % 3 == 0 { "arm64" } else { "amd64" }
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":"v1.0.0","timestamp":"1764000000","clusterID":"{cluster}","masterVersion":"v1.33.2","nodes":[{}],"extensions":[{{"name":"example.com/tier","value":"gold"}}]}}"#,
+        nodes.join(",")
+    )
+}
+
+/// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
+const ORIGINAL_VOLUNTEER: &str = r#"{
+    "version": "v1.0.0",
+    "timestamp": "867530909031976",
+    "clusterID": "2f9c93d3-156c-47aa-8802-578ffca9b50e",
+    "masterVersion": "v1.3.5",
+    "nodes": [
+        {
+            "id": "c8863d09ecc5be8d9791f72acd275fc2",
+            "operatingSystem": "linux",
+            "osImage": "Debian GNU/Linux 7 (wheezy)",
+            "kernelVersion": "3.16.0-4-amd64",
+            "architecture": "amd64",
+            "containerRuntimeVersion": "docker://1.11.2",
+            "kubeletVersion": "v1.3.2",
+            "cloudProvider": "aws",
+            "capacity": [
+                {"resource": "alpha.kubernetes.io/nvidia-gpu", "value": "0"},
+                {"resource": "cpu", "value": "4"},
+                {"resource": "memory", "value": "15437428Ki"},
+                {"resource": "pods", "value": "110"}
+            ]
+        },
+        {
+            "id": "5b919a15947b0680277acddf68d4b7aa",
+            "operatingSystem": "linux",
+            "osImage": "Debian GNU/Linux 7 (wheezy)",
+            "kernelVersion": "3.16.0-4-amd64",
+            "architecture": "amd64",
+            "containerRuntimeVersion": "docker://1.11.2",
+            "kubeletVersion": "v1.3.2",
+            "cloudProvider": "aws",
+            "capacity": [
+                {"resource": "alpha.kubernetes.io/nvidia-gpu", "value": "0"},
+                {"resource": "cpu", "value": "4"},
+                {"resource": "memory", "value": "15437428Ki"},
+                {"resource": "pods", "value": "110"}
+            ]
+        }
+    ]
+}"#;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    gzip_level(data, flate2::Compression::fast())
+}
+
+fn gzip_level(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn summary(db: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["summary", "--store", db.to_str().unwrap()])
+        .args(extra)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+fn summary_json(db: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = summary(db, &[&["--json"], extra].concat());
+    assert!(
+        out.status.success(),
+        "summary failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The original collector's behaviour, and the wire format
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn original_collector_behaviour_table() {
+    let dir = TempDir::new("table");
+    let c = Collector::sqlite(&dir, &[]);
+    let json = "application/json";
+    let valid = |id: &str| report(id, 2).into_bytes();
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json)],
+            valid("c-valid"),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json)],
+            b"{".to_vec(),
+            400,
+        ),
+        ("POST", "/api/v1", vec![("Content-Type", json)], vec![], 400),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", "text/plain")],
+            valid("c-text"),
+            415,
+        ),
+        ("POST", "/api/v1", vec![], valid("c-none"), 415),
+        ("GET", "/healthz", vec![], vec![], 200),
+        ("GET", "/version", vec![], vec![], 200),
+        // Beyond the original table:
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json)],
+            ORIGINAL_VOLUNTEER.as_bytes().to_vec(),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", "Application/JSON; charset=UTF-8")],
+            valid("c-case"),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json), ("Content-Encoding", "gzip")],
+            gzip(report("c-gzip", 3).as_bytes()),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json), ("Content-Encoding", "identity")],
+            valid("c-identity"),
+            204,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json), ("Content-Encoding", "br")],
+            valid("c-br"),
+            415,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json), ("Content-Encoding", "gzip")],
+            b"{\"not\":\"gzip\"}".to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json)],
+            br#"{"version":"v1.0.0","timestamp":"1"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json)],
+            br#"{"version":"v1.0.0","clusterID":42}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1",
+            vec![("Content-Type", json), ("Idempotency-Key", "has space")],
+            valid("c-key"),
+            400,
+        ),
+        ("GET", "/api/v1", vec![], vec![], 405),
+        (
+            "POST",
+            "/healthz",
+            vec![("Content-Type", json)],
+            vec![],
+            405,
+        ),
+        ("GET", "/api/v2", vec![], vec![], 404),
+        ("GET", "/readyz", vec![], vec![], 200),
+        ("GET", "/metrics", vec![], vec![], 200),
+    ];
+    for (i, (method, path, headers, body, want)) in cases.iter().enumerate() {
+        let r = request(c.addr, method, path, headers, body);
+        assert_eq!(
+            r.status,
+            *want,
+            "case {i}: {method} {path} {headers:?} -> {} {}",
+            r.status,
+            r.text()
+        );
+        if r.status >= 400 {
+            assert!(!r.error().is_empty(), "case {i}: JSON error body");
+        }
+    }
+    assert_eq!(c.get("/version").text().trim(), env!("CARGO_PKG_VERSION"));
+    let r = c.post(b"{", &[]);
+    assert!(r.error().contains("invalid JSON"), "{}", r.error());
+    assert_eq!(c.get("/api/v1").header("allow"), Some("POST"));
+    let r = c.post(
+        report("c-br2", 1).as_bytes(),
+        &[("Content-Encoding", "deflate")],
+    );
+    assert_eq!(r.header("accept-encoding"), Some("gzip, identity"));
+
+    assert_eq!(c.metric("spartakus_collector_reports_accepted_total"), 5.0);
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"unsupported_media_type\"}"),
+        4.0
+    );
+    assert!(c.metric("spartakus_collector_reports_rejected_total{reason=\"invalid_json\"}") >= 3.0);
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"schema\"}"),
+        2.0
+    );
+    assert!(c.metric("spartakus_collector_request_duration_seconds_count") >= cases.len() as f64);
+
+    // The original volunteer's report is stored as sent, with the collector's own time.
+    let s = summary_json(
+        &dir.db(),
+        &["--cluster", "2f9c93d3-156c-47aa-8802-578ffca9b50e"],
+    );
+    assert_eq!(s["clusters"], 1);
+    assert_eq!(s["nodes"], 2);
+    assert_eq!(s["kubernetesVersions"][0]["value"], "v1.3");
+    assert_eq!(s["containerRuntimes"][0]["value"], "docker://1.11");
+    let received = s["recent"][0]["receivedAt"].as_str().unwrap();
+    assert!(
+        received.starts_with("20"),
+        "collector time, not the client's: {received}"
+    );
+
+    // No client address anywhere in the log (every connection came from 127.0.0.1).
+    let log = c.log();
+    assert!(log.contains("POST /api/v1 204"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("127.0.0.1")).count(),
+        1,
+        "only the listening line names an address:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------------
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn size_limits_and_gzip_bomb() {
+    let dir = TempDir::new("limits");
+    let c = Collector::sqlite(&dir, &[]);
+
+    // Declared too large: refused from the headers, before any body byte.
+    let mut s = connect(c.addr);
+    s.write_all(
+        b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 33554433\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.error().contains("32 MiB"));
+
+    // Streamed without a length (chunked): refused once past the limit.
+    let mut s = connect(c.addr);
+    s.write_all(
+        b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..40 {
+            if writer
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .is_err()
+                || writer.write_all(&chunk).is_err()
+                || writer.write_all(b"\r\n").is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert_eq!(parse_response(&raw).status, 413);
+    sender.join().unwrap();
+
+    // A gzip bomb: 1 GiB of zeros in about 1 MB (1,024 gzip members of 1 MiB each, which a
+    // multi-member reader like Go's accepts), and a single-member one of 64 MiB.
+    let member = gzip_level(&vec![0u8; 1 << 20], flate2::Compression::best());
+    let bomb: Vec<u8> = member.repeat(1024);
+    assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+    let single = gzip(&vec![b' '; 64 << 20]);
+    for body in [&bomb, &single] {
+        let start = Instant::now();
+        let r = c.post(body, &[("Content-Encoding", "gzip")]);
+        assert_eq!(r.status, 413, "{}", r.text());
+        assert!(r.error().contains("decompressed"), "{}", r.error());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let peak = peak_rss_kib(c.child.id());
+    assert!(
+        peak < 200 * 1024,
+        "peak RSS {peak} KiB: the bomb was inflated too far"
+    );
+
+    // Counts and lengths.
+    let too_many = format!(
+        r#"{{"version":"v1.0.0","clusterID":"many","nodes":[{}]}}"#,
+        vec![r#"{"id":"n"}"#; 100_001].join(",")
+    );
+    let r = c.post(too_many.as_bytes(), &[]);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("more than 100000 entries in `nodes`"),
+        "{}",
+        r.error()
+    );
+    let long_id = report(&"x".repeat(129), 1);
+    let r = c.post(long_id.as_bytes(), &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("clusterID"), "{}", r.error());
+    let long_image = report("c", 1).replace("Ubuntu 24.04.2 LTS", &"u".repeat(257));
+    let r = c.post(long_image.as_bytes(), &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("nodes[0].osImage"), "{}", r.error());
+    let caps = format!(
+        r#"{{"version":"v1.0.0","clusterID":"caps","nodes":[{{"id":"n","capacity":[{}]}}]}}"#,
+        vec![r#"{"resource":"r","value":"1"}"#; 65].join(",")
+    );
+    assert_eq!(c.post(caps.as_bytes(), &[]).status, 400);
+
+    // A large but legal report (20,000 nodes, ~7 MB) goes through, gzip or not.
+    let big = report("big-cluster", 20_000);
+    assert!(big.len() > 6 << 20);
+    let r = c.post(&gzip(big.as_bytes()), &[("Content-Encoding", "gzip")]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(c.get("/healthz").status, 200);
+    let s = summary_json(&dir.db(), &["--cluster", "big-cluster"]);
+    assert_eq!(s["nodes"], 20_000);
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"too_large\"}"),
+        4.0
+    );
+}
+
+#[test]
+fn rate_limit_per_cluster_with_retry_after() {
+    let dir = TempDir::new("rate");
+    let c = Collector::sqlite(&dir, &["--rate-limit", "2"]);
+    let body = |n: usize| report("busy", n);
+    assert_eq!(
+        c.post(body(1).as_bytes(), &[("Idempotency-Key", "k1")])
+            .status,
+        204
+    );
+    assert_eq!(
+        c.post(body(2).as_bytes(), &[("Idempotency-Key", "k2")])
+            .status,
+        204
+    );
+    let r = c.post(body(3).as_bytes(), &[("Idempotency-Key", "k3")]);
+    assert_eq!(r.status, 429, "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    // A retry of a stored report is still answered 204: duplicates do not count.
+    assert_eq!(
+        c.post(body(1).as_bytes(), &[("Idempotency-Key", "k1")])
+            .status,
+        204
+    );
+    // Other clusters are not affected.
+    assert_eq!(c.post(report("quiet", 1).as_bytes(), &[]).status, 204);
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"rate_limited\"}"),
+        1.0
+    );
+    assert_eq!(
+        summary_json(&dir.db(), &["--cluster", "busy"])["reports"],
+        2
+    );
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let dir = TempDir::new("slow");
+    let c = Collector::sqlite(&dir, &["--header-timeout", "1s", "--request-timeout", "2s"]);
+
+    // Headers that never end.
+    let start = Instant::now();
+    let mut s = connect(c.addr);
+    s.write_all(b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: appl")
+        .unwrap();
+    let mut raw = Vec::new();
+    let ended = s.read_to_end(&mut raw);
+    let took = start.elapsed();
+    assert!(
+        ended.is_ok()
+            || ended
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{ended:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // A body that stalls half way: 408, and the connection is closed.
+    let start = Instant::now();
+    let mut s = connect(c.addr);
+    s.write_all(
+        b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"version\":",
+    )
+    .unwrap();
+    // Meanwhile the server serves others.
+    assert_eq!(c.get("/healthz").status, 200);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let took = start.elapsed();
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+
+    // An idle keep-alive connection is closed too.
+    let start = Instant::now();
+    let mut s = connect(c.addr);
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: c\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"timeout\"}"),
+        1.0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Duplicates
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn retries_and_repeats_are_stored_once() {
+    let dir = TempDir::new("dup");
+    let c = Collector::sqlite(&dir, &[]);
+    // The reporter's retry: same key, same body (once gzip, once not: same content).
+    let body = report("retrying", 3);
+    let key = [("Idempotency-Key", "0b5e1b8c-2f0e-4d44-9a57-1f9d1f3c6a11")];
+    assert_eq!(c.post(body.as_bytes(), &key).status, 204);
+    assert_eq!(c.post(body.as_bytes(), &key).status, 204);
+    let gz = [key[0], ("Content-Encoding", "gzip")];
+    assert_eq!(c.post(&gzip(body.as_bytes()), &gz).status, 204);
+    // Same key, different report: a client bug, refused.
+    let r = c.post(report("retrying", 4).as_bytes(), &key);
+    assert_eq!(r.status, 422, "{}", r.text());
+    // No key, same content within the window: stored once.
+    let plain = report("no-key", 2);
+    assert_eq!(c.post(plain.as_bytes(), &[]).status, 204);
+    assert_eq!(c.post(plain.as_bytes(), &[]).status, 204);
+
+    assert_eq!(c.metric("spartakus_collector_reports_accepted_total"), 2.0);
+    assert_eq!(c.metric("spartakus_collector_reports_duplicate_total"), 3.0);
+    assert_eq!(
+        summary_json(&dir.db(), &["--cluster", "retrying"])["reports"],
+        1
+    );
+    assert_eq!(
+        summary_json(&dir.db(), &["--cluster", "no-key"])["reports"],
+        1
+    );
+    let s = summary_json(&dir.db(), &[]);
+    assert_eq!(s["clusters"], 2);
+    assert_eq!(s["reports"], 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durability and lifecycle
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_204_survives_sigkill() {
+    let dir = TempDir::new("durable");
+    let mut c = Collector::sqlite(&dir, &[]);
+    assert_eq!(
+        c.post(
+            report("durable-cluster", 5).as_bytes(),
+            &[("Idempotency-Key", "d1")]
+        )
+        .status,
+        204
+    );
+    c.child.kill().unwrap(); // SIGKILL: no chance to flush anything.
+    c.child.wait().unwrap();
+    drop(c);
+
+    let s = summary_json(&dir.db(), &[]);
+    assert_eq!(s["clusters"], 1);
+    assert_eq!(s["recent"][0]["clusterID"], "durable-cluster");
+    assert_eq!(s["nodes"], 5);
+
+    // Restarted on the same store: the key is remembered, new reports go in.
+    let c = Collector::sqlite(&dir, &[]);
+    assert_eq!(c.get("/readyz").status, 200);
+    assert_eq!(
+        c.post(
+            report("durable-cluster", 5).as_bytes(),
+            &[("Idempotency-Key", "d1")]
+        )
+        .status,
+        204
+    );
+    assert_eq!(c.metric("spartakus_collector_reports_duplicate_total"), 1.0);
+    assert_eq!(c.post(report("second", 1).as_bytes(), &[]).status, 204);
+    let text = summary(&dir.db(), &[]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("Clusters reporting: 2"), "{text}");
+    assert!(text.contains("containerd://1.7"), "{text}");
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let dir = TempDir::new("term");
+    let mut c = Collector::sqlite(&dir, &[]);
+    let body = report("in-flight", 2);
+    let mut s = connect(c.addr);
+    let head = format!(
+        "POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // No longer accepting...
+    assert!(
+        TcpStream::connect_timeout(&c.addr, Duration::from_secs(1)).is_err(),
+        "listener closed"
+    );
+    // ...but the request in flight completes.
+    s.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    assert_eq!(parse_response(&raw).status, 204);
+    let status = c.wait(Duration::from_secs(10)).expect("exited");
+    assert_eq!(status.code(), Some(0), "{}", c.log());
+    assert!(c.log().contains("SIGTERM"), "{}", c.log());
+    assert_eq!(summary_json(&dir.db(), &[])["clusters"], 1);
+}
+
+#[test]
+fn stdout_store_prints_one_json_line_per_report() {
+    let c = Collector::start("stdout", &[]);
+    assert_eq!(
+        c.post(ORIGINAL_VOLUNTEER.as_bytes(), &[("Idempotency-Key", "s1")])
+            .status,
+        204
+    );
+    assert_eq!(
+        c.post(ORIGINAL_VOLUNTEER.as_bytes(), &[("Idempotency-Key", "s1")])
+            .status,
+        204
+    );
+    assert_eq!(c.post(report("other", 1).as_bytes(), &[]).status, 204);
+    assert_eq!(c.get("/readyz").status, 200);
+    let start = Instant::now();
+    let lines = loop {
+        let out = c.stdout.lock().unwrap().clone();
+        if out.lines().count() >= 2 || start.elapsed() > Duration::from_secs(10) {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lines: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the duplicate is not printed: {lines:?}");
+    assert_eq!(
+        lines[0]["report"]["clusterID"],
+        "2f9c93d3-156c-47aa-8802-578ffca9b50e"
+    );
+    assert_eq!(lines[0]["report"]["timestamp"], "867530909031976");
+    assert!(lines[0]["receivedAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(lines[1]["report"]["clusterID"], "other");
+}
+
+#[test]
+fn startup_errors_are_one_line_with_the_right_exit_code() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).env_clear().output().unwrap();
+
+    let out = run(&["collect", "--store", "postgres://db.example/spartakus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+
+    let out = run(&["collect", "--listen", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // The port is taken: the error names the address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = TempDir::new("bind");
+    let out = run(&[
+        "collect",
+        "--listen",
+        &addr,
+        "--store",
+        dir.db().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A store that cannot be created names its path.
+    let out = run(&[
+        "collect",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "/nonexistent-dir/x/s.db",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir/x/s.db"));
+
+    // Summary of a store that does not exist: a usage error, and no file is created.
+    let missing = dir.0.join("missing.db");
+    let out = summary(&missing, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!missing.exists());
+    let out = run(&["summary", "--store", "stdout"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz over the wire
+// ---------------------------------------------------------------------------------------------
+
+/// xorshift64*: a seeded PRNG, so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn arbitrary_and_mutated_bodies_never_break_the_collector() {
+    let dir = TempDir::new("fuzz");
+    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
+    let mut rng = Rng(0xC011_EC70_5EED_0042);
+    let seeds = [
+        ORIGINAL_VOLUNTEER.as_bytes().to_vec(),
+        report("fuzz", 3).into_bytes(),
+    ];
+    let tokens: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b",",
+        b":",
+        b"null",
+        b"1e999",
+        b"\\u0000",
+        b"\xff\xfe",
+        b"\"nodes\":[",
+        b"\"clusterID\":",
+        b"[[[[[[[[",
+        b"9999999999999999999999",
+    ];
+    let mut counts = std::collections::BTreeMap::new();
+    for round in 0..600 {
+        let input: Vec<u8> = if round % 6 == 0 {
+            (0..rng.below(300)).map(|_| rng.next() as u8).collect()
+        } else {
+            let mut b = seeds[rng.below(seeds.len())].clone();
+            for _ in 0..=rng.below(5) {
+                let at = rng.below(b.len() + 1);
+                match rng.below(5) {
+                    0 if at < b.len() => b[at] ^= 1 << rng.below(8),
+                    1 => {
+                        let t = tokens[rng.below(tokens.len())];
+                        b.splice(at..at, t.iter().copied());
+                    }
+                    2 => b.truncate(at),
+                    3 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    _ => {
+                        // Duplicate a slice: longer lists, repeated keys.
+                        let end = (at + rng.below(200)).min(b.len());
+                        let piece = b[at..end].to_vec();
+                        b.splice(at..at, piece);
+                    }
+                }
+            }
+            b
+        };
+        let gz = rng.below(5) == 0;
+        let body = if gz { gzip(&input) } else { input };
+        let headers: &[(&str, &str)] = if gz {
+            &[("Content-Encoding", "gzip")]
+        } else {
+            &[]
+        };
+        let r = c.post(&body, headers);
+        assert!(
+            [204, 400, 413].contains(&r.status),
+            "round {round}: {} {} for {:?}",
+            r.status,
+            r.text(),
+            String::from_utf8_lossy(&body)
+        );
+        if r.status != 204 {
+            assert!(!r.error().is_empty());
+        }
+        *counts.entry(r.status).or_insert(0) += 1;
+    }
+    assert!(counts.get(&204).copied().unwrap_or(0) > 20, "{counts:?}");
+    assert!(counts.get(&400).copied().unwrap_or(0) > 200, "{counts:?}");
+    assert_eq!(c.get("/readyz").status, 200);
+    assert!(c.child.id() > 0 && c.get("/healthz").status == 200);
+    // Whatever was accepted can be summarized.
+    assert!(summary_json(&dir.db(), &[])["clusters"].as_i64().unwrap() >= 1);
+}
