@@ -1001,3 +1001,62 @@ fn arbitrary_and_mutated_bodies_never_break_the_collector() {
     // Whatever was accepted can be summarized.
     assert!(summary_json(&dir.db(), &[])["clusters"].as_i64().unwrap() >= 1);
 }
+
+#[test]
+fn concurrency_caps_hold_back_extra_work() {
+    let dir = TempDir::new("caps");
+    let c = Collector::sqlite(&dir, &["--max-connections", "2", "--max-requests", "1"]);
+    let body = report("capped", 1);
+    let head = format!(
+        "POST /api/v1 HTTP/1.1\r\nHost: c\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // A: an upload in progress holds the only report slot (and one connection).
+    let mut a = connect(c.addr);
+    a.write_all(head.as_bytes()).unwrap();
+    a.write_all(&body.as_bytes()[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // B: a second report waits for the slot, then is told to come back later.
+    let start = Instant::now();
+    let addr = c.addr;
+    let b = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/api/v1",
+            &[("Content-Type", "application/json")],
+            report("b", 1).as_bytes(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // C: a third connection is not served while A and B hold both connections...
+    let mut cc = connect(c.addr);
+    cc.write_all(b"GET /healthz HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    cc.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut byte = [0u8; 1];
+    let early = cc.read(&mut byte);
+    assert!(early.is_err(), "served beyond --max-connections: {early:?}");
+    let r = b.join().unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("10"));
+    assert!(
+        start.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    // ...and is once B's connection is closed.
+    cc.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = Vec::new();
+    cc.read_to_end(&mut raw).unwrap();
+    assert_eq!(parse_response(&raw).status, 200);
+    // A finishes normally.
+    a.write_all(&body.as_bytes()[5..]).unwrap();
+    let mut raw = Vec::new();
+    a.read_to_end(&mut raw).unwrap();
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 204"));
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"overloaded\"}"),
+        1.0
+    );
+}
