@@ -318,13 +318,16 @@ fn summary_json(db: &Path, extra: &[&str]) -> serde_json::Value {
 // The original collector's behaviour, and the wire format
 // ---------------------------------------------------------------------------------------------
 
+/// Method, path, headers, body, expected status.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+
 #[test]
 fn original_collector_behaviour_table() {
     let dir = TempDir::new("table");
     let c = Collector::sqlite(&dir, &[]);
     let json = "application/json";
     let valid = |id: &str| report(id, 2).into_bytes();
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/api/v1",
