@@ -169,7 +169,11 @@ impl ReportSettings {
         }
         Ok(ReportSettings {
             spread,
-            job_name: text(args.job_name, "SPARTAKUS_JOB_NAME"),
+            // Empty is kept: a pod whose Job label is missing reports at once (see spread).
+            job_name: args
+                .job_name
+                .or_else(|| env("SPARTAKUS_JOB_NAME"))
+                .map(|v| v.trim().to_string()),
             endpoint,
             cluster_id,
             namespace: text(args.namespace, "SPARTAKUS_NAMESPACE"),

@@ -191,18 +191,20 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         Ok((cluster, id))
     })?;
     if !settings.spread.is_zero() && sending {
-        if crate::spread::is_scheduled(settings.job_name.as_deref(), unix_now()) {
-            let wait = crate::spread::delay(&cluster_id, settings.spread);
-            eprintln!(
-                "spartakus: spreading the load: this cluster reports {}s into its {}s window",
-                wait.as_secs(),
-                settings.spread.as_secs()
-            );
-            std::thread::sleep(wait);
-            // The deadline bounds the work, not the wait.
-            deadline = Deadline::after(settings.timeout);
-        } else {
-            eprintln!("spartakus: a manually created Job: reporting at once");
+        let delay = crate::spread::delay(&cluster_id, settings.spread);
+        match crate::spread::wait(settings.job_name.as_deref(), unix_now(), delay) {
+            Some(wait) => {
+                eprintln!(
+                    "spartakus: spreading the load: this cluster reports {}s into its {}s window; waiting {}s",
+                    delay.as_secs(),
+                    settings.spread.as_secs(),
+                    wait.as_secs()
+                );
+                std::thread::sleep(wait);
+                // The deadline bounds the work, not the wait.
+                deadline = Deadline::after(settings.timeout);
+            }
+            None => eprintln!("spartakus: not a scheduled run: reporting at once"),
         }
     }
     let built = within(

@@ -1,32 +1,38 @@
 //! Load spreading: thousands of clusters whose CronJobs share one schedule must not all report in
 //! the same minute.
 //!
-//! A scheduled run waits a delay in `[0, spread)` derived from the cluster ID before it reads the
-//! cluster, so each cluster reports at its own, stable time of day (one report a day, evenly
-//! apart). A Job created by hand (`kubectl create job --from=cronjob/spartakus ...`) reports at
-//! once: the CronJob controller names its Jobs `<cronjob>-<minutes since the Unix epoch>`, and
-//! only a Job whose name ends in such a timestamp, within a day of now, is delayed. Pure.
+//! A scheduled run reports at its scheduled time plus a delay in `[0, spread)` derived from the
+//! cluster ID, so each cluster reports at its own, stable time of day (one report a day, evenly
+//! apart). The wait counts from the scheduled time, not from the pod's start, so a pod that was
+//! late or retried does not wait the whole delay again. A Job created by hand
+//! (`kubectl create job --from=cronjob/spartakus ...`) reports at once: the CronJob controller
+//! names its Jobs `<cronjob>-<minutes since the Unix epoch>`, and only a Job whose name ends in
+//! such a timestamp, within a day of now, waits. Pure.
 
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// Whether `job_name` is one the CronJob controller made for a scheduled run around `now`.
-/// Without a job name (outside Kubernetes, or not passed in) the run counts as scheduled.
-pub fn is_scheduled(job_name: Option<&str>, now_unix: u64) -> bool {
+/// When a run may start, as a wait from `now_unix`: `None` when it is not a scheduled run (a
+/// Job made by hand, or an empty job name, as in a pod whose Job label is missing), so it
+/// reports at once. With a scheduled Job's name the wait ends `delay` after the scheduled minute;
+/// without any job name (outside Kubernetes) it ends `delay` after now.
+pub fn wait(job_name: Option<&str>, now_unix: u64, delay: Duration) -> Option<Duration> {
     let Some(name) = job_name else {
-        return true;
+        return Some(delay);
     };
-    let Some((_, suffix)) = name.rsplit_once('-') else {
-        return false;
-    };
+    let scheduled_minute = scheduled_minute(name, now_unix)?;
+    let start = Duration::from_secs(scheduled_minute * 60) + delay;
+    Some(start.saturating_sub(Duration::from_secs(now_unix)))
+}
+
+/// The scheduled minute in the name of a Job the CronJob controller made around `now_unix`.
+fn scheduled_minute(name: &str, now_unix: u64) -> Option<u64> {
+    let (_, suffix) = name.rsplit_once('-')?;
     if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
-    let Ok(minutes) = suffix.parse::<u64>() else {
-        return false;
-    };
-    let now_minutes = now_unix / 60;
-    now_minutes.abs_diff(minutes) <= 24 * 60
+    let minutes = suffix.parse::<u64>().ok()?;
+    (minutes.abs_diff(now_unix / 60) <= 24 * 60).then_some(minutes)
 }
 
 /// The delay of this cluster: stable for a cluster ID, evenly spread over `[0, spread)`.
@@ -53,13 +59,23 @@ mod tests {
     #[test]
     fn scheduled_jobs_are_told_from_manual_ones() {
         let minute = NOW / 60;
-        assert!(is_scheduled(Some(&format!("spartakus-{minute}")), NOW));
-        assert!(is_scheduled(
-            Some(&format!("my-reporter-{}", minute - 3)),
-            NOW
-        ));
-        assert!(is_scheduled(None, NOW));
+        let d = Duration::from_secs(600);
+        // Scheduled this minute: the whole delay.
+        assert_eq!(wait(Some(&format!("spartakus-{minute}")), NOW, d), Some(d));
+        // Scheduled 3 minutes ago (a late or retried pod): what is left of it.
+        assert_eq!(
+            wait(Some(&format!("my-reporter-{}", minute - 3)), NOW, d),
+            Some(Duration::from_secs(420))
+        );
+        // Scheduled an hour ago: no wait left.
+        assert_eq!(
+            wait(Some(&format!("spartakus-{}", minute - 60)), NOW, d),
+            Some(Duration::ZERO)
+        );
+        // Outside Kubernetes: from now.
+        assert_eq!(wait(None, NOW, d), Some(d));
         for manual in [
+            "",
             "spartakus-manual",
             "spartakus-manual-1",
             "spartakus",
@@ -68,7 +84,7 @@ mod tests {
             &format!("spartakus-{}", minute - 3 * 24 * 60),
             "spartakus-99999999999999999999999",
         ] {
-            assert!(!is_scheduled(Some(manual), NOW), "{manual}");
+            assert_eq!(wait(Some(manual), NOW, d), None, "{manual:?}");
         }
     }
 
