@@ -120,7 +120,7 @@ impl Server {
                         let handler = handler.clone();
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
-                            let service = service_fn(move |req| handler(req));
+                            let service = service_fn(handler);
                             let http = hyper::server::conn::http1::Builder::new();
                             match acceptor {
                                 Some(acceptor) => {

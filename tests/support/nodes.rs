@@ -250,6 +250,20 @@ const THIRD_PARTY: &[&str] = &[
     "docker.io/velero/velero:v1.16.1",
 ];
 
+/// Labels node-feature-discovery puts on bare-metal nodes.
+const NFD_FEATURES: [&str; 10] = [
+    "cpu-cpuid.AVX2",
+    "cpu-cpuid.AVX512F",
+    "cpu-cpuid.SHA",
+    "cpu-cpuid.VMX",
+    "cpu-hardware_multithreading",
+    "kernel-config.NO_HZ_FULL",
+    "memory-numa",
+    "pci-10de.present",
+    "storage-nonrotationaldisk",
+    "system-os_release.ID",
+];
+
 const ACME_APPS: &[&str] = &[
     "acme-payments/ledger-api",
     "acme-payments/card-gateway",
@@ -320,9 +334,9 @@ fn system_images(shape: Shape) -> &'static [&'static str] {
         Shape::OpenShift => &[
             "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-ovn-kubernetes",
             "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-multus-cni",
-            "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-machine-config-operator",
+            "registry.redhat.io/ubi9/ubi-minimal:9.6",
             "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-node-exporter",
-            "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-kube-rbac-proxy",
+            "registry.redhat.io/rhel9/support-tools:9.6",
             "registry.redhat.io/openshift4/ose-csi-node-driver-registrar-rhel9:v4.20",
             "registry.redhat.io/openshift4/ose-aws-ebs-csi-driver-rhel9:v4.20",
             "quay.io/openshift-release-dev/ocp-v4.0-art-dev:4.20.0-pod",
@@ -376,7 +390,7 @@ fn images(index: usize, shape: Shape) -> Vec<Image> {
         add(name, 0);
     }
     let start = h(index, 10) as usize;
-    for k in 0..22 {
+    for k in 0..18 {
         add(THIRD_PARTY[(start + k) % THIRD_PARTY.len()], 0);
     }
     let start = h(index, 11) as usize;
@@ -396,6 +410,9 @@ fn images(index: usize, shape: Shape) -> Vec<Image> {
     out
 }
 
+/// Resource names and quantities, sorted by name.
+type Quantities = Vec<(String, String)>;
+
 fn ki(gib: u32, less: u64) -> String {
     format!("{}Ki", u64::from(gib) * 1_048_576 - less)
 }
@@ -408,7 +425,7 @@ fn resources(
     gpu_name: Option<&str>,
     company: bool,
     disk_ki: u64,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Quantities, Quantities) {
     let jitter = h(index, 20) % 200_000;
     let mem_less = 250_000 + jitter;
     let mut cap = vec![
@@ -532,17 +549,8 @@ fn generate(index: usize) -> Gen {
             labels.push(l("eks.amazonaws.com/nodegroup-image", ami.clone()));
             labels.push(l("eks.amazonaws.com/sourceLaunchTemplateId", lt.clone()));
             labels.push(l("eks.amazonaws.com/sourceLaunchTemplateVersion", "7"));
-            labels.push(l("failure-domain.beta.kubernetes.io/region", "us-east-1"));
-            labels.push(l(
-                "failure-domain.beta.kubernetes.io/zone",
-                format!("us-east-1{zone}"),
-            ));
             labels.push(l("k8s.io/cloud-provider-aws", cp_hash.clone()));
             labels.push(l("node.kubernetes.io/instance-type", mach.kind));
-            labels.push(l(
-                "topology.ebs.csi.aws.com/zone",
-                format!("us-east-1{zone}"),
-            ));
             labels.push(l("topology.k8s.aws/zone-id", zone_id));
             labels.push(l("topology.kubernetes.io/region", "us-east-1"));
             labels.push(l("topology.kubernetes.io/zone", format!("us-east-1{zone}")));
@@ -627,10 +635,7 @@ fn generate(index: usize) -> Gen {
             for (k, v) in [
                 ("cloud.google.com/gke-boot-disk", "pd-balanced"),
                 ("cloud.google.com/gke-container-runtime", "containerd"),
-                ("cloud.google.com/gke-cpu-scaling-level", "8"),
-                ("cloud.google.com/gke-logging-variant", "DEFAULT"),
                 ("cloud.google.com/gke-max-pods-per-node", "110"),
-                ("cloud.google.com/gke-memory-gb-scaling-level", "32"),
                 ("cloud.google.com/gke-nodepool", pool),
                 ("cloud.google.com/gke-os-distribution", "cos"),
                 ("cloud.google.com/gke-provisioning", "standard"),
@@ -649,7 +654,8 @@ fn generate(index: usize) -> Gen {
             company_labels(&mut labels);
             let applied: Vec<String> = labels
                 .iter()
-                .filter(|(k, _)| k.starts_with("cloud.google.com/"))
+                .filter(|(k, _)| k.starts_with("cloud.google.com/gke-"))
+                .take(4)
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             annotations.push(l(
@@ -971,10 +977,6 @@ fn generate(index: usize) -> Gen {
             labels.push(l("node.openshift.io/os_id", "rhcos"));
             labels.push(l("topology.kubernetes.io/zone", zone.clone()));
             company_labels(&mut labels);
-            annotations.push(l("cloud.network.openshift.io/egress-ipconfig", format!(
-                "[{{\"interface\":\"eni-0{:016x}\",\"ifaddr\":{{\"ipv4\":\"10.213.0.0/16\"}},\"capacity\":{{\"ipv4\":14,\"ipv6\":15}}}}]",
-                h(index, 84)
-            )));
             annotations.push(l("k8s.ovn.org/host-cidrs", format!("[\"{ip}/16\"]")));
             annotations.push(l(
                 "k8s.ovn.org/l3-gateway-config",
@@ -1012,10 +1014,6 @@ fn generate(index: usize) -> Gen {
             annotations.push(l(
                 "machineconfiguration.openshift.io/lastAppliedDrain",
                 format!("uncordon-{rendered}"),
-            ));
-            annotations.push(l(
-                "machineconfiguration.openshift.io/lastSyncedControllerConfigResourceVersion",
-                "48213",
             ));
             annotations.push(l("machineconfiguration.openshift.io/reason", ""));
             annotations.push(l("machineconfiguration.openshift.io/state", "Done"));
@@ -1060,26 +1058,7 @@ fn generate(index: usize) -> Gen {
                 "topology.kubernetes.io/zone",
                 format!("dc2-hall-{}", rack / 10),
             ));
-            for feature in [
-                "cpu-cpuid.ADX",
-                "cpu-cpuid.AESNI",
-                "cpu-cpuid.AVX",
-                "cpu-cpuid.AVX2",
-                "cpu-cpuid.AVX512BW",
-                "cpu-cpuid.AVX512F",
-                "cpu-cpuid.AVX512VL",
-                "cpu-cpuid.FMA3",
-                "cpu-cpuid.SHA",
-                "cpu-cpuid.VMX",
-                "cpu-hardware_multithreading",
-                "cpu-pstate.turbo",
-                "kernel-config.NO_HZ_FULL",
-                "memory-numa",
-                "pci-10de.present",
-                "pci-8086.present",
-                "storage-nonrotationaldisk",
-                "system-os_release.ID",
-            ] {
+            for feature in NFD_FEATURES {
                 let value = if feature == "system-os_release.ID" {
                     "rocky"
                 } else {
@@ -1092,7 +1071,10 @@ fn generate(index: usize) -> Gen {
                 "kubeadm.alpha.kubernetes.io/cri-socket",
                 "unix:///var/run/containerd/containerd.sock",
             ));
-            annotations.push(l("nfd.node.kubernetes.io/feature-labels", "cpu-cpuid.ADX,cpu-cpuid.AESNI,cpu-cpuid.AVX,cpu-cpuid.AVX2,cpu-cpuid.AVX512BW,cpu-cpuid.AVX512F,cpu-cpuid.AVX512VL,cpu-cpuid.FMA3,cpu-cpuid.SHA,cpu-cpuid.VMX,cpu-hardware_multithreading,cpu-pstate.turbo,kernel-config.NO_HZ_FULL,memory-numa,pci-10de.present,pci-8086.present,storage-nonrotationaldisk,system-os_release.ID"));
+            annotations.push(l(
+                "nfd.node.kubernetes.io/feature-labels",
+                NFD_FEATURES.join(","),
+            ));
             annotations.push(l("nfd.node.kubernetes.io/master.version", "v0.17.3"));
             annotations.push(l("projectcalico.org/IPv4Address", format!("{ip}/16")));
             annotations.push(l("projectcalico.org/IPv4VXLANTunnelAddr", tunnel.clone()));
@@ -1283,8 +1265,15 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
             .filter(|k| !k.starts_with("node.alpha")),
     );
     out.push_str(",\"f:labels\":");
-    field_set(out, g.labels.iter().map(|(k, _)| k.as_str()));
-    out.push_str("}");
+    // The kubelet's own labels; the provider's tooling sets the others.
+    field_set(
+        out,
+        g.labels
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| k.contains("kubernetes.io/")),
+    );
+    out.push('}');
     if g.provider_id.is_some() {
         out.push_str(",\"f:spec\":{\"f:providerID\":{}}");
     }
@@ -1324,7 +1313,10 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
     out.push_str(",\"f:capacity\":");
     field_set(out, g.capacity.iter().map(|(k, _)| k.as_str()));
     out.push_str(",\"f:conditions\":{");
-    for (i, (kind, ..)) in conditions(g).iter().enumerate() {
+    let kubelet_conditions = conditions(g)
+        .into_iter()
+        .filter(|(kind, ..)| KUBELET_CONDITIONS.contains(kind));
+    for (i, (kind, ..)) in kubelet_conditions.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -1455,6 +1447,8 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
     out.push_str("}}");
 }
 
+const KUBELET_CONDITIONS: [&str; 4] = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"];
+
 type Condition = (&'static str, &'static str, &'static str, &'static str);
 
 fn conditions(g: &Gen) -> Vec<Condition> {
@@ -1462,21 +1456,6 @@ fn conditions(g: &Gen) -> Vec<Condition> {
     if g.extra_conditions {
         // node-problem-detector, as GKE runs it.
         for (kind, reason, message) in [
-            (
-                "FrequentUnregisterNetDevice",
-                "NoFrequentUnregisterNetDevice",
-                "node is functioning properly",
-            ),
-            (
-                "FrequentKubeletRestart",
-                "NoFrequentKubeletRestart",
-                "kubelet is functioning properly",
-            ),
-            (
-                "FrequentDockerRestart",
-                "NoFrequentDockerRestart",
-                "docker is functioning properly",
-            ),
             (
                 "FrequentContainerdRestart",
                 "NoFrequentContainerdRestart",
@@ -1486,16 +1465,6 @@ fn conditions(g: &Gen) -> Vec<Condition> {
                 "KernelDeadlock",
                 "KernelHasNoDeadlock",
                 "kernel has no deadlock",
-            ),
-            (
-                "ReadonlyFilesystem",
-                "FilesystemIsNotReadOnly",
-                "Filesystem is not read-only",
-            ),
-            (
-                "CorruptDockerOverlay2",
-                "NoCorruptDockerOverlay2",
-                "docker overlay2 is functioning properly",
             ),
         ] {
             out.push((kind, "False", reason, message));

@@ -1,0 +1,138 @@
+//! The tests' stand-in Kubernetes API server, on its own, for manual trials and the benchmark.
+//!
+//! ```text
+//! cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig /tmp/x/kubeconfig
+//! ```
+//!
+//! Prints `ready <url> <kubeconfig>` once serving, serves until standard input closes (unless
+//! `--ignore-stdin`), SIGTERM or SIGINT, then prints `requests total=N nodes=N version=N ...`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use argh::FromArgs;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+use support::apiserver::{ApiServer, Config, Fault};
+
+/// Stand-in Kubernetes API server serving generated nodes over HTTPS on 127.0.0.1.
+#[derive(FromArgs)]
+struct Args {
+    /// number of nodes (default 5)
+    #[argh(option, default = "5")]
+    nodes: usize,
+    /// where to write the kubeconfig (required)
+    #[argh(option)]
+    kubeconfig: PathBuf,
+    /// namespace of the kubeconfig context (default spartakus)
+    #[argh(option, default = "String::from(\"spartakus\")")]
+    namespace: String,
+    /// gitVersion reported by /version (default v1.33.2)
+    #[argh(option, default = "String::from(\"v1.33.2\")")]
+    git_version: String,
+    /// bearer token to require (default: a fixed test token)
+    #[argh(option)]
+    token: Option<String>,
+    /// store ConfigMap <namespace>/spartakus with this clusterID
+    #[argh(option)]
+    cluster_id: Option<String>,
+    /// delay every response by this many milliseconds
+    #[argh(option)]
+    delay_ms: Option<u64>,
+    /// the first K node list requests fail with --nodes-fault-status
+    #[argh(option, default = "0")]
+    nodes_fault_times: usize,
+    /// status of the injected node list failures (default 503)
+    #[argh(option, default = "503")]
+    nodes_fault_status: u16,
+    /// the continue token of this page (counting the first page as 0) expires once
+    #[argh(option)]
+    expire_page: Option<usize>,
+    /// keep serving when standard input closes (stop with SIGTERM or SIGINT)
+    #[argh(switch)]
+    ignore_stdin: bool,
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let mut config = Config::default()
+        .with_nodes(args.nodes)
+        .with_git_version(&args.git_version);
+    if let Some(token) = &args.token {
+        config = config.with_token(token);
+    }
+    if let Some(ms) = args.delay_ms {
+        config = config.with_delay(Duration::from_millis(ms));
+    }
+    if args.nodes_fault_times > 0 {
+        config.nodes_fault = Some(Fault::times(
+            args.nodes_fault_status,
+            args.nodes_fault_times,
+        ));
+    }
+    config.expire_continue_at_page = args.expire_page;
+    let server = ApiServer::start(config);
+    if let Some(id) = &args.cluster_id {
+        server.insert_configmap(&args.namespace, "spartakus", [("clusterID", id.as_str())]);
+    }
+    server.write_kubeconfig(&args.kubeconfig, Some(&args.namespace));
+
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "ready {} {}", server.url(), args.kubeconfig.display());
+        let _ = out.flush();
+    }
+
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<&'static str>();
+    if !args.ignore_stdin {
+        let tx = stop_tx.clone();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                if line.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.send("stdin closed");
+        });
+    }
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let why = runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        });
+        let _ = stop_tx.send(why);
+    });
+    let why = stop_rx.recv().unwrap_or("no signal source left");
+
+    let counts = server.request_counts();
+    let mut line = format!("requests total={}", server.request_count());
+    for kind in [
+        "nodes",
+        "node",
+        "version",
+        "configmaps",
+        "discovery",
+        "openapi",
+        "health",
+        "other",
+    ] {
+        line.push_str(&format!(
+            " {kind}={}",
+            counts.get(kind).copied().unwrap_or(0)
+        ));
+    }
+    println!("{line}");
+    eprintln!("stand-in API server stopping: {why}");
+    drop(server);
+}
