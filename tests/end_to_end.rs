@@ -1,0 +1,145 @@
+//! End to end: `spartakus init` and `spartakus report` against the stand-in API server, sending
+//! to a real `spartakus collect` on 127.0.0.1, then `spartakus summary` shows the cluster.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use support::apiserver::ApiServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A real collector process; killed when dropped.
+struct Collect {
+    child: Child,
+    addr: String,
+}
+
+impl Collect {
+    fn start(store: &Path) -> Collect {
+        let mut child = Command::new(BIN)
+            .args(["collect", "--listen", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the collector");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split([',', ' ']).next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the collector printed its address");
+        Collect { child, addr }
+    }
+}
+
+impl Drop for Collect {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], kubeconfig: &Path) -> Output {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("running spartakus");
+    assert!(
+        out.status.success(),
+        "spartakus {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn report_to_a_real_collector_then_summary() {
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "spartakus-e2e-{}-{}",
+        std::process::id(),
+        support::util::random_uuid()
+    )));
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let kubeconfig = scratch.0.join("kubeconfig");
+    let store = scratch.0.join("reports.db");
+    let api = ApiServer::with_nodes(37);
+    api.write_kubeconfig(&kubeconfig, Some("spartakus"));
+    let collector = Collect::start(&store);
+    let endpoint = format!("http://{}/api/v1", collector.addr);
+
+    let init = run(&["init"], &kubeconfig);
+    let cluster_id = String::from_utf8(init.stdout).unwrap().trim().to_string();
+    assert_eq!(cluster_id.len(), 36);
+
+    let report = run(&["report", "--endpoint", &endpoint], &kubeconfig);
+    let log = String::from_utf8_lossy(&report.stderr);
+    assert!(log.contains("delivered: 204 after 1 attempt"), "{log}");
+    // Another report (with an extension), sent uncompressed as the original reporter did.
+    let ext = scratch.0.join("ext.json");
+    std::fs::write(&ext, br#"{"example.com/tier": "gold"}"#).unwrap();
+    run(
+        &[
+            "report",
+            "--endpoint",
+            &endpoint,
+            "--no-gzip",
+            "--extensions",
+            ext.to_str().unwrap(),
+        ],
+        &kubeconfig,
+    );
+
+    let summary = run(
+        &["summary", "--store", store.to_str().unwrap(), "--json"],
+        &kubeconfig,
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(summary["clusters"], 1, "{summary:#}");
+    assert_eq!(summary["nodes"], 37, "{summary:#}");
+    assert_eq!(summary["reports"], 2, "{summary:#}");
+    let recent = summary["recent"].as_array().unwrap();
+    assert!(
+        recent.iter().any(|r| r["clusterID"] == cluster_id.as_str()),
+        "{summary:#}"
+    );
+    // No node name reached the store.
+    let text = summary.to_string().to_ascii_lowercase();
+    for i in 0..37 {
+        for secret in support::nodes::identifying_strings(i) {
+            assert!(!text.contains(&secret.to_ascii_lowercase()), "{secret}");
+        }
+    }
+    let db = std::fs::read(&store).unwrap();
+    let db = String::from_utf8_lossy(&db).to_ascii_lowercase();
+    assert!(!db.contains(&support::nodes::node_name(0).to_ascii_lowercase()));
+
+    // The human-readable summary names the version and the cluster count.
+    let table = run(
+        &["summary", "--store", store.to_str().unwrap()],
+        &kubeconfig,
+    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("v1.33"), "{table}");
+}
