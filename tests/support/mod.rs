@@ -1,5 +1,17 @@
-//! Stand-ins shared by the integration tests, the stand-in API server example and the benchmark:
-//! a Kubernetes API server over HTTPS serving generated nodes, and a scriptable report collector.
+//! Stand-ins shared by the integration tests, the stand-in API server example and the benchmark.
+//!
+//! - [`apiserver::ApiServer`]: a Kubernetes API server over HTTPS on 127.0.0.1 (fresh CA, bearer
+//!   token) serving `/version`, discovery, paged node lists generated on the fly from
+//!   [`nodes`] (65,000 nodes are fine), ConfigMaps, and injectable faults. Real `kubectl` works
+//!   against it. [`apiserver::ApiServer::write_kubeconfig`] writes a kubeconfig for it.
+//! - [`collector::Collector`]: a report collector (HTTP, or HTTPS with `tls`) that records every
+//!   request, gunzips bodies, answers from a script, and can behave like the original collector.
+//! - [`nodes`]: realistic Node JSON of eight provider shapes with planted identifying strings.
+//!
+//! Standalone: `cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig
+//! /tmp/x/kubeconfig` prints `ready <url> <kubeconfig>`, serves until stdin closes (or SIGTERM),
+//! then prints request counts.
+//!
 //! Each test crate uses part of this, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
