@@ -243,6 +243,20 @@ impl Cluster {
         let mut body = response.into_body();
         let mut scanner = ListScanner::new();
         let mut meta = ListMeta::default();
+        let mut emit = |piece: Piece<'_>| -> Result<()> {
+            match piece {
+                Piece::Item(bytes) => {
+                    let facts: NodeFacts = serde_json::from_slice(bytes)
+                        .context("a Node in the list does not have the expected shape")?;
+                    sink.node(facts)
+                }
+                Piece::Metadata(bytes) => {
+                    meta = serde_json::from_slice(bytes)
+                        .context("the list's metadata does not have the expected shape")?;
+                    Ok(())
+                }
+            }
+        };
         loop {
             let frame = match tokio::time::timeout(deadline.remaining(), body.frame()).await {
                 Err(_) => return Err(deadline_error(op, deadline)),
@@ -259,23 +273,16 @@ impl Cluster {
                 continue;
             };
             scanner
-                .feed(&data, &mut |piece| match piece {
-                    Piece::Item(bytes) => {
-                        let facts: NodeFacts = serde_json::from_slice(bytes)
-                            .context("a Node in the list does not have the expected shape")?;
-                        sink.node(facts)
-                    }
-                    Piece::Metadata(bytes) => {
-                        meta = serde_json::from_slice(bytes)
-                            .context("the list's metadata does not have the expected shape")?;
-                        Ok(())
-                    }
-                })
+                .feed(&data, &mut emit)
                 .map_err(|e| api_error(op, e))?;
         }
-        if let Err(e) = scanner.finish() {
-            return Ok(PageResult::Failed(e, None));
+        if !scanner.is_complete() {
+            return Ok(PageResult::Failed(
+                anyhow::anyhow!("the node list ended early (truncated response)"),
+                None,
+            ));
         }
+        scanner.finish(&mut emit).map_err(|e| api_error(op, e))?;
         Ok(PageResult::Page(meta))
     }
 

@@ -1,15 +1,18 @@
-//! Streaming a `NodeList` response without holding it: a small scanner that cuts the body, as it
-//! arrives in chunks, into its `metadata` object and one `items[]` element at a time.
+//! Streaming a `NodeList` response without holding it: a small scanner that reads the body as it
+//! arrives, in chunks, and hands out the list's `metadata` and, for each element of `items`, only
+//! the fields the report is built from.
 //!
-//! A full Node is 10-15 KB of JSON (mostly `status.images`) and a page holds hundreds of them, so
-//! decoding pages whole would make memory grow with page size and Node size. The scanner keeps
-//! only the element being read; the caller decodes each element into the few fields it needs.
-//! Pure: bytes in, callbacks out.
+//! A full Node is 10-15 KB of JSON (mostly `status.images` and `metadata.managedFields`) and a
+//! page holds hundreds of them. The scanner walks every byte once (strings are skipped with a
+//! vectorized search) and copies out just `metadata.uid`, `spec.providerID`, `status.nodeInfo`
+//! and `status.capacity` of each node, which it hands out as a small JSON object of the same
+//! shape. Memory stays the same whatever the page size and however large Nodes are, and nothing
+//! else of a Node (names, addresses, labels, images) is ever copied. Pure: bytes in, callbacks out.
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-/// A single Node larger than this is refused (etcd itself stores at most 1.5 MiB per object).
+/// A single extracted field (or the list's metadata) larger than this is refused.
 pub const MAX_ITEM_BYTES: usize = 8 << 20;
 
 /// The list's own metadata.
@@ -24,35 +27,63 @@ pub struct ListMeta {
 
 /// What the scanner hands out.
 pub enum Piece<'a> {
-    /// One element of `items`, complete.
+    /// One element of `items`, reduced to `{"metadata":{"uid":..},"spec":{"providerID":..},
+    /// "status":{"nodeInfo":..,"capacity":..}}` (fields it lacks are left out).
     Item(&'a [u8]),
     /// The top-level `metadata` object, complete.
     Metadata(&'a [u8]),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Capture {
-    None,
-    Item,
+/// The keys the scanner cares about, at the depths where it cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Other,
+    Items,
     Metadata,
+    Spec,
+    Status,
+    Uid,
+    ProviderId,
+    NodeInfo,
+    Capacity,
+}
+
+/// A value copied out: the list's metadata, or one of the four fields of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    ListMeta = 0,
+    Uid = 1,
+    ProviderId = 2,
+    NodeInfo = 3,
+    Capacity = 4,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    object: bool,
+    /// In an object: the next string is a key.
+    expect_key: bool,
+    /// In an object: the last key read.
+    key: Key,
 }
 
 /// Incremental scanner over one list response body.
 #[derive(Debug)]
 pub struct ListScanner {
-    depth: usize,
+    /// Open containers; `stack[0]` is the root object, `stack[1]` the `items` array, `stack[2]` a
+    /// node, `stack[3]` one of its `metadata`/`spec`/`status` objects.
+    stack: Vec<Frame>,
     in_string: bool,
     escape: bool,
-    /// At depth 1: the next string is a key.
-    expect_key: bool,
     reading_key: bool,
     key: Vec<u8>,
-    /// Inside the top-level `items` array.
-    in_items: bool,
-    capture: Capture,
-    /// Depth at which the captured value closes.
-    capture_depth: usize,
-    buf: Vec<u8>,
+    /// After a `:` whose value is wanted: the slot that starts with the next non-blank byte.
+    pending: Option<Slot>,
+    /// The slot being copied, and the stack depth of the object holding its key.
+    capture: Option<(Slot, usize)>,
+    slots: [Vec<u8>; 5],
+    filled: [bool; 5],
+    item: Vec<u8>,
     root_closed: bool,
     items: usize,
 }
@@ -66,16 +97,16 @@ impl Default for ListScanner {
 impl ListScanner {
     pub fn new() -> Self {
         ListScanner {
-            depth: 0,
+            stack: Vec::with_capacity(16),
             in_string: false,
             escape: false,
-            expect_key: false,
             reading_key: false,
             key: Vec::with_capacity(16),
-            in_items: false,
-            capture: Capture::None,
-            capture_depth: 0,
-            buf: Vec::new(),
+            pending: None,
+            capture: None,
+            slots: Default::default(),
+            filled: [false; 5],
+            item: Vec::new(),
             root_closed: false,
             items: 0,
         }
@@ -84,6 +115,38 @@ impl ListScanner {
     /// Items seen so far.
     pub fn items(&self) -> usize {
         self.items
+    }
+
+    /// Which slot, if any, the value of `key` fills at the current position.
+    fn wanted(&self, key: Key) -> Option<Slot> {
+        let in_items = |i: usize| {
+            self.stack.get(i).is_some_and(|f| !f.object) && self.stack[0].key == Key::Items
+        };
+        match (self.stack.len(), key) {
+            (1, Key::Metadata) => Some(Slot::ListMeta),
+            (4, _) if in_items(1) => match (self.stack[2].key, key) {
+                (Key::Metadata, Key::Uid) => Some(Slot::Uid),
+                (Key::Spec, Key::ProviderId) => Some(Slot::ProviderId),
+                (Key::Status, Key::NodeInfo) => Some(Slot::NodeInfo),
+                (Key::Status, Key::Capacity) => Some(Slot::Capacity),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn classify_key(&self) -> Key {
+        match (self.stack.len(), self.key.as_slice()) {
+            (1, b"items") => Key::Items,
+            (1, b"metadata") | (3, b"metadata") => Key::Metadata,
+            (3, b"spec") => Key::Spec,
+            (3, b"status") => Key::Status,
+            (4, b"uid") => Key::Uid,
+            (4, b"providerID") => Key::ProviderId,
+            (4, b"nodeInfo") => Key::NodeInfo,
+            (4, b"capacity") => Key::Capacity,
+            _ => Key::Other,
+        }
     }
 
     /// Feeds the next chunk of the body; `emit` is called for every complete piece.
@@ -102,7 +165,7 @@ impl ListScanner {
                     i += 1;
                     continue;
                 }
-                match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
+                match find_quote_or_backslash(&chunk[i..]) {
                     None => {
                         if self.reading_key {
                             self.key.extend_from_slice(&chunk[i..]);
@@ -121,7 +184,13 @@ impl ListScanner {
                             }
                         } else {
                             self.in_string = false;
-                            self.reading_key = false;
+                            if self.reading_key {
+                                self.reading_key = false;
+                                let key = self.classify_key();
+                                if let Some(top) = self.stack.last_mut() {
+                                    top.key = key;
+                                }
+                            }
                         }
                         i = at + 1;
                     }
@@ -129,119 +198,204 @@ impl ListScanner {
                 continue;
             }
             let byte = chunk[i];
+            if matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+                i += 1;
+                continue;
+            }
+            if let Some(slot) = self.pending.take() {
+                self.capture = Some((slot, self.stack.len()));
+                self.slots[slot as usize].clear();
+                span_start = i;
+            }
             match byte {
                 b'"' => {
                     self.in_string = true;
-                    if self.depth == 1 && self.expect_key {
-                        self.reading_key = true;
-                        self.key.clear();
-                    } else if self.depth == 0 {
-                        bail!("the node list is not a JSON object");
+                    match self.stack.last() {
+                        Some(top) if top.object && top.expect_key => {
+                            self.reading_key = true;
+                            self.key.clear();
+                        }
+                        Some(_) => {}
+                        None => bail!("the node list is not a JSON object"),
                     }
                 }
                 b'{' | b'[' => {
                     if self.root_closed {
                         bail!("unexpected data after the node list");
                     }
-                    if self.depth == 0 && byte != b'{' {
+                    if self.stack.is_empty() && byte != b'{' {
                         bail!("the node list is not a JSON object");
                     }
-                    if self.depth == 1 && !self.expect_key {
-                        if self.key == b"items" && byte == b'[' {
-                            self.in_items = true;
-                        } else if self.key == b"metadata" && byte == b'{' {
-                            self.start_capture(Capture::Metadata);
-                            span_start = i;
-                        }
-                    } else if self.depth == 2 && self.in_items && self.capture == Capture::None {
-                        self.start_capture(Capture::Item);
-                        span_start = i;
+                    if self.stack.len() == 2 && self.stack[0].key == Key::Items {
+                        self.start_item();
                     }
-                    self.depth += 1;
-                    if self.depth == 1 {
-                        self.expect_key = true;
-                    }
+                    self.stack.push(Frame {
+                        object: byte == b'{',
+                        expect_key: byte == b'{',
+                        key: Key::Other,
+                    });
                 }
                 b'}' | b']' => {
-                    if self.depth == 0 {
+                    self.end_capture_at(chunk, span_start, i)?;
+                    let Some(frame) = self.stack.pop() else {
                         bail!(
                             "the node list is not valid JSON (unbalanced '{}')",
                             byte as char
                         );
+                    };
+                    if frame.object != (byte == b'}') {
+                        bail!(
+                            "the node list is not valid JSON (mismatched '{}')",
+                            byte as char
+                        );
                     }
-                    self.depth -= 1;
-                    if self.capture != Capture::None && self.depth == self.capture_depth {
-                        self.end_capture(&chunk[span_start..=i], emit)?;
+                    if self.stack.len() == 2 && self.stack[0].key == Key::Items && frame.object {
+                        self.end_item(emit)?;
                     }
-                    if self.depth == 1 && self.in_items {
-                        self.in_items = false;
-                    }
-                    if self.depth == 0 {
+                    if self.stack.is_empty() {
                         self.root_closed = true;
                     }
                 }
-                b':' if self.depth == 1 => self.expect_key = false,
-                b',' if self.depth == 1 => self.expect_key = true,
-                b' ' | b'\n' | b'\r' | b'\t' => {}
-                _ if self.depth == 0 => bail!("the node list is not a JSON object"),
+                b':' => {
+                    let Some(top) = self.stack.last_mut() else {
+                        bail!("the node list is not a JSON object");
+                    };
+                    top.expect_key = false;
+                    let key = top.key;
+                    self.pending = self.wanted(key);
+                }
+                b',' => {
+                    self.end_capture_at(chunk, span_start, i)?;
+                    match self.stack.last_mut() {
+                        Some(top) if top.object => top.expect_key = true,
+                        Some(_) => {}
+                        None => bail!("the node list is not a JSON object"),
+                    }
+                }
+                _ if self.stack.is_empty() => bail!("the node list is not a JSON object"),
                 _ => {}
             }
             i += 1;
         }
-        if self.capture != Capture::None {
-            self.buf.extend_from_slice(&chunk[span_start..]);
-            if self.buf.len() > MAX_ITEM_BYTES {
-                bail!("a Node object in the list is larger than {MAX_ITEM_BYTES} bytes");
+        if let Some((slot, _)) = self.capture {
+            let buf = &mut self.slots[slot as usize];
+            buf.extend_from_slice(&chunk[span_start..]);
+            if buf.len() > MAX_ITEM_BYTES {
+                bail!("a field of a Node in the list is larger than {MAX_ITEM_BYTES} bytes");
             }
         }
         Ok(())
     }
 
-    fn start_capture(&mut self, what: Capture) {
-        self.capture = what;
-        self.capture_depth = self.depth;
-        self.buf.clear();
-    }
-
-    fn end_capture(
-        &mut self,
-        tail: &[u8],
-        emit: &mut dyn FnMut(Piece<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let what = self.capture;
-        self.capture = Capture::None;
-        let bytes: &[u8] = if self.buf.is_empty() {
-            tail
-        } else {
-            self.buf.extend_from_slice(tail);
-            &self.buf
+    /// At a `,`, `}` or `]` at position `at`: if it ends the value being captured (it is at the
+    /// depth of the object holding the value's key), the value is complete.
+    #[inline]
+    fn end_capture_at(&mut self, chunk: &[u8], span_start: usize, at: usize) -> Result<()> {
+        let Some((slot, depth)) = self.capture else {
+            return Ok(());
         };
-        if bytes.len() > MAX_ITEM_BYTES {
-            bail!("a Node object in the list is larger than {MAX_ITEM_BYTES} bytes");
+        if self.stack.len() != depth {
+            return Ok(());
         }
-        match what {
-            Capture::Item => {
-                self.items += 1;
-                emit(Piece::Item(bytes))?;
+        self.capture = None;
+        let buf = &mut self.slots[slot as usize];
+        buf.extend_from_slice(&chunk[span_start..at]);
+        while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
+            buf.pop();
+        }
+        if buf.len() > MAX_ITEM_BYTES {
+            bail!("a field of a Node in the list is larger than {MAX_ITEM_BYTES} bytes");
+        }
+        self.filled[slot as usize] = true;
+        Ok(())
+    }
+
+    fn start_item(&mut self) {
+        self.filled = [self.filled[0], false, false, false, false];
+    }
+
+    /// A node closed: hand out its reduced JSON.
+    fn end_item(&mut self, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
+        self.items += 1;
+        let item = &mut self.item;
+        item.clear();
+        item.push(b'{');
+        let part = |item: &mut Vec<u8>, name: &[u8], fields: &[(&[u8], &Vec<u8>, bool)]| {
+            if !fields.iter().any(|f| f.2) {
+                return;
             }
-            Capture::Metadata => emit(Piece::Metadata(bytes))?,
-            Capture::None => {}
-        }
-        self.buf.clear();
-        // Give back memory after an unusually large element.
-        if self.buf.capacity() > 1 << 20 {
-            self.buf = Vec::new();
+            if item.len() > 1 {
+                item.push(b',');
+            }
+            item.extend_from_slice(name);
+            item.push(b'{');
+            let mut first = true;
+            for (key, value, filled) in fields {
+                if *filled {
+                    if !first {
+                        item.push(b',');
+                    }
+                    first = false;
+                    item.extend_from_slice(key);
+                    item.extend_from_slice(value);
+                }
+            }
+            item.push(b'}');
+        };
+        let [_, uid, provider, info, capacity] = &self.slots;
+        let filled = self.filled;
+        part(item, b"\"metadata\":", &[(b"\"uid\":", uid, filled[1])]);
+        part(
+            item,
+            b"\"spec\":",
+            &[(b"\"providerID\":", provider, filled[2])],
+        );
+        part(
+            item,
+            b"\"status\":",
+            &[
+                (b"\"nodeInfo\":", info, filled[3]),
+                (b"\"capacity\":", capacity, filled[4]),
+            ],
+        );
+        item.push(b'}');
+        emit(Piece::Item(item))?;
+        self.start_item();
+        // Give back memory after an unusually large field.
+        for slot in &mut self.slots {
+            if slot.capacity() > 1 << 20 {
+                *slot = Vec::new();
+            }
         }
         Ok(())
     }
 
-    /// Checks that the whole body was seen.
-    pub fn finish(&self) -> Result<()> {
-        if !self.root_closed || self.in_string {
+    /// Whether the whole body was seen.
+    pub fn is_complete(&self) -> bool {
+        self.root_closed && !self.in_string
+    }
+
+    /// Checks that the whole body was seen, and hands out the list's metadata.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
+        if !self.is_complete() {
             bail!("the node list ended early (truncated response)");
         }
+        if self.filled[Slot::ListMeta as usize] {
+            emit(Piece::Metadata(&self.slots[Slot::ListMeta as usize]))?;
+        }
         Ok(())
     }
+}
+
+/// The first `"` or `\\`. Most JSON strings are short (keys, quantities), so the first bytes are
+/// looked at one by one before handing the rest to the vectorized search.
+#[inline]
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.len().min(16);
+    if let Some(at) = bytes[..head].iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(at);
+    }
+    memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|at| at + head)
 }
 
 #[cfg(test)]
@@ -253,16 +407,17 @@ mod tests {
         let mut scanner = ListScanner::new();
         let mut nodes = Vec::new();
         let mut meta = None;
+        let mut emit = |piece: Piece<'_>| -> Result<()> {
+            match piece {
+                Piece::Item(b) => nodes.push(serde_json::from_slice(b)?),
+                Piece::Metadata(b) => meta = Some(serde_json::from_slice(b)?),
+            }
+            Ok(())
+        };
         for chunk in body.chunks(size.max(1)) {
-            scanner.feed(chunk, &mut |piece| {
-                match piece {
-                    Piece::Item(b) => nodes.push(serde_json::from_slice(b)?),
-                    Piece::Metadata(b) => meta = Some(serde_json::from_slice(b)?),
-                }
-                Ok(())
-            })?;
+            scanner.feed(chunk, &mut emit)?;
         }
-        scanner.finish()?;
+        scanner.finish(&mut emit)?;
         Ok((nodes, meta))
     }
 
@@ -332,12 +487,60 @@ mod tests {
     }
 
     #[test]
-    fn oversized_items_are_refused() {
+    fn only_the_four_fields_are_copied_and_only_at_their_place() {
+        let body =
+            br#"{"items":[{"metadata":{"name":"secret-name","ownerReferences":[{"uid":"WRONG1"}],
+            "annotations":{"uid":"WRONG2","metadata":"x"},"uid":"right-uid"},
+            "spec":{"providerID":"aws:///z/i-1","taints":[{"key":"providerID"}]},
+            "status":{"images":[{"names":["nodeInfo"],"nodeInfo":{"osImage":"WRONG3"}}],
+              "capacity":{"cpu":"4","memory":"16Gi"},
+              "nodeInfo":{"osImage":"Real OS","machineID":"m"},
+              "addresses":[{"type":"InternalIP","address":"10.1.2.3"}]}}]}"#;
+        let mut scanner = ListScanner::new();
+        let mut items: Vec<String> = Vec::new();
+        let mut emit = |p: Piece<'_>| -> Result<()> {
+            if let Piece::Item(b) = p {
+                items.push(String::from_utf8(b.to_vec()).unwrap());
+            }
+            Ok(())
+        };
+        scanner.feed(body, &mut emit).unwrap();
+        scanner.finish(&mut emit).unwrap();
+        assert_eq!(items.len(), 1);
+        let item = &items[0];
+        for gone in ["WRONG", "secret-name", "10.1.2.3", "taints", "images"] {
+            assert!(!item.contains(gone), "{gone} copied: {item}");
+        }
+        let facts: NodeFacts = serde_json::from_str(item).unwrap();
+        assert_eq!(facts.metadata.uid.as_deref(), Some("right-uid"));
+        assert_eq!(facts.spec.provider_id.as_deref(), Some("aws:///z/i-1"));
+        assert_eq!(facts.status.node_info.os_image.as_deref(), Some("Real OS"));
+        assert_eq!(facts.status.capacity.unwrap()["memory"], "16Gi");
+    }
+
+    #[test]
+    fn huge_fields_elsewhere_cost_nothing_but_huge_wanted_fields_are_refused() {
+        let noise = format!(
+            r#"{{"items":[{{"status":{{"images":"{}"}},"metadata":{{"uid":"u"}}}}]}}"#,
+            "a".repeat(MAX_ITEM_BYTES + 10)
+        );
+        let (nodes, _) = scan_in_chunks(noise.as_bytes(), 1 << 16).unwrap();
+        assert_eq!(nodes[0].metadata.uid.as_deref(), Some("u"));
         let big = format!(
-            r#"{{"items":[{{"x":"{}"}}]}}"#,
+            r#"{{"items":[{{"status":{{"capacity":{{"x":"{}"}}}}}}]}}"#,
             "a".repeat(MAX_ITEM_BYTES + 10)
         );
         let err = scan_in_chunks(big.as_bytes(), 1 << 16).unwrap_err();
         assert!(err.to_string().contains("larger than"));
+    }
+
+    #[test]
+    fn null_and_odd_values_are_kept_as_they_are() {
+        let body = br#"{"items":[{"metadata":{"uid":null},"spec":{"providerID":"gce://p/z/n" },"status":{"capacity":null}}, {}]}"#;
+        let (nodes, _) = scan_in_chunks(body, 3).unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0].metadata.uid, None);
+        assert_eq!(nodes[0].spec.provider_id.as_deref(), Some("gce://p/z/n"));
+        assert_eq!(nodes[1], NodeFacts::default());
     }
 }

@@ -392,7 +392,8 @@ impl ReportSink {
 
 impl NodeSink for ReportSink {
     fn restart(&mut self) -> Result<()> {
-        let gz = Gz::new(Vec::new(), flate2::Compression::default());
+        // Level 1: the report is repetitive, so it compresses almost as well, at a fraction of the CPU.
+        let gz = Gz::new(Vec::new(), flate2::Compression::fast());
         let counting = Counting {
             inner: gz,
             count: 0,

@@ -1,10 +1,11 @@
 //! Privacy: nodes shaped like those of EKS, GKE, AKS, kind, k3s, OpenShift, Windows and bare
 //! metal, with identifying strings planted in names, IPs, provider IDs, labels, annotations,
-//! images, machine and system IDs, go through the real report path (decode the few fields, build,
-//! stream out). None of the planted strings may appear anywhere in the serialized report.
+//! images, machine and system IDs, go through the real report path (the streaming list scanner,
+//! decoding the few fields, building, writing out). None of the planted strings may appear anywhere in the serialized report.
 
 mod support;
 
+use spartakus::nodelist::{ListScanner, Piece};
 use spartakus::report::{
     Header, NodeFacts, Report, ReportWriter, UNKNOWN_PROVIDER, build_node, node_id,
 };
@@ -19,14 +20,31 @@ fn report_of(indices: impl Iterator<Item = usize>) -> String {
         master_version: Some("v1.33.2".into()),
         extensions: vec![],
     };
-    let mut writer = ReportWriter::start(Vec::new(), header).unwrap();
-    for i in indices {
-        let facts: NodeFacts = serde_json::from_str(&nodes::node_json(i)).unwrap();
-        let uid = facts.metadata.uid.clone().unwrap();
-        writer
-            .node(&build_node(&facts, node_id(CLUSTER_ID, &uid).unwrap()))
-            .unwrap();
+    // A NodeList as the API server sends it, fed to the scanner in chunks as they arrive.
+    let mut body = String::from(
+        r#"{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":["#,
+    );
+    for (k, i) in indices.enumerate() {
+        if k > 0 {
+            body.push(',');
+        }
+        nodes::write_list_item(&mut body, i);
     }
+    body.push_str("]}");
+    let mut writer = ReportWriter::start(Vec::new(), header).unwrap();
+    let mut scanner = ListScanner::new();
+    let mut emit = |piece: Piece<'_>| -> anyhow::Result<()> {
+        if let Piece::Item(bytes) = piece {
+            let facts: NodeFacts = serde_json::from_slice(bytes)?;
+            let uid = facts.metadata.uid.clone().unwrap();
+            writer.node(&build_node(&facts, node_id(CLUSTER_ID, &uid).unwrap()))?;
+        }
+        Ok(())
+    };
+    for chunk in body.as_bytes().chunks(4093) {
+        scanner.feed(chunk, &mut emit).unwrap();
+    }
+    scanner.finish(&mut emit).unwrap();
     String::from_utf8(writer.finish().unwrap()).unwrap()
 }
 
