@@ -1248,26 +1248,18 @@ fn the_install_docs_show_the_endpoint_overlay_in_full() {
     let overlay =
         std::fs::read_to_string(repo().join("overlays/custom-endpoint/kustomization.yaml"))
             .unwrap();
-    let mut shown = 0;
-    for doc in ["README.md", "docs/install.md"] {
-        let Ok(text) = std::fs::read_to_string(repo().join(doc)) else {
-            continue;
-        };
-        if text.contains("overlays/custom-endpoint") {
-            assert!(
-                text.contains(overlay.trim_end()),
-                "{doc} names overlays/custom-endpoint but does not show its kustomization.yaml as it is"
-            );
-            assert!(
-                text.contains(PLACEHOLDER_ENDPOINT),
-                "{doc} must name the placeholder endpoint"
-            );
-            shown += 1;
-        }
-    }
+    let text = std::fs::read_to_string(repo().join("README.md")).unwrap();
     assert!(
-        shown > 0,
-        "neither README.md nor docs/install.md shows overlays/custom-endpoint"
+        text.contains("overlays/custom-endpoint"),
+        "README.md must name the endpoint overlay's path"
+    );
+    assert!(
+        text.contains(overlay.trim_end()),
+        "README.md names overlays/custom-endpoint but does not show its kustomization.yaml as it is"
+    );
+    assert!(
+        text.contains(PLACEHOLDER_ENDPOINT),
+        "README.md must name the placeholder endpoint"
     );
 }
 
