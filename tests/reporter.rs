@@ -669,3 +669,31 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
     assert_exit(&env_run, 0);
     assert_eq!(env_run.report().cluster_id, CLUSTER_ID);
 }
+
+/// A large cluster through the real binary and code path: every node once, each with its own ID.
+/// CI runs 10,000 nodes (a debug build); `SPARTAKUS_SCALE_NODES=65000 cargo test --release
+/// --test reporter large` runs the size of the largest clusters, which bench/run also covers.
+#[test]
+fn a_large_cluster_reports_every_node_once() {
+    let n: usize = std::env::var("SPARTAKUS_SCALE_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let api = ApiServer::with_nodes(n);
+    let collector = Collector::new();
+    let run = report_to(&api, &collector, &["--timeout", "10m"]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 1);
+    let report = got[0].report();
+    assert_eq!(report.nodes.len(), n);
+    assert_eq!(distinct_ids(&report), n);
+    assert_eq!(api.node_list_requests().len(), n.div_ceil(500));
+    // Gzip pays: the repetitive report shrinks several times over.
+    assert!(
+        got[0].raw.len() * 4 < got[0].body.len(),
+        "{} vs {}",
+        got[0].raw.len(),
+        got[0].body.len()
+    );
+}
