@@ -98,26 +98,9 @@ pub fn query_param(query: &str, key: &str) -> Option<String> {
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (the collector's formatter).
 pub fn rfc3339(unix_seconds: u64) -> String {
-    let days = (unix_seconds / 86_400) as i64;
-    let secs = unix_seconds % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    spartakus::collector::rfc3339(i64::try_from(unix_seconds).unwrap_or(i64::MAX))
 }
 
 /// The current time as RFC 3339.
@@ -137,17 +120,7 @@ pub fn random_uuid() -> String {
     uuid_from_bytes(b)
 }
 
-/// Formats 16 bytes as a version-4 UUID (setting the version and variant bits).
-pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// Formats 16 bytes as a version-4 UUID (setting the version and variant bits), as `init` does.
+pub fn uuid_from_bytes(b: [u8; 16]) -> String {
+    spartakus::reporter::uuid_v4(b)
 }
