@@ -13,14 +13,14 @@ use std::time::Duration;
 #[argh(
     note = "Report: what is sent is documented in README.md; preview it with `spartakus report --dry-run`.",
     error_code(0, "success (report sent, or dry run)"),
+    error_code(1, "internal error"),
     error_code(
         2,
         "usage or configuration error (flags, extensions, missing cluster ID)"
     ),
     error_code(3, "Kubernetes API error (permission, not found, server error)"),
     error_code(4, "the collector rejected the report (4xx); not retried"),
-    error_code(5, "the collector was unreachable, or the deadline passed"),
-    error_code(1, "internal error")
+    error_code(5, "the collector was unreachable, or the deadline passed")
 )]
 pub struct Args {
     #[argh(subcommand)]
@@ -38,7 +38,17 @@ pub enum Command {
 
 /// Create the cluster-ID ConfigMap once (idempotent) and print the cluster ID.
 #[derive(FromArgs, Debug, PartialEq, Default)]
-#[argh(subcommand, name = "init")]
+#[argh(
+    subcommand,
+    name = "init",
+    error_code(0, "the cluster ID is printed (created now, or found)"),
+    error_code(2, "usage error, or the ConfigMap exists without a cluster ID"),
+    error_code(
+        3,
+        "Kubernetes API error (permission, server errors until the deadline)"
+    ),
+    error_code(5, "the deadline passed")
+)]
 pub struct InitArgs {
     /// namespace of the ConfigMap (default: the pod's namespace, else the kubeconfig's)
     #[argh(option)]
@@ -53,7 +63,23 @@ pub struct InitArgs {
 
 /// Build the anonymous report of this cluster and send it to the collector.
 #[derive(FromArgs, Debug, PartialEq, Default)]
-#[argh(subcommand, name = "report")]
+#[argh(
+    subcommand,
+    name = "report",
+    note = "Sends a cluster ID, the Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; never names, addresses, labels or images. Preview with --dry-run.",
+    error_code(0, "report sent (any 2xx), or dry run / output written"),
+    error_code(1, "internal error"),
+    error_code(
+        2,
+        "usage or configuration error (flags, extensions, missing cluster ID, CA file)"
+    ),
+    error_code(
+        3,
+        "Kubernetes API error (permission, not found, server errors until the deadline)"
+    ),
+    error_code(4, "the collector rejected the report (4xx); not retried"),
+    error_code(5, "the collector was unreachable, or the deadline passed")
+)]
 pub struct ReportArgs {
     /// URL the report is POSTed to [env SPARTAKUS_ENDPOINT]
     #[argh(option)]

@@ -658,6 +658,15 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
             help.stdout
         );
     }
+    let help = spartakus(&api, &["report", "--help"], &[]);
+    assert_exit(&help, 0);
+    for code in ["0", "1", "2", "3", "4", "5"] {
+        assert!(
+            help.stdout.contains(&format!("  {code} ")),
+            "exit code {code} in report --help:\n{}",
+            help.stdout
+        );
+    }
     let env_run = spartakus(
         &api,
         &["report"],
