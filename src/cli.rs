@@ -18,9 +18,12 @@ use std::time::Duration;
         2,
         "usage or configuration error (flags, extensions, missing cluster ID)"
     ),
-    error_code(3, "Kubernetes API error (permission, not found, server error)"),
+    error_code(
+        3,
+        "Kubernetes API error (permission, not found, server errors or no answer until the deadline)"
+    ),
     error_code(4, "the collector rejected the report (4xx); not retried"),
-    error_code(5, "the collector was unreachable, or the deadline passed")
+    error_code(5, "the collector was unreachable until the deadline")
 )]
 pub struct Args {
     #[argh(subcommand)]
@@ -45,9 +48,8 @@ pub enum Command {
     error_code(2, "usage error, or the ConfigMap exists without a cluster ID"),
     error_code(
         3,
-        "Kubernetes API error (permission, server errors until the deadline)"
-    ),
-    error_code(5, "the deadline passed")
+        "Kubernetes API error (permission, server errors or no answer until the deadline)"
+    )
 )]
 pub struct InitArgs {
     /// namespace of the ConfigMap (default: the pod's namespace, else the kubeconfig's)
@@ -75,10 +77,10 @@ pub struct InitArgs {
     ),
     error_code(
         3,
-        "Kubernetes API error (permission, not found, server errors until the deadline)"
+        "Kubernetes API error (permission, not found, server errors or no answer until the deadline)"
     ),
     error_code(4, "the collector rejected the report (4xx); not retried"),
-    error_code(5, "the collector was unreachable, or the deadline passed")
+    error_code(5, "the collector was unreachable until the deadline")
 )]
 pub struct ReportArgs {
     /// URL the report is POSTed to [env SPARTAKUS_ENDPOINT]
@@ -219,17 +221,21 @@ impl ReportSettings {
 pub fn validate_endpoint(endpoint: &str) -> Result<()> {
     let uri: http::Uri = endpoint
         .parse()
-        .map_err(|e| usage(format!("--endpoint {endpoint:?} is not a URL: {e}")))?;
+        .map_err(|e| usage(format!("--endpoint is not a URL: {e}")))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         _ => {
             return Err(usage(format!(
-                "--endpoint {endpoint:?} must start with https:// (or http://)"
+                "--endpoint {} must start with https:// (or http://)",
+                crate::upload::redact(endpoint)
             )));
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(usage(format!("--endpoint {endpoint:?} has no host")));
+        return Err(usage(format!(
+            "--endpoint {} has no host",
+            crate::upload::redact(endpoint)
+        )));
     }
     Ok(())
 }

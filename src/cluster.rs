@@ -66,6 +66,19 @@ impl Cluster {
                 ),
             )
         })?;
+        // kube takes HTTPS_PROXY from the environment but checks NO_PROXY against the proxy's
+        // address instead of the API server's; decide as kubectl does.
+        if config.proxy_url.is_some() && proxy_is_from_environment(config.proxy_url.as_ref()) {
+            let host = config.cluster_url.host().unwrap_or("");
+            let port = config.cluster_url.port_u16().unwrap_or(443);
+            let no_proxy = ["NO_PROXY", "no_proxy"]
+                .iter()
+                .find_map(|n| std::env::var(n).ok())
+                .unwrap_or_default();
+            if crate::proxy::bypass(host, port, &no_proxy) {
+                config.proxy_url = None;
+            }
+        }
         // Retries are ours, bounded by the run's deadline (kube's own policy could wait far longer).
         config.default_retry = false;
         config.read_timeout = Some(Duration::from_secs(60));
@@ -404,6 +417,17 @@ impl Cluster {
     }
 }
 
+/// Whether the proxy kube chose is the one from `HTTPS_PROXY` (rather than a kubeconfig's own
+/// `proxy-url`, which kubectl always uses).
+fn proxy_is_from_environment(proxy: Option<&http::Uri>) -> bool {
+    ["HTTPS_PROXY", "https_proxy"].iter().any(|name| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<http::Uri>().ok())
+            .is_some_and(|uri| Some(&uri) == proxy)
+    })
+}
+
 /// Where listed nodes go.
 pub trait NodeSink {
     /// Forget every node received so far: the listing starts over.
@@ -467,7 +491,7 @@ fn api_error(op: &Op, error: anyhow::Error) -> anyhow::Error {
 
 fn deadline_error(op: &Op, deadline: &Deadline) -> anyhow::Error {
     fail(
-        Class::Unreachable,
+        Class::Kubernetes,
         anyhow::anyhow!(
             "{op}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
             deadline.total()

@@ -10,11 +10,12 @@ use std::fmt;
 pub enum Class {
     /// Bad flags, a bad extensions file, a missing cluster ID: fix the configuration.
     Usage,
-    /// The Kubernetes API refused or failed (RBAC, not found, unreachable, server errors).
+    /// The Kubernetes API refused or failed (RBAC, not found, unreachable, server errors, or no
+    /// answer before the deadline).
     Kubernetes,
     /// The collector answered with a 4xx: the report was rejected and will not be retried.
     Rejected,
-    /// The collector could not be reached in time, or the run's deadline passed.
+    /// The collector could not be reached before the run's deadline.
     Unreachable,
     /// The collector's store or listener failed (collector side only).
     Internal,

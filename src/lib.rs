@@ -16,6 +16,7 @@ pub mod collector;
 pub mod exit;
 pub mod extensions;
 pub mod nodelist;
+pub mod proxy;
 pub mod report;
 pub mod reporter;
 pub mod retry;

@@ -48,7 +48,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Runs `future` within the deadline, turning a timeout into an [`Class::Unreachable`] error.
+/// Runs `future` (Kubernetes API work) within the deadline, turning a timeout into a
+/// [`Class::Kubernetes`] error: exit code 5 is kept for the collector.
 fn within<T>(
     runtime: &tokio::runtime::Runtime,
     deadline: &Deadline,
@@ -59,9 +60,9 @@ fn within<T>(
         match tokio::time::timeout(deadline.remaining(), future).await {
             Ok(result) => result,
             Err(_) => Err(fail(
-                Class::Unreachable,
+                Class::Kubernetes,
                 anyhow::anyhow!(
-                    "{what}: the run's deadline of {:?} passed",
+                    "{what}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
                     deadline.total()
                 ),
             )),
@@ -179,9 +180,20 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
     };
     let sending = !settings.dry_run && settings.output.is_none();
     match &settings.endpoint {
-        Some(endpoint) if sending => eprintln!(
-            "spartakus: reporting to {endpoint}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels"
-        ),
+        Some(endpoint) if sending => {
+            if endpoint
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            {
+                eprintln!(
+                    "spartakus: note: the endpoint is plain HTTP, unencrypted; use it only for a collector inside your own network"
+                );
+            }
+            eprintln!(
+                "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels",
+                crate::upload::redact(endpoint)
+            )
+        }
         _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
     }
     let runtime = runtime()?;

@@ -76,6 +76,7 @@ pub struct Delivered {
 /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file.
 pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<Delivered> {
     let agent = agent(target)?;
+    let shown = redact(&target.endpoint);
     let mut compressed = target.gzip;
     let mut attempts = 0u32;
     let mut failures = 0u32;
@@ -92,7 +93,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
         };
         eprintln!(
             "spartakus: sending report to {} (attempt {attempts}, {bytes_on_wire} bytes{})",
-            target.endpoint,
+            shown,
             if compressed { ", gzip" } else { "" }
         );
         let request = agent
@@ -151,7 +152,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                         Class::Rejected,
                         anyhow::anyhow!(
                             "the collector at {} answered {summary} (redirect to {}); set the endpoint to the final URL",
-                            target.endpoint,
+                            shown,
                             location.as_deref().unwrap_or("nowhere")
                         ),
                     ));
@@ -160,7 +161,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                         Class::Rejected,
                         anyhow::anyhow!(
                             "the collector at {} rejected the report: {summary}; not retrying",
-                            target.endpoint
+                            shown
                         ),
                     ));
                 }
@@ -171,7 +172,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                     ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl => {
                         return Err(fail(
                             Class::Usage,
-                            anyhow::anyhow!("sending to {}: {text}", target.endpoint),
+                            anyhow::anyhow!("sending to {shown}: {text}"),
                         ));
                     }
                     _ if is_certificate_problem(&text) => {
@@ -179,15 +180,12 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                             Class::Unreachable,
                             anyhow::anyhow!(
                                 "TLS verification of the collector at {} failed: {text}; add its CA with --ca-file",
-                                target.endpoint
+                                shown
                             ),
                         ));
                     }
                     _ => (
-                        anyhow::anyhow!(
-                            "cannot reach the collector at {}: {text}",
-                            target.endpoint
-                        ),
+                        anyhow::anyhow!("cannot reach the collector at {}: {text}", shown),
                         None,
                     ),
                 }
@@ -223,9 +221,39 @@ pub fn refused_encoding(status: u16, detail: &str) -> bool {
     }
     let detail = detail.to_ascii_lowercase();
     status == 400
-        && ["decode", "invalid character", "\\x1f", "encoding", "gzip", "utf-8", "utf8"]
-            .iter()
-            .any(|hint| detail.contains(hint))
+        && [
+            "decode",
+            "invalid character",
+            "\\x1f",
+            "encoding",
+            "gzip",
+            "utf-8",
+            "utf8",
+        ]
+        .iter()
+        .any(|hint| detail.contains(hint))
+}
+
+/// The endpoint as it may be shown in logs and messages: without a user name, password or query
+/// (they may hold credentials).
+pub fn redact(endpoint: &str) -> String {
+    let Ok(uri) = endpoint.parse::<http::Uri>() else {
+        return "(the configured endpoint)".to_string();
+    };
+    let host = uri.host().unwrap_or("");
+    let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let redacted =
+        uri.authority().is_some_and(|a| a.as_str().contains('@')) || uri.query().is_some();
+    format!(
+        "{scheme}://{host}{port}{}{}",
+        uri.path(),
+        if redacted {
+            " (credentials or query hidden)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn deadline_passed(deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
@@ -372,9 +400,27 @@ mod tests {
             "Error: failed to decode record: invalid character '\\x1f' looking for beginning of value"
         ));
         assert!(refused_encoding(400, "unsupported Content-Encoding"));
-        assert!(!refused_encoding(400, r#"{"error":"clusterID is required"}"#));
+        assert!(!refused_encoding(
+            400,
+            r#"{"error":"clusterID is required"}"#
+        ));
         assert!(!refused_encoding(400, ""));
         assert!(!refused_encoding(422, "failed to decode"));
+    }
+
+    #[test]
+    fn endpoints_are_shown_without_credentials() {
+        assert_eq!(
+            redact("https://c.example/api/v1"),
+            "https://c.example/api/v1"
+        );
+        assert_eq!(
+            redact("http://10.0.0.1:8080/api/v1"),
+            "http://10.0.0.1:8080/api/v1"
+        );
+        let shown = redact("https://user:s3cret@c.example/api/v1?token=abc");
+        assert!(!shown.contains("s3cret") && !shown.contains("user") && !shown.contains("abc"));
+        assert!(shown.starts_with("https://c.example/api/v1"), "{shown}");
     }
 
     #[test]
