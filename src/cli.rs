@@ -167,9 +167,16 @@ impl ReportSettings {
         let dry_run = switch(args.dry_run, "SPARTAKUS_DRY_RUN")?;
         let output = text(args.output, "SPARTAKUS_OUTPUT").map(PathBuf::from);
         let endpoint = text(args.endpoint, "SPARTAKUS_ENDPOINT");
+        let sending = !dry_run && output.is_none();
         if let Some(endpoint) = &endpoint {
             validate_endpoint(endpoint)?;
-        } else if !dry_run && output.is_none() {
+            if sending && is_placeholder(endpoint) {
+                return Err(usage(format!(
+                    "the endpoint {} is a placeholder (a reserved example domain): nothing was sent; set SPARTAKUS_ENDPOINT (the spartakus-config ConfigMap) or --endpoint to your collector's URL",
+                    crate::upload::redact(endpoint)
+                )));
+            }
+        } else if sending {
             return Err(usage(
                 "no collector endpoint: set --endpoint or SPARTAKUS_ENDPOINT (or preview with --dry-run)",
             ));
@@ -238,6 +245,26 @@ pub fn validate_endpoint(endpoint: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whether the endpoint's host is a reserved example or invalid name (RFC 2606, RFC 6761), such
+/// as the install's placeholder `collector.spartakus.example`: sending there would fail every day
+/// (or, for `example.com`, reach a stranger), so it is refused at once as a configuration error.
+pub fn is_placeholder(endpoint: &str) -> bool {
+    let Some(host) = endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    let host = host.trim_end_matches('.');
+    ["example", "invalid"]
+        .iter()
+        .any(|tld| host == *tld || host.ends_with(&format!(".{tld}")))
+        || ["example.com", "example.net", "example.org"]
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 /// A cluster ID is 1 to 128 printable ASCII characters without spaces.
@@ -381,6 +408,34 @@ mod tests {
         }
         let env = |name: &str| (name == "SPARTAKUS_DRY_RUN").then(|| "maybe".to_string());
         assert!(ReportSettings::resolve(report_args(&["report"]), &env).is_err());
+    }
+
+    #[test]
+    fn placeholder_endpoints_are_refused_when_sending_only() {
+        for placeholder in [
+            "https://collector.spartakus.example/api/v1",
+            "https://example.com/api",
+            "https://c.example.org./api",
+            "http://x.invalid/api",
+        ] {
+            assert!(is_placeholder(placeholder), "{placeholder}");
+            let err = ReportSettings::resolve(
+                report_args(&["report", "--endpoint", placeholder]),
+                &no_env,
+            )
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("placeholder"), "{err:#}");
+            // A preview with the installed configuration still works.
+            let args = report_args(&["report", "--endpoint", placeholder, "--dry-run"]);
+            assert!(ReportSettings::resolve(args, &no_env).is_ok());
+        }
+        for real in [
+            "https://collector.example-corp.com/api",
+            "http://127.0.0.1:8080/api/v1",
+            "https://myexample.com/x",
+        ] {
+            assert!(!is_placeholder(real), "{real}");
+        }
     }
 
     #[test]

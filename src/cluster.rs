@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime};
 
 /// Nodes asked for per page (kubectl's default chunk size).
 pub const PAGE_SIZE: usize = 500;
+/// How many times the node list may start over after its continue token expired (410).
+pub const MAX_LIST_RESTARTS: usize = 3;
 
 /// A Kubernetes API connection and the namespace it defaults to.
 pub struct Cluster {
@@ -209,9 +211,25 @@ impl Cluster {
                     }
                     PageResult::Expired => {
                         stats.restarts += 1;
-                        eprintln!(
-                            "spartakus: the node list's continue token expired (410); listing again from the start"
-                        );
+                        if stats.restarts > MAX_LIST_RESTARTS {
+                            return Err(api_error(
+                                &op,
+                                anyhow::anyhow!(
+                                    "the continue token expired (410 Gone) {} times: the list cannot be read consistently before the API server compacts it",
+                                    stats.restarts
+                                ),
+                            ));
+                        }
+                        self.wait_before_retry(
+                            &op,
+                            anyhow::anyhow!(
+                                "the continue token expired (410 Gone); listing again from the start"
+                            ),
+                            None,
+                            stats.restarts as u32 - 1,
+                            deadline,
+                        )
+                        .await?;
                         continue 'restart;
                     }
                     PageResult::Failed(error, retry_after) => {
@@ -259,8 +277,13 @@ impl Cluster {
         let mut emit = |piece: Piece<'_>| -> Result<()> {
             match piece {
                 Piece::Item(bytes) => {
-                    let facts: NodeFacts = serde_json::from_slice(bytes)
-                        .context("a Node in the list does not have the expected shape")?;
+                    // serde's message may quote a value (a machine ID, say): keep only where.
+                    let facts: NodeFacts = serde_json::from_slice(bytes).map_err(|e| {
+                        anyhow::anyhow!(
+                            "a Node in the list does not have the expected shape (a field of status.nodeInfo, status.capacity, metadata.uid or spec.providerID has the wrong type, near column {})",
+                            e.column()
+                        )
+                    })?;
                     sink.node(facts)
                 }
                 Piece::Metadata(bytes) => {
@@ -537,6 +560,13 @@ fn match_status(op: &Op, status: StatusCode, body: &[u8], retry_after: Option<Du
         parsed.message
     };
     let reason = status.canonical_reason().unwrap_or(parsed.reason.as_str());
+    let detail = if status == StatusCode::UNAUTHORIZED {
+        "the API server refused the credentials (expired or wrong token or certificate)".to_string()
+    } else if detail.eq_ignore_ascii_case(reason) || detail.eq_ignore_ascii_case(&parsed.reason) {
+        String::new()
+    } else {
+        detail
+    };
     let summary = if detail.is_empty() {
         format!("{reason} ({})", status.as_u16())
     } else {
@@ -628,7 +658,18 @@ mod tests {
                 Failed::Transient(_, Some(_))
             ));
         }
-        for code in [400u16, 401, 404, 422] {
+        let Failed::Final(err) = match_status(
+            &op,
+            StatusCode::UNAUTHORIZED,
+            br#"{"kind":"Status","message":"Unauthorized","reason":"Unauthorized","code":401}"#,
+            None,
+        ) else {
+            panic!("401 must not be retried");
+        };
+        let text = format!("{err:#}");
+        assert_eq!(text.matches("Unauthorized").count(), 1, "{text}");
+        assert!(text.contains("credentials"), "{text}");
+        for code in [400u16, 404, 422] {
             let status = StatusCode::from_u16(code).unwrap();
             let Failed::Final(err) = match_status(&op, status, b"<html>oops</html>", None) else {
                 panic!("{code} must not be retried");

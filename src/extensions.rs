@@ -71,15 +71,45 @@ fn validate_dns_subdomain(prefix: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A JSON object's entries in file order, duplicates kept (a map would silently keep only one).
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of \"key\": \"value\" pairs")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// Parses one extensions file's contents. `source` names the file in messages.
 pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .with_context(|| format!("extensions file {source}: not valid JSON"))?;
-    let serde_json::Value::Object(map) = value else {
-        bail!("extensions file {source}: must be a JSON object of \"key\": \"value\" pairs");
-    };
-    let mut out = Vec::with_capacity(map.len());
-    for (key, value) in map {
+    let Entries(entries) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => anyhow::anyhow!(
+            "extensions file {source}: must be a JSON object of \"key\": \"value\" pairs"
+        ),
+        _ => anyhow::anyhow!("extensions file {source}: not valid JSON: {e}"),
+    })?;
+    let mut out: Vec<Extension> = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        if out.iter().any(|e| e.name == key) {
+            bail!("extensions file {source}: key {key:?} is given twice");
+        }
         validate_key(&key)
             .map_err(|e| anyhow::anyhow!("extensions file {source}: key {key:?}: {e}"))?;
         let serde_json::Value::String(value) = value else {
@@ -209,6 +239,14 @@ mod tests {
         );
         let err = format!("{:#}", parse("f.json", b"[1]").unwrap_err());
         assert!(err.contains("JSON object"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("f.json", br#"{"k": "1", "k": "2"}"#).unwrap_err()
+        );
+        assert!(
+            err.contains("f.json") && err.contains("\"k\"") && err.contains("twice"),
+            "{err}"
+        );
         let err = format!("{:#}", parse("f.json", b"{").unwrap_err());
         assert!(
             err.contains("f.json") && err.contains("not valid JSON"),

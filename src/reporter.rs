@@ -216,6 +216,9 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
                 // The deadline bounds the work, not the wait.
                 deadline = Deadline::after(settings.timeout);
             }
+            None if settings.job_name.as_deref() == Some("") => eprintln!(
+                "spartakus: the pod's Job name is unknown (no batch.kubernetes.io/job-name label before Kubernetes 1.27): reporting at once, without load spreading"
+            ),
             None => eprintln!("spartakus: not a scheduled run: reporting at once"),
         }
     }
