@@ -594,8 +594,17 @@ fn private_ca_for_the_collector() {
     let run = report_to(&api, &collector, &["--timeout", "2m"]);
     assert_exit(&run, 5);
     assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
-    assert!(run.took < Duration::from_secs(30), "retried: {:?}", run.took);
-    assert_eq!(run.stderr.matches("sending report").count(), 1, "{}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(30),
+        "retried: {:?}",
+        run.took
+    );
+    assert_eq!(
+        run.stderr.matches("sending report").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     let dir = TempDir::new("ca");
     let ca = dir.path().join("ca.pem");
     collector.write_ca(&ca);
