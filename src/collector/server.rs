@@ -1,8 +1,9 @@
 //! The HTTP/1.1 server: routing, the report endpoint's checks in order, limits, and graceful
 //! shutdown. Client addresses are dropped at `accept` and never reach a log or the store.
 
+use super::budget::{self, Budget, Lease};
 use super::metrics::{Metrics, Reason};
-use super::store::{Db, Incoming};
+use super::store::{Db, Incoming, Received};
 use super::wire::{self, Invalid};
 use super::writer::{self, Outcome};
 use http_body_util::{BodyExt, Full};
@@ -32,8 +33,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Open connections at most; more wait in the listen backlog.
     pub max_connections: usize,
-    /// Report requests handled at once (each may hold up to ~100 MiB at the size limits).
+    /// Report requests handled at once.
     pub max_requests: usize,
+    /// Bytes of received reports held at once, by all requests together (see [`budget`]).
+    pub memory_budget: usize,
     /// Largest body as sent, and largest decompressed report.
     pub max_body: usize,
 }
@@ -45,6 +48,7 @@ pub struct State {
     pub writer: writer::Handle,
     /// A read-only connection for `/readyz` (SQLite stores only).
     pub reader: Option<Arc<Mutex<Db>>>,
+    pub budget: Budget,
     requests: Arc<Semaphore>,
 }
 
@@ -52,6 +56,7 @@ impl State {
     pub fn new(limits: Limits, writer: writer::Handle, reader: Option<Db>) -> State {
         State {
             requests: Arc::new(Semaphore::new(limits.max_requests)),
+            budget: Budget::new(limits.memory_budget),
             limits,
             metrics: Metrics::default(),
             writer,
@@ -233,7 +238,7 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
         "/metrics" if read => Done::new(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            state.metrics.render(),
+            metrics_text(state),
         ),
         "/healthz" | "/readyz" | "/version" | "/metrics" => {
             Done::error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
@@ -241,6 +246,29 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
         }
         _ => Done::error(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// The counters, and the memory budget's gauges.
+fn metrics_text(state: &State) -> String {
+    let mut text = state.metrics.render();
+    let p = "spartakus_collector";
+    for (name, help, value) in [
+        (
+            "memory_budget_bytes",
+            "Bytes of received reports the collector may hold at once (--memory-budget).",
+            state.budget.bytes(),
+        ),
+        (
+            "memory_in_use_bytes",
+            "Bytes of the memory budget held by reports being received, checked or stored.",
+            state.budget.in_use(),
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {p}_{name} {help}\n# TYPE {p}_{name} gauge\n{p}_{name} {value}\n"
+        ));
+    }
+    text
 }
 
 /// The store answers a query, and the writer thread runs.
@@ -311,7 +339,8 @@ async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> 
         return too_large(state, limits.max_body).close();
     }
 
-    // Bound the memory of reports in progress: wait a little for a slot, else ask to retry.
+    // Bound the work in progress (decoders, parses): wait a little for a slot, else ask to retry.
+    // Memory is bounded by the budget, below.
     let _slot = match timeout(
         Duration::from_secs(5),
         state.requests.clone().acquire_owned(),
@@ -332,9 +361,9 @@ async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> 
     };
 
     let deadline = start + limits.request_timeout;
-    let capacity = length.map_or(64 * 1024, |n| n as usize).min(4 << 20);
-    let body = match read_body(req.into_body(), limits.max_body, capacity, deadline).await {
-        Ok(body) => body,
+    let mut lease = state.budget.lease();
+    let json = match receive(state, req.into_body(), gzip, length, deadline, &mut lease).await {
+        Ok(json) => json,
         Err(BodyError::TooLarge) => return too_large(state, limits.max_body).close(),
         Err(BodyError::Timeout) => {
             return reject(
@@ -354,40 +383,52 @@ async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> 
             )
             .close();
         }
+        Err(BodyError::Invalid(invalid)) => return refuse(state, invalid).close(),
+        Err(BodyError::NoMemory) => {
+            return reject(
+                state,
+                Reason::Overloaded,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many large reports in progress, retry later",
+            )
+            .header(header::RETRY_AFTER, HeaderValue::from_static("10"))
+            .close();
+        }
     };
-    let received = body.len();
-    let max = limits.max_body;
-    // Decompressing and parsing up to 32 MiB is CPU work: keep it off the async thread.
-    let parsed = tokio::task::spawn_blocking(move || {
-        let decoded = wire::decode(body, gzip, max)?;
-        let report = wire::parse(&decoded.json)?;
-        Ok::<_, Invalid>((report, decoded.sha256))
+    let received = json.len();
+    // Checking up to 32 MiB of JSON is CPU work: keep it off the async thread. The check keeps
+    // no node; they are read again from the JSON, one at a time, while being stored.
+    let checked = tokio::task::spawn_blocking(move || {
+        let header = wire::check(&json);
+        (json, header)
     })
     .await;
-    let (report, sha256) = match parsed {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(invalid)) => {
-            let (reason, status) = match invalid {
-                Invalid::TooLarge => (Reason::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
-                Invalid::BadEncoding(_) => (Reason::BadEncoding, StatusCode::BAD_REQUEST),
-                Invalid::Syntax(_) => (Reason::InvalidJson, StatusCode::BAD_REQUEST),
-                Invalid::Schema(_) => (Reason::Schema, StatusCode::BAD_REQUEST),
-            };
-            let mut done = reject(state, reason, status, &invalid.to_string());
+    let (json, header) = match checked {
+        Ok((json, Ok(header))) => (json, header),
+        Ok((_, Err(invalid))) => {
+            let mut done = refuse(state, invalid);
             done.received = received;
             return done;
         }
         Err(e) => {
-            log(&format!("parsing a report failed: {e}"));
+            log(&format!("checking a report failed: {e}"));
             state.metrics.store_error();
             return Done::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
+    let report = header.report;
+    let sha256 = json.sha256;
+    let body = Received {
+        json,
+        nodes: header.nodes,
+        lease: Some(lease),
+    };
 
     let cluster = report.cluster_id.clone();
-    let nodes = report.nodes.len();
+    let nodes = body.nodes;
     let incoming = Incoming {
         report,
+        body: Some(body),
         received_at: super::now_secs(),
         idempotency_key: key,
         sha256,
@@ -452,30 +493,101 @@ enum BodyError {
     TooLarge,
     Timeout,
     Broken(String),
+    Invalid(Invalid),
+    /// The memory budget had no room in time.
+    NoMemory,
 }
 
-/// Read the whole body, refusing it as soon as it passes `limit` or `deadline`.
-async fn read_body(
+/// The longest a request waits for room in the memory budget before it is answered 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(5);
+
+/// Receive and decode the body as it arrives, refusing it as soon as it passes the size limit
+/// or the deadline. Every chunk of the decoded JSON is paid for from the memory budget first:
+/// a body with a Content-Length reserves what it will need up front (a gzip body ten times its
+/// length), then grows chunk by chunk, waiting up to [`BUDGET_WAIT`] for room.
+async fn receive(
+    state: &State,
     mut body: Body,
-    limit: usize,
-    capacity: usize,
+    gzip: bool,
+    length: Option<u64>,
     deadline: Instant,
-) -> Result<Vec<u8>, BodyError> {
-    let mut buf = Vec::with_capacity(capacity);
+    lease: &mut Lease,
+) -> Result<wire::Json, BodyError> {
+    let max = state.limits.max_body;
+    let mut decoder = wire::Decoder::new(gzip, max);
+    let expected = length.map_or(0, |n| {
+        let n = usize::try_from(n).unwrap_or(max);
+        if gzip { n.saturating_mul(10) } else { n }.min(max)
+    });
+    grow(lease, budget::chunks_for(expected), deadline).await?;
+    decoder.allow(lease.chunks());
     loop {
         let frame = match timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(BodyError::Timeout),
-            Ok(None) => return Ok(buf),
+            Ok(None) => break,
             Ok(Some(Err(e))) => return Err(BodyError::Broken(e.to_string())),
             Ok(Some(Ok(frame))) => frame,
         };
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(BodyError::TooLarge);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            match decoder.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(stop) => more(gzip, stop, &mut decoder, lease, deadline).await?,
             }
-            buf.extend_from_slice(&data);
         }
     }
+    loop {
+        match decoder.finish() {
+            Ok(()) => break,
+            Err(stop) => more(gzip, stop, &mut decoder, lease, deadline).await?,
+        }
+    }
+    let json = decoder.into_json();
+    // Give back what a generous estimate reserved and the JSON does not use.
+    lease.shrink(budget::chunks_for(json.allocated()));
+    Ok(json)
+}
+
+/// Handle a stop of the decoder: one more chunk of budget, or the refusal.
+async fn more(
+    gzip: bool,
+    stop: wire::Stop,
+    decoder: &mut wire::Decoder,
+    lease: &mut Lease,
+    deadline: Instant,
+) -> Result<(), BodyError> {
+    match stop {
+        wire::Stop::NeedMemory => {
+            grow(lease, decoder.allocated_chunks() + 1, deadline).await?;
+            decoder.allow(lease.chunks());
+            Ok(())
+        }
+        // As sent: "body larger than"; once decompressed, the decoder's own message.
+        wire::Stop::Invalid(Invalid::TooLarge) if !gzip => Err(BodyError::TooLarge),
+        wire::Stop::Invalid(invalid) => Err(BodyError::Invalid(invalid)),
+    }
+}
+
+async fn grow(lease: &mut Lease, chunks: usize, deadline: Instant) -> Result<(), BodyError> {
+    let until = deadline.min(Instant::now() + BUDGET_WAIT);
+    lease
+        .grow(chunks, until)
+        .await
+        .map_err(|_| BodyError::NoMemory)
+}
+
+/// The answer to a body that is not a valid report.
+fn refuse(state: &State, invalid: Invalid) -> Done {
+    let (reason, status) = match invalid {
+        Invalid::TooLarge => (Reason::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+        Invalid::BadEncoding(_) => (Reason::BadEncoding, StatusCode::BAD_REQUEST),
+        Invalid::Syntax(_) => (Reason::InvalidJson, StatusCode::BAD_REQUEST),
+        Invalid::Schema(_) => (Reason::Schema, StatusCode::BAD_REQUEST),
+    };
+    reject(state, reason, status, &invalid.to_string())
 }
 
 /// `application/json`, any case, parameters allowed.

@@ -14,7 +14,7 @@
 //! changes.
 
 use crate::exit::{Class, fail};
-use crate::report::Report;
+use crate::report::{Node, Report};
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
 use std::collections::{HashMap, VecDeque};
@@ -73,14 +73,52 @@ impl Spec {
 }
 
 /// A report on its way into the store, with what the collector itself knows about it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Incoming {
+    /// The report; its `nodes` are empty when they are still in `body`.
     pub report: Report,
+    /// The received JSON, when the nodes are read from it one at a time while storing (the
+    /// collector does so, to hold no parsed copy of a large report); `None` when
+    /// `report.nodes` has them.
+    pub body: Option<Received>,
     /// Unix seconds, the collector's clock.
     pub received_at: i64,
     pub idempotency_key: Option<String>,
     /// SHA-256 of the decompressed body.
     pub sha256: [u8; 32],
+}
+
+/// A checked report's JSON, its node count, and the memory budget it is paid from (given back
+/// when this is dropped, after the report is stored or refused).
+#[derive(Debug)]
+pub struct Received {
+    pub json: super::wire::Json,
+    pub nodes: usize,
+    pub lease: Option<super::budget::Lease>,
+}
+
+impl Incoming {
+    /// Nodes in the report.
+    pub fn node_count(&self) -> usize {
+        self.body
+            .as_ref()
+            .map_or(self.report.nodes.len(), |b| b.nodes)
+    }
+
+    /// Each node, in order, one at a time; stops at `f`'s first error.
+    pub fn for_each_node(&self, mut f: impl FnMut(usize, &Node) -> Result<()>) -> Result<()> {
+        for (i, n) in self.report.nodes.iter().enumerate() {
+            f(i, n)?;
+        }
+        if let Some(body) = &self.body {
+            super::wire::for_each_node(
+                &body.json,
+                |i, n| f(i, &n),
+                |e| anyhow!("the report changed after it was checked: {e}"),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a report was seen before.
@@ -154,6 +192,41 @@ impl StdoutSink {
         }
     }
 
+    /// `{"receivedAt":...,"report":{...}}` and a newline, the nodes written one at a time.
+    fn write_line(out: &mut dyn Write, incoming: &Incoming) -> Result<()> {
+        let r = &incoming.report;
+        let header = Report {
+            version: r.version.clone(),
+            timestamp: r.timestamp.clone(),
+            cluster_id: r.cluster_id.clone(),
+            master_version: r.master_version.clone(),
+            nodes: Vec::new(),
+            extensions: r.extensions.clone(),
+        };
+        let header = serde_json::to_string(&header)?;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
+        write!(
+            w,
+            "{{\"receivedAt\":{},\"report\":{}",
+            serde_json::to_string(&super::rfc3339(incoming.received_at))?,
+            header.strip_suffix('}').unwrap_or(&header)
+        )?;
+        if incoming.node_count() > 0 {
+            w.write_all(b",\"nodes\":[")?;
+            incoming.for_each_node(|i, node| {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut w, node)?;
+                Ok(())
+            })?;
+            w.write_all(b"]")?;
+        }
+        w.write_all(b"}}\n")?;
+        w.flush()?;
+        Ok(())
+    }
+
     fn keys(incoming: &Incoming) -> (Option<String>, String) {
         let cluster = &incoming.report.cluster_id;
         let by_key = incoming
@@ -197,16 +270,7 @@ impl StdoutSink {
     }
 
     fn insert(&mut self, incoming: &Incoming) -> Result<()> {
-        let line = serde_json::json!({
-            "receivedAt": super::rfc3339(incoming.received_at),
-            "report": incoming.report,
-        });
-        let mut text = serde_json::to_vec(&line)?;
-        text.push(b'\n');
-        self.out
-            .write_all(&text)
-            .and_then(|()| self.out.flush())
-            .context("writing the report to stdout")?;
+        Self::write_line(&mut self.out, incoming).context("writing the report to stdout")?;
         let (by_key, by_hash) = Self::keys(incoming);
         for key in by_key.into_iter().chain([by_hash]) {
             self.recent
@@ -499,7 +563,7 @@ impl Db {
                     Some(report.timestamp.as_str()).filter(|t| !t.is_empty()),
                     report.version,
                     report.master_version,
-                    report.nodes.len() as i64,
+                    incoming.node_count() as i64,
                     incoming.idempotency_key,
                     hex::encode(incoming.sha256),
                 ],
@@ -516,7 +580,7 @@ impl Db {
                 "INSERT INTO capacities (report_id, node_position, resource, value)
                  VALUES ($1, $2, $3, $4)",
             )?;
-            for (position, n) in report.nodes.iter().enumerate() {
+            incoming.for_each_node(|position, n| {
                 let position = position as i64;
                 node.execute(params![
                     id,
@@ -533,7 +597,8 @@ impl Db {
                 for c in &n.capacity {
                     capacity.execute(params![id, position, c.resource, c.value])?;
                 }
-            }
+                Ok(())
+            })?;
             let mut extension = tx.prepare_cached(
                 "INSERT INTO extensions (report_id, name, value) VALUES ($1, $2, $3)",
             )?;
@@ -705,7 +770,27 @@ pub const NODE_BUCKETS: &[&str] = &["0", "1", "2-5", "6-20", "21-100", "101-1000
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::{Extension, Node, Resource};
+    use crate::report::{Extension, Resource};
+
+    /// The JSON of [`incoming`]'s report.
+    pub(crate) fn report_json(cluster: &str, nodes: usize) -> Vec<u8> {
+        serde_json::to_vec(&incoming(cluster, 1, None, nodes).report).unwrap()
+    }
+
+    /// The same report as the collector hands it to the store: nodes left in the JSON.
+    pub(crate) fn received(cluster: &str, at: i64, key: Option<&str>, nodes: usize) -> Incoming {
+        let mut parsed = incoming(cluster, at, key, nodes);
+        let json = serde_json::to_vec(&parsed.report).unwrap();
+        let json = super::super::wire::decode(&json, false, 32 << 20).unwrap();
+        assert_eq!(json.sha256, parsed.sha256);
+        parsed.report.nodes.clear();
+        parsed.body = Some(Received {
+            json,
+            nodes,
+            lease: None,
+        });
+        parsed
+    }
 
     pub(crate) fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -746,6 +831,7 @@ pub(crate) mod tests {
         let sha256 = sha2::Sha256::digest(&bytes).into();
         Incoming {
             report,
+            body: None,
             received_at: at,
             idempotency_key: key.map(String::from),
             sha256,
@@ -792,7 +878,7 @@ pub(crate) mod tests {
         assert_eq!(db.seen(&a, 3600).unwrap(), Seen::New);
         db.insert(&a).unwrap();
         // Same key, same content: duplicate even much later.
-        let mut again = a.clone();
+        let mut again = incoming("a", 1000, Some("k1"), 3);
         again.received_at = 1_000_000;
         assert_eq!(db.seen(&again, 3600).unwrap(), Seen::Duplicate);
         // Same key, other content: conflict. Same key, other cluster: new.
@@ -801,15 +887,27 @@ pub(crate) mod tests {
         other.report.cluster_id = "b".into();
         assert_eq!(db.seen(&other, 3600).unwrap(), Seen::New);
         // No key, same content: duplicate inside the window only.
-        let mut nokey = a.clone();
-        nokey.idempotency_key = None;
+        let mut nokey = received("a", 1000, None, 3);
         nokey.received_at = 1000 + 3600;
         assert_eq!(db.seen(&nokey, 3600).unwrap(), Seen::Duplicate);
         nokey.received_at = 1000 + 3601;
         assert_eq!(db.seen(&nokey, 3600).unwrap(), Seen::New);
         assert_eq!(db.seen(&nokey, 0).unwrap(), Seen::New);
 
-        db.insert(&incoming("b", 5000, None, 1)).unwrap();
+        // Nodes read from the received JSON while inserting are stored the same.
+        let b = received("b", 5000, None, 1);
+        assert_eq!(b.node_count(), 1);
+        db.insert(&b).unwrap();
+        let node_b: (String, Option<String>, i64) = db
+            .conn
+            .query_row(
+                "SELECT n.node_id, n.architecture, r.node_count FROM nodes n
+                 JOIN reports r ON r.id = n.report_id WHERE r.cluster_id = 'b'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(node_b, (format!("{:032x}", 0), Some("amd64".into()), 1));
         let count = |db: &Db, table: &str| -> i64 {
             db.conn
                 .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
@@ -892,7 +990,7 @@ pub(crate) mod tests {
         conflict.idempotency_key = None;
         assert_eq!(sink.seen(&conflict, 3600), Seen::New);
         // Forgotten after the window.
-        let mut late = a.clone();
+        let mut late = incoming("a", 1000, Some("k"), 2);
         late.received_at = 1000 + 3601;
         assert_eq!(sink.seen(&late, 3600), Seen::New);
         assert!(sink.recent.is_empty());
@@ -904,5 +1002,24 @@ pub(crate) mod tests {
         assert_eq!(v["receivedAt"], "1970-01-01T00:16:40Z");
         assert_eq!(v["report"]["clusterID"], "a");
         assert_eq!(v["report"]["nodes"].as_array().unwrap().len(), 2);
+
+        // Nodes still in the received JSON are printed the same, one at a time.
+        let out2 = Shared::default();
+        let mut sink2 = StdoutSink::new(Box::new(out2.clone()));
+        sink2.insert(&received("a", 1000, Some("k"), 2)).unwrap();
+        let text2 = String::from_utf8(out2.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text2.ends_with('\n') && text2.lines().count() == 1,
+            "{text2}"
+        );
+        let v2: serde_json::Value = serde_json::from_str(text2.trim_end()).unwrap();
+        assert_eq!(v2, v);
+        let mut none = received("z", 1000, None, 0);
+        none.report.extensions.clear();
+        sink2.insert(&none).unwrap();
+        let text2 = String::from_utf8(out2.0.lock().unwrap().clone()).unwrap();
+        let v3: serde_json::Value = serde_json::from_str(text2.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(v3["report"]["clusterID"], "z");
+        assert!(v3["report"].get("nodes").is_none());
     }
 }

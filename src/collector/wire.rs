@@ -1,9 +1,13 @@
 //! Parsing and checking a received report: from request body bytes to a [`Report`].
 //!
-//! Nothing here does I/O. The body is decoded (gzip or identity) with a hard limit on the
-//! decompressed size, then parsed with visitors that enforce every limit *while* parsing, so a
-//! hostile body can never make the collector allocate more than a small multiple of its size:
-//! a list longer than its limit stops the parse at the first element too many.
+//! Nothing here does I/O. The body is decoded (gzip or identity) as it arrives by a [`Decoder`]
+//! into fixed-size chunks ([`Json`]), with a hard limit on the decompressed size and an
+//! allowance of chunks the caller pays for from the memory budget ([`super::budget`]); the
+//! compressed bytes are never kept. The JSON is then parsed with visitors that enforce every
+//! limit *while* parsing (a list longer than its limit stops the parse at the first element
+//! too many) and hand each node to a callback instead of collecting them: checking a report
+//! ([`check`]) and storing it ([`for_each_node`]) each hold one node at a time, so a report
+//! costs its JSON bytes and little more, never a tree of parsed structs.
 //!
 //! The shape accepted is the original spartakus report (`version`, `timestamp`, `clusterID`,
 //! `masterVersion`, `nodes[]`, and the later `cloudProvider` and `extensions[]`). Unknown fields are
@@ -14,7 +18,7 @@ use crate::report::{Extension, Node, Report, Resource};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// Largest accepted request body as sent (compressed or not), and largest decompressed report.
 /// The largest clusters (65,000 nodes) send about 26 MB of JSON.
@@ -58,61 +62,336 @@ impl fmt::Display for Invalid {
     }
 }
 
-/// A decoded body: the JSON bytes and their SHA-256 (the content hash used to drop duplicates).
+/// A decoded body: the JSON bytes in chunks of [`CHUNK`], and their SHA-256 (the content hash
+/// used to drop duplicates).
 #[derive(Debug)]
-pub struct Decoded {
-    pub json: Vec<u8>,
+pub struct Json {
+    chunks: Vec<Vec<u8>>,
+    len: usize,
     pub sha256: [u8; 32],
 }
 
-/// Undo the content encoding. `gzip` is decompressed (several members are fine, as Go's reader
-/// accepts), stopping as soon as the output passes `limit`: a gzip bomb costs at most `limit`
-/// bytes of work and memory.
-pub fn decode(body: Vec<u8>, gzip: bool, limit: usize) -> Result<Decoded, Invalid> {
-    let json = if gzip {
-        let mut decoder = flate2::read::MultiGzDecoder::new(&body[..]);
-        let mut out: Vec<u8> = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            let n = match decoder.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) => return Err(Invalid::BadEncoding(e.to_string())),
-            };
-            if n == 0 {
-                break;
-            }
-            if out.len() + n > limit {
-                return Err(Invalid::TooLarge);
-            }
-            out.extend_from_slice(&chunk[..n]);
+impl Json {
+    /// Bytes of JSON.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes allocated to hold it (whole chunks).
+    pub fn allocated(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    /// The bytes in one piece (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+
+    fn reader(&self) -> JsonReader<'_> {
+        JsonReader {
+            chunks: &self.chunks,
+            at: 0,
+            pos: 0,
         }
-        out
-    } else {
-        if body.len() > limit {
-            return Err(Invalid::TooLarge);
-        }
-        body
-    };
-    let sha256 = Sha256::digest(&json).into();
-    Ok(Decoded { json, sha256 })
+    }
 }
 
-/// Parse and check a report. Empty optional strings become `None`.
-pub fn parse(json: &[u8]) -> Result<Report, Invalid> {
-    let Checked(report) = serde_json::from_slice::<Checked>(json).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => Invalid::Schema(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => Invalid::Syntax(e.to_string()),
+struct JsonReader<'a> {
+    chunks: &'a [Vec<u8>],
+    at: usize,
+    pos: usize,
+}
+
+impl Read for JsonReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(chunk) = self.chunks.get(self.at) {
+            if self.pos < chunk.len() {
+                let n = buf.len().min(chunk.len() - self.pos);
+                buf[..n].copy_from_slice(&chunk[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            self.at += 1;
+            self.pos = 0;
         }
-    })?;
-    if report.version.is_empty() {
+        Ok(0)
+    }
+}
+
+/// The decompressed output: chunks allocated only within the allowance, so the memory a body
+/// holds is always paid for. A write that needs a chunk beyond it fails with [`NeedMemory`],
+/// which leaves the gzip decoder able to resume with the same input once more is allowed.
+struct Chunks {
+    chunks: Vec<Vec<u8>>,
+    len: usize,
+    limit: usize,
+    allowed: usize,
+    too_large: bool,
+    needs_memory: bool,
+    hasher: Sha256,
+}
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.len + buf.len() > self.limit {
+            self.too_large = true;
+            return Err(std::io::Error::other("too large"));
+        }
+        let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
+        if room == 0 {
+            if self.chunks.len() >= self.allowed {
+                self.needs_memory = true;
+                return Err(std::io::Error::other("needs memory"));
+            }
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let Some(chunk) = self.chunks.last_mut() else {
+            return Ok(0);
+        };
+        let n = buf.len().min(chunk.capacity() - chunk.len());
+        chunk.extend_from_slice(&buf[..n]);
+        self.hasher.update(&buf[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of each buffer a report is kept in (the memory budget's unit).
+pub use super::budget::CHUNK;
+
+/// Why [`Decoder::write`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The next byte needs one more chunk than allowed: allow more, then write the same input.
+    NeedMemory,
+    Invalid(Invalid),
+}
+
+/// Undoes the content encoding as the body arrives. `gzip` is decompressed (several members
+/// are fine, as Go's reader accepts), stopping as soon as the output passes `limit`: a gzip
+/// bomb costs at most `limit` bytes of work and memory.
+pub struct Decoder {
+    inner: Inner,
+}
+
+enum Inner {
+    Plain(Chunks),
+    Gzip(Box<flate2::write::MultiGzDecoder<Chunks>>),
+}
+
+impl Decoder {
+    pub fn new(gzip: bool, limit: usize) -> Decoder {
+        let chunks = Chunks {
+            chunks: Vec::new(),
+            len: 0,
+            limit,
+            allowed: 0,
+            too_large: false,
+            needs_memory: false,
+            hasher: Sha256::new(),
+        };
+        Decoder {
+            inner: if gzip {
+                Inner::Gzip(Box::new(flate2::write::MultiGzDecoder::new(chunks)))
+            } else {
+                Inner::Plain(chunks)
+            },
+        }
+    }
+
+    fn chunks(&mut self) -> &mut Chunks {
+        match &mut self.inner {
+            Inner::Plain(c) => c,
+            Inner::Gzip(d) => d.get_mut(),
+        }
+    }
+
+    /// Let the output hold up to `chunks` chunks in all.
+    pub fn allow(&mut self, chunks: usize) {
+        self.chunks().allowed = chunks;
+    }
+
+    /// Chunks allocated so far.
+    pub fn allocated_chunks(&mut self) -> usize {
+        self.chunks().chunks.len()
+    }
+
+    /// Why an I/O error of the gzip decoder or of [`Chunks`] happened.
+    fn stop(&mut self, e: std::io::Error) -> Stop {
+        let c = self.chunks();
+        if std::mem::take(&mut c.needs_memory) {
+            Stop::NeedMemory
+        } else if c.too_large {
+            Stop::Invalid(Invalid::TooLarge)
+        } else {
+            Stop::Invalid(Invalid::BadEncoding(e.to_string()))
+        }
+    }
+
+    /// Feed some of `data`; returns how many bytes were taken (at least one).
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, Stop> {
+        let written = match &mut self.inner {
+            Inner::Plain(c) => c.write(data),
+            Inner::Gzip(d) => d.write(data),
+        };
+        match written {
+            Ok(0) if !data.is_empty() => Err(Stop::Invalid(Invalid::BadEncoding(
+                "the decoder took no input".into(),
+            ))),
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.stop(e)),
+        }
+    }
+
+    /// The end of the body: check the gzip trailer, flush what is left.
+    pub fn finish(&mut self) -> Result<(), Stop> {
+        let done = match &mut self.inner {
+            Inner::Plain(_) => Ok(()),
+            Inner::Gzip(d) => d.try_finish(),
+        };
+        done.map_err(|e| self.stop(e))
+    }
+
+    /// The decoded JSON, after [`Decoder::finish`] succeeded.
+    pub fn into_json(self) -> Json {
+        let chunks = match self.inner {
+            Inner::Plain(c) => c,
+            Inner::Gzip(d) => d.finish().unwrap_or_else(|_| unreachable_chunks()),
+        };
+        Json {
+            sha256: chunks.hasher.finalize().into(),
+            chunks: chunks.chunks,
+            len: chunks.len,
+        }
+    }
+}
+
+/// `finish` after a successful `try_finish` cannot fail; should it, the report is empty (and
+/// so refused as invalid JSON) rather than a panic.
+fn unreachable_chunks() -> Chunks {
+    Chunks {
+        chunks: Vec::new(),
+        len: 0,
+        limit: 0,
+        allowed: 0,
+        too_large: false,
+        needs_memory: false,
+        hasher: Sha256::new(),
+    }
+}
+
+/// Decode a whole body at once with no memory allowance limit (tests and tools).
+pub fn decode(body: &[u8], gzip: bool, limit: usize) -> Result<Json, Invalid> {
+    let mut d = Decoder::new(gzip, limit);
+    d.allow(usize::MAX);
+    let mut rest = body;
+    let stop = |s: Stop| match s {
+        Stop::Invalid(i) => i,
+        Stop::NeedMemory => Invalid::TooLarge,
+    };
+    while !rest.is_empty() {
+        let n = d.write(rest).map_err(stop)?;
+        rest = &rest[n..];
+    }
+    d.finish().map_err(stop)?;
+    Ok(d.into_json())
+}
+
+/// A checked report without its nodes, and how many nodes it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// `nodes` is empty.
+    pub report: Report,
+    pub nodes: usize,
+}
+
+fn classify(e: serde_json::Error) -> Invalid {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => Invalid::Schema(e.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => Invalid::Syntax(e.to_string()),
+    }
+}
+
+/// The parse behind [`parse`], [`check`] and [`for_each_node`]: every node goes to `on_node`.
+fn parse_with<'de, D>(de: D, on_node: &mut dyn FnMut(Node) -> bool) -> Result<Header, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let (report, nodes) = de.deserialize_map(ReportVisitor { on_node })?;
+    Ok(Header { report, nodes })
+}
+
+fn required(header: Header) -> Result<Header, Invalid> {
+    if header.report.version.is_empty() {
         return Err(Invalid::Schema("`version` is empty".into()));
     }
-    if report.cluster_id.is_empty() {
+    if header.report.cluster_id.is_empty() {
         return Err(Invalid::Schema("`clusterID` is empty".into()));
     }
-    Ok(report)
+    Ok(header)
+}
+
+/// Parse and check a report held in one slice, nodes included. Empty optional strings become
+/// `None`.
+pub fn parse(json: &[u8]) -> Result<Report, Invalid> {
+    let mut nodes = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let header = parse_with(&mut de, &mut |n| {
+        nodes.push(n);
+        true
+    })
+    .and_then(|h| de.end().map(|()| h))
+    .map_err(classify)?;
+    let mut header = required(header)?;
+    header.report.nodes = nodes;
+    Ok(header.report)
+}
+
+/// Check a report without keeping its nodes: its header and node count.
+pub fn check(json: &Json) -> Result<Header, Invalid> {
+    let mut de = serde_json::Deserializer::from_reader(json.reader());
+    let header = parse_with(&mut de, &mut |_| true)
+        .and_then(|h| de.end().map(|()| h))
+        .map_err(classify)?;
+    required(header)
+}
+
+/// Hand each node of a report [`check`] accepted to `f`, in order, one at a time; stops at
+/// `f`'s first error and returns it.
+pub fn for_each_node<E>(
+    json: &Json,
+    mut f: impl FnMut(usize, Node) -> Result<(), E>,
+    invalid: impl FnOnce(Invalid) -> E,
+) -> Result<(), E> {
+    let mut failed = None;
+    let mut index = 0;
+    let mut de = serde_json::Deserializer::from_reader(json.reader());
+    let parsed = parse_with(&mut de, &mut |node| match f(index, node) {
+        Ok(()) => {
+            index += 1;
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    parsed.map(|_| ()).map_err(|e| invalid(classify(e)))
 }
 
 /// Whether an `Idempotency-Key` header value is acceptable: 1 to 256 visible ASCII characters,
@@ -133,15 +412,6 @@ pub fn idempotency_key(raw: &[u8]) -> Option<String> {
 // The visitors.
 // ---------------------------------------------------------------------------------------------
 
-/// A report that passed every check while being parsed.
-struct Checked(Report);
-
-impl<'de> de::Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ReportVisitor).map(Checked)
-    }
-}
-
 const REPORT_FIELDS: &[&str] = &[
     "version",
     "timestamp",
@@ -151,18 +421,23 @@ const REPORT_FIELDS: &[&str] = &[
     "extensions",
 ];
 
-struct ReportVisitor;
+/// The report object; each node goes to `on_node` (which returns `false` to stop the parse)
+/// and the rest is kept. The value is the report without nodes, and the node count.
+struct ReportVisitor<'a> {
+    on_node: &'a mut dyn FnMut(Node) -> bool,
+}
 
-impl<'de> Visitor<'de> for ReportVisitor {
-    type Value = Report;
+impl<'de> Visitor<'de> for ReportVisitor<'_> {
+    type Value = (Report, usize);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a report object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Report, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(Report, usize), A::Error> {
         let mut seen = [false; 6];
         let mut report = Report::default();
+        let mut nodes = 0;
         let mut has_version = false;
         let mut has_cluster = false;
         while let Some(field) = map.next_key_seed(FieldName(REPORT_FIELDS))? {
@@ -198,10 +473,8 @@ impl<'de> Visitor<'de> for ReportVisitor {
                         map.next_value_seed(OptStr(Str::new("masterVersion")))?
                 }
                 4 => {
-                    report.nodes = map.next_value_seed(List {
-                        what: "nodes",
-                        max: MAX_NODES,
-                        element: NodeSeed,
+                    nodes = map.next_value_seed(EachNode {
+                        on_node: &mut *self.on_node,
                     })?
                 }
                 _ => {
@@ -227,7 +500,58 @@ impl<'de> Visitor<'de> for ReportVisitor {
         if !has_cluster {
             return Err(de::Error::missing_field("clusterID"));
         }
-        Ok(report)
+        Ok((report, nodes))
+    }
+}
+
+/// The `nodes` list (or `null`): each node to `on_node`, at most [`MAX_NODES`]; the count.
+struct EachNode<'a> {
+    on_node: &'a mut dyn FnMut(Node) -> bool,
+}
+
+impl<'de> DeserializeSeed<'de> for EachNode<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EachNode<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list or null for `nodes`")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<usize, E> {
+        Ok(0)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<usize, E> {
+        Ok(0)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut count = 0;
+        loop {
+            if count == MAX_NODES {
+                // One more element (anything but the end) is one too many.
+                return match seq.next_element::<IgnoredAny>()? {
+                    None => Ok(count),
+                    Some(_) => Err(de::Error::custom(format_args!(
+                        "more than {MAX_NODES} entries in `nodes`"
+                    ))),
+                };
+            }
+            match seq.next_element_seed(NodeSeed(count))? {
+                Some(node) => {
+                    if !(self.on_node)(node) {
+                        return Err(de::Error::custom("stopped"));
+                    }
+                    count += 1;
+                }
+                None => return Ok(count),
+            }
+        }
     }
 }
 
@@ -822,34 +1146,129 @@ mod tests {
 
     #[test]
     fn decode_identity_gzip_multimember_and_limits() {
-        let d = decode(ORIGINAL.as_bytes().to_vec(), false, 1 << 20).unwrap();
-        assert_eq!(d.json, ORIGINAL.as_bytes());
-        let z = decode(gzip(ORIGINAL.as_bytes()), true, 1 << 20).unwrap();
-        assert_eq!(z.json, d.json);
+        let d = decode(ORIGINAL.as_bytes(), false, 1 << 20).unwrap();
+        assert_eq!(d.to_vec(), ORIGINAL.as_bytes());
+        let z = decode(&gzip(ORIGINAL.as_bytes()), true, 1 << 20).unwrap();
+        assert_eq!(z.to_vec(), d.to_vec());
         assert_eq!(z.sha256, d.sha256, "hash is of the decompressed content");
+        assert_eq!(
+            d.sha256,
+            <[u8; 32]>::from(Sha256::digest(ORIGINAL.as_bytes()))
+        );
 
         let mut two = gzip(b"{\"version\":\"v1\",");
         two.extend(gzip(b"\"clusterID\":\"x\"}"));
-        let d = decode(two, true, 1 << 20).unwrap();
-        assert!(parse(&d.json).is_ok());
+        let d = decode(&two, true, 1 << 20).unwrap();
+        assert!(parse(&d.to_vec()).is_ok());
+        assert_eq!(check(&d).unwrap().report.cluster_id, "x");
 
         assert_eq!(
-            decode(vec![b' '; 11], false, 10).unwrap_err(),
+            decode(&[b' '; 11], false, 10).unwrap_err(),
             Invalid::TooLarge
         );
         let bomb = gzip(&vec![0u8; 4 << 20]);
         assert!(bomb.len() < 64 * 1024);
-        assert_eq!(decode(bomb, true, 1 << 20).unwrap_err(), Invalid::TooLarge);
+        assert_eq!(decode(&bomb, true, 1 << 20).unwrap_err(), Invalid::TooLarge);
         assert!(matches!(
-            decode(b"not gzip at all".to_vec(), true, 1 << 20),
+            decode(b"not gzip at all", true, 1 << 20),
             Err(Invalid::BadEncoding(_))
         ));
         let mut truncated = gzip(ORIGINAL.as_bytes());
         truncated.truncate(truncated.len() - 6);
         assert!(matches!(
-            decode(truncated, true, 1 << 20),
+            decode(&truncated, true, 1 << 20),
             Err(Invalid::BadEncoding(_))
         ));
+        assert!(matches!(
+            decode(&[], true, 1 << 20),
+            Err(Invalid::BadEncoding(_))
+        ));
+    }
+
+    /// The decoder never allocates a chunk it was not allowed, however much the input inflates,
+    /// and resumes where it stopped once allowed more.
+    #[test]
+    fn decoding_stays_within_the_allowance_and_resumes() {
+        let json = crate::collector::store::tests::report_json("allowance", 5_000);
+        assert!(json.len() > 3 * CHUNK, "{}", json.len());
+        for (gz, body) in [(false, json.clone()), (true, gzip(&json))] {
+            let mut d = Decoder::new(gz, 32 << 20);
+            let mut rest = &body[..];
+            let mut stops = 0;
+            let mut fed = 0;
+            while !rest.is_empty() {
+                // Feed in pieces like network frames.
+                let piece = &rest[..rest.len().min(16 * 1024)];
+                match d.write(piece) {
+                    Ok(n) => {
+                        rest = &rest[n..];
+                        fed += n;
+                    }
+                    Err(Stop::NeedMemory) => {
+                        stops += 1;
+                        let have = d.allocated_chunks();
+                        assert_eq!(have, stops - 1, "gzip={gz}: allocated past the allowance");
+                        d.allow(have + 1);
+                    }
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+            loop {
+                match d.finish() {
+                    Ok(()) => break,
+                    Err(Stop::NeedMemory) => {
+                        stops += 1;
+                        let have = d.allocated_chunks();
+                        d.allow(have + 1);
+                    }
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(fed, body.len());
+            let out = d.into_json();
+            assert_eq!(out.len(), json.len());
+            assert_eq!(out.allocated(), json.len().div_ceil(CHUNK) * CHUNK);
+            assert_eq!(stops, json.len().div_ceil(CHUNK), "gzip={gz}");
+            assert_eq!(out.to_vec(), json);
+            let header = check(&out).unwrap();
+            assert_eq!(header.nodes, 5_000);
+            assert!(header.report.nodes.is_empty());
+            let mut ids = Vec::new();
+            for_each_node(
+                &out,
+                |i, n| {
+                    ids.push((i, n.id));
+                    Ok::<(), Invalid>(())
+                },
+                |e| e,
+            )
+            .unwrap();
+            assert_eq!(ids.len(), 5_000);
+            assert_eq!(ids[4_999], (4_999, format!("{:032x}", 4_999)));
+            // The callback's error stops the walk and comes back as it was.
+            let mut seen = 0;
+            let stopped = for_each_node(
+                &out,
+                |_, _| {
+                    seen += 1;
+                    if seen == 10 { Err("full") } else { Ok(()) }
+                },
+                |_| "invalid",
+            );
+            assert_eq!((stopped, seen), (Err("full"), 10));
+        }
+        // A bomb fed without allowance stops at the first chunk and never inflates.
+        let bomb = gzip(&vec![0u8; 8 << 20]);
+        let mut d = Decoder::new(true, 32 << 20);
+        let mut rest = &bomb[..];
+        let stop = loop {
+            match d.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(stop) => break stop,
+            }
+        };
+        assert_eq!(stop, Stop::NeedMemory);
+        assert_eq!(d.allocated_chunks(), 0);
     }
 
     #[test]
@@ -930,7 +1349,23 @@ mod tests {
             };
             let gz = rng.below(8) == 0;
             let body = if gz { gzip(&input) } else { input.clone() };
-            match decode(body, gz, 1 << 20).and_then(|d| parse(&d.json)) {
+            match decode(&body, gz, 1 << 20).and_then(|d| {
+                let header = check(&d);
+                let whole = parse(&d.to_vec());
+                // Same verdict (error positions may differ by a column between the readers).
+                assert_eq!(
+                    header
+                        .as_ref()
+                        .map(|h| h.nodes)
+                        .map_err(std::mem::discriminant),
+                    whole
+                        .as_ref()
+                        .map(|r| r.nodes.len())
+                        .map_err(std::mem::discriminant),
+                    "check and parse agree"
+                );
+                whole
+            }) {
                 Ok(r) => {
                     accepted += 1;
                     assert!(!r.version.is_empty() && !r.cluster_id.is_empty());

@@ -103,6 +103,8 @@ fn run(mut rx: mpsc::Receiver<Command>, mut sink: Sink, mut limiter: Limiter, wi
             Command::Ingest(incoming, reply) => {
                 let now_ms = clock.elapsed().as_millis() as u64;
                 let outcome = ingest(&mut sink, &mut limiter, &incoming, window_secs, now_ms);
+                // Free the report (and its memory budget) before the request is answered.
+                drop(incoming);
                 let _ = reply.send(outcome);
             }
             Command::Prune(cutoff, reply) => {
