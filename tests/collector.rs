@@ -511,14 +511,14 @@ fn size_limits_and_gzip_bomb() {
     // Declared too large: refused from the headers, before any body byte.
     let mut s = connect(c.addr);
     s.write_all(
-        b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 33554433\r\n\r\n",
+        b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 50331649\r\n\r\n",
     )
     .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let r = parse_response(&raw);
     assert_eq!(r.status, 413, "{}", r.text());
-    assert!(r.error().contains("32 MiB"));
+    assert!(r.error().contains("48 MiB"));
 
     // Streamed without a length (chunked): refused once past the limit.
     let mut s = connect(c.addr);
@@ -529,7 +529,8 @@ fn size_limits_and_gzip_bomb() {
     let mut writer = s.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
         let chunk = vec![b' '; 1 << 20];
-        for _ in 0..40 {
+        // Past the 48 MiB limit.
+        for _ in 0..64 {
             if writer
                 .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
                 .is_err()
@@ -1081,7 +1082,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn memory_stays_within_the_budget_under_concurrent_large_reports() {
     let dir = TempDir::new("budget");
-    let budget_mib: u32 = 40;
+    let budget_mib: u32 = 48;
     let c = Collector::sqlite(
         &dir,
         &[

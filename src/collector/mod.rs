@@ -53,7 +53,7 @@ pub struct CollectArgs {
     /// most report requests handled at once; more wait 5s, then get 503 (default 16) [env SPARTAKUS_MAX_REQUESTS]
     #[argh(option)]
     pub max_requests: Option<String>,
-    /// memory for received reports, all requests together, e.g. 128Mi; at least 32Mi (the largest report); a request that finds no room within 5s gets 503 (default 96Mi) [env SPARTAKUS_MEMORY_BUDGET]
+    /// memory for received reports, all requests together, e.g. 128Mi; at least 48Mi (the largest report); a request that finds no room within 5s gets 503 (default 96Mi) [env SPARTAKUS_MEMORY_BUDGET]
     #[argh(option)]
     pub memory_budget: Option<String>,
     /// time a client has to send its request headers, also the keep-alive idle limit (default 10s) [env SPARTAKUS_HEADER_TIMEOUT]
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(s.retention_days, 400);
         assert_eq!(s.limits.header_timeout, Duration::from_secs(10));
         assert_eq!(s.limits.request_timeout, Duration::from_secs(60));
-        assert_eq!(s.limits.max_body, 32 << 20);
+        assert_eq!(s.limits.max_body, 48 << 20);
         assert_eq!(s.limits.memory_budget, 96 << 20);
         assert_eq!((s.limits.max_connections, s.limits.max_requests), (512, 16));
         let summary = SummaryArgs::from_args(&["summary"], &[]).unwrap();
@@ -540,7 +540,7 @@ mod tests {
             &["--header-timeout", "0"],
             &["--max-requests", "0"],
             &["--rate-limit", "-1"],
-            &["--memory-budget", "31Mi"],
+            &["--memory-budget", "47Mi"],
             &["--memory-budget", "lots"],
         ] {
             let e = settings(bad).unwrap_err();

@@ -396,7 +396,7 @@ async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> 
         }
     };
     let received = json.len();
-    // Checking up to 32 MiB of JSON is CPU work: keep it off the async thread. The check keeps
+    // Checking up to 48 MiB of JSON is CPU work: keep it off the async thread. The check keeps
     // no node; they are read again from the JSON, one at a time, while being stored.
     let checked = tokio::task::spawn_blocking(move || {
         let header = wire::check(&json);
