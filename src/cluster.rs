@@ -63,9 +63,7 @@ impl Cluster {
         let mut config = kube::Config::infer().await.map_err(|e| {
             fail(
                 Class::Usage,
-                anyhow::anyhow!(
-                    "no Kubernetes credentials: not in a cluster, and no usable kubeconfig (KUBECONFIG or ~/.kube/config): {e}"
-                ),
+                anyhow::anyhow!("{}", credentials_problem(&e.to_string())),
             )
         })?;
         // kube takes HTTPS_PROXY from the environment but checks NO_PROXY against the proxy's
@@ -440,6 +438,41 @@ impl Cluster {
     }
 }
 
+/// What went wrong finding credentials, in one line: which kubeconfig could not be used and why,
+/// or that there is none and this is not a pod.
+fn credentials_problem(error: &str) -> String {
+    let kubeconfig = std::env::var_os("KUBECONFIG")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".kube/config"))
+                .filter(|p| p.exists())
+        });
+    describe_credentials_problem(error, kubeconfig.as_deref())
+}
+
+/// [`credentials_problem`] given the kubeconfig in use, if any. Pure.
+fn describe_credentials_problem(error: &str, kubeconfig: Option<&std::path::Path>) -> String {
+    // kube's message holds both attempts; keep the kubeconfig's, up to its first line break
+    // (YAML errors add a multi-line excerpt of the file).
+    let mut reason = error
+        .split_once("kubeconfig: (")
+        .map_or(error, |(_, rest)| rest)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim();
+    // The excerpt was wrapped in "(...)": drop its closing parenthesis if it is left over.
+    if reason.matches(')').count() > reason.matches('(').count() {
+        reason = reason.strip_suffix(')').unwrap_or(reason);
+    }
+    match kubeconfig {
+        Some(path) => format!("cannot use the kubeconfig {}: {reason}", path.display()),
+        None => "no Kubernetes credentials: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a pod with a service account".to_string(),
+    }
+}
+
 /// Whether the proxy kube chose is the one from `HTTPS_PROXY` (rather than a kubeconfig's own
 /// `proxy-url`, which kubectl always uses).
 fn proxy_is_from_environment(proxy: Option<&http::Uri>) -> bool {
@@ -628,6 +661,28 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_problems_are_one_line() {
+        let kube = "failed to infer config: in-cluster: (failed to read an incluster environment variable: environment variable not found), kubeconfig: (failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['\n --> <input>:1:10\n  |\n1 | garbage: [\n  |          ^ unclosed bracket '[')";
+        let path = std::path::Path::new("/home/me/.kube/config");
+        let text = describe_credentials_problem(kube, Some(path));
+        assert_eq!(
+            text,
+            "cannot use the kubeconfig /home/me/.kube/config: failed to parse kubeconfig YAML: error: line 1 column 10: unclosed bracket '['"
+        );
+        let text = describe_credentials_problem(kube, None);
+        assert!(
+            text.starts_with("no Kubernetes credentials: KUBECONFIG is not set"),
+            "{text}"
+        );
+        let kube = "failed to infer config: in-cluster: (x), kubeconfig: (failed to read kubeconfig from '\"/k\"': No such file or directory (os error 2))";
+        let text = describe_credentials_problem(kube, Some(std::path::Path::new("/k")));
+        assert!(
+            text.ends_with("No such file or directory (os error 2)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn escaping() {

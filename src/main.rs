@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     match spartakus::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("spartakus: error: {error:#}");
+            // One line, whatever the causes' own formatting.
+            let message = format!("{error:#}");
+            let message: Vec<&str> = message.split_whitespace().collect();
+            eprintln!("spartakus: error: {}", message.join(" "));
             ExitCode::from(spartakus::exit::class_of(&error).code())
         }
     }
