@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 
 /// No single attempt may take longer than this, so a stuck connection leaves time to retry.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many 307/308 redirects are followed.
+pub const MAX_REDIRECTS: u32 = 3;
 
 /// The report, compressed once, as it will be sent.
 pub struct Payload {
@@ -76,7 +78,9 @@ pub struct Delivered {
 /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file.
 pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<Delivered> {
     let agent = agent(target)?;
-    let shown = redact(&target.endpoint);
+    let mut endpoint = target.endpoint.clone();
+    let mut shown = redact(&endpoint);
+    let mut redirects = 0;
     let mut compressed = target.gzip;
     let mut attempts = 0u32;
     let mut failures = 0u32;
@@ -97,7 +101,7 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
             if compressed { ", gzip" } else { "" }
         );
         let request = agent
-            .post(&target.endpoint)
+            .post(&endpoint)
             .config()
             .timeout_global(Some(budget))
             .build()
@@ -147,13 +151,36 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                         anyhow::anyhow!("the collector answered {summary}"),
                         retry_after,
                     )
+                } else if matches!(status, 307 | 308) && redirects < MAX_REDIRECTS {
+                    // Only these two keep the method and the body; follow them, never to
+                    // plain HTTP from HTTPS.
+                    match location.as_deref().and_then(|l| follow(&endpoint, l)) {
+                        Some(next) => {
+                            redirects += 1;
+                            eprintln!(
+                                "spartakus: the collector at {shown} answered {status}: following it to {}",
+                                redact(&next)
+                            );
+                            endpoint = next;
+                            shown = redact(&endpoint);
+                            continue;
+                        }
+                        None => {
+                            return Err(fail(
+                                Class::Rejected,
+                                anyhow::anyhow!(
+                                    "the collector at {shown} answered {summary} with no usable Location (a downgrade to plain HTTP is not followed); set the endpoint to the final URL"
+                                ),
+                            ));
+                        }
+                    }
                 } else if (300..400).contains(&status) {
                     return Err(fail(
                         Class::Rejected,
                         anyhow::anyhow!(
                             "the collector at {} answered {summary} (redirect to {}); set the endpoint to the final URL",
                             shown,
-                            location.as_deref().unwrap_or("nowhere")
+                            location.as_deref().map_or("nowhere".to_string(), redact)
                         ),
                     ));
                 } else {
@@ -209,6 +236,24 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
         );
         std::thread::sleep(wait);
     }
+}
+
+/// Where a 307/308 `Location` leads from `current`: an absolute http(s) URL or an absolute path
+/// on the same server. `None` for anything else, and for a step down from HTTPS to HTTP.
+pub fn follow(current: &str, location: &str) -> Option<String> {
+    let base: http::Uri = current.parse().ok()?;
+    let next = if location.starts_with('/') && !location.starts_with("//") {
+        format!("{}://{}{location}", base.scheme_str()?, base.authority()?)
+    } else {
+        location.to_string()
+    };
+    let uri: http::Uri = next.parse().ok()?;
+    match (base.scheme_str(), uri.scheme_str()) {
+        (Some("https"), Some("https")) | (Some("http"), Some("http" | "https")) => {}
+        _ => return None,
+    }
+    uri.host()?;
+    Some(next)
 }
 
 /// Whether an answer to a compressed upload says the collector could not read gzip: a 415, or a
@@ -421,6 +466,30 @@ mod tests {
         let shown = redact("https://user:s3cret@c.example/api/v1?token=abc");
         assert!(!shown.contains("s3cret") && !shown.contains("user") && !shown.contains("abc"));
         assert!(shown.starts_with("https://c.example/api/v1"), "{shown}");
+    }
+
+    #[test]
+    fn redirects() {
+        let here = "https://c.example/api/v1";
+        assert_eq!(
+            follow(here, "/v2/reports").as_deref(),
+            Some("https://c.example/v2/reports")
+        );
+        assert_eq!(
+            follow(here, "https://d.example/api/v1").as_deref(),
+            Some("https://d.example/api/v1")
+        );
+        assert_eq!(
+            follow(here, "http://c.example/api/v1"),
+            None,
+            "no downgrade"
+        );
+        assert_eq!(follow(here, "//evil.example/x"), None);
+        assert_eq!(follow(here, "ftp://c.example/x"), None);
+        assert_eq!(
+            follow("http://10.0.0.1/api/v1", "https://c.example/api/v1").as_deref(),
+            Some("https://c.example/api/v1")
+        );
     }
 
     #[test]

@@ -728,3 +728,26 @@ fn a_large_cluster_reports_every_node_once() {
         got[0].body.len()
     );
 }
+
+#[test]
+fn redirects_keeping_the_method_are_followed_others_are_not() {
+    let api = ApiServer::with_nodes(2);
+    let collector = Collector::with_script(vec![Reply::status(308).header("Location", "/api/v2")]);
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 0);
+    let got = collector.requests();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].path, "/api/v2");
+    assert_eq!(got[0].raw, got[1].raw);
+    assert_eq!(
+        got[0].header("idempotency-key"),
+        got[1].header("idempotency-key")
+    );
+
+    // A 301 would turn the POST into a GET elsewhere: not followed, and said so.
+    let collector = Collector::with_script(vec![Reply::status(301).header("Location", "/api/v2")]);
+    let run = report_to(&api, &collector, &[]);
+    assert_exit(&run, 4);
+    assert_eq!(collector.request_count(), 1);
+    assert!(run.stderr.contains("final URL"), "{}", run.stderr);
+}
