@@ -79,11 +79,15 @@ pub fn random_u64() -> u64 {
     }
 }
 
-/// Parses a duration such as `5m`, `90s`, `1h30m`, `500ms` or `2m30s`.
+/// Parses a duration such as `5m`, `90s`, `1h30m`, `500ms`, `2m30s` or `2d`; a unit is required
+/// (but for a plain `0`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());
+    }
+    if text == "0" {
+        return Ok(Duration::ZERO);
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -108,8 +112,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
             "h" => Duration::from_secs(3600),
-            "" => return Err(format!("{text:?}: missing unit (ms, s, m or h)")),
-            other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m or h)")),
+            "d" => Duration::from_secs(86_400),
+            "" => return Err(format!("{text:?}: missing unit (ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "{text:?}: unknown unit {other:?} (ms, s, m, h or d)"
+                ));
+            }
         };
         total = unit
             .checked_mul(u32::try_from(number).map_err(|_| format!("{text:?}: too large"))?)
@@ -168,6 +177,8 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         for bad in ["", "5", "m", "5x", "1.5m", "-1s", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -322,28 +322,14 @@ pub fn run_summary(args: SummaryArgs) -> Result<()> {
     Ok(())
 }
 
-/// `90s`, `5m`, `1h`, `2d`, `250ms`, or plain seconds.
+/// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at
+/// most a year.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| "want a number with a unit: 250ms, 90s, 5m, 1h or 2d".to_string())?;
-    let ms = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("unknown unit `{unit}` (want ms, s, m, h or d)")),
-    };
-    n.checked_mul(ms)
-        .filter(|ms| *ms <= 366 * 86_400_000)
-        .map(Duration::from_millis)
-        .ok_or_else(|| "longer than a year".to_string())
+    let d = crate::retry::parse_duration(text)?;
+    if d > Duration::from_secs(366 * 86_400) {
+        return Err("longer than a year".to_string());
+    }
+    Ok(d)
 }
 
 /// Unix seconds now.
@@ -551,7 +537,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("90").is_err(), "a unit is required");
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
@@ -561,6 +547,8 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1.5h").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("367d").is_err());
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
     }
 
     #[test]
