@@ -52,15 +52,48 @@ pub enum Command {
     )
 )]
 pub struct InitArgs {
-    /// namespace of the ConfigMap (default: the pod's namespace, else the kubeconfig's)
+    /// namespace of the ConfigMap (default: the pod's namespace, else the kubeconfig's) [env SPARTAKUS_NAMESPACE]
     #[argh(option)]
     pub namespace: Option<String>,
-    /// name of the ConfigMap holding `clusterID` (default: spartakus)
+    /// name of the ConfigMap holding `clusterID` (default: spartakus) [env SPARTAKUS_CONFIGMAP]
     #[argh(option)]
     pub configmap: Option<String>,
-    /// hard deadline for the whole run, e.g. 2m (default 2m)
+    /// hard deadline for the whole run, e.g. 2m (default 2m) [env SPARTAKUS_INIT_TIMEOUT]
     #[argh(option)]
     pub timeout: Option<String>,
+}
+
+/// `spartakus init`'s settings, validated once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitSettings {
+    pub namespace: Option<String>,
+    pub configmap: String,
+    pub timeout: Duration,
+}
+
+impl InitSettings {
+    /// Flags win; each one not given is read from its variable through `env`.
+    pub fn resolve(args: InitArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let text = |flag: Option<String>, var: &str| -> Option<String> {
+            flag.or_else(|| env(var))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let timeout = match text(args.timeout, "SPARTAKUS_INIT_TIMEOUT") {
+            None => DEFAULT_INIT_TIMEOUT,
+            Some(t) => match parse_duration(&t) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => return Err(usage("--timeout: must be more than zero")),
+                Err(e) => return Err(usage(format!("--timeout: {e}"))),
+            },
+        };
+        Ok(InitSettings {
+            namespace: text(args.namespace, "SPARTAKUS_NAMESPACE"),
+            configmap: text(args.configmap, "SPARTAKUS_CONFIGMAP")
+                .unwrap_or_else(|| DEFAULT_CONFIGMAP.to_string()),
+            timeout,
+        })
+    }
 }
 
 /// Build the anonymous report of this cluster and send it to the collector.
@@ -123,6 +156,8 @@ pub struct ReportArgs {
 
 /// How long a report run may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long `init` may take unless told otherwise.
+pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The ConfigMap holding the cluster ID unless told otherwise.
 pub const DEFAULT_CONFIGMAP: &str = "spartakus";
 
@@ -363,8 +398,24 @@ mod tests {
         assert_eq!(s.configmap, "spartakus");
         assert!(s.gzip);
         match parse_ok(&["init", "--namespace", "ns"]).command {
-            Command::Init(i) => assert_eq!(i.namespace.as_deref(), Some("ns")),
+            Command::Init(i) => {
+                let env = |n: &str| match n {
+                    "SPARTAKUS_NAMESPACE" => Some("from-env".to_string()),
+                    "SPARTAKUS_CONFIGMAP" => Some("cid".to_string()),
+                    _ => None,
+                };
+                let s = InitSettings::resolve(i, &env).unwrap();
+                assert_eq!(s.namespace.as_deref(), Some("ns"), "the flag wins");
+                assert_eq!(s.configmap, "cid");
+                assert_eq!(s.timeout, DEFAULT_INIT_TIMEOUT);
+            }
             other => panic!("{other:?}"),
+        }
+        for bad in ["0s", "soon"] {
+            let Command::Init(i) = parse_ok(&["init", "--timeout", bad]).command else {
+                panic!("init");
+            };
+            assert!(InitSettings::resolve(i, &no_env).is_err(), "{bad}");
         }
     }
 

@@ -1,24 +1,20 @@
 //! The reporter's two jobs, `init` and `report`, wiring the other modules together.
 
-use crate::cli::{
-    DEFAULT_CONFIGMAP, InitArgs, ReportArgs, ReportSettings, usage, validate_cluster_id,
-};
+use crate::cli::{InitArgs, InitSettings, ReportArgs, ReportSettings, usage, validate_cluster_id};
 use crate::cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
 use crate::exit::{Class, fail};
 use crate::report::{Header, NodeFacts, ReportWriter, build_node, node_id, random_node_id};
-use crate::retry::{Deadline, parse_duration};
+use crate::retry::Deadline;
 use crate::upload::{Payload, Target};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The key of the cluster ID in the ConfigMap.
 pub const CLUSTER_ID_KEY: &str = "clusterID";
 /// The cluster ID of a preview (dry run) made before `spartakus init` ran; never sent.
 pub const PREVIEW_CLUSTER_ID: &str = "00000000-0000-0000-0000-000000000000";
-/// How long `init` may take unless told otherwise.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A random UUID (version 4, lowercase) from 16 random bytes.
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
@@ -76,22 +72,15 @@ fn within<T>(
 
 /// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
 pub fn init(args: InitArgs) -> Result<()> {
-    let timeout = match &args.timeout {
-        Some(t) => parse_duration(t).map_err(|e| usage(format!("--timeout: {e}")))?,
-        None => INIT_TIMEOUT,
-    };
-    let deadline = Deadline::after(timeout);
+    let settings = InitSettings::resolve(args, &|name| std::env::var(name).ok())?;
+    let deadline = Deadline::after(settings.timeout);
     let id = within(&runtime()?, &deadline, "init", async {
         let mut cluster = Cluster::connect().await?;
-        let namespace = args
+        let namespace = settings
             .namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_string());
-        let name = args
-            .configmap
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CONFIGMAP.to_string());
-        ensure_cluster_id(&mut cluster, &namespace, &name, &deadline).await
+        ensure_cluster_id(&mut cluster, &namespace, &settings.configmap, &deadline).await
     })?;
     println!("{id}");
     Ok(())
