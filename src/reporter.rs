@@ -220,9 +220,10 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
     drop(cluster);
     drop(runtime);
     eprintln!(
-        "spartakus: listed {} nodes ({} pages, {} API requests{}); report is {} bytes, {} compressed",
+        "spartakus: listed {} nodes ({} page{}, {} API requests{}); report is {} bytes, {} compressed",
         built.nodes,
         built.stats.pages,
+        if built.stats.pages == 1 { "" } else { "s" },
         built.stats.requests,
         if built.stats.restarts > 0 {
             format!(", {} restarts", built.stats.restarts)
