@@ -106,7 +106,7 @@ impl InitSettings {
     error_code(1, "internal error"),
     error_code(
         2,
-        "usage or configuration error (flags, extensions, missing cluster ID, CA file)"
+        "usage or configuration error (flags, extensions, missing cluster ID, CA file, untrusted collector certificate)"
     ),
     error_code(
         3,
@@ -199,8 +199,13 @@ impl ReportSettings {
                 Some(other) => Err(usage(format!("{var}={other:?}: expected true or false"))),
             }
         };
-        let dry_run = switch(args.dry_run, "SPARTAKUS_DRY_RUN")?;
-        let output = text(args.output, "SPARTAKUS_OUTPUT").map(PathBuf::from);
+        let mut dry_run = switch(args.dry_run, "SPARTAKUS_DRY_RUN")?;
+        let mut output = text(args.output, "SPARTAKUS_OUTPUT").map(PathBuf::from);
+        // `--output -` is standard output, which is what a dry run prints to.
+        if output.as_deref() == Some(std::path::Path::new("-")) {
+            output = None;
+            dry_run = true;
+        }
         let endpoint = text(args.endpoint, "SPARTAKUS_ENDPOINT");
         let sending = !dry_run && output.is_none();
         if let Some(endpoint) = &endpoint {
@@ -334,7 +339,11 @@ pub fn parse(argv: &[String]) -> std::result::Result<Args, ExitCode> {
                 print!("{}", early.output);
                 Err(ExitCode::SUCCESS)
             } else {
-                eprint!("{}", early.output);
+                let message: Vec<&str> = early.output.split_whitespace().collect();
+                eprintln!(
+                    "spartakus: error: {} (see `{cmd} --help`)",
+                    message.join(" ")
+                );
                 Err(ExitCode::from(Class::Usage.code()))
             }
         }
@@ -395,6 +404,9 @@ mod tests {
         assert!(r.dry_run);
         let s = ReportSettings::resolve(r, &no_env).unwrap();
         assert_eq!(s.timeout, Duration::from_secs(90));
+        let s =
+            ReportSettings::resolve(report_args(&["report", "--output", "-"]), &no_env).unwrap();
+        assert!(s.dry_run && s.output.is_none(), "--output - is stdout");
         assert_eq!(s.configmap, "spartakus");
         assert!(s.gzip);
         match parse_ok(&["init", "--namespace", "ns"]).command {

@@ -5,7 +5,7 @@ use crate::cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
 use crate::exit::{Class, fail};
 use crate::report::{Header, NodeFacts, ReportWriter, build_node, node_id, random_node_id};
 use crate::retry::Deadline;
-use crate::upload::{Payload, Target};
+use crate::upload::{Payload, Target, Uploader};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -168,6 +168,16 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         None => Vec::new(),
     };
     let sending = !settings.dry_run && settings.output.is_none();
+    // The upload's CA roots and proxy are set up first too: a bad CA file is a configuration
+    // error to report before the cluster is read (and before any spread wait).
+    let uploader = match (&settings.endpoint, sending) {
+        (Some(endpoint), true) => Some(Uploader::new(Target {
+            endpoint: endpoint.clone(),
+            ca_file: settings.ca_file.clone(),
+            gzip: settings.gzip,
+        })?),
+        _ => None,
+    };
     match &settings.endpoint {
         Some(endpoint) if sending => {
             if endpoint
@@ -260,15 +270,10 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         eprintln!("spartakus: dry run: nothing sent");
         return Ok(());
     }
-    let Some(endpoint) = settings.endpoint.clone() else {
+    let Some(uploader) = uploader else {
         return Err(usage("no collector endpoint"));
     };
-    let target = Target {
-        endpoint,
-        ca_file: settings.ca_file.clone(),
-        gzip: settings.gzip,
-    };
-    let delivered = crate::upload::send(&built.payload, &target, &deadline)?;
+    let delivered = uploader.send(&built.payload, &deadline)?;
     eprintln!(
         "spartakus: report delivered: {} after {} attempt(s), {} bytes sent",
         delivered.status, delivered.attempts, delivered.bytes_on_wire

@@ -89,6 +89,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
+    if text.contains('.') || text.contains(',') {
+        return Err(format!(
+            "{text:?}: fractions are not supported; use a smaller unit (90s, not 1.5m)"
+        ));
+    }
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
@@ -179,6 +184,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("1.5m").unwrap_err().contains("fractions"));
         for bad in ["", "5", "m", "5x", "1.5m", "-1s", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -74,10 +74,63 @@ pub struct Delivered {
     pub compressed: bool,
 }
 
+/// A configured HTTP client for one target. Made before the cluster is read, so that a bad CA
+/// file stops the run at once.
+pub struct Uploader {
+    agent: ureq::Agent,
+    target: Target,
+    /// `host:port` of the proxy the upload goes through, if any (for messages).
+    via: Option<String>,
+}
+
+impl Uploader {
+    /// Loads the CA roots and sets up the proxy. Errors are [`Class::Usage`].
+    pub fn new(target: Target) -> Result<Uploader> {
+        let proxy = proxy_for(&target.endpoint);
+        let via = proxy.as_ref().and_then(|p| {
+            let uri: ureq::http::Uri = target.endpoint.parse().ok()?;
+            (!p.is_no_proxy(&uri)).then(|| format!("{}:{}", p.host(), p.port()))
+        });
+        let roots = roots(target.ca_file.as_deref())?;
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("spartakus/", env!("CARGO_PKG_VERSION")))
+            .proxy(proxy)
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Uploader { agent, target, via })
+    }
+
+    /// Sends the payload; see [`send`].
+    pub fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
+        send_with(
+            &self.agent,
+            &self.target,
+            self.via.as_deref(),
+            payload,
+            deadline,
+        )
+    }
+}
+
 /// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
-/// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file.
+/// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file or a
+/// collector whose certificate is not trusted (retrying cannot help; `--ca-file` can).
 pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<Delivered> {
-    let agent = agent(target)?;
+    Uploader::new(target.clone())?.send(payload, deadline)
+}
+
+fn send_with(
+    agent: &ureq::Agent,
+    target: &Target,
+    via: Option<&str>,
+    payload: &Payload,
+    deadline: &Deadline,
+) -> Result<Delivered> {
+    let through = via.map_or(String::new(), |p| format!(" through the proxy {p}"));
     let mut endpoint = target.endpoint.clone();
     let mut shown = redact(&endpoint);
     let mut redirects = 0;
@@ -204,15 +257,24 @@ pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<D
                     }
                     _ if is_certificate_problem(&text) => {
                         return Err(fail(
-                            Class::Unreachable,
+                            Class::Usage,
                             anyhow::anyhow!(
-                                "TLS verification of the collector at {} failed: {text}; add its CA with --ca-file",
-                                shown
+                                "TLS verification of the collector at {shown} failed: {text}; add its CA with --ca-file"
+                            ),
+                        ));
+                    }
+                    _ if text.contains("InvalidContentType")
+                        || text.contains("corrupt message") =>
+                    {
+                        return Err(fail(
+                            Class::Usage,
+                            anyhow::anyhow!(
+                                "the collector at {shown}{through} does not speak TLS ({text}): use http:// or the collector's HTTPS port"
                             ),
                         ));
                     }
                     _ => (
-                        anyhow::anyhow!("cannot reach the collector at {}: {text}", shown),
+                        anyhow::anyhow!("cannot reach the collector at {shown}{through}: {text}"),
                         None,
                     ),
                 }
@@ -337,19 +399,6 @@ fn body_snippet(reader: impl Read) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn agent(target: &Target) -> Result<ureq::Agent> {
-    let roots = roots(target.ca_file.as_deref())?;
-    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("spartakus/", env!("CARGO_PKG_VERSION")))
-        .proxy(proxy_for(&target.endpoint))
-        .tls_config(tls)
-        .build();
-    Ok(config.new_agent())
 }
 
 /// The proxy for the endpoint's scheme, as curl chooses it: `HTTPS_PROXY` for https, `HTTP_PROXY`

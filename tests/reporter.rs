@@ -590,9 +590,9 @@ fn private_ca_for_the_collector() {
         tls: true,
         ..CollectorConfig::default()
     });
-    // Unknown CA: not retried for the whole deadline, and says what to do.
+    // Unknown CA: a configuration error, not retried, and says what to do.
     let run = report_to(&api, &collector, &["--timeout", "2m"]);
-    assert_exit(&run, 5);
+    assert_exit(&run, 2);
     assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
     assert!(
         run.took < Duration::from_secs(30),
@@ -606,6 +606,33 @@ fn private_ca_for_the_collector() {
         run.stderr
     );
     let dir = TempDir::new("ca");
+    // A CA file that holds no certificate: refused before the cluster is read.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    let before = api.request_count();
+    let run = report_to(&api, &collector, &["--ca-file", bad.to_str().unwrap()]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("bad.pem"), "{}", run.stderr);
+    assert_eq!(api.request_count(), before, "the cluster was not read");
+    // https:// to a plain-HTTP collector: said at once, not retried to the deadline.
+    let plain = Collector::new();
+    let url = plain.url().replacen("http://", "https://", 1);
+    let run = spartakus(
+        &api,
+        &[
+            "report",
+            "--endpoint",
+            &url,
+            "--cluster-id",
+            CLUSTER_ID,
+            "--timeout",
+            "2m",
+        ],
+        &[],
+    );
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("does not speak TLS"), "{}", run.stderr);
+    assert!(run.took < Duration::from_secs(30));
     let ca = dir.path().join("ca.pem");
     collector.write_ca(&ca);
     let run = report_to(&api, &collector, &["--ca-file", ca.to_str().unwrap()]);
