@@ -60,12 +60,9 @@ impl Cluster {
     /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster.
     /// `HTTPS_PROXY`/`NO_PROXY` are honoured as kubectl does.
     pub async fn connect() -> Result<Cluster> {
-        let mut config = kube::Config::infer().await.map_err(|e| {
-            fail(
-                Class::Usage,
-                anyhow::anyhow!("{}", credentials_problem(&e.to_string())),
-            )
-        })?;
+        let mut config = infer_config()
+            .await
+            .map_err(|e| fail(Class::Usage, anyhow::anyhow!("{}", credentials_problem(&e))))?;
         // kube takes HTTPS_PROXY from the environment but checks NO_PROXY against the proxy's
         // address instead of the API server's; decide as kubectl does.
         if config.proxy_url.is_some() && proxy_is_from_environment(config.proxy_url.as_ref()) {
@@ -436,6 +433,29 @@ impl Cluster {
         tokio::time::sleep(wait).await;
         Ok(())
     }
+}
+
+/// kube's own inference, except that the files of a `KUBECONFIG` list that do not exist are
+/// skipped, as kubectl skips them (kube refuses the whole list).
+async fn infer_config() -> std::result::Result<kube::Config, String> {
+    if let Some(value) = std::env::var_os("KUBECONFIG") {
+        let paths: Vec<std::path::PathBuf> = std::env::split_paths(&value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        let existing: Vec<&std::path::PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+        if !existing.is_empty() && existing.len() < paths.len() {
+            let merged = existing
+                .iter()
+                .try_fold(kube::config::Kubeconfig::default(), |merged, path| {
+                    kube::config::Kubeconfig::read_from(path).and_then(|c| merged.merge(c))
+                })
+                .map_err(|e| e.to_string())?;
+            return kube::Config::from_custom_kubeconfig(merged, &Default::default())
+                .await
+                .map_err(|e| e.to_string());
+        }
+    }
+    kube::Config::infer().await.map_err(|e| e.to_string())
 }
 
 /// What went wrong finding credentials, in one line: which kubeconfig could not be used and why,

@@ -778,3 +778,30 @@ fn redirects_keeping_the_method_are_followed_others_are_not() {
     assert_eq!(collector.request_count(), 1);
     assert!(run.stderr.contains("final URL"), "{}", run.stderr);
 }
+
+#[test]
+fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
+    let api = ApiServer::with_nodes(2);
+    let dir = TempDir::new("kclist");
+    let kubeconfig = dir.path().join("config");
+    api.write_kubeconfig(&kubeconfig, Some(NS));
+    let list = format!(
+        "{}:{}",
+        dir.path().join("missing").display(),
+        kubeconfig.display()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+        .args(["report", "--dry-run", "--cluster-id", CLUSTER_ID])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &list)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: spartakus::report::Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.nodes.len(), 2);
+}
