@@ -742,6 +742,9 @@ fn retries_and_repeats_are_stored_once() {
     let s = summary_json(&dir.db(), &[]);
     assert_eq!(s["clusters"], 2);
     assert_eq!(s["reports"], 2);
+    // The log tells a duplicate from a stored report.
+    let log = c.log();
+    assert_eq!(log.matches(" duplicate").count(), 3, "{log}");
 }
 
 // ---------------------------------------------------------------------------------------------

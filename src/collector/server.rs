@@ -150,6 +150,8 @@ struct Done {
     response: Response<Full<Bytes>>,
     received: usize,
     cluster: Option<String>,
+    /// A report answered 204 without being stored again.
+    duplicate: bool,
 }
 
 impl Done {
@@ -165,6 +167,7 @@ impl Done {
             response,
             received: 0,
             cluster: None,
+            duplicate: false,
         }
     }
 
@@ -207,13 +210,14 @@ async fn handle(
         .map(|c| format!(" cluster={c:?}"))
         .unwrap_or_default();
     log(&format!(
-        "{} {} {} in={}B {}ms{}",
+        "{} {} {} in={}B {}ms{}{}",
         printable(method.as_str(), 16),
         path,
         status.as_u16(),
         done.received,
         elapsed.as_millis(),
-        cluster
+        cluster,
+        if done.duplicate { " duplicate" } else { "" }
     ));
     Ok(done.response)
 }
@@ -441,7 +445,9 @@ async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> 
         }
         Ok(Ok(Outcome::Duplicate)) => {
             state.metrics.duplicate();
-            Done::new(StatusCode::NO_CONTENT, "", Bytes::new())
+            let mut done = Done::new(StatusCode::NO_CONTENT, "", Bytes::new());
+            done.duplicate = true;
+            done
         }
         Ok(Ok(Outcome::KeyConflict)) => reject(
             state,
