@@ -244,46 +244,7 @@ fn report(cluster: &str, nodes: usize) -> String {
 }
 
 /// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
-const ORIGINAL_VOLUNTEER: &str = r#"{
-    "version": "v1.0.0",
-    "timestamp": "867530909031976",
-    "clusterID": "2f9c93d3-156c-47aa-8802-578ffca9b50e",
-    "masterVersion": "v1.3.5",
-    "nodes": [
-        {
-            "id": "c8863d09ecc5be8d9791f72acd275fc2",
-            "operatingSystem": "linux",
-            "osImage": "Debian GNU/Linux 7 (wheezy)",
-            "kernelVersion": "3.16.0-4-amd64",
-            "architecture": "amd64",
-            "containerRuntimeVersion": "docker://1.11.2",
-            "kubeletVersion": "v1.3.2",
-            "cloudProvider": "aws",
-            "capacity": [
-                {"resource": "alpha.kubernetes.io/nvidia-gpu", "value": "0"},
-                {"resource": "cpu", "value": "4"},
-                {"resource": "memory", "value": "15437428Ki"},
-                {"resource": "pods", "value": "110"}
-            ]
-        },
-        {
-            "id": "5b919a15947b0680277acddf68d4b7aa",
-            "operatingSystem": "linux",
-            "osImage": "Debian GNU/Linux 7 (wheezy)",
-            "kernelVersion": "3.16.0-4-amd64",
-            "architecture": "amd64",
-            "containerRuntimeVersion": "docker://1.11.2",
-            "kubeletVersion": "v1.3.2",
-            "cloudProvider": "aws",
-            "capacity": [
-                {"resource": "alpha.kubernetes.io/nvidia-gpu", "value": "0"},
-                {"resource": "cpu", "value": "4"},
-                {"resource": "memory", "value": "15437428Ki"},
-                {"resource": "pods", "value": "110"}
-            ]
-        }
-    ]
-}"#;
+const ORIGINAL_VOLUNTEER: &str = include_str!("fixtures/original-volunteer.json");
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     gzip_level(data, flate2::Compression::fast())

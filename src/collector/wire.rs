@@ -983,31 +983,10 @@ mod tests {
         assert_eq!(header.nodes, 65_000);
     }
 
-    /// The example report of the original spartakus README, as its volunteer sent it.
-    pub(crate) const ORIGINAL: &str = r#"{
-        "version": "v1.0.0",
-        "timestamp": "867530909031976",
-        "clusterID": "2f9c93d3-156c-47aa-8802-578ffca9b50e",
-        "masterVersion": "v1.3.5",
-        "nodes": [
-            {
-                "id": "c8863d09ecc5be8d9791f72acd275fc2",
-                "operatingSystem": "linux",
-                "osImage": "Debian GNU/Linux 7 (wheezy)",
-                "kernelVersion": "3.16.0-4-amd64",
-                "architecture": "amd64",
-                "containerRuntimeVersion": "docker://1.11.2",
-                "kubeletVersion": "v1.3.2",
-                "cloudProvider": "aws",
-                "capacity": [
-                    {"resource": "alpha.kubernetes.io/nvidia-gpu", "value": "0"},
-                    {"resource": "cpu", "value": "4"},
-                    {"resource": "memory", "value": "15437428Ki"},
-                    {"resource": "pods", "value": "110"}
-                ]
-            }
-        ]
-    }"#;
+    /// The example report of the original spartakus README, as its volunteer sent it (shared
+    /// with the integration tests).
+    pub(crate) const ORIGINAL: &str =
+        include_str!("../../tests/fixtures/original-volunteer.json");
 
     fn err(json: &str) -> Invalid {
         parse(json.as_bytes()).unwrap_err()
@@ -1026,7 +1005,7 @@ mod tests {
         assert_eq!(r.version, "v1.0.0");
         assert_eq!(r.timestamp, "867530909031976");
         assert_eq!(r.master_version.as_deref(), Some("v1.3.5"));
-        assert_eq!(r.nodes.len(), 1);
+        assert_eq!(r.nodes.len(), 2);
         let n = &r.nodes[0];
         assert_eq!(
             n.container_runtime_version.as_deref(),
