@@ -985,8 +985,7 @@ mod tests {
 
     /// The example report of the original spartakus README, as its volunteer sent it (shared
     /// with the integration tests).
-    pub(crate) const ORIGINAL: &str =
-        include_str!("../../tests/fixtures/original-volunteer.json");
+    pub(crate) const ORIGINAL: &str = include_str!("../../tests/fixtures/original-volunteer.json");
 
     fn err(json: &str) -> Invalid {
         parse(json.as_bytes()).unwrap_err()
