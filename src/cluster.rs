@@ -48,13 +48,21 @@ struct Status {
     reason: String,
 }
 
-/// A failed attempt.
-enum Failed {
-    /// Worth retrying; with the server's `Retry-After`, if any.
-    Transient(anyhow::Error, Option<Duration>),
-    /// Retrying won't help.
-    Final(anyhow::Error),
+/// A failed attempt worth retrying, with the server's `Retry-After`, if any. Failures that
+/// retrying cannot help are plain errors.
+struct Retry {
+    error: anyhow::Error,
+    after: Option<Duration>,
 }
+
+impl Retry {
+    fn new(error: anyhow::Error) -> Retry {
+        Retry { error, after: None }
+    }
+}
+
+/// One attempt's outcome: `Err` is worth another attempt; an outer error is final.
+type Attempt<T> = std::result::Result<T, Retry>;
 
 impl Cluster {
     /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster.
@@ -68,11 +76,7 @@ impl Cluster {
         if config.proxy_url.is_some() && proxy_is_from_environment(config.proxy_url.as_ref()) {
             let host = config.cluster_url.host().unwrap_or("");
             let port = config.cluster_url.port_u16().unwrap_or(443);
-            let no_proxy = ["NO_PROXY", "no_proxy"]
-                .iter()
-                .find_map(|n| std::env::var(n).ok())
-                .unwrap_or_default();
-            if crate::proxy::bypass(host, port, &no_proxy) {
+            if crate::proxy::bypass(host, port, &crate::proxy::no_proxy_from_env()) {
                 config.proxy_url = None;
             }
         }
@@ -200,7 +204,6 @@ impl Cluster {
                         failures = 0;
                         token = meta.continue_token.filter(|t| !t.is_empty());
                         if token.is_none() {
-                            stats.requests = self.requests;
                             return Ok(stats);
                         }
                     }
@@ -215,20 +218,15 @@ impl Cluster {
                                 ),
                             ));
                         }
-                        self.wait_before_retry(
-                            &op,
-                            anyhow::anyhow!(
-                                "the continue token expired (410 Gone); listing again from the start"
-                            ),
-                            None,
-                            stats.restarts as u32 - 1,
-                            deadline,
-                        )
-                        .await?;
+                        let expired = Retry::new(anyhow::anyhow!(
+                            "the continue token expired (410 Gone); listing again from the start"
+                        ));
+                        self.wait_before_retry(&op, expired, stats.restarts as u32 - 1, deadline)
+                            .await?;
                         continue 'restart;
                     }
-                    PageResult::Failed(error, retry_after) => {
-                        self.wait_before_retry(&op, error, retry_after, failures, deadline)
+                    PageResult::Failed(retry) => {
+                        self.wait_before_retry(&op, retry, failures, deadline)
                             .await?;
                         failures += 1;
                         if sink.partial() {
@@ -248,14 +246,10 @@ impl Cluster {
         deadline: &Deadline,
         sink: &mut dyn NodeSink,
     ) -> Result<PageResult> {
-        let request = self.request(Method::GET, path, None)?;
-        self.requests += 1;
-        let response =
-            match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
-                Err(_) => return Err(deadline_error(op, deadline)),
-                Ok(Err(e)) => return transient_or_err(classify_transport(op, e)),
-                Ok(Ok(r)) => r,
-            };
+        let response = match self.send(op, Method::GET, path, None, deadline).await? {
+            Ok(response) => response,
+            Err(retry) => return Ok(PageResult::Failed(retry)),
+        };
         let status = response.status();
         if status == StatusCode::GONE {
             return Ok(PageResult::Expired);
@@ -263,9 +257,8 @@ impl Cluster {
         if !status.is_success() {
             let retry_after = retry_after_of(response.headers());
             let body = collect_small(response.into_body()).await;
-            return transient_or_err(match_status(op, status, &body, retry_after));
+            return match_status(op, status, &body, retry_after).map(PageResult::Failed);
         }
-        sink.page_started();
         let mut body = response.into_body();
         let mut scanner = ListScanner::new();
         let mut meta = ListMeta::default();
@@ -293,10 +286,9 @@ impl Cluster {
                 Err(_) => return Err(deadline_error(op, deadline)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
-                    return Ok(PageResult::Failed(
-                        anyhow::anyhow!("the response broke off: {e}"),
-                        None,
-                    ));
+                    return Ok(PageResult::Failed(Retry::new(anyhow::anyhow!(
+                        "the response broke off: {e}"
+                    ))));
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
@@ -308,10 +300,9 @@ impl Cluster {
                 .map_err(|e| api_error(op, e))?;
         }
         if !scanner.is_complete() {
-            return Ok(PageResult::Failed(
-                anyhow::anyhow!("the node list ended early (truncated response)"),
-                None,
-            ));
+            return Ok(PageResult::Failed(Retry::new(anyhow::anyhow!(
+                "the node list ended early (truncated response)"
+            ))));
         }
         scanner.finish(&mut emit).map_err(|e| api_error(op, e))?;
         Ok(PageResult::Page(meta))
@@ -328,58 +319,73 @@ impl Cluster {
     ) -> Result<Option<Vec<u8>>> {
         let mut failures = 0u32;
         loop {
-            let request = self.request(method.clone(), &path, body.clone())?;
-            self.requests += 1;
-            let response =
-                match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
-                    Err(_) => return Err(deadline_error(op, deadline)),
-                    Ok(Err(e)) => match classify_transport(op, e) {
-                        Failed::Transient(e, r) => {
-                            self.wait_before_retry(op, e, r, failures, deadline).await?;
-                            failures += 1;
-                            continue;
-                        }
-                        Failed::Final(e) => return Err(e),
-                    },
-                    Ok(Ok(r)) => r,
-                };
-            let status = response.status();
-            let retry_after = retry_after_of(response.headers());
-            let bytes =
-                match tokio::time::timeout(deadline.remaining(), response.into_body().collect())
-                    .await
-                {
-                    Err(_) => return Err(deadline_error(op, deadline)),
-                    Ok(Err(e)) => {
-                        self.wait_before_retry(
-                            op,
-                            anyhow::anyhow!("the response broke off: {e}"),
-                            None,
-                            failures,
-                            deadline,
-                        )
+            match self
+                .call_once(op, method.clone(), &path, body.clone(), deadline)
+                .await?
+            {
+                Ok(answer) => return Ok(answer),
+                Err(retry) => {
+                    self.wait_before_retry(op, retry, failures, deadline)
                         .await?;
-                        failures += 1;
-                        continue;
-                    }
-                    Ok(Ok(b)) => b.to_bytes().to_vec(),
-                };
-            if status.is_success() {
-                return Ok(Some(bytes));
-            }
-            if status == StatusCode::NOT_FOUND && method == Method::GET {
-                return Ok(None);
-            }
-            if status == StatusCode::CONFLICT {
-                return Err(anyhow::Error::new(Conflict));
-            }
-            match match_status(op, status, &bytes, retry_after) {
-                Failed::Transient(e, r) => {
-                    self.wait_before_retry(op, e, r, failures, deadline).await?;
                     failures += 1;
                 }
-                Failed::Final(e) => return Err(e),
             }
+        }
+    }
+
+    async fn call_once(
+        &mut self,
+        op: &Op,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        deadline: &Deadline,
+    ) -> Result<Attempt<Option<Vec<u8>>>> {
+        let is_get = method == Method::GET;
+        let response = match self.send(op, method, path, body, deadline).await? {
+            Ok(response) => response,
+            Err(retry) => return Ok(Err(retry)),
+        };
+        let status = response.status();
+        let retry_after = retry_after_of(response.headers());
+        let bytes = match tokio::time::timeout(deadline.remaining(), response.into_body().collect())
+            .await
+        {
+            Err(_) => return Err(deadline_error(op, deadline)),
+            Ok(Err(e)) => {
+                let broke = anyhow::anyhow!("the response broke off: {e}");
+                return Ok(Err(Retry::new(broke)));
+            }
+            Ok(Ok(b)) => b.to_bytes().to_vec(),
+        };
+        if status.is_success() {
+            return Ok(Ok(Some(bytes)));
+        }
+        if status == StatusCode::NOT_FOUND && is_get {
+            return Ok(Ok(None));
+        }
+        if status == StatusCode::CONFLICT {
+            return Err(anyhow::Error::new(Conflict));
+        }
+        match_status(op, status, &bytes, retry_after).map(Err)
+    }
+
+    /// Sends one request within the deadline. A connection failure is worth retrying, unless it
+    /// is a certificate problem.
+    async fn send(
+        &mut self,
+        op: &Op,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        deadline: &Deadline,
+    ) -> Result<Attempt<http::Response<kube::client::Body>>> {
+        let request = self.request(method, path, body)?;
+        self.requests += 1;
+        match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
+            Err(_) => Err(deadline_error(op, deadline)),
+            Ok(Err(e)) => classify_transport(op, e).map(Err),
+            Ok(Ok(response)) => Ok(Ok(response)),
         }
     }
 
@@ -408,12 +414,12 @@ impl Cluster {
     async fn wait_before_retry(
         &self,
         op: &Op,
-        error: anyhow::Error,
-        retry_after: Option<Duration>,
+        retry: Retry,
         failures: u32,
         deadline: &Deadline,
     ) -> Result<()> {
-        let wait = retry_after
+        let Retry { error, after } = retry;
+        let wait = after
             .unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random_u64()))
             .min(Duration::from_secs(120));
         if wait >= deadline.remaining() {
@@ -508,8 +514,6 @@ fn proxy_is_from_environment(proxy: Option<&http::Uri>) -> bool {
 pub trait NodeSink {
     /// Forget every node received so far: the listing starts over.
     fn restart(&mut self) -> Result<()>;
-    /// A page's body has started to arrive.
-    fn page_started(&mut self) {}
     /// Whether nodes of an unfinished page were received (a retry must then start over).
     fn partial(&self) -> bool {
         true
@@ -523,8 +527,6 @@ pub trait NodeSink {
 pub struct ListStats {
     pub pages: usize,
     pub restarts: usize,
-    /// API requests made by this client so far, the listing included.
-    pub requests: usize,
 }
 
 enum PageResult {
@@ -532,14 +534,7 @@ enum PageResult {
     /// The continue token expired (410).
     Expired,
     /// A transient failure.
-    Failed(anyhow::Error, Option<Duration>),
-}
-
-fn transient_or_err(failed: Failed) -> Result<PageResult> {
-    match failed {
-        Failed::Transient(e, r) => Ok(PageResult::Failed(e, r)),
-        Failed::Final(e) => Err(e),
-    }
+    Failed(Retry),
 }
 
 /// The API answered 409 Conflict / AlreadyExists.
@@ -576,15 +571,17 @@ fn deadline_error(op: &Op, deadline: &Deadline) -> anyhow::Error {
 }
 
 /// A transport failure: retried unless it is a certificate problem, which waiting won't fix.
-fn classify_transport(op: &Op, error: kube::Error) -> Failed {
+fn classify_transport(op: &Op, error: kube::Error) -> Result<Retry> {
     let text = error_chain(&error);
     if text.contains("certificate") || text.contains("UnknownIssuer") {
-        return Failed::Final(api_error(
+        return Err(api_error(
             op,
             anyhow::anyhow!("TLS verification of the API server failed: {text}"),
         ));
     }
-    Failed::Transient(anyhow::anyhow!("cannot reach the API server: {text}"), None)
+    Ok(Retry::new(anyhow::anyhow!(
+        "cannot reach the API server: {text}"
+    )))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -602,7 +599,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// Classifies a non-success status: 429 and 5xx are transient; anything else is final.
-fn match_status(op: &Op, status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Failed {
+fn match_status(
+    op: &Op,
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Retry> {
     let parsed: Status = serde_json::from_slice(body).unwrap_or_default();
     let detail = if parsed.message.is_empty() {
         String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -626,9 +628,12 @@ fn match_status(op: &Op, status: StatusCode, body: &[u8], retry_after: Option<Du
         format!("{reason} ({}): {detail}", status.as_u16())
     };
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        return Failed::Transient(anyhow::anyhow!("{summary}"), retry_after);
+        return Ok(Retry {
+            error: anyhow::anyhow!("{summary}"),
+            after: retry_after,
+        });
     }
-    Failed::Final(api_error(op, anyhow::anyhow!("{summary}")))
+    Err(api_error(op, anyhow::anyhow!("{summary}")))
 }
 
 fn retry_after_of(headers: &http::HeaderMap) -> Option<Duration> {
@@ -717,7 +722,7 @@ mod tests {
             resource: "nodes".into(),
         };
         let forbidden = br#"{"kind":"Status","message":"nodes is forbidden: User \"x\" cannot list resource \"nodes\"","reason":"Forbidden","code":403}"#;
-        let Failed::Final(err) = match_status(&op, StatusCode::FORBIDDEN, forbidden, None) else {
+        let Err(err) = match_status(&op, StatusCode::FORBIDDEN, forbidden, None) else {
             panic!("403 must not be retried");
         };
         assert_eq!(crate::exit::class_of(&err), Class::Kubernetes);
@@ -730,10 +735,10 @@ mod tests {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(matches!(
                 match_status(&op, status, b"", Some(Duration::from_secs(3))),
-                Failed::Transient(_, Some(_))
+                Ok(Retry { after: Some(_), .. })
             ));
         }
-        let Failed::Final(err) = match_status(
+        let Err(err) = match_status(
             &op,
             StatusCode::UNAUTHORIZED,
             br#"{"kind":"Status","message":"Unauthorized","reason":"Unauthorized","code":401}"#,
@@ -746,7 +751,7 @@ mod tests {
         assert!(text.contains("credentials"), "{text}");
         for code in [400u16, 404, 422] {
             let status = StatusCode::from_u16(code).unwrap();
-            let Failed::Final(err) = match_status(&op, status, b"<html>oops</html>", None) else {
+            let Err(err) = match_status(&op, status, b"<html>oops</html>", None) else {
                 panic!("{code} must not be retried");
             };
             assert!(format!("{err:#}").contains("<html>oops</html>"));

@@ -1,5 +1,5 @@
 //! Whether a host bypasses an environment proxy, as kubectl (Go's `httpproxy`) decides it for
-//! the API server. Pure.
+//! the API server. Pure, but for [`no_proxy_from_env`].
 //!
 //! `NO_PROXY` is a comma-separated list of entries: `*` (everything), an IP address, a CIDR block,
 //! or a domain name, which matches that name and its subdomains (a leading `.` matches the
@@ -7,6 +7,15 @@
 //! are never proxied.
 
 use std::net::IpAddr;
+
+/// The environment's `NO_PROXY` (or `no_proxy`), empty when unset: read here for both the API
+/// server and the collector.
+pub fn no_proxy_from_env() -> String {
+    ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|n| std::env::var(n).ok())
+        .unwrap_or_default()
+}
 
 /// Whether `host` (a name or an IP address, IPv6 with or without brackets) on `port` is reached
 /// directly rather than through the proxy, given the value of `NO_PROXY`.

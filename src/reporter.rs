@@ -157,6 +157,8 @@ pub struct Built {
     pub payload: Payload,
     pub nodes: usize,
     pub stats: ListStats,
+    /// API requests made for the report, retries included.
+    pub requests: usize,
 }
 
 /// Builds the report per `settings`, then previews, saves or sends it.
@@ -234,7 +236,7 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         built.nodes,
         built.stats.pages,
         if built.stats.pages == 1 { "" } else { "s" },
-        built.stats.requests,
+        built.requests,
         if built.stats.restarts > 0 {
             format!(", {} restarts", built.stats.restarts)
         } else {
@@ -338,6 +340,7 @@ pub async fn build(
         payload: Payload::new(gzip, raw_len, key),
         nodes,
         stats,
+        requests: cluster.requests,
     })
 }
 

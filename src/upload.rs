@@ -415,10 +415,7 @@ fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
     let url = names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))?;
-    let no_proxy = ["NO_PROXY", "no_proxy"]
-        .iter()
-        .find_map(|n| std::env::var(n).ok())
-        .unwrap_or_default();
+    let no_proxy = crate::proxy::no_proxy_from_env();
     let proxy = ureq::Proxy::new(url.trim()).ok()?;
     let mut builder = ureq::Proxy::builder(proxy.protocol())
         .host(proxy.host())
