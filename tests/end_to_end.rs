@@ -4,21 +4,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use support::apiserver::ApiServer;
+use support::util::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
-
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A real collector process; killed when dropped.
 struct Collect {
@@ -76,14 +69,9 @@ fn run(args: &[&str], kubeconfig: &Path) -> Output {
 
 #[test]
 fn report_to_a_real_collector_then_summary() {
-    let scratch = Scratch(std::env::temp_dir().join(format!(
-        "spartakus-e2e-{}-{}",
-        std::process::id(),
-        support::util::random_uuid()
-    )));
-    std::fs::create_dir_all(&scratch.0).unwrap();
-    let kubeconfig = scratch.0.join("kubeconfig");
-    let store = scratch.0.join("reports.db");
+    let scratch = TempDir::new("e2e");
+    let kubeconfig = scratch.join("kubeconfig");
+    let store = scratch.join("reports.db");
     let api = ApiServer::with_nodes(37);
     api.write_kubeconfig(&kubeconfig, Some("spartakus"));
     let collector = Collect::start(&store);
@@ -97,7 +85,7 @@ fn report_to_a_real_collector_then_summary() {
     let log = String::from_utf8_lossy(&report.stderr);
     assert!(log.contains("delivered: 204 after 1 attempt"), "{log}");
     // Another report (with an extension), sent uncompressed as the original reporter did.
-    let ext = scratch.0.join("ext.json");
+    let ext = scratch.join("ext.json");
     std::fs::write(&ext, br#"{"example.com/tier": "gold"}"#).unwrap();
     run(
         &[

@@ -4,40 +4,15 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::apiserver::{ApiServer, Config};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
 use support::nodes;
+use support::util::TempDir;
 
 const NS: &str = "spartakus";
 const CLUSTER_ID: &str = "3b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "spartakus-test-{name}-{}-{}",
-            std::process::id(),
-            support::util::random_uuid()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Run {
     code: i32,
@@ -83,11 +58,15 @@ fn spartakus(api: &ApiServer, args: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
-fn report_to(api: &ApiServer, collector: &Collector, extra: &[&str]) -> Run {
-    let url = collector.url();
-    let mut args = vec!["report", "--endpoint", &url, "--cluster-id", CLUSTER_ID];
+/// `spartakus report --endpoint {url} --cluster-id CLUSTER_ID {extra...}` with `env` added.
+fn report_url(api: &ApiServer, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["report", "--endpoint", url, "--cluster-id", CLUSTER_ID];
     args.extend_from_slice(extra);
-    spartakus(api, &args, &[])
+    spartakus(api, &args, env)
+}
+
+fn report_to(api: &ApiServer, collector: &Collector, extra: &[&str]) -> Run {
+    report_url(api, &collector.url(), extra, &[])
 }
 
 fn assert_exit(run: &Run, code: i32) {
@@ -512,20 +491,7 @@ fn a_collector_that_never_answers_hits_the_deadline() {
 #[test]
 fn connection_refused_is_retried_then_unreachable() {
     let api = ApiServer::with_nodes(2);
-    let url = refused_url();
-    let run = spartakus(
-        &api,
-        &[
-            "report",
-            "--endpoint",
-            &url,
-            "--cluster-id",
-            CLUSTER_ID,
-            "--timeout",
-            "3s",
-        ],
-        &[],
-    );
+    let run = report_url(&api, &refused_url(), &["--timeout", "3s"], &[]);
     assert_exit(&run, 5);
     assert!(
         run.stderr.matches("sending report").count() >= 2,
@@ -541,7 +507,7 @@ fn dry_run_prints_the_exact_report_and_sends_nothing() {
     let api = ApiServer::with_nodes(9);
     let collector = Collector::new();
     let dir = TempDir::new("ext");
-    let ext = dir.path().join("ext.json");
+    let ext = dir.join("ext.json");
     std::fs::write(&ext, br#"{"example.com/tier": "gold", "plan": "basic"}"#).unwrap();
     let run = report_to(
         &api,
@@ -570,7 +536,7 @@ fn bad_extensions_stop_before_anything_is_contacted() {
     let api = ApiServer::with_nodes(2);
     let collector = Collector::new();
     let dir = TempDir::new("badext");
-    let ext = dir.path().join("team.json");
+    let ext = dir.join("team.json");
     std::fs::write(&ext, br#"{"Bad Key!": "x"}"#).unwrap();
     let run = report_to(&api, &collector, &["--extensions", ext.to_str().unwrap()]);
     assert_exit(&run, 2);
@@ -607,7 +573,7 @@ fn private_ca_for_the_collector() {
     );
     let dir = TempDir::new("ca");
     // A CA file that holds no certificate: refused before the cluster is read.
-    let bad = dir.path().join("bad.pem");
+    let bad = dir.join("bad.pem");
     std::fs::write(&bad, "not a certificate\n").unwrap();
     let before = api.request_count();
     let run = report_to(&api, &collector, &["--ca-file", bad.to_str().unwrap()]);
@@ -617,23 +583,11 @@ fn private_ca_for_the_collector() {
     // https:// to a plain-HTTP collector: said at once, not retried to the deadline.
     let plain = Collector::new();
     let url = plain.url().replacen("http://", "https://", 1);
-    let run = spartakus(
-        &api,
-        &[
-            "report",
-            "--endpoint",
-            &url,
-            "--cluster-id",
-            CLUSTER_ID,
-            "--timeout",
-            "2m",
-        ],
-        &[],
-    );
+    let run = report_url(&api, &url, &["--timeout", "2m"], &[]);
     assert_exit(&run, 2);
     assert!(run.stderr.contains("does not speak TLS"), "{}", run.stderr);
     assert!(run.took < Duration::from_secs(30));
-    let ca = dir.path().join("ca.pem");
+    let ca = dir.join("ca.pem");
     collector.write_ca(&ca);
     let run = report_to(&api, &collector, &["--ca-file", ca.to_str().unwrap()]);
     assert_exit(&run, 0);
@@ -648,21 +602,8 @@ fn proxies_from_the_environment() {
     let dead = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
     let dead_proxy = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let run_with = |env: &[(&str, &str)]| {
-        spartakus(
-            &api,
-            &[
-                "report",
-                "--endpoint",
-                &collector.url(),
-                "--cluster-id",
-                CLUSTER_ID,
-                "--timeout",
-                "4s",
-            ],
-            env,
-        )
-    };
+    let run_with =
+        |env: &[(&str, &str)]| report_url(&api, &collector.url(), &["--timeout", "4s"], env);
     // NO_PROXY names the collector's host: both servers are reached directly.
     let run = run_with(&[
         ("HTTPS_PROXY", &dead_proxy),
@@ -783,25 +724,15 @@ fn redirects_keeping_the_method_are_followed_others_are_not() {
 fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
     let api = ApiServer::with_nodes(2);
     let dir = TempDir::new("kclist");
-    let kubeconfig = dir.path().join("config");
+    let kubeconfig = dir.join("config");
     api.write_kubeconfig(&kubeconfig, Some(NS));
-    let list = format!(
-        "{}:{}",
-        dir.path().join("missing").display(),
-        kubeconfig.display()
+    let list = format!("{}:{}", dir.join("missing").display(), kubeconfig.display());
+    // KUBECONFIG from `env` replaces the single file `spartakus` points it at.
+    let run = spartakus(
+        &api,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+        &[("KUBECONFIG", &list)],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-        .args(["report", "--dry-run", "--cluster-id", CLUSTER_ID])
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("KUBECONFIG", &list)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: spartakus::report::Report = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report.nodes.len(), 2);
+    assert_exit(&run, 0);
+    assert_eq!(run.report().nodes.len(), 2);
 }

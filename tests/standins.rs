@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::apiserver::{ApiServer, Config, Fault};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
 use support::nodes;
-use support::util;
+use support::util::{self, TempDir};
 
 // ---------------------------------------------------------------------------------------------
 // A small HTTPS client for the tests.
@@ -469,7 +469,7 @@ fn configmaps_forbidden() {
 #[test]
 fn kubeconfig_is_complete() {
     let server = ApiServer::with_nodes(1);
-    let dir = temp_dir("kubeconfig");
+    let dir = TempDir::new("kubeconfig");
     let path = dir.join("sub/kubeconfig");
     server.write_kubeconfig(&path, Some("team-a"));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -485,17 +485,6 @@ fn kubeconfig_is_complete() {
         util::base64_decode(ca_line).unwrap(),
         server.ca_pem().as_bytes()
     );
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spartakus-standins-{name}-{}-{}",
-        std::process::id(),
-        util::random_uuid()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn on_path(program: &str) -> bool {
@@ -510,7 +499,7 @@ fn kubectl_lists_every_node_in_chunks() {
         return;
     }
     let server = ApiServer::with_nodes(20);
-    let dir = temp_dir("kubectl");
+    let dir = TempDir::new("kubectl");
     let kubeconfig = dir.join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, Some("default"));
     let out = std::process::Command::new("kubectl")
@@ -542,7 +531,6 @@ fn kubectl_lists_every_node_in_chunks() {
             .iter()
             .all(|r| r.query("limit").as_deref() == Some("7"))
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 // ---------------------------------------------------------------------------------------------

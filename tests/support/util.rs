@@ -1,6 +1,7 @@
-//! Small helpers without a crate of their own here: base64, percent-decoding, RFC 3339 times and
-//! random UUIDs.
+//! Small helpers without a crate of their own here: base64, percent-decoding, RFC 3339 times,
+//! random UUIDs and a scratch directory.
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -123,4 +124,36 @@ pub fn random_uuid() -> String {
 /// Formats 16 bytes as a version-4 UUID (setting the version and variant bits), as `init` does.
 pub fn uuid_from_bytes(b: [u8; 16]) -> String {
     spartakus::reporter::uuid_v4(b)
+}
+
+/// A fresh directory under the system temp dir, removed (with its contents) when dropped, so
+/// that a failing test leaves nothing behind either.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `spartakus-test-{name}-{pid}-{uuid}`, created empty.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "spartakus-test-{name}-{}-{}",
+            std::process::id(),
+            random_uuid()
+        ));
+        std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `path().join(name)`.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
