@@ -499,20 +499,16 @@ mod tests {
 
     #[test]
     fn flags_are_checked_as_usage_errors() {
-        let s = Settings::resolve(
-            collect_args(&[
-                "--listen",
-                "127.0.0.1:0",
-                "--store",
-                "stdout",
-                "--dedup-window",
-                "0",
-                "--header-timeout",
-                "500ms",
-            ])
-            .unwrap(),
-            &no_env,
-        )
+        let s = settings(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "stdout",
+            "--dedup-window",
+            "0",
+            "--header-timeout",
+            "500ms",
+        ])
         .unwrap();
         assert_eq!(s.listen.port(), 0);
         assert_eq!(s.store, store::Spec::Stdout);
