@@ -131,12 +131,7 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut s = String::with_capacity(4096);
-        let p = "spartakus_collector";
-        let counter = |s: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(s, "# HELP {p}_{name} {help}");
-            let _ = writeln!(s, "# TYPE {p}_{name} counter");
-            let _ = writeln!(s, "{p}_{name} {value}");
-        };
+        let p = PREFIX;
         let _ = writeln!(s, "# HELP {p}_build_info The running version.");
         let _ = writeln!(s, "# TYPE {p}_build_info gauge");
         let _ = writeln!(
@@ -162,19 +157,13 @@ impl Metrics {
             "Nodes in stored reports.",
             self.nodes.load(Relaxed),
         );
-        let _ = writeln!(
-            s,
-            "# HELP {p}_reports_rejected_total Report requests refused, by reason."
+        labeled_counter(
+            &mut s,
+            "reports_rejected_total",
+            "Report requests refused, by reason.",
+            "reason",
+            Reason::ALL.iter().map(|r| r.label()).zip(&self.rejected),
         );
-        let _ = writeln!(s, "# TYPE {p}_reports_rejected_total counter");
-        for (reason, n) in Reason::ALL.iter().zip(&self.rejected) {
-            let _ = writeln!(
-                s,
-                "{p}_reports_rejected_total{{reason=\"{}\"}} {}",
-                reason.label(),
-                n.load(Relaxed)
-            );
-        }
         counter(
             &mut s,
             "store_errors_total",
@@ -187,23 +176,19 @@ impl Metrics {
             "Reports deleted by retention.",
             self.pruned.load(Relaxed),
         );
-        let _ = writeln!(
-            s,
-            "# HELP {p}_http_responses_total HTTP responses, by status code."
+        labeled_counter(
+            &mut s,
+            "http_responses_total",
+            "HTTP responses, by status code.",
+            "code",
+            CODES
+                .iter()
+                .map(|&code| match code {
+                    0 => "other".to_string(),
+                    _ => code.to_string(),
+                })
+                .zip(&self.responses),
         );
-        let _ = writeln!(s, "# TYPE {p}_http_responses_total counter");
-        for (code, n) in CODES.iter().zip(&self.responses) {
-            let label = if *code == 0 {
-                "other".to_string()
-            } else {
-                code.to_string()
-            };
-            let _ = writeln!(
-                s,
-                "{p}_http_responses_total{{code=\"{label}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
         let _ = writeln!(s, "# HELP {p}_requests_in_flight Requests being handled.");
         let _ = writeln!(s, "# TYPE {p}_requests_in_flight gauge");
         let _ = writeln!(s, "{p}_requests_in_flight {}", self.in_flight.load(Relaxed));
@@ -228,6 +213,35 @@ impl Metrics {
         );
         let _ = writeln!(s, "{name}_count {}", self.latency_count.load(Relaxed));
         s
+    }
+}
+
+/// The prefix of every metric name.
+const PREFIX: &str = "spartakus_collector";
+
+/// One unlabelled counter, with its HELP and TYPE lines.
+fn counter(s: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(s, "# HELP {PREFIX}_{name} {help}");
+    let _ = writeln!(s, "# TYPE {PREFIX}_{name} counter");
+    let _ = writeln!(s, "{PREFIX}_{name} {value}");
+}
+
+/// One counter family with a single label: a series per (label value, count).
+fn labeled_counter<'a, V: std::fmt::Display>(
+    s: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    series: impl Iterator<Item = (V, &'a AtomicU64)>,
+) {
+    let _ = writeln!(s, "# HELP {PREFIX}_{name} {help}");
+    let _ = writeln!(s, "# TYPE {PREFIX}_{name} counter");
+    for (value, n) in series {
+        let _ = writeln!(
+            s,
+            "{PREFIX}_{name}{{{label}=\"{value}\"}} {}",
+            n.load(Relaxed)
+        );
     }
 }
 
