@@ -181,6 +181,11 @@ pub struct ReportSettings {
 }
 
 impl ReportSettings {
+    /// Whether the report is sent (not previewed on stdout nor written to a file).
+    pub fn sending(&self) -> bool {
+        !self.dry_run && self.output.is_none()
+    }
+
     /// Validates the flags, filling each one not given from its `SPARTAKUS_*` variable (read
     /// through `env`, so tests need not touch the process environment).
     pub fn resolve(args: ReportArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {

@@ -169,7 +169,7 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         Some(path) => crate::extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
         None => Vec::new(),
     };
-    let sending = !settings.dry_run && settings.output.is_none();
+    let sending = settings.sending();
     // The upload's CA roots and proxy are set up first too: a bad CA file is a configuration
     // error to report before the cluster is read (and before any spread wait).
     let uploader = match (&settings.endpoint, sending) {
@@ -300,6 +300,7 @@ async fn cluster_id(
     match cluster.get_configmap(&namespace, name, deadline).await? {
         Some(data) => existing_id(&data, &namespace, name),
         // A preview before installing is worth having; it is never sent.
+        // (--output writes a real report, which needs the real ID.)
         None if settings.dry_run && settings.output.is_none() => {
             eprintln!(
                 "spartakus: ConfigMap {namespace}/{name} does not exist yet (`spartakus init` creates it); previewing with the placeholder cluster ID {PREVIEW_CLUSTER_ID}"
@@ -322,11 +323,11 @@ pub async fn build(
     let master_version = cluster.git_version(deadline).await?;
     let header = Header {
         timestamp: unix_now().to_string(),
-        cluster_id: cluster_id.clone(),
+        cluster_id,
         master_version: Some(master_version),
         extensions,
     };
-    let mut sink = ReportSink::new(header, cluster_id);
+    let mut sink = ReportSink::new(header);
     let stats = cluster.list_nodes(PAGE_SIZE, deadline, &mut sink).await?;
     if sink.missing_uid > 0 {
         eprintln!(
@@ -374,16 +375,14 @@ type Gz = flate2::write::GzEncoder<Vec<u8>>;
 /// Anonymizes each listed node and streams it into the compressed report.
 struct ReportSink {
     header: Header,
-    cluster_id: String,
     writer: Option<ReportWriter<std::io::BufWriter<Counting<Gz>>>>,
     missing_uid: usize,
 }
 
 impl ReportSink {
-    fn new(header: Header, cluster_id: String) -> Self {
+    fn new(header: Header) -> Self {
         ReportSink {
             header,
-            cluster_id,
             writer: None,
             missing_uid: 0,
         }
@@ -425,7 +424,7 @@ impl NodeSink for ReportSink {
 
     fn node(&mut self, facts: NodeFacts) -> Result<()> {
         let uid = facts.metadata.uid.as_deref().unwrap_or("");
-        let id = match node_id(&self.cluster_id, uid) {
+        let id = match node_id(&self.header.cluster_id, uid) {
             Some(id) => id,
             None => {
                 self.missing_uid += 1;
@@ -479,7 +478,7 @@ mod tests {
             master_version: None,
             extensions: vec![],
         };
-        let mut sink = ReportSink::new(header, "c".into());
+        let mut sink = ReportSink::new(header);
         let facts = |uid: &str| NodeFacts {
             metadata: crate::report::FactsMetadata {
                 uid: Some(uid.into()),

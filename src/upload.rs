@@ -104,23 +104,13 @@ impl Uploader {
         Ok(Uploader { agent, target, via })
     }
 
-    /// Sends the payload; see [`send`].
+    /// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
+    /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a collector whose
+    /// certificate is not trusted or that does not speak TLS (retrying cannot help).
     pub fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
-        send_with(
-            &self.agent,
-            &self.target,
-            self.via.as_deref(),
-            payload,
-            deadline,
-        )
+        let Uploader { agent, target, via } = self;
+        send_with(agent, target, via.as_deref(), payload, deadline)
     }
-}
-
-/// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
-/// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a bad CA file or a
-/// collector whose certificate is not trusted (retrying cannot help; `--ca-file` can).
-pub fn send(payload: &Payload, target: &Target, deadline: &Deadline) -> Result<Delivered> {
-    Uploader::new(target.clone())?.send(payload, deadline)
 }
 
 fn send_with(
