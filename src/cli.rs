@@ -74,11 +74,7 @@ pub struct InitSettings {
 impl InitSettings {
     /// Flags win; each one not given is read from its variable through `env`.
     pub fn resolve(args: InitArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let text = |flag: Option<String>, var: &str| -> Option<String> {
-            flag.or_else(|| env(var))
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let text = |flag: Option<String>, var: &str| flag_or_env(flag, var, env);
         let timeout = match text(args.timeout, "SPARTAKUS_INIT_TIMEOUT") {
             None => DEFAULT_INIT_TIMEOUT,
             Some(t) => match parse_duration(&t) {
@@ -189,11 +185,7 @@ impl ReportSettings {
     /// Validates the flags, filling each one not given from its `SPARTAKUS_*` variable (read
     /// through `env`, so tests need not touch the process environment).
     pub fn resolve(args: ReportArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let text = |flag: Option<String>, var: &str| -> Option<String> {
-            flag.or_else(|| env(var))
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let text = |flag: Option<String>, var: &str| flag_or_env(flag, var, env);
         let switch = |flag: bool, var: &str| -> Result<bool> {
             if flag {
                 return Ok(true);
@@ -267,6 +259,18 @@ impl ReportSettings {
             gzip: !switch(args.no_gzip, "SPARTAKUS_NO_GZIP")?,
         })
     }
+}
+
+/// A flag's value, else its environment variable's (read through `env`); trimmed, and `None`
+/// when empty.
+pub fn flag_or_env(
+    flag: Option<String>,
+    var: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    flag.or_else(|| env(var))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// An endpoint is an absolute `http` or `https` URL with a host.
