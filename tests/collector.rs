@@ -454,14 +454,20 @@ fn original_collector_behaviour_table() {
 // Limits
 // ---------------------------------------------------------------------------------------------
 
-/// Peak resident memory of a process, from /proc.
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A process's memory figure in KiB from /proc/PID/status, e.g. `VmHWM` (peak resident) or
+/// `VmRSS` (resident now).
+fn proc_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Peak resident memory of a process.
+fn peak_rss_kib(pid: u32) -> u64 {
+    proc_kib(pid, "VmHWM")
 }
 
 #[test]
@@ -1044,16 +1050,6 @@ fn concurrency_caps_hold_back_extra_work() {
     );
 }
 
-/// Resident memory of a process now, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// Many large reports at once: the collector's memory grows by no more than its budget (plus
 /// fixed buffers), whatever the concurrency; what does not fit waits, or gets 503 and
 /// Retry-After. Before the budget, each of these uploads held its body, its decompressed
@@ -1085,7 +1081,7 @@ fn memory_stays_within_the_budget_under_concurrent_large_reports() {
         })
         .collect();
     assert_eq!(c.get("/healthz").status, 200);
-    let base = rss_kib(c.child.id());
+    let base = proc_kib(c.child.id(), "VmRSS");
     let addr = c.addr;
     let senders: Vec<_> = bodies
         .into_iter()
