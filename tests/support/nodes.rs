@@ -66,8 +66,9 @@ fn fnv(text: &str) -> u64 {
     x
 }
 
-fn pick<T: Copy>(items: &[T], hash: u64) -> T {
-    items[(hash % items.len() as u64) as usize]
+/// The item `hash` picks out of `items`.
+fn pick<T>(items: &[T], hash: u64) -> &T {
+    &items[(hash % items.len() as u64) as usize]
 }
 
 fn hex64(hash: u64) -> String {
@@ -482,7 +483,7 @@ fn generate(index: usize) -> Gen {
     let [_, _, c, d] = ip_num.to_be_bytes();
     let pod_cidr_num = u32::from_be_bytes([100, 96, 0, 0]).wrapping_add((index as u32) << 8);
     let pod_cidr = format!("{}/24", ipv4(pod_cidr_num));
-    let team = pick(TEAMS, h(index, 30));
+    let team = *pick(TEAMS, h(index, 30));
     let team_label = format!("team-{team}-acme");
     let cost_center = format!("cc-{}-acme", 4000 + h(index, 31) % 900);
     let created = 1_735_689_600 + h(index, 32) % (180 * 86_400);
@@ -506,28 +507,30 @@ fn generate(index: usize) -> Gen {
         labels.push(l("kubernetes.io/hostname", name));
         labels.push(l("kubernetes.io/os", "linux"));
     };
+    let owner = format!("sre-{team}@acme-corp.example");
+    secrets.push(owner.clone());
+    // The owner, then what every kubelet or node controller sets.
     let common_annotations = |annotations: &mut Vec<(String, String)>| {
+        annotations.push(l("acme-corp.example/owner", owner.clone()));
         annotations.push(l("node.alpha.kubernetes.io/ttl", "0"));
         annotations.push(l(
             "volumes.kubernetes.io/controller-managed-attach-detach",
             "true",
         ));
     };
-    let owner = format!("sre-{team}@acme-corp.example");
-    secrets.push(owner.clone());
     let gen_n = index / SHAPES.len();
 
     let g = match shape {
         Shape::Eks => {
             let arm = gen_n % 3 == 0;
             let mach = if arm {
-                &EKS_ARM64[(h(index, 50) % EKS_ARM64.len() as u64) as usize]
+                pick(EKS_ARM64, h(index, 50))
             } else {
-                &EKS_AMD64[(h(index, 50) % EKS_AMD64.len() as u64) as usize]
+                pick(EKS_AMD64, h(index, 50))
             };
             let arch = if arm { "arm64" } else { "amd64" };
-            let zone = pick(&["a", "b", "c", "d"], h(index, 51));
-            let zone_id = pick(
+            let zone = *pick(&["a", "b", "c", "d"], h(index, 51));
+            let zone_id = *pick(
                 &["use1-az1", "use1-az2", "use1-az4", "use1-az6"],
                 h(index, 51),
             );
@@ -560,7 +563,6 @@ fn generate(index: usize) -> Gen {
                 "csi.volume.kubernetes.io/nodeid",
                 format!("{{\"ebs.csi.aws.com\":\"{instance}\"}}"),
             ));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             if mach.gpus > 0 {
                 taints.push(("nvidia.com/gpu", "present", "NoSchedule"));
@@ -591,7 +593,6 @@ fn generate(index: usize) -> Gen {
                 83_873_772,
             );
             Gen {
-                shape,
                 provider_id: Some(format!("aws:///us-east-1{zone}/{instance}")),
                 pod_cidr: None,
                 kernel: if arm {
@@ -608,18 +609,17 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
         Shape::Gke => {
-            let mach = &GKE_MACHINES[(h(index, 50) % GKE_MACHINES.len() as u64) as usize];
+            let mach = pick(GKE_MACHINES, h(index, 50));
             let pool = match (mach.gpus, gen_n % 3) {
                 (1.., _) => "acme-gpu-pool",
                 (_, 0) => "default-pool",
                 _ => "acme-batch-pool",
             };
-            let zone = format!("us-central1-{}", pick(&["a", "b", "c", "f"], h(index, 51)));
+            let zone = format!("us-central1-{}", *pick(&["a", "b", "c", "f"], h(index, 51)));
             let name = format!(
                 "gke-acme-prod-{pool}-{:08x}-{}",
                 fnv(pool) as u32,
@@ -670,7 +670,6 @@ fn generate(index: usize) -> Gen {
             ));
             annotations.push(l("node.gke.io/last-applied-node-labels", applied.join(",")));
             annotations.push(l("node.gke.io/last-applied-node-taints", ""));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             if mach.gpus > 0 {
                 taints.push(("nvidia.com/gpu", "present", "NoSchedule"));
@@ -702,9 +701,9 @@ fn generate(index: usize) -> Gen {
         Shape::Aks | Shape::Windows => {
             let windows = shape == Shape::Windows;
             let mach = if windows {
-                &WINDOWS_MACHINES[(h(index, 50) % WINDOWS_MACHINES.len() as u64) as usize]
+                pick(WINDOWS_MACHINES, h(index, 50))
             } else {
-                &AKS_MACHINES[(h(index, 50) % AKS_MACHINES.len() as u64) as usize]
+                pick(AKS_MACHINES, h(index, 50))
             };
             let subscription = uuid(h(0, 60), h(0, 61));
             let group = "mc_acme-prod-rg_acme-aks_westeurope";
@@ -713,7 +712,7 @@ fn generate(index: usize) -> Gen {
                 let name = format!("{vmss}{}", base36(index as u64, 6));
                 ("acmew", vmss, name)
             } else {
-                let pool = pick(&["acmesys", "acmeapps", "acmegpu"], h(index, 62));
+                let pool = *pick(&["acmesys", "acmeapps", "acmegpu"], h(index, 62));
                 let vmss = format!("aks-{pool}-{}-vmss", 31_415_926 + fnv(pool) % 1000);
                 let name = format!("{vmss}{}", base36(index as u64, 6));
                 (pool, vmss, name)
@@ -777,7 +776,6 @@ fn generate(index: usize) -> Gen {
                 "csi.volume.kubernetes.io/nodeid",
                 format!("{{\"disk.csi.azure.com\":\"{name}\",\"file.csi.azure.com\":\"{name}\"}}"),
             ));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             if windows {
                 taints.push(("os", "windows", "NoSchedule"));
@@ -827,7 +825,6 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
@@ -852,7 +849,6 @@ fn generate(index: usize) -> Gen {
                 "kubeadm.alpha.kubernetes.io/cri-socket",
                 "unix:///run/containerd/containerd.sock",
             ));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             addresses.push(("Hostname", name.clone()));
             let mach = m("kind", 8, 31, 110, 0);
@@ -870,7 +866,6 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
@@ -915,7 +910,6 @@ fn generate(index: usize) -> Gen {
                 "k3s.io/node-env",
                 "{\"K3S_TOKEN\":\"********\",\"K3S_URL\":\"https://edge-master.acme-corp.example:6443\"}",
             ));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             addresses.push(("Hostname", name.clone()));
             secrets.extend([
@@ -939,7 +933,6 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
@@ -947,11 +940,11 @@ fn generate(index: usize) -> Gen {
             let on_aws = gen_n % 2 == 0;
             let infra = "acme-ocp-7xk2p";
             let (name, provider_id, mach, zone) = if on_aws {
-                let zone = format!("us-east-2{}", pick(&["a", "b", "c"], h(index, 51)));
+                let zone = format!("us-east-2{}", *pick(&["a", "b", "c"], h(index, 51)));
                 let instance = format!("i-0{:016x}", h(index, 52));
                 let name = format!("ip-10-213-{c}-{d}.us-east-2.compute.internal");
                 secrets.push(instance.clone());
-                let mach = &OPENSHIFT_AWS[(h(index, 50) % 2) as usize];
+                let mach = pick(OPENSHIFT_AWS, h(index, 50));
                 (name, format!("aws:///{zone}/{instance}"), mach, zone)
             } else {
                 let server = uuid(h(index, 52), h(index, 53));
@@ -1017,7 +1010,6 @@ fn generate(index: usize) -> Gen {
             ));
             annotations.push(l("machineconfiguration.openshift.io/reason", ""));
             annotations.push(l("machineconfiguration.openshift.io/state", "Done"));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             addresses.push(("Hostname", name.clone()));
             secrets.extend([machine, rendered, chassis, infra.to_string()]);
@@ -1039,14 +1031,13 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
         Shape::BareMetal => {
             let rack = h(index, 90) % 40;
             let name = format!("acme-dc2-r{rack:02}-n{gen_n:05}.infra.acme-corp.example");
-            let mach = &METAL_MACHINES[(h(index, 50) % METAL_MACHINES.len() as u64) as usize];
+            let mach = pick(METAL_MACHINES, h(index, 50));
             let asset = format!("ASSET-ACME-{:08X}", h(index, 91) as u32);
             let bmc = ipv4(u32::from_be_bytes([10, 250, 0, 4]).wrapping_add(index as u32));
             let tunnel =
@@ -1080,7 +1071,6 @@ fn generate(index: usize) -> Gen {
             annotations.push(l("projectcalico.org/IPv4VXLANTunnelAddr", tunnel.clone()));
             annotations.push(l("acme-corp.example/asset-tag", asset.clone()));
             annotations.push(l("acme-corp.example/bmc-address", bmc.clone()));
-            annotations.push(l("acme-corp.example/owner", owner.clone()));
             common_annotations(&mut annotations);
             if gen_n % 3 == 0 {
                 addresses.push(("ExternalIP", format!("192.0.2.{}", 1 + gen_n % 250)));
@@ -1108,7 +1098,6 @@ fn generate(index: usize) -> Gen {
                 name,
                 capacity,
                 allocatable,
-                extra_conditions: false,
                 ..base(index, shape)
             }
         }
@@ -1198,14 +1187,23 @@ fn kv(out: &mut String, key: &str, value: &str) {
     js(out, value);
 }
 
-fn map(out: &mut String, entries: &[(String, String)]) {
-    out.push('{');
-    for (i, (k, v)) in entries.iter().enumerate() {
+/// Appends each of `items` with `write`, comma-separated.
+fn comma_separated<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        kv(out, k, v);
+        write(out, item);
     }
+}
+
+fn map(out: &mut String, entries: &[(String, String)]) {
+    out.push('{');
+    comma_separated(out, entries, |out, (k, v)| kv(out, k, v));
     out.push('}');
 }
 
@@ -1294,15 +1292,12 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
             out,
             ",{{\"manager\":\"{manager}\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"{created}\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{{\"f:status\":{{\"f:addresses\":{{"
         );
-        for (i, (kind, _)) in g.addresses.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        comma_separated(out, &g.addresses, |out, (kind, _)| {
             let _ = write!(
                 out,
                 "\"k:{{\\\"type\\\":\\\"{kind}\\\"}}\":{{\".\":{{}},\"f:address\":{{}},\"f:type\":{{}}}}"
             );
-        }
+        });
         out.push_str("}}},\"subresource\":\"status\"}");
     }
     let _ = write!(
@@ -1316,15 +1311,12 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
     let kubelet_conditions = conditions(g)
         .into_iter()
         .filter(|(kind, ..)| KUBELET_CONDITIONS.contains(kind));
-    for (i, (kind, ..)) in kubelet_conditions.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    comma_separated(out, kubelet_conditions, |out, (kind, ..)| {
         let _ = write!(
             out,
             "\"k:{{\\\"type\\\":\\\"{kind}\\\"}}\":{{\"f:lastHeartbeatTime\":{{}},\"f:lastTransitionTime\":{{}},\"f:message\":{{}},\"f:reason\":{{}},\"f:status\":{{}}}}"
         );
-    }
+    });
     out.push_str("},\"f:images\":{},\"f:nodeInfo\":{\"f:bootID\":{},\"f:containerRuntimeVersion\":{},\"f:kernelVersion\":{},\"f:kubeProxyVersion\":{},\"f:kubeletVersion\":{},\"f:machineID\":{},\"f:osImage\":{},\"f:systemUUID\":{}}");
     if !g.volumes.is_empty() {
         out.push_str(",\"f:volumesAttached\":{},\"f:volumesInUse\":{}");
@@ -1350,16 +1342,13 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
     if !g.taints.is_empty() {
         sep(out);
         out.push_str("\"taints\":[");
-        for (i, (key, value, effect)) in g.taints.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        comma_separated(out, &g.taints, |out, (key, value, effect)| {
             let _ = write!(out, "{{\"key\":\"{key}\",");
             if !value.is_empty() {
                 let _ = write!(out, "\"value\":\"{value}\",");
             }
             let _ = write!(out, "\"effect\":\"{effect}\"}}");
-        }
+        });
         out.push(']');
     }
     out.push_str("},");
@@ -1370,26 +1359,24 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
     out.push_str(",\"allocatable\":");
     map(out, &g.allocatable);
     out.push_str(",\"conditions\":[");
-    for (i, (kind, status, reason, message)) in conditions(g).iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"type\":\"{kind}\",\"status\":\"{status}\",\"lastHeartbeatTime\":\"{heartbeat}\",\"lastTransitionTime\":\"{created}\",\"reason\":\"{reason}\",\"message\":"
-        );
-        js(out, message);
-        out.push('}');
-    }
+    comma_separated(
+        out,
+        conditions(g),
+        |out, (kind, status, reason, message)| {
+            let _ = write!(
+                out,
+                "{{\"type\":\"{kind}\",\"status\":\"{status}\",\"lastHeartbeatTime\":\"{heartbeat}\",\"lastTransitionTime\":\"{created}\",\"reason\":\"{reason}\",\"message\":"
+            );
+            js(out, message);
+            out.push('}');
+        },
+    );
     out.push_str("],\"addresses\":[");
-    for (i, (kind, address)) in g.addresses.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    comma_separated(out, &g.addresses, |out, (kind, address)| {
         let _ = write!(out, "{{\"type\":\"{kind}\",\"address\":");
         js(out, address);
         out.push('}');
-    }
+    });
     out.push_str("],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":10250}},\"nodeInfo\":{");
     let fields: [(&str, &str); 10] = [
         ("machineID", &g.machine_id),
@@ -1403,17 +1390,9 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
         ("operatingSystem", g.os),
         ("architecture", g.arch),
     ];
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        kv(out, k, v);
-    }
+    comma_separated(out, fields, |out, (k, v)| kv(out, k, v));
     out.push_str("},\"images\":[");
-    for (i, image) in g.images.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    comma_separated(out, &g.images, |out, image| {
         out.push_str("{\"names\":[\"");
         out.push_str(&image.repo);
         out.push_str("@sha256:");
@@ -1423,25 +1402,17 @@ fn render(g: &Gen, out: &mut String, with_type: bool) {
         out.push(':');
         out.push_str(&image.tag);
         let _ = write!(out, "\"],\"sizeBytes\":{}}}", image.size);
-    }
+    });
     out.push(']');
     if !g.volumes.is_empty() {
         out.push_str(",\"volumesInUse\":[");
-        for (i, v) in g.volumes.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            js(out, v);
-        }
+        comma_separated(out, &g.volumes, |out, v| js(out, v));
         out.push_str("],\"volumesAttached\":[");
-        for (i, v) in g.volumes.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        comma_separated(out, &g.volumes, |out, v| {
             out.push_str("{\"name\":");
             js(out, v);
             out.push_str(",\"devicePath\":\"\"}");
-        }
+        });
         out.push(']');
     }
     out.push_str("}}");
