@@ -65,6 +65,15 @@ fn report_url(api: &ApiServer, url: &str, extra: &[&str], env: &[(&str, &str)]) 
     spartakus(api, &args, env)
 }
 
+/// `spartakus report --dry-run --cluster-id CLUSTER_ID` with `env` added.
+fn dry_run(api: &ApiServer, env: &[(&str, &str)]) -> Run {
+    spartakus(
+        api,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+        env,
+    )
+}
+
 fn report_to(api: &ApiServer, collector: &Collector, extra: &[&str]) -> Run {
     report_url(api, &collector.url(), extra, &[])
 }
@@ -93,11 +102,7 @@ fn distinct_ids(report: &spartakus::report::Report) -> usize {
 #[test]
 fn several_pages_with_continue_tokens() {
     let api = ApiServer::with_nodes(1203);
-    let run = spartakus(
-        &api,
-        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
-        &[],
-    );
+    let run = dry_run(&api, &[]);
     assert_exit(&run, 0);
     let report = run.report();
     assert_eq!(report.nodes.len(), 1203);
@@ -127,11 +132,7 @@ fn an_expired_continue_token_restarts_the_list() {
             .with_nodes(1100)
             .with_expired_continue_at_page(2),
     );
-    let run = spartakus(
-        &api,
-        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
-        &[],
-    );
+    let run = dry_run(&api, &[]);
     assert_exit(&run, 0);
     let report = run.report();
     assert_eq!(report.nodes.len(), 1100, "no node lost or counted twice");
@@ -214,11 +215,7 @@ fn an_api_server_that_never_answers_is_a_kubernetes_error_at_the_deadline() {
 #[test]
 fn version_errors_are_retried_too() {
     let api = ApiServer::start(Config::default().with_nodes(3).with_version_fault(502, 1));
-    let run = spartakus(
-        &api,
-        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
-        &[],
-    );
+    let run = dry_run(&api, &[]);
     assert_exit(&run, 0);
     assert_eq!(run.report().nodes.len(), 3);
 }
@@ -728,11 +725,7 @@ fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
     api.write_kubeconfig(&kubeconfig, Some(NS));
     let list = format!("{}:{}", dir.join("missing").display(), kubeconfig.display());
     // KUBECONFIG from `env` replaces the single file `spartakus` points it at.
-    let run = spartakus(
-        &api,
-        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
-        &[("KUBECONFIG", &list)],
-    );
+    let run = dry_run(&api, &[("KUBECONFIG", &list)]);
     assert_exit(&run, 0);
     assert_eq!(run.report().nodes.len(), 2);
 }
