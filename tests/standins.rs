@@ -778,6 +778,15 @@ fn post(
     ))
 }
 
+/// An uncompressed `application/json` POST.
+fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &[u8],
+) -> Result<(u16, String, Option<String>), ureq::Error> {
+    post(agent, url, "application/json", false, body)
+}
+
 #[test]
 fn collector_records_gzip_bodies_decoded() {
     let collector = Collector::new();
@@ -820,24 +829,16 @@ fn collector_follows_its_script_then_answers_204() {
     ]);
     let agent = agent(None);
     let url = collector.url();
-    let (status, _, retry) =
-        post(&agent, &url, "application/json", false, REPORT.as_bytes()).unwrap();
+    let (status, _, retry) = post_json(&agent, &url, REPORT.as_bytes()).unwrap();
     assert_eq!((status, retry.as_deref()), (503, Some("1")));
-    let (status, _, retry) =
-        post(&agent, &url, "application/json", false, REPORT.as_bytes()).unwrap();
+    let (status, _, retry) = post_json(&agent, &url, REPORT.as_bytes()).unwrap();
     assert_eq!(status, 429);
     let date = httpdate::parse_http_date(&retry.unwrap()).unwrap();
     assert!(date > std::time::SystemTime::now() + Duration::from_secs(25));
-    let (status, text, _) =
-        post(&agent, &url, "application/json", false, REPORT.as_bytes()).unwrap();
+    let (status, text, _) = post_json(&agent, &url, REPORT.as_bytes()).unwrap();
     assert_eq!((status, text.as_str()), (400, "bad report"));
     for _ in 0..2 {
-        assert_eq!(
-            post(&agent, &url, "application/json", false, REPORT.as_bytes())
-                .unwrap()
-                .0,
-            204
-        );
+        assert_eq!(post_json(&agent, &url, REPORT.as_bytes()).unwrap().0, 204);
     }
     let statuses: Vec<u16> = collector.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [503, 429, 400, 204, 204]);
@@ -853,22 +854,10 @@ fn collector_can_hang_and_close() {
         .build()
         .new_agent();
     let started = Instant::now();
-    let hung = post(
-        &quick,
-        &collector.url(),
-        "application/json",
-        false,
-        REPORT.as_bytes(),
-    );
+    let hung = post_json(&quick, &collector.url(), REPORT.as_bytes());
     assert!(hung.is_err(), "a hung collector gives no answer");
     assert!(started.elapsed() >= Duration::from_millis(450));
-    let closed = post(
-        &agent(None),
-        &collector.url(),
-        "application/json",
-        false,
-        REPORT.as_bytes(),
-    );
+    let closed = post_json(&agent(None), &collector.url(), REPORT.as_bytes());
     assert!(closed.is_err(), "closed without an answer: {closed:?}");
     assert_eq!(collector.request_count(), 2);
     assert!(collector.requests().iter().all(|r| r.status == 0));
@@ -910,7 +899,7 @@ fn collector_can_reject_gzip_like_the_original() {
     )
     .unwrap();
     assert_eq!(status, 204);
-    let (status, _, _) = post(&agent, &url, "application/json", false, b"[1,2]").unwrap();
+    let (status, _, _) = post_json(&agent, &url, b"[1,2]").unwrap();
     assert_eq!(status, 400);
     let statuses: Vec<u16> = collector.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [400, 415, 204, 400]);
@@ -926,14 +915,7 @@ fn collector_over_https_and_refused_connections() {
     });
     assert!(collector.url().starts_with("https://127.0.0.1:"));
     let agent = agent(collector.ca_pem());
-    let (status, _, _) = post(
-        &agent,
-        &collector.url(),
-        "application/json",
-        false,
-        REPORT.as_bytes(),
-    )
-    .unwrap();
+    let (status, _, _) = post_json(&agent, &collector.url(), REPORT.as_bytes()).unwrap();
     assert_eq!(status, 204);
     assert_eq!(collector.requests()[0].body, REPORT.as_bytes());
     // Without the test CA the certificate is not trusted.
@@ -941,18 +923,9 @@ fn collector_over_https_and_refused_connections() {
         .proxy(None)
         .build()
         .new_agent();
-    assert!(
-        post(
-            &untrusted,
-            &collector.url(),
-            "application/json",
-            false,
-            b"{}"
-        )
-        .is_err()
-    );
+    assert!(post_json(&untrusted, &collector.url(), b"{}").is_err());
 
-    let refused = post(&agent, &refused_url(), "application/json", false, b"{}");
+    let refused = post_json(&agent, &refused_url(), b"{}");
     assert!(
         matches!(refused, Err(ureq::Error::Io(ref e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
         "{refused:?}"
