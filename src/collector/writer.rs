@@ -37,24 +37,24 @@ pub struct Handle {
 impl Handle {
     /// Store a report; resolves once it is committed (or refused).
     pub async fn ingest(&self, incoming: Incoming) -> Result<Outcome> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Ingest(Box::new(incoming), reply))
+        self.ask(|reply| Command::Ingest(Box::new(incoming), reply))
             .await
-            .map_err(|_| anyhow!("the store writer has stopped"))?;
-        rx.await
-            .map_err(|_| anyhow!("the store writer has stopped"))?
     }
 
     /// Delete reports received before `cutoff` (Unix seconds).
     pub async fn prune(&self, cutoff: i64) -> Result<usize> {
+        self.ask(|reply| Command::Prune(cutoff, reply)).await
+    }
+
+    /// Send a command to the thread and wait for its reply.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
+        let stopped = || anyhow!("the store writer has stopped");
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Prune(cutoff, reply))
-            .await
-            .map_err(|_| anyhow!("the store writer has stopped"))?;
-        rx.await
-            .map_err(|_| anyhow!("the store writer has stopped"))?
+        self.tx.send(command(reply)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Whether the writer thread is still running.
