@@ -1405,25 +1405,7 @@ mod support;
 
 use support::apiserver::ApiServer;
 use support::collector::Collector;
-
-/// A scratch directory under Cargo's target tmp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("manifests-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::util::TempDir;
 
 /// The one container of `template`, as the kubelet would start it, but with this build's binary
 /// for the image's entrypoint `/spartakus`: the rendered args; the rendered environment (see
@@ -1527,7 +1509,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
     const NODES: usize = 7;
     let api = ApiServer::with_nodes(NODES);
     let collector = Collector::new();
-    let scratch = Scratch::new("run");
+    let scratch = TempDir::new("manifests-run");
 
     // The install, with the endpoint set as overlays/custom-endpoint sets it.
     let mut objects = rendered(INSTALL).to_vec();
@@ -1545,7 +1527,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         &objects,
         &job,
         &api,
-        &scratch.0.join("init"),
+        &scratch.join("init"),
     ));
     assert_eq!(code, 0, "init: {stderr}");
     let id = stdout.trim().to_owned();
@@ -1559,7 +1541,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         &objects,
         &job,
         &api,
-        &scratch.0.join("init-again"),
+        &scratch.join("init-again"),
     ));
     assert_eq!(
         (code, again.trim()),
@@ -1576,7 +1558,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         &objects,
         "spartakus-manual",
         &api,
-        &scratch.0.join("manual"),
+        &scratch.join("manual"),
     ));
     assert_eq!(code, 0, "report: {stderr}");
     assert!(
@@ -1612,7 +1594,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
             &objects,
             &format!("spartakus-{minutes}"),
             &api,
-            &scratch.0.join("scheduled"),
+            &scratch.join("scheduled"),
         );
         let mut child = command
             .stdout(Stdio::null())
