@@ -14,7 +14,7 @@ use argh::FromArgs;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::apiserver::{ApiServer, Config, Fault};
+use support::apiserver::{ApiServer, Config};
 
 /// Stand-in Kubernetes API server serving generated nodes over HTTPS on 127.0.0.1.
 #[derive(FromArgs)]
@@ -66,12 +66,11 @@ fn main() {
         config = config.with_delay(Duration::from_millis(ms));
     }
     if args.nodes_fault_times > 0 {
-        config.nodes_fault = Some(Fault::times(
-            args.nodes_fault_status,
-            args.nodes_fault_times,
-        ));
+        config = config.with_nodes_fault(args.nodes_fault_status, args.nodes_fault_times);
     }
-    config.expire_continue_at_page = args.expire_page;
+    if let Some(page) = args.expire_page {
+        config = config.with_expired_continue_at_page(page);
+    }
     let server = ApiServer::start(config);
     if let Some(id) = &args.cluster_id {
         server.insert_configmap(&args.namespace, "spartakus", [("clusterID", id.as_str())]);
