@@ -217,7 +217,7 @@ impl Metrics {
 }
 
 /// The prefix of every metric name.
-const PREFIX: &str = "spartakus_collector";
+pub const PREFIX: &str = "spartakus_collector";
 
 /// One unlabelled counter, with its HELP and TYPE lines.
 fn counter(s: &mut String, name: &str, help: &str, value: u64) {

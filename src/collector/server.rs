@@ -255,7 +255,7 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
 /// The counters, and the memory budget's gauges.
 fn metrics_text(state: &State) -> String {
     let mut text = state.metrics.render();
-    let p = "spartakus_collector";
+    let p = super::metrics::PREFIX;
     for (name, help, value) in [
         (
             "memory_budget_bytes",
