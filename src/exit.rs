@@ -67,6 +67,23 @@ pub fn class_of(error: &anyhow::Error) -> Class {
         .unwrap_or(Class::Internal)
 }
 
+/// Writes `bytes` to standard output. A reader that went away (`spartakus report --dry-run |
+/// head -c 100`) is not a failure: it had what it wanted.
+pub fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done.map_err(|e| anyhow::anyhow!("writing to stdout: {e}")),
+    }
+}
+
+/// Whether an error is standard output's reader having gone away (see [`print`]).
+pub fn is_closed_pipe(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::BrokenPipe
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,30 +1,24 @@
-//! spartakus: an anonymous, opt-in Kubernetes usage reporter.
+//! spartakus: an anonymous, opt-in Kubernetes usage reporter, and its collector.
 //!
-//! The library holds everything; `src/main.rs` only parses flags, calls [`cli::run`] and maps the
-//! error to an exit code.
+//! The library holds everything; `src/main.rs` parses the command line once ([`cli`]), resolves
+//! it into settings once and runs the chosen job ([`job`]), and maps the error to an exit code
+//! ([`exit`]).
 //!
-//! Pure, without I/O:
-//! - [`report`]: the report's wire format and the builder that anonymizes nodes.
-//! - [`nodelist`]: the streaming scanner that reads only the needed fields of each Node.
-//! - [`extensions`]: validating operator-chosen extensions (and [`extensions::load`] reads them).
-//! - [`retry`], [`spread`], [`proxy`]: backoff and deadlines, load spreading, `NO_PROXY`.
-//! - [`cli`]: flags and environment variables, validated into settings; [`exit`]: exit codes.
-//!
-//! I/O, in few places:
-//! - [`cluster`]: every call to the Kubernetes API (client, version, ConfigMap, paged node list).
-//! - [`upload`]: sending the report to the collector with retries.
-//! - [`reporter`]: `init` and `report`, wiring the above together.
-//! - [`collector`]: `spartakus collect` and `spartakus summary`.
+//! - [`contract`]: the report, shared by both programs: its types, every limit, the clamp rules,
+//!   the anonymizing transform, the streaming writer and reader. Pure.
+//! - [`reporter`]: `spartakus init` and `spartakus report`. The Kubernetes API is called only from
+//!   `reporter::cluster`, the collector only from `reporter::upload`.
+//! - [`collector`]: `spartakus collect` and `spartakus summary`. The network only in
+//!   `collector::server` and `collector::ingest`, the store only in `collector::store`.
+//! - [`retry`]: deadlines, backoff and the one retry policy both HTTP clients follow. Pure.
+//! - [`cli`]: flags and the one environment-variable rule (a leaf: it knows no subcommand's
+//!   logic); [`exit`]: error classes and exit codes; [`time`]: clock formatting.
 
 pub mod cli;
-pub mod cluster;
 pub mod collector;
+pub mod contract;
 pub mod exit;
-pub mod extensions;
-pub mod nodelist;
-pub mod proxy;
-pub mod report;
+pub mod job;
 pub mod reporter;
 pub mod retry;
-pub mod spread;
-pub mod upload;
+pub mod time;

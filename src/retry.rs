@@ -1,6 +1,86 @@
-//! Backoff, `Retry-After`, and the run's deadline. Pure: time and randomness are passed in.
+//! The run's deadline, backoff, `Retry-After`, and the one retry policy both of the reporter's
+//! HTTP clients (the Kubernetes API and the collector) follow:
+//!
+//! 1. A failure worth another attempt (no connection, a broken response, 408, 429, 5xx) is
+//!    retried after the server's `Retry-After` if it sent one, else after [`Backoff::DEFAULT`]
+//!    (exponential with jitter, 0.5 s doubling up to 30 s).
+//! 2. A `Retry-After` longer than [`MAX_RETRY_AFTER`] is waited as that long.
+//! 3. A wait that would pass the run's deadline is not waited: the run stops at once, saying
+//!    what failed and that the deadline leaves no time.
+//! 4. A run someone is watching ([`Patience::Impatient`]: a preview, or a terminal) does not wait
+//!    for what is unlikely to heal within minutes: a connection refused by this machine, or a
+//!    name that does not resolve. A scheduled run waits for them like any other failure.
+//!
+//! Pure: time and randomness are passed in.
 
 use std::time::{Duration, Instant, SystemTime};
+
+/// The longest `Retry-After` honoured as given (rule 2).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Whether a run waits out failures that may take long to heal (rule 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// A scheduled run: every transient failure is retried until the deadline.
+    Patient,
+    /// A person is watching: a refused loopback connection or an unknown name is final.
+    Impatient,
+}
+
+impl Patience {
+    /// Impatient for a preview, or when standard error is a terminal; patient otherwise (a
+    /// CronJob's pod).
+    pub fn for_run(preview: bool) -> Patience {
+        use std::io::IsTerminal;
+        if preview || std::io::stderr().is_terminal() {
+            Patience::Impatient
+        } else {
+            Patience::Patient
+        }
+    }
+
+    /// Whether a transport failure, described by `text`, to `host` is final for this run.
+    pub fn gives_up_on(self, host: &str, text: &str) -> bool {
+        if self == Patience::Patient {
+            return false;
+        }
+        let lower = text.to_ascii_lowercase();
+        let refused = lower.contains("connection refused");
+        let unknown_name = lower.contains("failed to lookup address")
+            || lower.contains("name or service not known")
+            || lower.contains("no such host")
+            || lower.contains("dns error")
+            || lower.contains("nodename nor servname");
+        unknown_name || (refused && is_loopback(host))
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `::1`.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The wait before the next attempt, after `failures` failed ones (rules 1 to 3): `Ok(wait)`, or
+/// `Err(wait)` when that wait would pass the deadline, `remaining` from now.
+pub fn next_wait(
+    failures: u32,
+    retry_after: Option<Duration>,
+    remaining: Duration,
+    random: u64,
+) -> Result<Duration, Duration> {
+    let wait = retry_after
+        .map(|after| after.min(MAX_RETRY_AFTER))
+        .unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random));
+    if wait >= remaining {
+        Err(wait)
+    } else {
+        Ok(wait)
+    }
+}
 
 /// The hard deadline of a run: every wait and every request fits inside it.
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +268,45 @@ mod tests {
         for bad in ["", "5", "m", "5x", "1.5m", "-1s", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn one_policy() {
+        let left = Duration::from_secs(300);
+        assert_eq!(
+            next_wait(0, Some(Duration::from_secs(7)), left, 0),
+            Ok(Duration::from_secs(7))
+        );
+        assert_eq!(
+            next_wait(0, Some(Duration::from_secs(3600)), left, 0),
+            Ok(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            next_wait(
+                0,
+                Some(Duration::from_secs(3600)),
+                Duration::from_secs(60),
+                0
+            ),
+            Err(MAX_RETRY_AFTER),
+            "never waits past the deadline"
+        );
+        assert_eq!(next_wait(0, None, left, 0), Ok(Duration::from_millis(50)));
+        assert!(next_wait(0, None, Duration::from_millis(10), 0).is_err());
+
+        let refused = "tcp connect error: Connection refused (os error 111)";
+        let dns = "dns error: failed to lookup address information: Name or service not known";
+        assert!(Patience::Impatient.gives_up_on("127.0.0.1", refused));
+        assert!(Patience::Impatient.gives_up_on("localhost", refused));
+        assert!(Patience::Impatient.gives_up_on("[::1]", refused));
+        assert!(
+            !Patience::Impatient.gives_up_on("10.0.0.1", refused),
+            "may be restarting"
+        );
+        assert!(Patience::Impatient.gives_up_on("collector.example.org", dns));
+        assert!(!Patience::Patient.gives_up_on("127.0.0.1", refused));
+        assert!(!Patience::Patient.gives_up_on("c.example.org", dns));
+        assert!(!Patience::Impatient.gives_up_on("127.0.0.1", "connection reset by peer"));
     }
 
     #[test]

@@ -536,10 +536,13 @@ fn size_limits_and_gzip_bomb() {
         "peak RSS {peak} KiB: the bomb was inflated too far"
     );
 
-    // Counts and lengths.
+    // Counts and lengths: structural faults are refused...
+    let ids: Vec<String> = (0..100_001)
+        .map(|i| format!(r#"{{"id":"{i:032x}"}}"#))
+        .collect();
     let too_many = format!(
         r#"{{"version":"v1.0.0","clusterID":"many","nodes":[{}]}}"#,
-        vec![r#"{"id":"n"}"#; 100_001].join(",")
+        ids.join(",")
     );
     let r = c.post(too_many.as_bytes(), &[]);
     assert_eq!(r.status, 400);
@@ -552,15 +555,60 @@ fn size_limits_and_gzip_bomb() {
     let r = c.post(long_id.as_bytes(), &[]);
     assert_eq!(r.status, 400);
     assert!(r.error().contains("clusterID"), "{}", r.error());
-    let long_image = report("c", 1).replace("Ubuntu 24.04.2 LTS", &"u".repeat(257));
-    let r = c.post(long_image.as_bytes(), &[]);
+    let spaces = report("   ", 1);
+    assert_eq!(
+        c.post(spaces.as_bytes(), &[]).status,
+        400,
+        "a cluster ID of spaces"
+    );
+    let bad_id = r#"{"version":"v1.0.0","clusterID":"c","nodes":[{"id":"n"}]}"#;
+    let r = c.post(bad_id.as_bytes(), &[]);
     assert_eq!(r.status, 400);
-    assert!(r.error().contains("nodes[0].osImage"), "{}", r.error());
+    assert!(
+        r.error().contains("nodes[0].id must be 32 lowercase hex"),
+        "{}",
+        r.error()
+    );
+    let twice = format!(
+        r#"{{"version":"v1.0.0","clusterID":"c","nodes":[{}]}}"#,
+        vec![format!(r#"{{"id":"{:032x}"}}"#, 7); 3].join(",")
+    );
+    let r = c.post(twice.as_bytes(), &[]);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("appears more than once"),
+        "{}",
+        r.error()
+    );
+    let huge_string = report("c", 1).replace("Ubuntu 24.04.2 LTS", &"u".repeat(70_000));
+    let r = c.post(huge_string.as_bytes(), &[]);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("string is longer than 65536 bytes"),
+        "{}",
+        r.error()
+    );
+    // ...while optional values over their limits are clamped, stored and counted.
+    let long_image = report("long-image", 1).replace("Ubuntu 24.04.2 LTS", &"u".repeat(257));
+    let r = c.post(long_image.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let clamped = "spartakus_collector_values_clamped_total";
+    assert_eq!(
+        c.metric(&format!("{clamped}{{field=\"nodes.osImage\"}}")),
+        1.0
+    );
     let caps = format!(
-        r#"{{"version":"v1.0.0","clusterID":"caps","nodes":[{{"id":"n","capacity":[{}]}}]}}"#,
+        r#"{{"version":"v1.0.0","clusterID":"caps","nodes":[{{"id":"{:032x}","capacity":[{}]}}]}}"#,
+        1,
         vec![r#"{"resource":"r","value":"1"}"#; 65].join(",")
     );
-    assert_eq!(c.post(caps.as_bytes(), &[]).status, 400);
+    assert_eq!(c.post(caps.as_bytes(), &[]).status, 204);
+    assert_eq!(
+        c.metric(&format!("{clamped}{{field=\"nodes.capacity\"}}")),
+        2.0
+    );
+    let s = summary_json(&dir.db(), &["--cluster", "long-image"]);
+    assert_eq!(s["osImages"][0]["value"], "u".repeat(256));
 
     // A large but legal report (20,000 nodes, ~7 MB) goes through, gzip or not.
     let big = report("big-cluster", 20_000);

@@ -5,8 +5,10 @@
 
 mod support;
 
-use spartakus::nodelist::{ListScanner, Piece};
-use spartakus::report::{Extension, Header, NodeFacts, ReportWriter, build_node, node_id};
+use spartakus::contract::{
+    Extension, FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node, node_id,
+};
+use spartakus::reporter::nodelist::{ListScanner, Piece};
 use std::path::Path;
 
 const NODES: &str = "tests/fixtures/golden-nodelist.json";
@@ -28,7 +30,8 @@ fn nodelist() -> String {
 }
 
 fn write_report(list: &[u8]) -> Vec<u8> {
-    let header = Header {
+    let header = Report {
+        version: FORMAT_VERSION.into(),
         timestamp: "1795000000".into(),
         cluster_id: CLUSTER_ID.into(),
         master_version: Some("v1.33.2".into()),
@@ -36,14 +39,15 @@ fn write_report(list: &[u8]) -> Vec<u8> {
             name: "example.com/tier".into(),
             value: "gold".into(),
         }],
+        ..Report::default()
     };
-    let mut writer = ReportWriter::start(Vec::new(), header).unwrap();
+    let mut writer = ReportWriter::start(Vec::new(), &header).unwrap();
     let mut scanner = ListScanner::new();
     let mut emit = |piece: Piece<'_>| -> anyhow::Result<()> {
         if let Piece::Item(bytes) = piece {
             let facts: NodeFacts = serde_json::from_slice(bytes)?;
             let id = node_id(CLUSTER_ID, facts.metadata.uid.as_deref().unwrap_or("")).unwrap();
-            writer.node(&build_node(&facts, id))?;
+            writer.node(build_node(&facts, id))?;
         }
         Ok(())
     };

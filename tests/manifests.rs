@@ -1583,7 +1583,7 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         )["SPARTAKUS_SPREAD"],
     ) as u64);
     // The wait counts from the scheduled minute, so up to 60 s of the delay may be gone already.
-    if spartakus::spread::delay(&id, spread) > Duration::from_secs(90) {
+    if spartakus::reporter::spread::delay(&id, spread) > Duration::from_secs(90) {
         let minutes = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

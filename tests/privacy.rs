@@ -5,20 +5,20 @@
 
 mod support;
 
-use spartakus::nodelist::{ListScanner, Piece};
-use spartakus::report::{
-    Header, NodeFacts, Report, ReportWriter, UNKNOWN_PROVIDER, build_node, node_id,
-};
+use spartakus::contract::anonymize::UNKNOWN_PROVIDER;
+use spartakus::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node, node_id};
+use spartakus::reporter::nodelist::{ListScanner, Piece};
 use support::nodes::{self, SHAPES, Shape};
 
 const CLUSTER_ID: &str = "5d0f3c2a-9b1e-4c7d-8e6f-0a1b2c3d4e5f";
 
 fn report_of(indices: impl Iterator<Item = usize>) -> String {
-    let header = Header {
+    let header = Report {
+        version: FORMAT_VERSION.into(),
         timestamp: "1764201600".into(),
         cluster_id: CLUSTER_ID.into(),
         master_version: Some("v1.33.2".into()),
-        extensions: vec![],
+        ..Report::default()
     };
     // A NodeList as the API server sends it, fed to the scanner in chunks as they arrive.
     let mut body = String::from(
@@ -31,13 +31,13 @@ fn report_of(indices: impl Iterator<Item = usize>) -> String {
         nodes::write_list_item(&mut body, i);
     }
     body.push_str("]}");
-    let mut writer = ReportWriter::start(Vec::new(), header).unwrap();
+    let mut writer = ReportWriter::start(Vec::new(), &header).unwrap();
     let mut scanner = ListScanner::new();
     let mut emit = |piece: Piece<'_>| -> anyhow::Result<()> {
         if let Piece::Item(bytes) = piece {
             let facts: NodeFacts = serde_json::from_slice(bytes)?;
             let uid = facts.metadata.uid.clone().unwrap();
-            writer.node(&build_node(&facts, node_id(CLUSTER_ID, &uid).unwrap()))?;
+            writer.node(build_node(&facts, node_id(CLUSTER_ID, &uid).unwrap()))?;
         }
         Ok(())
     };

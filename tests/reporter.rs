@@ -22,7 +22,7 @@ struct Run {
 }
 
 impl Run {
-    fn report(&self) -> spartakus::report::Report {
+    fn report(&self) -> spartakus::contract::Report {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", self.stdout))
     }
@@ -86,7 +86,7 @@ fn assert_exit(run: &Run, code: i32) {
     );
 }
 
-fn distinct_ids(report: &spartakus::report::Report) -> usize {
+fn distinct_ids(report: &spartakus::contract::Report) -> usize {
     report
         .nodes
         .iter()

@@ -5,14 +5,14 @@
 //!
 //! Nothing else a request holds grows with the report: the body is decompressed as it arrives
 //! into chunks this budget pays for (the compressed bytes are never kept), and the report is
-//! checked and stored by parsing those chunks node by node (see [`super::wire`]).
+//! checked and stored by parsing those chunks node by node (see [`crate::contract::read`]).
 
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-/// The unit of the budget, and the size of each buffer a received report is kept in.
-pub const CHUNK: usize = 256 * 1024;
+/// The unit of the budget: the size of each buffer a received report is kept in.
+pub use crate::contract::decode::CHUNK;
 
 /// The shared budget.
 #[derive(Debug, Clone)]

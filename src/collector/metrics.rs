@@ -1,6 +1,8 @@
 //! The collector's Prometheus metrics, rendered in the text exposition format (version 0.0.4).
 //! Lock-free counters; every label value comes from a fixed list, so series cannot multiply.
 
+use crate::contract::Clamps;
+use crate::contract::limits::Field;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -75,12 +77,22 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     pruned: AtomicU64,
+    /// Values of stored reports cut to their limits, by [`Field`].
+    clamped: [AtomicU64; Field::ALL.len()],
 }
 
 impl Metrics {
     pub fn accepted(&self, nodes: usize) {
         self.accepted.fetch_add(1, Relaxed);
         self.nodes.fetch_add(nodes as u64, Relaxed);
+    }
+
+    /// The values clamped in a stored report.
+    pub fn clamped(&self, clamps: &Clamps) {
+        for (field, n) in clamps.iter() {
+            let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
+            self.clamped[i].fetch_add(n, Relaxed);
+        }
     }
 
     pub fn duplicate(&self) {
@@ -163,6 +175,13 @@ impl Metrics {
             "Report requests refused, by reason.",
             "reason",
             Reason::ALL.iter().map(|r| r.label()).zip(&self.rejected),
+        );
+        labeled_counter(
+            &mut s,
+            "values_clamped_total",
+            "Optional values of stored reports cut to the report's limits (over-long text, control characters, capacity entries folded into `other`, extensions dropped), by field.",
+            "field",
+            Field::ALL.iter().map(|f| f.label()).zip(&self.clamped),
         );
         counter(
             &mut s,
@@ -268,6 +287,9 @@ mod tests {
     fn renders_counters_labels_and_a_cumulative_histogram() {
         let m = Metrics::default();
         m.accepted(5);
+        let mut clamps = Clamps::default();
+        clamps.add(Field::OsImage, 2);
+        m.clamped(&clamps);
         m.duplicate();
         m.rejected(Reason::TooLarge);
         m.rejected(Reason::TooLarge);
@@ -311,6 +333,15 @@ mod tests {
             1.0
         );
         assert_eq!(value(&text, "spartakus_collector_requests_in_flight"), 1.0);
+        let clamped = "spartakus_collector_values_clamped_total";
+        assert_eq!(
+            value(&text, &format!("{clamped}{{field=\"nodes.osImage\"}}")),
+            2.0
+        );
+        assert_eq!(
+            value(&text, &format!("{clamped}{{field=\"extensions.value\"}}")),
+            0.0
+        );
         drop(guard);
         let text = m.render();
         assert_eq!(value(&text, "spartakus_collector_requests_in_flight"), 0.0);

@@ -1,14 +1,14 @@
-//! The HTTP/1.1 server: routing, the report endpoint's checks in order, limits, and graceful
-//! shutdown. Client addresses are dropped at `accept` and never reach a log or the store.
+//! The HTTP/1.1 server: connections, routing, the access log, and graceful shutdown. The report
+//! endpoint itself is [`super::ingest`]. Client addresses are dropped at `accept` and never
+//! reach a log or the store.
 
-use super::budget::{self, Budget, Lease};
-use super::metrics::{Metrics, Reason};
-use super::store::{Db, Incoming, Received};
-use super::wire::{self, Invalid};
-use super::writer::{self, Outcome};
-use http_body_util::{BodyExt, Full};
+use super::budget::Budget;
+use super::metrics::Metrics;
+use super::store::Db;
+use super::writer;
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 
 /// The report endpoint, as the original collector had it.
 pub const REPORT_PATH: &str = "/api/v1";
@@ -49,7 +49,8 @@ pub struct State {
     /// A read-only connection for `/readyz` (SQLite stores only).
     pub reader: Option<Arc<Mutex<Db>>>,
     pub budget: Budget,
-    requests: Arc<Semaphore>,
+    /// Report requests handled at once (`--max-requests`).
+    pub requests: Arc<Semaphore>,
 }
 
 impl State {
@@ -65,13 +66,29 @@ impl State {
     }
 }
 
-/// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish (each is
-/// bounded by its own timeouts) and return.
-pub async fn serve(
+/// When to stop.
+pub struct Shutdown<A, B> {
+    /// Stop accepting and let the requests in flight finish.
+    pub drain: A,
+    /// Stop at once, even while draining (a second signal).
+    pub now: B,
+    /// The longest a drain may take.
+    pub grace: Duration,
+}
+
+/// Serve until `shutdown.drain` resolves, then stop accepting and give the requests in flight
+/// up to `shutdown.grace` to finish (less if `shutdown.now` resolves), and return.
+pub async fn serve<A, B>(
     listener: TcpListener,
     state: Arc<State>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+    shutdown: Shutdown<A, B>,
+) -> anyhow::Result<()>
+where
+    A: Future<Output = ()>,
+    B: Future<Output = ()>,
+{
+    let Shutdown { drain, now, grace } = shutdown;
+    let shutdown = drain;
     let max = state.limits.max_connections;
     let connections = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -107,13 +124,13 @@ pub async fn serve(
             "shutting down: waiting for {open} open connection(s)"
         ));
     }
-    // Every connection ends within its request's timeouts once told to stop.
-    let grace = state.limits.request_timeout * 2 + state.limits.header_timeout;
-    if timeout(grace, connections.acquire_many(max as u32))
-        .await
-        .is_err()
-    {
-        log("shutting down: gave up waiting for connections");
+    let all_closed = timeout(grace, connections.acquire_many(max as u32));
+    tokio::select! {
+        closed = all_closed => if closed.is_err() {
+            let open = max - connections.available_permits();
+            log(&format!("shutting down: {open} connection(s) still open after the {}s grace period; closing them", grace.as_secs()));
+        },
+        () = now => log("second signal: stopping at once"),
     }
     Ok(())
 }
@@ -146,16 +163,19 @@ async fn connection(
 }
 
 /// A response on its way out, with what the access log line needs.
-struct Done {
-    response: Response<Full<Bytes>>,
-    received: usize,
-    cluster: Option<String>,
+pub struct Done {
+    pub response: Response<Full<Bytes>>,
+    /// Bytes of report received (decompressed).
+    pub received: usize,
+    pub cluster: Option<String>,
     /// A report answered 204 without being stored again.
-    duplicate: bool,
+    pub duplicate: bool,
+    /// What was cut to the report's limits, for the log (`nodes.osImage:1`).
+    pub clamped: Option<String>,
 }
 
 impl Done {
-    fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Done {
+    pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Done {
         let mut response = Response::new(Full::new(body.into()));
         *response.status_mut() = status;
         if status != StatusCode::NO_CONTENT {
@@ -168,6 +188,7 @@ impl Done {
             received: 0,
             cluster: None,
             duplicate: false,
+            clamped: None,
         }
     }
 
@@ -176,26 +197,38 @@ impl Done {
     }
 
     /// `{"error": "..."}`.
-    fn error(status: StatusCode, message: &str) -> Done {
+    pub fn error(status: StatusCode, message: &str) -> Done {
         let body = serde_json::json!({ "error": message }).to_string();
         Done::new(status, "application/json", body)
     }
 
-    fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Done {
+    pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Done {
         self.response.headers_mut().insert(name, value);
         self
     }
 
     /// Close the connection after this response (the body may not have been read).
-    fn close(self) -> Done {
+    pub fn close(self) -> Done {
         self.header(header::CONNECTION, HeaderValue::from_static("close"))
     }
 }
 
+/// One request, in a task of its own: a client that hangs up does not cancel it, so whatever
+/// it did (a report stored) is always logged and counted.
 async fn handle(
     state: Arc<State>,
     req: Request<Body>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    match tokio::spawn(answer(state, req)).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            log(&format!("a request handler failed: {e}"));
+            Ok(Done::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").response)
+        }
+    }
+}
+
+async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> {
     let start = Instant::now();
     let _in_flight = state.metrics.start();
     let method = req.method().clone();
@@ -209,23 +242,31 @@ async fn handle(
         .as_deref()
         .map(|c| format!(" cluster={c:?}"))
         .unwrap_or_default();
+    let clamped = done
+        .clamped
+        .as_deref()
+        .map(|c| format!(" clamped={c}"))
+        .unwrap_or_default();
     log(&format!(
-        "{} {} {} in={}B {}ms{}{}",
+        "{} {} {} in={}B {}ms{}{}{}",
         printable(method.as_str(), 16),
         path,
         status.as_u16(),
         done.received,
         elapsed.as_millis(),
         cluster,
-        if done.duplicate { " duplicate" } else { "" }
+        if done.duplicate { " duplicate" } else { "" },
+        clamped
     ));
-    Ok(done.response)
+    done.response
 }
 
 async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     match req.uri().path() {
-        REPORT_PATH if req.method() == Method::POST => post_report(state, req, start).await,
+        REPORT_PATH if req.method() == Method::POST => {
+            super::ingest::post_report(state, req, start).await
+        }
         REPORT_PATH => Done::error(StatusCode::METHOD_NOT_ALLOWED, "use POST")
             .header(header::ALLOW, HeaderValue::from_static("POST")),
         "/healthz" if read => Done::text(StatusCode::OK, "ok\n"),
@@ -290,344 +331,6 @@ async fn ready(state: &State) -> bool {
     matches!(timeout(Duration::from_secs(2), ping).await, Ok(Ok(true)))
 }
 
-fn reject(state: &State, reason: Reason, status: StatusCode, message: &str) -> Done {
-    state.metrics.rejected(reason);
-    Done::error(status, message)
-}
-
-async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
-    let limits = &state.limits;
-    let headers = req.headers();
-    if !headers.get(header::CONTENT_TYPE).is_some_and(is_json) {
-        return reject(
-            state,
-            Reason::UnsupportedMediaType,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        )
-        .close();
-    }
-    let Some(gzip) = gzip_encoding(headers) else {
-        return reject(
-            state,
-            Reason::UnsupportedMediaType,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Encoding must be gzip or identity",
-        )
-        .header(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip, identity"),
-        )
-        .close();
-    };
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => match wire::idempotency_key(v.as_bytes()) {
-            Some(k) => Some(k),
-            None => {
-                return reject(
-                    state,
-                    Reason::BadHeader,
-                    StatusCode::BAD_REQUEST,
-                    "Idempotency-Key must be 1 to 256 visible ASCII characters",
-                )
-                .close();
-            }
-        },
-    };
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if length.is_some_and(|n| n > limits.max_body as u64) {
-        return too_large(state, limits.max_body).close();
-    }
-
-    // Bound the work in progress (decoders, parses): wait a little for a slot, else ask to retry.
-    // Memory is bounded by the budget, below.
-    let _slot = match timeout(
-        Duration::from_secs(5),
-        state.requests.clone().acquire_owned(),
-    )
-    .await
-    {
-        Ok(Ok(slot)) => slot,
-        _ => {
-            return reject(
-                state,
-                Reason::Overloaded,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many reports in progress, retry later",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("10"))
-            .close();
-        }
-    };
-
-    let deadline = start + limits.request_timeout;
-    let mut lease = state.budget.lease();
-    let json = match receive(state, req.into_body(), gzip, length, deadline, &mut lease).await {
-        Ok(json) => json,
-        Err(BodyError::TooLarge) => return too_large(state, limits.max_body).close(),
-        Err(BodyError::Timeout) => {
-            return reject(
-                state,
-                Reason::Timeout,
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body was not received in time",
-            )
-            .close();
-        }
-        Err(BodyError::Broken(e)) => {
-            return reject(
-                state,
-                Reason::InvalidJson,
-                StatusCode::BAD_REQUEST,
-                &format!("reading the body failed: {e}"),
-            )
-            .close();
-        }
-        Err(BodyError::Invalid(invalid)) => return refuse(state, invalid).close(),
-        Err(BodyError::NoMemory) => {
-            return reject(
-                state,
-                Reason::Overloaded,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many large reports in progress, retry later",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("10"))
-            .close();
-        }
-    };
-    let received = json.len();
-    // Checking up to 48 MiB of JSON is CPU work: keep it off the async thread. The check keeps
-    // no node; they are read again from the JSON, one at a time, while being stored.
-    let checked = tokio::task::spawn_blocking(move || {
-        let header = wire::check(&json);
-        (json, header)
-    })
-    .await;
-    let (json, header) = match checked {
-        Ok((json, Ok(header))) => (json, header),
-        Ok((_, Err(invalid))) => {
-            let mut done = refuse(state, invalid);
-            done.received = received;
-            return done;
-        }
-        Err(e) => {
-            log(&format!("checking a report failed: {e}"));
-            state.metrics.store_error();
-            return Done::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
-    };
-    let report = header.report;
-    let sha256 = json.sha256;
-    let body = Received {
-        json,
-        nodes: header.nodes,
-        lease: Some(lease),
-    };
-
-    let cluster = report.cluster_id.clone();
-    let nodes = body.nodes;
-    let incoming = Incoming {
-        report,
-        body: Some(body),
-        received_at: super::now_secs(),
-        idempotency_key: key,
-        sha256,
-    };
-    let outcome = timeout(limits.request_timeout, state.writer.ingest(incoming)).await;
-    let mut done = match outcome {
-        Ok(Ok(Outcome::Stored)) => {
-            state.metrics.accepted(nodes);
-            Done::new(StatusCode::NO_CONTENT, "", Bytes::new())
-        }
-        Ok(Ok(Outcome::Duplicate)) => {
-            state.metrics.duplicate();
-            let mut done = Done::new(StatusCode::NO_CONTENT, "", Bytes::new());
-            done.duplicate = true;
-            done
-        }
-        Ok(Ok(Outcome::KeyConflict)) => reject(
-            state,
-            Reason::IdempotencyConflict,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "this Idempotency-Key was already used for a different report",
-        ),
-        Ok(Ok(Outcome::RateLimited(wait))) => reject(
-            state,
-            Reason::RateLimited,
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many reports from this cluster, retry later",
-        )
-        .header(header::RETRY_AFTER, HeaderValue::from(wait)),
-        Ok(Err(e)) => {
-            log(&format!("storing a report failed: {e:#}"));
-            state.metrics.store_error();
-            Done::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the report could not be stored, retry later",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("60"))
-        }
-        Err(_) => {
-            log("storing a report timed out");
-            state.metrics.store_error();
-            Done::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is slow, retry later",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("60"))
-        }
-    };
-    done.received = received;
-    done.cluster = Some(cluster);
-    done
-}
-
-fn too_large(state: &State, max: usize) -> Done {
-    reject(
-        state,
-        Reason::TooLarge,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("body larger than {} MiB", max / (1024 * 1024)),
-    )
-}
-
-enum BodyError {
-    TooLarge,
-    Timeout,
-    Broken(String),
-    Invalid(Invalid),
-    /// The memory budget had no room in time.
-    NoMemory,
-}
-
-/// The longest a request waits for room in the memory budget before it is answered 503.
-const BUDGET_WAIT: Duration = Duration::from_secs(5);
-
-/// Receive and decode the body as it arrives, refusing it as soon as it passes the size limit
-/// or the deadline. Every chunk of the decoded JSON is paid for from the memory budget first:
-/// a body with a Content-Length reserves what it will need up front (a gzip body ten times its
-/// length), then grows chunk by chunk, waiting up to [`BUDGET_WAIT`] for room.
-async fn receive(
-    state: &State,
-    mut body: Body,
-    gzip: bool,
-    length: Option<u64>,
-    deadline: Instant,
-    lease: &mut Lease,
-) -> Result<wire::Json, BodyError> {
-    let max = state.limits.max_body;
-    let mut decoder = wire::Decoder::new(gzip, max);
-    let expected = length.map_or(0, |n| {
-        let n = usize::try_from(n).unwrap_or(max);
-        if gzip { n.saturating_mul(10) } else { n }.min(max)
-    });
-    grow(lease, budget::chunks_for(expected), deadline).await?;
-    decoder.allow(lease.chunks());
-    loop {
-        let frame = match timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(BodyError::Timeout),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(BodyError::Broken(e.to_string())),
-            Ok(Some(Ok(frame))) => frame,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let mut rest = &data[..];
-        while !rest.is_empty() {
-            match decoder.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(stop) => more(gzip, stop, &mut decoder, lease, deadline).await?,
-            }
-        }
-    }
-    loop {
-        match decoder.finish() {
-            Ok(()) => break,
-            Err(stop) => more(gzip, stop, &mut decoder, lease, deadline).await?,
-        }
-    }
-    let json = decoder.into_json();
-    // Give back what a generous estimate reserved and the JSON does not use.
-    lease.shrink(budget::chunks_for(json.allocated()));
-    Ok(json)
-}
-
-/// Handle a stop of the decoder: one more chunk of budget, or the refusal.
-async fn more(
-    gzip: bool,
-    stop: wire::Stop,
-    decoder: &mut wire::Decoder,
-    lease: &mut Lease,
-    deadline: Instant,
-) -> Result<(), BodyError> {
-    match stop {
-        wire::Stop::NeedMemory => {
-            grow(lease, decoder.allocated_chunks() + 1, deadline).await?;
-            decoder.allow(lease.chunks());
-            Ok(())
-        }
-        // As sent: "body larger than"; once decompressed, the decoder's own message.
-        wire::Stop::Invalid(Invalid::TooLarge) if !gzip => Err(BodyError::TooLarge),
-        wire::Stop::Invalid(invalid) => Err(BodyError::Invalid(invalid)),
-    }
-}
-
-async fn grow(lease: &mut Lease, chunks: usize, deadline: Instant) -> Result<(), BodyError> {
-    let until = deadline.min(Instant::now() + BUDGET_WAIT);
-    lease
-        .grow(chunks, until)
-        .await
-        .map_err(|_| BodyError::NoMemory)
-}
-
-/// The answer to a body that is not a valid report.
-fn refuse(state: &State, invalid: Invalid) -> Done {
-    let (reason, status) = match invalid {
-        Invalid::TooLarge => (Reason::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
-        Invalid::BadEncoding(_) => (Reason::BadEncoding, StatusCode::BAD_REQUEST),
-        Invalid::Syntax(_) => (Reason::InvalidJson, StatusCode::BAD_REQUEST),
-        Invalid::Schema(_) => (Reason::Schema, StatusCode::BAD_REQUEST),
-    };
-    reject(state, reason, status, &invalid.to_string())
-}
-
-/// `application/json`, any case, parameters allowed.
-fn is_json(value: &HeaderValue) -> bool {
-    value.to_str().is_ok_and(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-    })
-}
-
-/// `Some(true)` for gzip, `Some(false)` for none or identity, `None` for anything else.
-fn gzip_encoding(headers: &HeaderMap) -> Option<bool> {
-    let mut gzip = false;
-    for value in headers.get_all(header::CONTENT_ENCODING) {
-        for coding in value.to_str().ok()?.split(',') {
-            let coding = coding.trim();
-            if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
-                continue;
-            }
-            if (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
-                && !gzip
-            {
-                gzip = true;
-            } else {
-                return None;
-            }
-        }
-    }
-    Some(gzip)
-}
-
 /// Text from the client, made safe for one log line.
 fn printable(text: &str, max: usize) -> String {
     let mut out: String = text
@@ -643,48 +346,12 @@ fn printable(text: &str, max: usize) -> String {
 
 /// One line on stderr, with the time.
 pub fn log(line: &str) {
-    eprintln!("{} {line}", super::rfc3339(super::now_secs()));
+    eprintln!("{} {line}", crate::time::rfc3339(crate::time::now_secs()));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types_and_encodings() {
-        for ok in [
-            "application/json",
-            "Application/JSON",
-            "application/json; charset=utf-8",
-            " application/json ;charset=UTF-8",
-        ] {
-            assert!(is_json(&HeaderValue::from_static(ok)), "{ok}");
-        }
-        for bad in [
-            "text/plain",
-            "application/jsonx",
-            "application/x-www-form-urlencoded",
-            "",
-        ] {
-            assert!(!is_json(&HeaderValue::from_static(bad)), "{bad}");
-        }
-        let enc = |values: &[&'static str]| {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(header::CONTENT_ENCODING, HeaderValue::from_static(v));
-            }
-            gzip_encoding(&h)
-        };
-        assert_eq!(enc(&[]), Some(false));
-        assert_eq!(enc(&["identity"]), Some(false));
-        assert_eq!(enc(&["gzip"]), Some(true));
-        assert_eq!(enc(&["GZip"]), Some(true));
-        assert_eq!(enc(&["x-gzip"]), Some(true));
-        assert_eq!(enc(&["identity, gzip"]), Some(true));
-        assert_eq!(enc(&["br"]), None);
-        assert_eq!(enc(&["deflate"]), None);
-        assert_eq!(enc(&["gzip", "gzip"]), None, "twice compressed");
-    }
 
     #[test]
     fn log_text_is_one_safe_line() {

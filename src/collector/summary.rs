@@ -4,7 +4,8 @@
 //! minor release (`v1.33.2-eks-1` -> `v1.33`, `containerd://1.7.27` -> `containerd://1.7`)
 //! here rather than in SQL, so the queries stay portable.
 
-use super::store::{Db, NODE_BUCKETS};
+use super::store::Db;
+use super::store::sqlite::NODE_BUCKETS;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -155,14 +156,14 @@ pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) ->
             cluster_id: row.cluster_id,
             master_version: row.master_version,
             nodes: row.node_count,
-            received_at: super::rfc3339(row.received_at),
+            received_at: crate::time::rfc3339(row.received_at),
         })
         .collect();
 
     Ok(Summary {
         days,
-        since: super::rfc3339(since),
-        generated_at: super::rfc3339(now),
+        since: crate::time::rfc3339(since),
+        generated_at: crate::time::rfc3339(now),
         cluster_id: cluster.map(String::from),
         clusters,
         nodes,
@@ -333,7 +334,9 @@ pub fn render(s: &Summary, top: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::store::tests::{incoming, temp_dir};
+    use crate::collector::store::sqlite::tests::Scratch;
+    use crate::collector::store::tests::{incoming, whole};
+    use crate::contract::testing::report;
 
     #[test]
     fn version_folding() {
@@ -354,31 +357,31 @@ mod tests {
 
     #[test]
     fn latest_report_per_cluster_in_the_window() {
-        let dir = temp_dir("summary");
+        let dir = Scratch::new("summary");
         let mut db = Db::open(&dir.join("s.db")).unwrap();
         let day = 86_400;
         let now = 100 * day;
         // a: an old report (outside the window) and two inside; the last one counts.
-        let mut old = incoming("a", now - 40 * day, None, 50);
-        old.report.master_version = Some("v1.20.1".into());
-        db.insert(&old).unwrap();
-        let mut a1 = incoming("a", now - 10 * day, None, 2);
-        a1.report.master_version = Some("v1.32.1".into());
-        db.insert(&a1).unwrap();
-        let mut a2 = incoming("a", now - day, None, 3);
-        a2.report.master_version = Some("v1.33.2-eks-1".into());
-        a2.report.nodes[2].container_runtime_version = Some("cri-o://1.33.1".into());
-        a2.report.nodes[2].cloud_provider = None;
-        db.insert(&a2).unwrap();
+        let mut old = report("a", now - 40 * day, 50);
+        old.master_version = Some("v1.20.1".into());
+        db.insert(&whole(old)).unwrap();
+        let mut a1 = report("a", now - 10 * day, 2);
+        a1.master_version = Some("v1.32.1".into());
+        db.insert(&whole(a1)).unwrap();
+        let mut a2 = report("a", now - day, 3);
+        a2.master_version = Some("v1.33.2-eks-1".into());
+        a2.nodes[2].container_runtime_version = Some("cri-o://1.33.1".into());
+        a2.nodes[2].cloud_provider = None;
+        db.insert(&whole(a2)).unwrap();
         // b: one report, one node; c: 1,200 nodes; d: no nodes, no master version.
-        let mut b = incoming("b", now - 2 * day, None, 1);
-        b.report.master_version = Some("v1.33.0".into());
-        db.insert(&b).unwrap();
+        let mut b = report("b", now - 2 * day, 1);
+        b.master_version = Some("v1.33.0".into());
+        db.insert(&whole(b)).unwrap();
         db.insert(&incoming("c", now - 3 * day, None, 1200))
             .unwrap();
-        let mut d = incoming("d", now - 3 * day, None, 0);
-        d.report.master_version = None;
-        db.insert(&d).unwrap();
+        let mut d = report("d", now - 3 * day, 0);
+        d.master_version = None;
+        db.insert(&whole(d)).unwrap();
 
         let s = build(&db, now, 30, None, 10).unwrap();
         assert_eq!((s.clusters, s.nodes, s.reports), (4, 3 + 1 + 1200, 5));
@@ -455,6 +458,5 @@ mod tests {
         assert_eq!(json["clusters"], 4);
         assert_eq!(json["recent"][0]["clusterID"], "a");
         assert_eq!(json["nodeCounts"][6]["nodes"], ">1000");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -140,12 +140,13 @@ pub fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::store::tests::{incoming, temp_dir};
+    use crate::collector::store::sqlite::tests::Scratch;
+    use crate::collector::store::tests::incoming;
     use crate::collector::store::{Db, Spec};
 
     #[test]
     fn duplicates_do_not_use_the_allowance_and_limits_are_per_cluster() {
-        let dir = temp_dir("writer");
+        let dir = Scratch::new("writer");
         let mut sink = Sink::open(&Spec::Sqlite(dir.join("s.db"))).unwrap();
         let mut limiter = Limiter::new(2);
         let mut go = |i: &Incoming| ingest(&mut sink, &mut limiter, i, 3600, 0).unwrap();
@@ -164,12 +165,11 @@ mod tests {
         drop(sink);
         let db = Db::open_existing(&dir.join("s.db")).unwrap();
         assert_eq!(db.totals(0, "").unwrap(), (2, 5, 3));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn thread_round_trip_and_stop() {
-        let dir = temp_dir("writer-thread");
+        let dir = Scratch::new("writer-thread");
         let sink = Sink::open(&Spec::Sqlite(dir.join("s.db"))).unwrap();
         let writer = Writer::spawn(sink, Limiter::new(0), 3600).unwrap();
         let h = writer.handle();
@@ -186,6 +186,5 @@ mod tests {
         writer.stop().await;
         assert!(!h.alive());
         assert!(h.ingest(incoming("a", 30, None, 1)).await.is_err());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

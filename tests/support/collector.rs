@@ -172,7 +172,7 @@ impl Received {
     }
 
     /// The decoded body as a report. Panics if it is not one.
-    pub fn report(&self) -> spartakus::report::Report {
+    pub fn report(&self) -> spartakus::contract::Report {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("body is not a report ({e}): {}", self.text()))
     }

@@ -101,7 +101,7 @@ pub fn query_param(query: &str, key: &str) -> Option<String> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (the collector's formatter).
 pub fn rfc3339(unix_seconds: u64) -> String {
-    spartakus::collector::rfc3339(i64::try_from(unix_seconds).unwrap_or(i64::MAX))
+    spartakus::time::rfc3339(i64::try_from(unix_seconds).unwrap_or(i64::MAX))
 }
 
 /// The current time as RFC 3339.

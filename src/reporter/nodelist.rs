@@ -401,7 +401,7 @@ fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::NodeFacts;
+    use crate::contract::NodeFacts;
 
     fn scan_in_chunks(body: &[u8], size: usize) -> Result<(Vec<NodeFacts>, Option<ListMeta>)> {
         let mut scanner = ListScanner::new();

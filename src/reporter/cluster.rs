@@ -1,17 +1,22 @@
-//! Every call to the Kubernetes API: the client, `/version`, the cluster-ID ConfigMap and the
-//! paged, streamed node list. Transient failures (connection errors, 429, 5xx) are retried with
-//! backoff inside the run's deadline; 401/403/404 and other answers are not.
+//! Every call to the Kubernetes API: the client, `/version`, the cluster-ID ConfigMap (kube's
+//! typed calls) and the paged node list (raw, streamed: kube's typed list would hold whole pages
+//! of 10-15 KB Nodes). Failures follow the one retry policy of [`crate::retry`]: connection
+//! errors, 429 and 5xx are retried inside the run's deadline; 401/403/404 and other answers, and
+//! anything that fails before a request is sent, are not.
 
+use super::nodelist::{ListMeta, ListScanner, Piece};
+use crate::contract::NodeFacts;
 use crate::exit::{Class, fail};
-use crate::nodelist::{ListMeta, ListScanner, Piece};
-use crate::report::NodeFacts;
-use crate::retry::{Backoff, Deadline, parse_retry_after, random_u64};
+use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 use anyhow::{Context, Result};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ObjectMeta, PostParams};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 /// Nodes asked for per page (kubectl's default chunk size).
@@ -23,6 +28,9 @@ pub const MAX_LIST_RESTARTS: usize = 3;
 pub struct Cluster {
     client: kube::Client,
     default_namespace: String,
+    /// The API server's host, for deciding what is worth retrying.
+    host: String,
+    patience: Patience,
     /// Requests sent, retries included (for the log and the benchmark).
     pub requests: usize,
 }
@@ -65,21 +73,22 @@ impl Retry {
 type Attempt<T> = std::result::Result<T, Retry>;
 
 impl Cluster {
-    /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster.
-    /// `HTTPS_PROXY`/`NO_PROXY` are honoured as kubectl does.
-    pub async fn connect() -> Result<Cluster> {
+    /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster, reading
+    /// credentials as kubectl does. `HTTPS_PROXY`/`NO_PROXY` are honoured as kubectl does.
+    pub async fn connect(patience: Patience) -> Result<Cluster> {
         let mut config = infer_config()
             .await
             .map_err(|e| fail(Class::Usage, anyhow::anyhow!("{}", credentials_problem(&e))))?;
         // kube takes HTTPS_PROXY from the environment but checks NO_PROXY against the proxy's
         // address instead of the API server's; decide as kubectl does.
+        let host = config.cluster_url.host().unwrap_or("").to_string();
         if config.proxy_url.is_some() && proxy_is_from_environment(config.proxy_url.as_ref()) {
-            let host = config.cluster_url.host().unwrap_or("");
             let port = config.cluster_url.port_u16().unwrap_or(443);
-            if crate::proxy::bypass(host, port, &crate::proxy::no_proxy_from_env()) {
+            if super::proxy::bypass(&host, port, &super::proxy::no_proxy_from_env()) {
                 config.proxy_url = None;
             }
         }
+        trim_token_file(&mut config)?;
         // Retries are ours, bounded by the run's deadline (kube's own policy could wait far longer).
         config.default_retry = false;
         config.read_timeout = Some(Duration::from_secs(60));
@@ -93,6 +102,8 @@ impl Cluster {
         Ok(Cluster {
             client,
             default_namespace,
+            host,
+            patience,
             requests: 0,
         })
     }
@@ -104,21 +115,15 @@ impl Cluster {
 
     /// The API server's `gitVersion`.
     pub async fn git_version(&mut self, deadline: &Deadline) -> Result<String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Info {
-            git_version: String,
-        }
         let op = Op {
             verb: "get",
             resource: "/version".into(),
         };
-        let body = self
-            .call(&op, Method::GET, "/version".into(), None, deadline)
+        let info = self
+            .typed(&op, deadline, |client| async move {
+                client.apiserver_version().await
+            })
             .await?;
-        let body = body.ok_or_else(|| api_error(&op, anyhow::anyhow!("not found (404)")))?;
-        let info: Info = serde_json::from_slice(&body)
-            .map_err(|e| api_error(&op, anyhow::anyhow!("unexpected answer: {e}")))?;
         Ok(info.git_version)
     }
 
@@ -130,15 +135,14 @@ impl Cluster {
         deadline: &Deadline,
     ) -> Result<Option<BTreeMap<String, String>>> {
         let op = configmap_op("get", namespace, name);
-        let path = format!(
-            "/api/v1/namespaces/{}/configmaps/{}",
-            escape(namespace),
-            escape(name)
-        );
-        let Some(body) = self.call(&op, Method::GET, path, None, deadline).await? else {
-            return Ok(None);
-        };
-        parse_configmap_data(&op, &body).map(Some)
+        let found = self
+            .typed(&op, deadline, |client| async move {
+                Api::<ConfigMap>::namespaced(client, namespace)
+                    .get_opt(name)
+                    .await
+            })
+            .await?;
+        Ok(found.map(|cm| cm.data.unwrap_or_default()))
     }
 
     /// Creates ConfigMap `name` in `namespace`. Returns `false` if it already existed (409).
@@ -151,26 +155,53 @@ impl Cluster {
         deadline: &Deadline,
     ) -> Result<bool> {
         let op = configmap_op("create", namespace, name);
-        let body = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "data": data,
-        });
-        let path = format!("/api/v1/namespaces/{}/configmaps", escape(namespace));
-        match self
-            .call(
-                &op,
-                Method::POST,
-                path,
-                Some(body.to_string().into_bytes()),
-                deadline,
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.downcast_ref::<Conflict>().is_some() => Ok(false),
-            Err(e) => Err(e),
+        let object = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(labels.clone()),
+                ..ObjectMeta::default()
+            },
+            data: Some(data.clone()),
+            ..ConfigMap::default()
+        };
+        self.typed(&op, deadline, |client| {
+            let object = object.clone();
+            async move {
+                let api = Api::<ConfigMap>::namespaced(client, namespace);
+                match api.create(&PostParams::default(), &object).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+    }
+
+    /// A typed call through kube, retried by the policy.
+    async fn typed<T, F, Fut>(&mut self, op: &Op, deadline: &Deadline, call: F) -> Result<T>
+    where
+        F: Fn(kube::Client) -> Fut,
+        Fut: Future<Output = kube::Result<T>>,
+    {
+        let mut failures = 0u32;
+        loop {
+            self.requests += 1;
+            let answer = tokio::time::timeout(deadline.remaining(), call(self.client.clone()));
+            let retry = match answer.await {
+                Err(_) => return Err(deadline_error(op, deadline)),
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(kube::Error::Api(status))) => {
+                    let code = StatusCode::from_u16(status.code)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    classify_status(op, code, &status.message, &status.reason, None)?
+                }
+                Ok(Err(e)) => self.classify_transport(op, e)?,
+            };
+            self.wait_before_retry(op, retry, failures, deadline)
+                .await?;
+            failures += 1;
         }
     }
 
@@ -246,7 +277,7 @@ impl Cluster {
         deadline: &Deadline,
         sink: &mut dyn NodeSink,
     ) -> Result<PageResult> {
-        let response = match self.send(op, Method::GET, path, None, deadline).await? {
+        let response = match self.send(op, path, deadline).await? {
             Ok(response) => response,
             Err(retry) => return Ok(PageResult::Failed(retry)),
         };
@@ -257,7 +288,14 @@ impl Cluster {
         if !status.is_success() {
             let retry_after = retry_after_of(response.headers());
             let body = collect_small(response.into_body()).await;
-            return match_status(op, status, &body, retry_after).map(PageResult::Failed);
+            let parsed: Status = serde_json::from_slice(&body).unwrap_or_default();
+            let message = if parsed.message.is_empty() {
+                one_line(&body[..body.len().min(200)])
+            } else {
+                parsed.message
+            };
+            return classify_status(op, status, &message, &parsed.reason, retry_after)
+                .map(PageResult::Failed);
         }
         let mut body = response.into_body();
         let mut scanner = ListScanner::new();
@@ -308,107 +346,63 @@ impl Cluster {
         Ok(PageResult::Page(meta))
     }
 
-    /// One small request with retries. `Ok(None)` is a 404; 409 is a [`Conflict`] error.
-    async fn call(
-        &mut self,
-        op: &Op,
-        method: Method,
-        path: String,
-        body: Option<Vec<u8>>,
-        deadline: &Deadline,
-    ) -> Result<Option<Vec<u8>>> {
-        let mut failures = 0u32;
-        loop {
-            match self
-                .call_once(op, method.clone(), &path, body.clone(), deadline)
-                .await?
-            {
-                Ok(answer) => return Ok(answer),
-                Err(retry) => {
-                    self.wait_before_retry(op, retry, failures, deadline)
-                        .await?;
-                    failures += 1;
-                }
-            }
-        }
-    }
-
-    async fn call_once(
-        &mut self,
-        op: &Op,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        deadline: &Deadline,
-    ) -> Result<Attempt<Option<Vec<u8>>>> {
-        let is_get = method == Method::GET;
-        let response = match self.send(op, method, path, body, deadline).await? {
-            Ok(response) => response,
-            Err(retry) => return Ok(Err(retry)),
-        };
-        let status = response.status();
-        let retry_after = retry_after_of(response.headers());
-        let bytes = match tokio::time::timeout(deadline.remaining(), response.into_body().collect())
-            .await
-        {
-            Err(_) => return Err(deadline_error(op, deadline)),
-            Ok(Err(e)) => {
-                let broke = anyhow::anyhow!("the response broke off: {e}");
-                return Ok(Err(Retry::new(broke)));
-            }
-            Ok(Ok(b)) => b.to_bytes().to_vec(),
-        };
-        if status.is_success() {
-            return Ok(Ok(Some(bytes)));
-        }
-        if status == StatusCode::NOT_FOUND && is_get {
-            return Ok(Ok(None));
-        }
-        if status == StatusCode::CONFLICT {
-            return Err(anyhow::Error::new(Conflict));
-        }
-        match_status(op, status, &bytes, retry_after).map(Err)
-    }
-
-    /// Sends one request within the deadline. A connection failure is worth retrying, unless it
-    /// is a certificate problem.
+    /// Sends one raw GET within the deadline.
     async fn send(
         &mut self,
         op: &Op,
-        method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
         deadline: &Deadline,
     ) -> Result<Attempt<http::Response<kube::client::Body>>> {
-        let request = self.request(method, path, body)?;
-        self.requests += 1;
-        match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
-            Err(_) => Err(deadline_error(op, deadline)),
-            Ok(Err(e)) => classify_transport(op, e).map(Err),
-            Ok(Ok(response)) => Ok(Ok(response)),
-        }
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Request<kube::client::Body>> {
-        let mut builder = Request::builder()
-            .method(method)
+        let request = Request::builder()
+            .method(Method::GET)
             .uri(path)
             .header(http::header::ACCEPT, "application/json")
             .header(
                 http::header::USER_AGENT,
                 concat!("spartakus/", env!("CARGO_PKG_VERSION")),
-            );
-        if body.is_some() {
-            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+            )
+            .body(kube::client::Body::empty())
+            .context("building an API request")?;
+        self.requests += 1;
+        match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
+            Err(_) => Err(deadline_error(op, deadline)),
+            Ok(Err(e)) => self.classify_transport(op, e).map(Err),
+            Ok(Ok(response)) => Ok(Ok(response)),
         }
-        builder
-            .body(kube::client::Body::from(body.unwrap_or_default()))
-            .context("building an API request")
+    }
+
+    /// A failure without an answer from the API server: retried (rule 1 of the policy) unless
+    /// waiting cannot fix it: a certificate problem, credentials that cannot be sent, or, for a
+    /// run someone is watching, a refused loopback connection or an unknown name.
+    fn classify_transport(&self, op: &Op, error: kube::Error) -> Result<Retry> {
+        let text = error_chain(&error);
+        if text.contains("certificate") || text.contains("UnknownIssuer") {
+            return Err(api_error(
+                op,
+                anyhow::anyhow!("TLS verification of the API server failed: {text}"),
+            ));
+        }
+        if matches!(error, kube::Error::Auth(_))
+            || text.contains("auth error")
+            || text.contains("invalid bearer token")
+        {
+            return Err(fail(
+                Class::Usage,
+                anyhow::anyhow!(
+                    "{op}: the credentials of the kubeconfig cannot be used (nothing was sent to the API server): {text}"
+                ),
+            ));
+        }
+        let unreachable = anyhow::anyhow!("cannot reach the API server {}: {text}", self.host);
+        if self.patience.gives_up_on(&self.host, &text) {
+            return Err(api_error(
+                op,
+                anyhow::anyhow!(
+                    "{unreachable} (is the kubeconfig's context the cluster you mean?)"
+                ),
+            ));
+        }
+        Ok(Retry::new(unreachable))
     }
 
     async fn wait_before_retry(
@@ -419,26 +413,52 @@ impl Cluster {
         deadline: &Deadline,
     ) -> Result<()> {
         let Retry { error, after } = retry;
-        let wait = after
-            .unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random_u64()))
-            .min(Duration::from_secs(120));
-        if wait >= deadline.remaining() {
-            return Err(fail(
-                Class::Kubernetes,
-                anyhow::anyhow!(
-                    "{op}: {error:#}; gave up after {} attempts: the {:?} deadline leaves no time to retry",
-                    failures + 1,
-                    deadline.total()
-                ),
-            ));
+        let wait = match next_wait(failures, after, deadline.remaining(), random_u64()) {
+            Ok(wait) => wait,
+            Err(_) => {
+                return Err(fail(
+                    Class::Kubernetes,
+                    anyhow::anyhow!(
+                        "{op}: {error:#}; gave up after {} attempts: the {:?} deadline leaves no time to retry",
+                        failures + 1,
+                        deadline.total()
+                    ),
+                ));
+            }
+        };
+        if failures == 0 {
+            eprintln!(
+                "spartakus: {op}: {error:#}; retrying until the run's deadline ({:?} in all, --timeout or SPARTAKUS_TIMEOUT), next in {:.1}s",
+                deadline.total(),
+                wait.as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "spartakus: {op}: {error:#}; retrying in {:.1}s",
+                wait.as_secs_f64()
+            );
         }
-        eprintln!(
-            "spartakus: {op}: {error:#}; retrying in {:.1}s",
-            wait.as_secs_f64()
-        );
         tokio::time::sleep(wait).await;
         Ok(())
     }
+}
+
+/// Reads a kubeconfig's `tokenFile` as kubectl does: surrounding whitespace (the newline of
+/// `echo "$TOKEN" > file`) is not part of the token. kube sends the file as it is, which fails
+/// before any request. A file without such whitespace is left to kube, which re-reads it.
+fn trim_token_file(config: &mut kube::Config) -> Result<()> {
+    let auth = &mut config.auth_info;
+    let Some(path) = auth.token_file.clone().filter(|_| auth.token.is_none()) else {
+        return Ok(());
+    };
+    let Ok(raw) = std::fs::read_to_string(&path) else {
+        return Ok(()); // kube reports an unreadable file with its path
+    };
+    let trimmed = raw.trim();
+    if trimmed.len() != raw.len() {
+        auth.token = Some(secrecy::SecretString::from(trimmed.to_string()));
+    }
+    Ok(())
 }
 
 /// kube's own inference, except that the files of a `KUBECONFIG` list that do not exist are
@@ -537,18 +557,6 @@ enum PageResult {
     Failed(Retry),
 }
 
-/// The API answered 409 Conflict / AlreadyExists.
-#[derive(Debug)]
-pub struct Conflict;
-
-impl fmt::Display for Conflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("already exists (409)")
-    }
-}
-
-impl std::error::Error for Conflict {}
-
 fn configmap_op(verb: &'static str, namespace: &str, name: &str) -> Op {
     Op {
         verb,
@@ -570,20 +578,6 @@ fn deadline_error(op: &Op, deadline: &Deadline) -> anyhow::Error {
     )
 }
 
-/// A transport failure: retried unless it is a certificate problem, which waiting won't fix.
-fn classify_transport(op: &Op, error: kube::Error) -> Result<Retry> {
-    let text = error_chain(&error);
-    if text.contains("certificate") || text.contains("UnknownIssuer") {
-        return Err(api_error(
-            op,
-            anyhow::anyhow!("TLS verification of the API server failed: {text}"),
-        ));
-    }
-    Ok(Retry::new(anyhow::anyhow!(
-        "cannot reach the API server: {text}"
-    )))
-}
-
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -598,34 +592,38 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Classifies a non-success status: 429 and 5xx are transient; anything else is final.
-fn match_status(
+fn one_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Classifies an answer that is not a success: 429 and 5xx are transient; anything else is
+/// final. `message` and `reason` are the `Status` body's.
+fn classify_status(
     op: &Op,
     status: StatusCode,
-    body: &[u8],
+    message: &str,
+    reason: &str,
     retry_after: Option<Duration>,
 ) -> Result<Retry> {
-    let parsed: Status = serde_json::from_slice(body).unwrap_or_default();
-    let detail = if parsed.message.is_empty() {
-        String::from_utf8_lossy(&body[..body.len().min(200)])
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        parsed.message
-    };
-    let reason = status.canonical_reason().unwrap_or(parsed.reason.as_str());
+    let canonical = status.canonical_reason().unwrap_or(reason);
     let detail = if status == StatusCode::UNAUTHORIZED {
-        "the API server refused the credentials (expired or wrong token or certificate)".to_string()
-    } else if detail.eq_ignore_ascii_case(reason) || detail.eq_ignore_ascii_case(&parsed.reason) {
-        String::new()
+        "the API server refused the credentials (expired or wrong token or certificate)"
+    } else if message.eq_ignore_ascii_case(canonical) || message.eq_ignore_ascii_case(reason) {
+        ""
     } else {
-        detail
+        message
     };
     let summary = if detail.is_empty() {
-        format!("{reason} ({})", status.as_u16())
+        format!("{canonical} ({})", status.as_u16())
     } else {
-        format!("{reason} ({}): {detail}", status.as_u16())
+        format!(
+            "{canonical} ({}): {}",
+            status.as_u16(),
+            one_line(detail.as_bytes())
+        )
     };
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return Ok(Retry {
@@ -657,17 +655,6 @@ async fn collect_small(mut body: kube::client::Body) -> Vec<u8> {
         }
     }
     out
-}
-
-fn parse_configmap_data(op: &Op, body: &[u8]) -> Result<BTreeMap<String, String>> {
-    #[derive(Deserialize)]
-    struct ConfigMap {
-        #[serde(default)]
-        data: Option<BTreeMap<String, String>>,
-    }
-    let cm: ConfigMap = serde_json::from_slice(body)
-        .map_err(|e| api_error(op, anyhow::anyhow!("unexpected answer: {e}")))?;
-    Ok(cm.data.unwrap_or_default())
 }
 
 /// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
@@ -721,8 +708,9 @@ mod tests {
             verb: "list",
             resource: "nodes".into(),
         };
-        let forbidden = br#"{"kind":"Status","message":"nodes is forbidden: User \"x\" cannot list resource \"nodes\"","reason":"Forbidden","code":403}"#;
-        let Err(err) = match_status(&op, StatusCode::FORBIDDEN, forbidden, None) else {
+        let message = "nodes is forbidden: User \"x\" cannot list resource \"nodes\"";
+        let Err(err) = classify_status(&op, StatusCode::FORBIDDEN, message, "Forbidden", None)
+        else {
             panic!("403 must not be retried");
         };
         assert_eq!(crate::exit::class_of(&err), Class::Kubernetes);
@@ -734,14 +722,15 @@ mod tests {
         for code in [429u16, 500, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(matches!(
-                match_status(&op, status, b"", Some(Duration::from_secs(3))),
+                classify_status(&op, status, "", "", Some(Duration::from_secs(3))),
                 Ok(Retry { after: Some(_), .. })
             ));
         }
-        let Err(err) = match_status(
+        let Err(err) = classify_status(
             &op,
             StatusCode::UNAUTHORIZED,
-            br#"{"kind":"Status","message":"Unauthorized","reason":"Unauthorized","code":401}"#,
+            "Unauthorized",
+            "Unauthorized",
             None,
         ) else {
             panic!("401 must not be retried");
@@ -751,7 +740,7 @@ mod tests {
         assert!(text.contains("credentials"), "{text}");
         for code in [400u16, 404, 422] {
             let status = StatusCode::from_u16(code).unwrap();
-            let Err(err) = match_status(&op, status, b"<html>oops</html>", None) else {
+            let Err(err) = classify_status(&op, status, "<html>oops</html>", "", None) else {
                 panic!("{code} must not be retried");
             };
             assert!(format!("{err:#}").contains("<html>oops</html>"));

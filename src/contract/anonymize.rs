@@ -1,23 +1,18 @@
-//! The report: its wire format and the pure builder that anonymizes nodes.
+//! What a Node may become in a report: the pure, anonymizing transform.
 //!
-//! Nothing here does I/O. The reporter feeds [`NodeFacts`] (the few fields read from each Node)
-//! through [`build_node`] and writes the result with a [`ReportWriter`], one node at a time, so a
-//! report of any size is never held in memory as a whole. The collector parses the same format
-//! with [`Report`].
+//! The reporter reads a few fields of each Node into [`NodeFacts`] and turns them into a report
+//! [`Node`] with [`build_node`]: an opaque ID that cannot be reversed, the provider only if it is
+//! on [`KNOWN_PROVIDERS`], capacity resources only if their names are on the allowlist
+//! ([`is_known_resource`]), everything else counted, never named. Nothing here does I/O.
 
-use serde::{Deserialize, Serialize};
+use super::limits::OTHER_RESOURCES;
+use super::{Node, Resource};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-
-/// The report format version, as the original spartakus sent it.
-pub const FORMAT_VERSION: &str = "v1.0.0";
 
 /// What `cloudProvider` says when the node's provider is not on [`KNOWN_PROVIDERS`].
 pub const UNKNOWN_PROVIDER: &str = "unknown";
-
-/// The single capacity entry that stands for all resource names not on the allowlist.
-pub const OTHER_RESOURCES: &str = "other";
 
 /// Schemes of `spec.providerID` reported as they are. Each is the scheme a cloud controller
 /// manager (or a well-known distribution) writes; anything else is reported as `unknown`, because
@@ -59,9 +54,9 @@ pub const KNOWN_PROVIDERS: &[&str] = &[
     "talos",
 ];
 
-/// Resource names reported as they are (beyond `hugepages-*`, matched separately): the core
-/// Kubernetes resources and device-plugin resources of hardware vendors. Custom names may carry a
-/// company's own domain, so they are only counted (see [`OTHER_RESOURCES`]).
+/// Resource names reported as they are: the core Kubernetes resources and device-plugin
+/// resources of hardware vendors. Custom names may carry a company's own domain, so they are only
+/// counted (see [`OTHER_RESOURCES`]).
 pub const KNOWN_RESOURCES: &[&str] = &[
     "cpu",
     "memory",
@@ -75,20 +70,35 @@ pub const KNOWN_RESOURCES: &[&str] = &[
     "gpu.intel.com/i915",
     "gpu.intel.com/xe",
     "habana.ai/gaudi",
-    "aws.amazon.com/neuron",
-    "aws.amazon.com/neuroncore",
-    "aws.amazon.com/neurondevice",
     "vpc.amazonaws.com/efa",
     "google.com/tpu",
-    "devices.kubevirt.io/kvm",
-    "devices.kubevirt.io/tun",
-    "devices.kubevirt.io/vhost-net",
 ];
 
-/// Resource name prefixes reported as they are: huge pages of any size, attachable volume limits
-/// of in-tree drivers, and NVIDIA MIG profiles (`nvidia.com/mig-1g.5gb`).
-pub const KNOWN_RESOURCE_PREFIXES: &[&str] =
-    &["hugepages-", "attachable-volumes-", "nvidia.com/mig-"];
+/// Resource name prefixes reported as they are, when what follows is short and plain (see
+/// [`is_known_resource`]): huge pages of any size, attachable volume limits of in-tree drivers,
+/// NVIDIA MIG profiles (`nvidia.com/mig-1g.5gb`), AWS Neuron devices (`aws.amazon.com/neuron`,
+/// `neuroncore`, `neurondevice`...) and KubeVirt's devices (`devices.kubevirt.io/kvm`, `tun`,
+/// `vhost-net`, `sev`...). README.md lists these from [`documented_resources`].
+pub const KNOWN_RESOURCE_PREFIXES: &[&str] = &[
+    "hugepages-",
+    "attachable-volumes-",
+    "nvidia.com/mig-",
+    "aws.amazon.com/neuron",
+    "devices.kubevirt.io/",
+];
+
+/// Prefixes whose bare name (nothing after the prefix) is a resource too.
+const BARE_PREFIXES: &[&str] = &["aws.amazon.com/neuron"];
+
+/// The allowlist as README.md shows it: names, then prefixes as `prefix*`.
+pub fn documented_resources() -> String {
+    KNOWN_RESOURCES
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .chain(KNOWN_RESOURCE_PREFIXES.iter().map(|p| format!("`{p}*`")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 // ---------------------------------------------------------------------------------------------
 // Input: the few fields of a Node the report needs.
@@ -137,65 +147,6 @@ pub struct FactsNodeInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output: the wire format, compatible with the original spartakus.
-// ---------------------------------------------------------------------------------------------
-
-/// A whole report as it travels. The reporter streams it with [`ReportWriter`]; the collector
-/// and the tests parse it with this type. Unknown fields are ignored, as the original did.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub version: String,
-    #[serde(default)]
-    pub timestamp: String,
-    #[serde(rename = "clusterID")]
-    pub cluster_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub master_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nodes: Vec<Node>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub extensions: Vec<Extension>,
-}
-
-/// One node, anonymized.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Node {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operating_system: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os_image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_runtime_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubelet_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capacity: Vec<Resource>,
-}
-
-/// One capacity entry: a resource name and its quantity exactly as the API gave it.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Resource {
-    pub resource: String,
-    pub value: String,
-}
-
-/// One operator-chosen extension.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Extension {
-    pub name: String,
-    pub value: String,
-}
-
-// ---------------------------------------------------------------------------------------------
 // The pure transform.
 // ---------------------------------------------------------------------------------------------
 
@@ -235,8 +186,10 @@ pub fn cloud_provider(provider_id: Option<&str>) -> &'static str {
 pub fn is_known_resource(name: &str) -> bool {
     KNOWN_RESOURCES.contains(&name)
         || KNOWN_RESOURCE_PREFIXES.iter().any(|prefix| {
-            name.strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty() && is_plain_suffix(rest))
+            name.strip_prefix(prefix).is_some_and(|rest| {
+                (rest.is_empty() && BARE_PREFIXES.contains(prefix))
+                    || (!rest.is_empty() && is_plain_suffix(rest))
+            })
         })
 }
 
@@ -307,102 +260,12 @@ pub fn random_node_id(random: [u8; 16]) -> String {
     hex::encode(random)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Streaming the report out.
-// ---------------------------------------------------------------------------------------------
-
-/// The parts of a report known before the nodes are listed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Header {
-    pub timestamp: String,
-    pub cluster_id: String,
-    pub master_version: Option<String>,
-    /// Sorted by name (see [`crate::extensions`]).
-    pub extensions: Vec<Extension>,
-}
-
-/// Writes one report as JSON, node by node, to any writer (a gzip encoder in the reporter, a
-/// `Vec` in tests). The output parses as a [`Report`] and has the same field order and omissions.
-pub struct ReportWriter<W: Write> {
-    out: W,
-    nodes: usize,
-    extensions: Vec<Extension>,
-}
-
-impl<W: Write> ReportWriter<W> {
-    /// Writes the header fields and opens the node list.
-    pub fn start(mut out: W, header: Header) -> io::Result<Self> {
-        out.write_all(b"{\"version\":")?;
-        serde_json::to_writer(&mut out, FORMAT_VERSION)?;
-        out.write_all(b",\"timestamp\":")?;
-        serde_json::to_writer(&mut out, &header.timestamp)?;
-        out.write_all(b",\"clusterID\":")?;
-        serde_json::to_writer(&mut out, &header.cluster_id)?;
-        if let Some(version) = header.master_version.as_ref().filter(|v| !v.is_empty()) {
-            out.write_all(b",\"masterVersion\":")?;
-            serde_json::to_writer(&mut out, version)?;
-        }
-        Ok(ReportWriter {
-            out,
-            nodes: 0,
-            extensions: header.extensions,
-        })
-    }
-
-    /// Appends one node.
-    pub fn node(&mut self, node: &Node) -> io::Result<()> {
-        self.out.write_all(if self.nodes == 0 {
-            b",\"nodes\":["
-        } else {
-            b","
-        })?;
-        serde_json::to_writer(&mut self.out, node)?;
-        self.nodes += 1;
-        Ok(())
-    }
-
-    /// How many nodes were written so far.
-    pub fn node_count(&self) -> usize {
-        self.nodes
-    }
-
-    /// Closes the node list, writes the extensions and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        if self.nodes > 0 {
-            self.out.write_all(b"]")?;
-        }
-        if !self.extensions.is_empty() {
-            self.out.write_all(b",\"extensions\":")?;
-            serde_json::to_writer(&mut self.out, &self.extensions)?;
-        }
-        self.out.write_all(b"}")?;
-        Ok(self.out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn facts(json: serde_json::Value) -> NodeFacts {
         serde_json::from_value(json).unwrap()
-    }
-
-    fn header() -> Header {
-        Header {
-            timestamp: "1700000000".into(),
-            cluster_id: "c0ffee00-0000-4000-8000-000000000000".into(),
-            master_version: Some("v1.33.2".into()),
-            extensions: vec![],
-        }
-    }
-
-    fn write(header: Header, nodes: &[Node]) -> Vec<u8> {
-        let mut w = ReportWriter::start(Vec::new(), header).unwrap();
-        for n in nodes {
-            w.node(n).unwrap();
-        }
-        w.finish().unwrap()
     }
 
     #[test]
@@ -531,36 +394,34 @@ mod tests {
     }
 
     #[test]
-    fn writer_output_parses_back_and_omits_empty_parts() {
-        let empty = write(
-            Header {
-                master_version: None,
-                ..header()
-            },
-            &[],
-        );
-        let text = String::from_utf8(empty).unwrap();
-        assert_eq!(
-            text,
-            r#"{"version":"v1.0.0","timestamp":"1700000000","clusterID":"c0ffee00-0000-4000-8000-000000000000"}"#
-        );
-
-        let nodes = vec![
-            build_node(&NodeFacts::default(), "1".repeat(32)),
-            build_node(&NodeFacts::default(), "2".repeat(32)),
-        ];
-        let mut h = header();
-        h.extensions = vec![Extension {
-            name: "example.com/tier".into(),
-            value: "gold".into(),
-        }];
-        let bytes = write(h, &nodes);
-        let report: Report = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(report.version, FORMAT_VERSION);
-        assert_eq!(report.master_version.as_deref(), Some("v1.33.2"));
-        assert_eq!(report.nodes, nodes);
-        assert_eq!(report.extensions.len(), 1);
-        // Same bytes as serializing the whole struct at once.
-        assert_eq!(serde_json::to_vec(&report).unwrap(), bytes);
+    fn documented_prefixes_are_the_code() {
+        for name in [
+            "aws.amazon.com/neuron",
+            "aws.amazon.com/neuronx",
+            "aws.amazon.com/neuroncore",
+            "aws.amazon.com/neurondevice",
+            "devices.kubevirt.io/kvm",
+            "devices.kubevirt.io/sev",
+            "devices.kubevirt.io/vhost-net",
+            "alpha.kubernetes.io/nvidia-gpu",
+            "nvidia.com/gpu.shared",
+            "hugepages-2Mi",
+            "attachable-volumes-aws-ebs",
+        ] {
+            assert!(is_known_resource(name), "{name}");
+        }
+        for name in [
+            "devices.kubevirt.io/",
+            "devices.kubevirt.io/acme.corp.example/x",
+            "aws.amazon.com/neuron/../acme",
+            "hugepages-",
+            "nvidia.com/mig-",
+        ] {
+            assert!(!is_known_resource(name), "{name}");
+        }
+        let doc = documented_resources();
+        assert!(doc.contains("`aws.amazon.com/neuron*`"), "{doc}");
+        assert!(doc.contains("`devices.kubevirt.io/*`"), "{doc}");
+        assert!(doc.contains("`alpha.kubernetes.io/nvidia-gpu`"), "{doc}");
     }
 }

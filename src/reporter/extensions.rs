@@ -5,15 +5,13 @@
 //! ConfigMap (with its `..data` links) works. Every problem names the file and the key; nothing is
 //! silently dropped.
 
-use crate::report::Extension;
+use crate::contract::Extension;
+use crate::contract::limits::{
+    MAX_EXTENSION_LOCAL_CHARS, MAX_EXTENSION_PREFIX_CHARS, MAX_EXTENSIONS, MAX_STRING_CHARS,
+};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The most extensions one report may carry.
-pub const MAX_EXTENSIONS: usize = 100;
-/// The longest extension value, in bytes.
-pub const MAX_VALUE_LEN: usize = 256;
 
 /// Checks an extension key: `[prefix/]name`, where prefix is a DNS subdomain (at most 253
 /// characters of lowercase letters, digits, `-` and `.`) and name is at most 63 characters of
@@ -26,9 +24,9 @@ pub fn validate_key(key: &str) -> std::result::Result<(), String> {
     if let Some(prefix) = prefix {
         validate_dns_subdomain(prefix).map_err(|e| format!("prefix {prefix:?} {e}"))?;
     }
-    if name.is_empty() || name.len() > 63 {
+    if name.is_empty() || name.len() > MAX_EXTENSION_LOCAL_CHARS {
         return Err(format!(
-            "name {name:?} must be 1 to 63 characters long (has {})",
+            "name {name:?} must be 1 to {MAX_EXTENSION_LOCAL_CHARS} characters long (has {})",
             name.len()
         ));
     }
@@ -51,8 +49,10 @@ pub fn validate_key(key: &str) -> std::result::Result<(), String> {
 }
 
 fn validate_dns_subdomain(prefix: &str) -> std::result::Result<(), String> {
-    if prefix.is_empty() || prefix.len() > 253 {
-        return Err("must be a DNS subdomain of 1 to 253 characters".into());
+    if prefix.is_empty() || prefix.len() > MAX_EXTENSION_PREFIX_CHARS {
+        return Err(format!(
+            "must be a DNS subdomain of 1 to {MAX_EXTENSION_PREFIX_CHARS} characters"
+        ));
     }
     for label in prefix.split('.') {
         let b = label.as_bytes();
@@ -115,10 +115,15 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
         let serde_json::Value::String(value) = value else {
             bail!("extensions file {source}: key {key:?}: the value must be a string, not {value}");
         };
-        if value.len() > MAX_VALUE_LEN {
+        let chars = value.chars().count();
+        if chars > MAX_STRING_CHARS {
             bail!(
-                "extensions file {source}: key {key:?}: the value is {} bytes long; at most {MAX_VALUE_LEN} are allowed",
-                value.len()
+                "extensions file {source}: key {key:?}: the value is {chars} characters long; at most {MAX_STRING_CHARS} are allowed"
+            );
+        }
+        if value.chars().any(char::is_control) {
+            bail!(
+                "extensions file {source}: key {key:?}: the value contains control characters (a newline?)"
             );
         }
         out.push(Extension { name: key, value });
@@ -252,8 +257,32 @@ mod tests {
             err.contains("f.json") && err.contains("not valid JSON"),
             "{err}"
         );
-        let long = format!(r#"{{"k": "{}"}}"#, "v".repeat(MAX_VALUE_LEN + 1));
+        let long = format!(r#"{{"k": "{}"}}"#, "é".repeat(MAX_STRING_CHARS + 1));
         assert!(parse("f.json", long.as_bytes()).is_err());
+        let fits = format!(r#"{{"k": "{}"}}"#, "é".repeat(MAX_STRING_CHARS));
+        assert!(
+            parse("f.json", fits.as_bytes()).is_ok(),
+            "the limit is in characters"
+        );
+        assert!(parse("f.json", br#"{"k": "a\nb"}"#).is_err());
+        // The longest key that passes is within the collector's limit for names.
+        let longest = format!(
+            "{}/{}",
+            "a".repeat(MAX_EXTENSION_PREFIX_CHARS),
+            "n".repeat(MAX_EXTENSION_LOCAL_CHARS)
+        );
+        assert!(validate_key(&longest).is_err(), "labels are at most 63");
+        let labels = vec!["a".repeat(63); 4].join(".");
+        let longest = format!(
+            "{}/{}",
+            &labels[..MAX_EXTENSION_PREFIX_CHARS],
+            "n".repeat(MAX_EXTENSION_LOCAL_CHARS)
+        );
+        assert_eq!(validate_key(&longest), Ok(()));
+        assert_eq!(
+            longest.chars().count(),
+            crate::contract::limits::MAX_EXTENSION_NAME_CHARS
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! same report once more, uncompressed.
 
 use crate::exit::{Class, fail};
-use crate::retry::{Backoff, Deadline, parse_retry_after, random_u64};
+use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -63,6 +63,8 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     /// Send with `Content-Encoding: gzip` (the default).
     pub gzip: bool,
+    /// Whether failures unlikely to heal soon end the run at once (see [`crate::retry`]).
+    pub patience: Patience,
 }
 
 /// What a successful delivery looked like.
@@ -230,8 +232,9 @@ fn send_with(
                     return Err(fail(
                         Class::Rejected,
                         anyhow::anyhow!(
-                            "the collector at {} rejected the report: {summary}; not retrying",
-                            shown
+                            "the collector at {} rejected the report: {summary}; not retrying{}",
+                            shown,
+                            path_hint(status, &endpoint)
                         ),
                     ));
                 }
@@ -263,6 +266,16 @@ fn send_with(
                             ),
                         ));
                     }
+                    _ if via.is_none()
+                        && target.patience.gives_up_on(&host_of(&endpoint), &text) =>
+                    {
+                        return Err(fail(
+                            Class::Unreachable,
+                            anyhow::anyhow!(
+                                "cannot reach the collector at {shown}: {text}; not retrying (is the endpoint's host and port right?)"
+                            ),
+                        ));
+                    }
                     _ => (
                         anyhow::anyhow!("cannot reach the collector at {shown}{through}: {text}"),
                         None,
@@ -270,24 +283,59 @@ fn send_with(
                 }
             }
         };
-        let wait = retry_after.unwrap_or_else(|| Backoff::DEFAULT.delay(failures, random_u64()));
-        failures += 1;
-        if wait >= deadline.remaining() {
-            return Err(deadline_passed(
-                deadline,
-                attempts,
-                &format!(
-                    "{error:#}; the next try (in {:.0}s) would pass it",
-                    wait.as_secs_f64().ceil()
-                ),
-            ));
+        let wait = match next_wait(failures, retry_after, deadline.remaining(), random_u64()) {
+            Ok(wait) => wait,
+            Err(wait) => {
+                return Err(deadline_passed(
+                    deadline,
+                    attempts,
+                    &format!(
+                        "{error:#}; the next try (in {:.0}s) would pass it",
+                        wait.as_secs_f64().ceil()
+                    ),
+                ));
+            }
+        };
+        if failures == 0 {
+            eprintln!(
+                "spartakus: {error:#}; retrying until the run's deadline ({:?} in all, --timeout or SPARTAKUS_TIMEOUT), next in {:.1}s",
+                deadline.total(),
+                wait.as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "spartakus: {error:#}; retrying in {:.1}s",
+                wait.as_secs_f64()
+            );
         }
-        eprintln!(
-            "spartakus: {error:#}; retrying in {:.1}s",
-            wait.as_secs_f64()
-        );
+        failures += 1;
         std::thread::sleep(wait);
     }
+}
+
+/// The host of an endpoint URL, for deciding what is worth retrying.
+fn host_of(endpoint: &str) -> String {
+    endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// For a 404 or 405 from an endpoint whose path is not the collector's report path: a hint.
+pub fn path_hint(status: u16, endpoint: &str) -> String {
+    let Ok(uri) = endpoint.parse::<http::Uri>() else {
+        return String::new();
+    };
+    if !matches!(status, 404 | 405) || uri.path() == "/api/v1" {
+        return String::new();
+    }
+    format!(
+        " (a spartakus collector takes reports at the path /api/v1: try {}://{}/api/v1)",
+        uri.scheme_str().unwrap_or("https"),
+        uri.authority()
+            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or(""))
+    )
 }
 
 /// Where a 307/308 `Location` leads from `current`: an absolute http(s) URL or an absolute path
@@ -405,7 +453,7 @@ fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
     let url = names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))?;
-    let no_proxy = crate::proxy::no_proxy_from_env();
+    let no_proxy = super::proxy::no_proxy_from_env();
     let proxy = ureq::Proxy::new(url.trim()).ok()?;
     let mut builder = ureq::Proxy::builder(proxy.protocol())
         .host(proxy.host())
@@ -526,6 +574,24 @@ mod tests {
             follow("http://10.0.0.1/api/v1", "https://c.example/api/v1").as_deref(),
             Some("https://c.example/api/v1")
         );
+    }
+
+    #[test]
+    fn a_wrong_path_gets_a_hint() {
+        for endpoint in [
+            "https://c.example.org",
+            "https://c.example.org/",
+            "https://c.example.org/api/v1/",
+        ] {
+            let hint = path_hint(404, endpoint);
+            assert!(
+                hint.contains("try https://c.example.org/api/v1"),
+                "{endpoint}: {hint}"
+            );
+        }
+        assert_eq!(path_hint(404, "https://c.example.org/api/v1"), "");
+        assert_eq!(path_hint(400, "https://c.example.org/"), "");
+        assert!(!path_hint(404, "https://u:secret@c.example.org/").contains("secret"));
     }
 
     #[test]

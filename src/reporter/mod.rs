@@ -1,15 +1,32 @@
-//! The reporter's two jobs, `init` and `report`, wiring the other modules together.
+//! The reporter: `spartakus init` and `spartakus report`, wiring its modules together.
+//!
+//! - [`settings`]: the flags of both, resolved.
+//! - [`cluster`]: every call to the Kubernetes API (I/O); [`nodelist`]: the streaming scanner
+//!   that reads only the needed fields of each Node (pure).
+//! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
+//! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
+//! - [`spread`]: load spreading (pure).
 
-use crate::cli::{InitArgs, InitSettings, ReportArgs, ReportSettings, usage, validate_cluster_id};
-use crate::cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
+pub mod cluster;
+pub mod extensions;
+pub mod nodelist;
+pub mod proxy;
+pub mod settings;
+pub mod spread;
+pub mod upload;
+
+use crate::cli::usage;
+use crate::contract::limits::check_cluster_id;
+use crate::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node};
+use crate::contract::{node_id, random_node_id};
 use crate::exit::{Class, fail};
-use crate::report::{Header, NodeFacts, ReportWriter, build_node, node_id, random_node_id};
-use crate::retry::Deadline;
-use crate::upload::{Payload, Target, Uploader};
+use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};
+use cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
+use settings::{InitSettings, ReportSettings};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use upload::{Payload, Target, Uploader};
 
 /// The key of the cluster ID in the ConfigMap.
 pub const CLUSTER_ID_KEY: &str = "clusterID";
@@ -71,19 +88,17 @@ fn within<T>(
 // ---------------------------------------------------------------------------------------------
 
 /// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
-pub fn init(args: InitArgs) -> Result<()> {
-    let settings = InitSettings::resolve(args, &|name| std::env::var(name).ok())?;
+pub fn init(settings: &InitSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     let id = within(&runtime()?, &deadline, "init", async {
-        let mut cluster = Cluster::connect().await?;
+        let mut cluster = Cluster::connect(Patience::for_run(false)).await?;
         let namespace = settings
             .namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_string());
         ensure_cluster_id(&mut cluster, &namespace, &settings.configmap, &deadline).await
     })?;
-    println!("{id}");
-    Ok(())
+    crate::exit::print(format!("{id}\n").as_bytes())
 }
 
 async fn ensure_cluster_id(
@@ -129,12 +144,21 @@ async fn ensure_cluster_id(
 
 fn existing_id(data: &BTreeMap<String, String>, namespace: &str, name: &str) -> Result<String> {
     let id = data.get(CLUSTER_ID_KEY).map(|s| s.trim()).unwrap_or("");
-    if id.is_empty() {
+    if id.is_empty() && data.keys().any(|k| k != CLUSTER_ID_KEY) {
+        // Another ConfigMap, such as the settings (`spartakus-config`): never suggest deleting it.
+        let keys: Vec<&str> = data.keys().map(String::as_str).take(5).collect();
         return Err(usage(format!(
-            "ConfigMap \"{name}\" in namespace \"{namespace}\" exists but has no {CLUSTER_ID_KEY}; spartakus never changes an existing ConfigMap: delete it and run `spartakus init` (the spartakus-init Job) again"
+            "ConfigMap \"{name}\" in namespace \"{namespace}\" holds no {CLUSTER_ID_KEY} (its keys: {}): it is not the cluster-ID ConfigMap; the cluster ID is in the one `spartakus init` creates ({}), so drop --configmap/SPARTAKUS_CONFIGMAP or point it there",
+            keys.join(", "),
+            settings::DEFAULT_CONFIGMAP
         )));
     }
-    validate_cluster_id(id).map_err(|e| {
+    if id.is_empty() {
+        return Err(usage(format!(
+            "ConfigMap \"{name}\" in namespace \"{namespace}\" exists but is empty (no {CLUSTER_ID_KEY}); spartakus never changes an existing ConfigMap: delete this empty one and run `spartakus init` (the spartakus-init Job) again"
+        )));
+    }
+    check_cluster_id(id).map_err(|e| {
         usage(format!(
             "ConfigMap \"{name}\" in namespace \"{namespace}\": {CLUSTER_ID_KEY} {e}"
         ))
@@ -146,12 +170,6 @@ fn existing_id(data: &BTreeMap<String, String>, namespace: &str, name: &str) -> 
 // report
 // ---------------------------------------------------------------------------------------------
 
-/// `spartakus report`.
-pub fn report(args: ReportArgs) -> Result<()> {
-    let settings = ReportSettings::resolve(args, &|name| std::env::var(name).ok())?;
-    run_report(&settings)
-}
-
 /// What was built, before it is sent.
 pub struct Built {
     pub payload: Payload,
@@ -161,15 +179,16 @@ pub struct Built {
     pub requests: usize,
 }
 
-/// Builds the report per `settings`, then previews, saves or sends it.
-pub fn run_report(settings: &ReportSettings) -> Result<()> {
+/// `spartakus report`: builds the report per `settings`, then previews, saves or sends it.
+pub fn report(settings: &ReportSettings) -> Result<()> {
     let mut deadline = Deadline::after(settings.timeout);
     // Bad extensions are found before the cluster is touched.
     let extensions = match &settings.extensions {
-        Some(path) => crate::extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
+        Some(path) => extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
         None => Vec::new(),
     };
     let sending = settings.sending();
+    let patience = Patience::for_run(!sending);
     // The upload's CA roots and proxy are set up first too: a bad CA file is a configuration
     // error to report before the cluster is read (and before any spread wait).
     let uploader = match (&settings.endpoint, sending) {
@@ -177,6 +196,7 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
             endpoint: endpoint.clone(),
             ca_file: settings.ca_file.clone(),
             gzip: settings.gzip,
+            patience,
         })?),
         _ => None,
     };
@@ -192,20 +212,24 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
             }
             eprintln!(
                 "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels",
-                crate::upload::redact(endpoint)
+                upload::redact(endpoint)
             )
         }
         _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
     }
     let runtime = runtime()?;
     let (mut cluster, cluster_id) = within(&runtime, &deadline, "reading the cluster ID", async {
-        let mut cluster = Cluster::connect().await?;
+        let mut cluster = Cluster::connect(patience).await?;
         let id = cluster_id(&mut cluster, settings, &deadline).await?;
         Ok((cluster, id))
     })?;
     if !settings.spread.is_zero() && sending {
-        let delay = crate::spread::delay(&cluster_id, settings.spread);
-        match crate::spread::wait(settings.job_name.as_deref(), unix_now(), delay) {
+        let delay = spread::delay(&cluster_id, settings.spread);
+        match spread::wait(
+            settings.job_name.as_deref(),
+            crate::time::now_secs() as u64,
+            delay,
+        ) {
             Some(wait) => {
                 eprintln!(
                     "spartakus: spreading the load: this cluster reports {}s into its {}s window; waiting {}s",
@@ -261,16 +285,11 @@ pub fn run_report(settings: &ReportSettings) -> Result<()> {
         return Ok(());
     }
     if settings.dry_run {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        built
-            .payload
-            .write_raw(&mut out)
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush())
-            .context("writing the report to stdout")?;
+        let mut raw = Vec::with_capacity(built.payload.raw_len() as usize + 1);
+        built.payload.write_raw(&mut raw)?;
+        raw.push(b'\n');
         eprintln!("spartakus: dry run: nothing sent");
-        return Ok(());
+        return crate::exit::print(&raw);
     }
     let Some(uploader) = uploader else {
         return Err(usage("no collector endpoint"));
@@ -317,14 +336,16 @@ async fn cluster_id(
 pub async fn build(
     cluster: &mut Cluster,
     cluster_id: String,
-    extensions: Vec<crate::report::Extension>,
+    extensions: Vec<crate::contract::Extension>,
     deadline: &Deadline,
 ) -> Result<Built> {
     let master_version = cluster.git_version(deadline).await?;
-    let header = Header {
-        timestamp: unix_now().to_string(),
+    let header = Report {
+        version: FORMAT_VERSION.to_string(),
+        timestamp: crate::time::now_secs().to_string(),
         cluster_id,
         master_version: Some(master_version),
+        nodes: Vec::new(),
         extensions,
     };
     let mut sink = ReportSink::new(header);
@@ -343,13 +364,6 @@ pub async fn build(
         stats,
         requests: cluster.requests,
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Counts the bytes written through it (the uncompressed report size).
@@ -374,13 +388,13 @@ type Gz = flate2::write::GzEncoder<Vec<u8>>;
 
 /// Anonymizes each listed node and streams it into the compressed report.
 struct ReportSink {
-    header: Header,
+    header: Report,
     writer: Option<ReportWriter<std::io::BufWriter<Counting<Gz>>>>,
     missing_uid: usize,
 }
 
 impl ReportSink {
-    fn new(header: Header) -> Self {
+    fn new(header: Report) -> Self {
         ReportSink {
             header,
             writer: None,
@@ -393,6 +407,13 @@ impl ReportSink {
             .writer
             .ok_or_else(|| anyhow::anyhow!("internal error: the node list was never started"))?;
         let nodes = writer.node_count();
+        let clamps = writer.clamps();
+        if !clamps.is_empty() {
+            eprintln!(
+                "spartakus: {} value(s) were cut to the report's limits ({clamps}): see README, \"What a report contains\"",
+                clamps.total()
+            );
+        }
         let counting = writer
             .finish()?
             .into_inner()
@@ -412,7 +433,7 @@ impl NodeSink for ReportSink {
         };
         self.writer = Some(ReportWriter::start(
             std::io::BufWriter::with_capacity(32 << 10, counting),
-            self.header.clone(),
+            &self.header,
         )?);
         self.missing_uid = 0;
         Ok(())
@@ -436,7 +457,7 @@ impl NodeSink for ReportSink {
             .writer
             .as_mut()
             .ok_or_else(|| anyhow::anyhow!("internal error: the node list was never started"))?;
-        writer.node(&node).context("compressing the report")
+        writer.node(node).context("compressing the report")
     }
 }
 
@@ -468,19 +489,32 @@ mod tests {
             "{text}"
         );
         assert_eq!(crate::exit::class_of(&err), Class::Usage);
+        // The settings ConfigMap named by mistake: never told to delete it.
+        let settings = BTreeMap::from([(
+            "SPARTAKUS_ENDPOINT".to_string(),
+            "https://c.example.net/api/v1".to_string(),
+        )]);
+        let text = format!(
+            "{:#}",
+            existing_id(&settings, "spartakus", "spartakus-config").unwrap_err()
+        );
+        assert!(
+            text.contains("not the cluster-ID ConfigMap") && text.contains("SPARTAKUS_ENDPOINT"),
+            "{text}"
+        );
+        assert!(!text.contains("delete"), "{text}");
     }
 
     #[test]
     fn sink_restart_forgets_nodes() {
-        let header = Header {
+        let header = Report {
             timestamp: "1".into(),
             cluster_id: "c".into(),
-            master_version: None,
-            extensions: vec![],
+            ..Report::default()
         };
         let mut sink = ReportSink::new(header);
         let facts = |uid: &str| NodeFacts {
-            metadata: crate::report::FactsMetadata {
+            metadata: crate::contract::anonymize::FactsMetadata {
                 uid: Some(uid.into()),
             },
             ..NodeFacts::default()
@@ -499,7 +533,7 @@ mod tests {
         let mut raw = Vec::new();
         payload.write_raw(&mut raw).unwrap();
         assert_eq!(raw.len() as u64, raw_len);
-        let report: crate::report::Report = serde_json::from_slice(&raw).unwrap();
+        let report: Report = serde_json::from_slice(&raw).unwrap();
         assert_eq!(report.nodes.len(), 2);
         assert_eq!(report.nodes[0].id, node_id("c", "b").unwrap());
     }

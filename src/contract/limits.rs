@@ -1,0 +1,437 @@
+//! Every limit of a report, each defined once, and the rules that keep a report within them.
+//!
+//! Two kinds of fault:
+//! - **Structural** (not JSON, wrong types, a missing or malformed `version`, `clusterID` or node
+//!   `id`, duplicate node IDs, over the size or node limits): the report is refused.
+//! - **Optional values** over their limits (a long OS image, control characters, too many
+//!   capacity entries or extensions): the value is clamped by the rules here, and the fault is
+//!   counted in [`Clamps`]. The reporter applies these rules when writing, so it never sends
+//!   what a collector would cut; the collector applies the same rules when reading, so a report
+//!   from any reporter is kept rather than lost over an optional value.
+
+use super::{Extension, Node, Report, Resource};
+use std::fmt;
+
+/// Largest request body as sent (compressed or not), and largest report once decompressed. The
+/// largest clusters (65,000 nodes) send about 34 MB of JSON as this project's reporter writes it.
+pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
+/// Longest JSON string (key or value, known field or not) in a received body, in bytes as sent,
+/// escapes included. Longer is refused before it is buffered: no value of a report comes close
+/// (at most 256 characters, 3 KiB even if every character were escaped).
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Most nodes in one report (upstream Kubernetes scales to 5,000; managed offerings to 65,000).
+pub const MAX_NODES: usize = 100_000;
+/// Longest cluster ID, in characters.
+pub const MAX_CLUSTER_ID_CHARS: usize = 128;
+/// Longest value of every other text field, in characters.
+pub const MAX_STRING_CHARS: usize = 256;
+/// Most capacity entries of one node; more are folded into the `other` entry.
+pub const MAX_CAPACITY: usize = 64;
+/// Most extensions in one report.
+pub const MAX_EXTENSIONS: usize = 100;
+/// Longest prefix of an extension name (a DNS subdomain).
+pub const MAX_EXTENSION_PREFIX_CHARS: usize = 253;
+/// Longest name part of an extension name (after the prefix and `/`).
+pub const MAX_EXTENSION_LOCAL_CHARS: usize = 63;
+/// Longest extension name: `prefix/name`.
+pub const MAX_EXTENSION_NAME_CHARS: usize =
+    MAX_EXTENSION_PREFIX_CHARS + 1 + MAX_EXTENSION_LOCAL_CHARS;
+/// A node ID is this many lowercase hex characters (128 bits), as both reporters write it.
+pub const NODE_ID_HEX: usize = 32;
+/// Longest `Idempotency-Key` header value.
+pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// What a control character in a text value becomes.
+pub const REPLACEMENT: char = '\u{FFFD}';
+
+/// The name of the capacity entry that counts resources not named (by the allowlist, or
+/// because a node had more than [`MAX_CAPACITY`]).
+pub const OTHER_RESOURCES: &str = "other";
+
+/// The optional values a clamp can apply to: the label of `/metrics` and of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Timestamp,
+    MasterVersion,
+    OperatingSystem,
+    OsImage,
+    KernelVersion,
+    Architecture,
+    ContainerRuntimeVersion,
+    KubeletVersion,
+    CloudProvider,
+    /// Capacity entries folded into `other`.
+    Capacity,
+    CapacityResource,
+    CapacityValue,
+    /// Extensions dropped past [`MAX_EXTENSIONS`].
+    Extensions,
+    ExtensionName,
+    ExtensionValue,
+}
+
+impl Field {
+    pub const ALL: [Field; 15] = [
+        Field::Timestamp,
+        Field::MasterVersion,
+        Field::OperatingSystem,
+        Field::OsImage,
+        Field::KernelVersion,
+        Field::Architecture,
+        Field::ContainerRuntimeVersion,
+        Field::KubeletVersion,
+        Field::CloudProvider,
+        Field::Capacity,
+        Field::CapacityResource,
+        Field::CapacityValue,
+        Field::Extensions,
+        Field::ExtensionName,
+        Field::ExtensionValue,
+    ];
+
+    /// Where the value sits, without indices: `nodes.osImage`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Timestamp => "timestamp",
+            Field::MasterVersion => "masterVersion",
+            Field::OperatingSystem => "nodes.operatingSystem",
+            Field::OsImage => "nodes.osImage",
+            Field::KernelVersion => "nodes.kernelVersion",
+            Field::Architecture => "nodes.architecture",
+            Field::ContainerRuntimeVersion => "nodes.containerRuntimeVersion",
+            Field::KubeletVersion => "nodes.kubeletVersion",
+            Field::CloudProvider => "nodes.cloudProvider",
+            Field::Capacity => "nodes.capacity",
+            Field::CapacityResource => "nodes.capacity.resource",
+            Field::CapacityValue => "nodes.capacity.value",
+            Field::Extensions => "extensions",
+            Field::ExtensionName => "extensions.name",
+            Field::ExtensionValue => "extensions.value",
+        }
+    }
+
+    fn index(self) -> usize {
+        Field::ALL.iter().position(|f| *f == self).unwrap_or(0)
+    }
+}
+
+/// How many values of a report were clamped, by field.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Clamps([u64; Field::ALL.len()]);
+
+impl Clamps {
+    pub fn add(&mut self, field: Field, n: u64) {
+        self.0[field.index()] += n;
+    }
+
+    pub fn get(&self, field: Field) -> u64 {
+        self.0[field.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// The fields with a count, in [`Field::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, u64)> + '_ {
+        Field::ALL
+            .iter()
+            .map(|f| (*f, self.get(*f)))
+            .filter(|(_, n)| *n > 0)
+    }
+
+    pub fn merge(&mut self, other: &Clamps) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+}
+
+/// `nodes.osImage:3,extensions.value:1`.
+impl fmt::Display for Clamps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, n)) in self.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, "{sep}{}:{n}", field.label())?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clamp rules (optional values).
+// ---------------------------------------------------------------------------------------------
+
+/// Cuts `text` to `max` characters at a character boundary and replaces control characters
+/// with [`REPLACEMENT`]. Returns whether anything changed.
+pub fn clamp_text(text: &mut String, max: usize) -> bool {
+    let long = text.len() > max && text.chars().nth(max).is_some();
+    if !long && !text.chars().any(char::is_control) {
+        return false;
+    }
+    *text = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { REPLACEMENT } else { c })
+        .collect();
+    true
+}
+
+/// An optional text value: empty is absent (not a clamp), then [`clamp_text`].
+fn clamp_optional(value: &mut Option<String>, max: usize) -> bool {
+    if value.as_deref() == Some("") {
+        *value = None;
+    }
+    value.as_mut().is_some_and(|v| clamp_text(v, max))
+}
+
+/// Keeps a node's capacity within [`MAX_CAPACITY`] entries. If there are more, the first `MAX_CAPACITY - 1` entries other than `other` stay, in their order, and the
+/// rest are added to the count of the `other` entry (made if missing; a value that is not a
+/// count counts as one). `other` keeps its sorted place in a sorted list. Returns how many
+/// entries were folded.
+pub fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
+    if list.len() <= MAX_CAPACITY {
+        return 0;
+    }
+    let existing = match list.iter().position(|r| r.resource == OTHER_RESOURCES) {
+        Some(i) => list.remove(i).value.parse::<u64>().unwrap_or(1),
+        None => 0,
+    };
+    let keep = MAX_CAPACITY - 1;
+    let folded = list.len().saturating_sub(keep) as u64;
+    list.truncate(keep);
+    let other = Resource {
+        resource: OTHER_RESOURCES.to_string(),
+        value: (existing + folded).to_string(),
+    };
+    if list.is_sorted() {
+        let at = list.partition_point(|r| r.resource.as_str() < OTHER_RESOURCES);
+        list.insert(at, other);
+    } else {
+        list.push(other);
+    }
+    folded
+}
+
+/// Applies every clamp rule to one node.
+pub fn clamp_node(node: &mut Node, clamps: &mut Clamps) {
+    for (field, value) in node.texts_mut() {
+        if clamp_optional(value, MAX_STRING_CHARS) {
+            clamps.add(field, 1);
+        }
+    }
+    for r in &mut node.capacity {
+        if clamp_text(&mut r.resource, MAX_STRING_CHARS) {
+            clamps.add(Field::CapacityResource, 1);
+        }
+        if clamp_text(&mut r.value, MAX_STRING_CHARS) {
+            clamps.add(Field::CapacityValue, 1);
+        }
+    }
+    clamps.add(Field::Capacity, fold_capacity(&mut node.capacity));
+}
+
+/// Applies every clamp rule to a report's own fields (not its nodes).
+pub fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
+    if clamp_text(&mut report.timestamp, MAX_STRING_CHARS) {
+        clamps.add(Field::Timestamp, 1);
+    }
+    if clamp_optional(&mut report.master_version, MAX_STRING_CHARS) {
+        clamps.add(Field::MasterVersion, 1);
+    }
+    let over = report.extensions.len().saturating_sub(MAX_EXTENSIONS);
+    report.extensions.truncate(MAX_EXTENSIONS);
+    clamps.add(Field::Extensions, over as u64);
+    for Extension { name, value } in &mut report.extensions {
+        if clamp_text(name, MAX_EXTENSION_NAME_CHARS) {
+            clamps.add(Field::ExtensionName, 1);
+        }
+        if clamp_text(value, MAX_STRING_CHARS) {
+            clamps.add(Field::ExtensionValue, 1);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structural rules (required values).
+// ---------------------------------------------------------------------------------------------
+
+/// A cluster ID is 1 to [`MAX_CLUSTER_ID_CHARS`] printable ASCII characters without spaces (a
+/// UUID from either reporter).
+pub fn check_cluster_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_CLUSTER_ID_CHARS {
+        return Err(format!(
+            "must be 1 to {MAX_CLUSTER_ID_CHARS} characters long (has {})",
+            id.chars().count()
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
+/// The format version is 1 to [`MAX_STRING_CHARS`] characters, none of them a control.
+pub fn check_version(version: &str) -> Result<(), String> {
+    if version.is_empty() {
+        return Err("is empty".into());
+    }
+    if version.chars().nth(MAX_STRING_CHARS).is_some() {
+        return Err(format!("is longer than {MAX_STRING_CHARS} characters"));
+    }
+    if version.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
+    Ok(())
+}
+
+/// A node ID is [`NODE_ID_HEX`] lowercase hex characters; its value, for finding duplicates.
+pub fn parse_node_id(id: &str) -> Option<u128> {
+    let ok = id.len() == NODE_ID_HEX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    ok.then(|| u128::from_str_radix(id, 16).ok()).flatten()
+}
+
+/// An `Idempotency-Key` header value: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters,
+/// optionally in double quotes (the structured-field form of the IETF draft), which are removed.
+pub fn idempotency_key(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let ok = !text.is_empty()
+        && text.len() <= MAX_IDEMPOTENCY_KEY
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(name: &str, value: &str) -> Resource {
+        Resource {
+            resource: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary_and_controls_replaced() {
+        let mut s = "é".repeat(300);
+        assert!(clamp_text(&mut s, 256));
+        assert_eq!(s.chars().count(), 256);
+        assert!(s.chars().all(|c| c == 'é'));
+        let mut s = "é".repeat(256);
+        assert!(!clamp_text(&mut s, 256), "256 two-byte characters fit");
+        let mut s = "a\u{1b}[31mb\n".to_string();
+        assert!(clamp_text(&mut s, 256));
+        assert_eq!(s, "a\u{FFFD}[31mb\u{FFFD}");
+        let mut s = "\u{85}x".to_string();
+        assert!(clamp_text(&mut s, 256), "C1 controls too");
+        let mut s = "\u{1F600}".repeat(3);
+        assert!(clamp_text(&mut s, 2));
+        assert_eq!(s, "\u{1F600}\u{1F600}");
+        let mut fine = "Ubuntu 24.04.1 LTS".to_string();
+        assert!(!clamp_text(&mut fine, 256));
+    }
+
+    #[test]
+    fn capacity_folds_into_other_and_is_a_fixed_point() {
+        let mut list: Vec<Resource> = (0..70).map(|i| res(&format!("r{i:02}"), "1")).collect();
+        list.push(res(OTHER_RESOURCES, "5"));
+        list.sort();
+        let folded = fold_capacity(&mut list);
+        assert_eq!(list.len(), MAX_CAPACITY);
+        assert!(list.is_sorted(), "other keeps its sorted place");
+        let other = list.iter().find(|r| r.resource == OTHER_RESOURCES).unwrap();
+        // 70 named entries, 63 kept: 7 folded, plus the 5 already counted.
+        assert_eq!(folded, 7);
+        assert_eq!(other.value, "12");
+        let again = list.clone();
+        assert_eq!(fold_capacity(&mut list), 0);
+        assert_eq!(list, again, "a folded list is left alone");
+
+        let mut unsorted: Vec<Resource> = (0..65)
+            .map(|i| res(if i % 2 == 0 { "z" } else { "a" }, "1"))
+            .collect();
+        unsorted.push(res(OTHER_RESOURCES, "many"));
+        assert_eq!(fold_capacity(&mut unsorted), 2);
+        assert_eq!(unsorted.last().unwrap(), &res(OTHER_RESOURCES, "3"));
+        let mut small = vec![res("cpu", "4")];
+        assert_eq!(fold_capacity(&mut small), 0);
+        assert_eq!(small, vec![res("cpu", "4")]);
+    }
+
+    #[test]
+    fn clamps_are_counted_by_field() {
+        let mut node = Node {
+            id: "0".repeat(32),
+            os_image: Some("x".repeat(300)),
+            kernel_version: Some(String::new()),
+            capacity: vec![res("cpu", &"9".repeat(257))],
+            ..Node::default()
+        };
+        let mut clamps = Clamps::default();
+        clamp_node(&mut node, &mut clamps);
+        assert_eq!(node.kernel_version, None, "empty is absent, not clamped");
+        assert_eq!(clamps.get(Field::OsImage), 1);
+        assert_eq!(clamps.get(Field::CapacityValue), 1);
+        assert_eq!(clamps.total(), 2);
+        assert_eq!(clamps.to_string(), "nodes.osImage:1,nodes.capacity.value:1");
+
+        let mut report = Report {
+            timestamp: "1\n".into(),
+            extensions: (0..105)
+                .map(|i| Extension {
+                    name: format!("k{i}"),
+                    value: "v".repeat(300),
+                })
+                .collect(),
+            ..Report::default()
+        };
+        let mut clamps = Clamps::default();
+        clamp_header(&mut report, &mut clamps);
+        assert_eq!(report.extensions.len(), MAX_EXTENSIONS);
+        assert_eq!(clamps.get(Field::Extensions), 5);
+        assert_eq!(clamps.get(Field::ExtensionValue), 100);
+        assert_eq!(clamps.get(Field::Timestamp), 1);
+    }
+
+    #[test]
+    fn required_values() {
+        assert!(check_cluster_id("2f9c93d3-156c-47aa-8802-578ffca9b50e").is_ok());
+        for bad in ["", "   ", "a b", "é", &"x".repeat(129), "x\u{2028}"] {
+            assert!(check_cluster_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_version("v1.0.0").is_ok());
+        assert!(check_version("").is_err());
+        assert!(check_version("v1\n").is_err());
+        assert_eq!(
+            parse_node_id(&"ab".repeat(16)),
+            Some(u128::from_str_radix(&"ab".repeat(16), 16).unwrap())
+        );
+        for bad in ["", "n", &"AB".repeat(16), &"ab".repeat(17), &"g".repeat(32)] {
+            assert_eq!(parse_node_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert_eq!(idempotency_key(b"abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(idempotency_key(b"\"abc\"").as_deref(), Some("abc"));
+        assert_eq!(idempotency_key(b" abc ").as_deref(), Some("abc"));
+        assert_eq!(idempotency_key(b""), None);
+        assert_eq!(idempotency_key(b"\"\""), None);
+        assert_eq!(idempotency_key(b"a b"), None);
+        assert_eq!(idempotency_key(&[0xff, 0x41]), None);
+        assert_eq!(idempotency_key("k".repeat(257).as_bytes()), None);
+    }
+}

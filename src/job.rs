@@ -1,0 +1,37 @@
+//! From parsed flags to a job: each subcommand's flags are resolved into its settings once
+//! (flags, then their environment variables, then defaults, all validated), then run.
+
+use crate::cli::{Command, Env};
+use crate::collector::settings::{CollectSettings, SummarySettings};
+use crate::reporter::settings::{InitSettings, ReportSettings};
+use anyhow::Result;
+
+/// A subcommand with its validated settings.
+#[derive(Debug)]
+pub enum Job {
+    Init(InitSettings),
+    Report(ReportSettings),
+    Collect(CollectSettings),
+    Summary(SummarySettings),
+}
+
+impl Job {
+    /// Validate `command`'s flags, filling each one not given from `env`.
+    pub fn resolve(command: Command, env: &Env) -> Result<Job> {
+        Ok(match command {
+            Command::Init(a) => Job::Init(InitSettings::resolve(a, env)?),
+            Command::Report(a) => Job::Report(ReportSettings::resolve(a, env)?),
+            Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
+            Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
+        })
+    }
+
+    pub fn run(self) -> Result<()> {
+        match self {
+            Job::Init(s) => crate::reporter::init(&s),
+            Job::Report(s) => crate::reporter::report(&s),
+            Job::Collect(s) => crate::collector::collect(s),
+            Job::Summary(s) => crate::collector::summary(&s),
+        }
+    }
+}
