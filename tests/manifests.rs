@@ -127,25 +127,16 @@ fn rendered(which: &'static str) -> &'static [Value] {
 
 const INSTALL: &str = "kustomize";
 
-/// Every example overlay: each directory of `overlays/` (so a new one is checked too).
-fn overlays() -> Vec<&'static str> {
-    let mut found: Vec<&'static str> = std::fs::read_dir(repo().join("overlays"))
-        .expect("overlays/")
-        .map(|entry| entry.expect("overlays/ entry").file_name())
-        .map(|name| &*format!("overlays/{}", name.to_str().expect("UTF-8 name")).leak())
-        .filter(|dir| repo().join(dir).join("kustomization.yaml").is_file())
-        .collect();
-    found.sort();
-    for known in ["overlays/custom-endpoint", "overlays/self-hosted"] {
-        assert!(found.contains(&known), "{known} is missing");
-    }
-    found
-}
+/// The project's own overlays, by name. Only these are rendered and checked: a directory a user
+/// adds under overlays/ for their own cluster is theirs (another image, another endpoint) and
+/// must not make these tests fail. `the_listed_overlays_are_the_ones_the_project_ships` keeps
+/// this list in step with the overlays git tracks.
+const OVERLAYS: [&str; 2] = ["overlays/custom-endpoint", "overlays/self-hosted"];
 
-/// Every kustomization a user may apply: the install and the example overlays.
+/// Every kustomization a user may apply: the install and the project's overlays.
 fn all_renders() -> Vec<(&'static str, &'static [Value])> {
     std::iter::once(INSTALL)
-        .chain(overlays())
+        .chain(OVERLAYS)
         .map(|dir| (dir, rendered(dir)))
         .collect()
 }
@@ -1396,6 +1387,131 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
         Some(UID),
         "the volume must be writable by the collector's group"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which overlays are the project's
+
+/// `overlays/<name>` for each `overlays/<name>/kustomization.yaml` that git tracks in the checkout
+/// at `root`; `None` where git cannot tell (no git, or not a checkout, as in a source archive).
+/// A directory a user made and did not commit is not tracked, so it is never among them.
+fn tracked_overlays(root: &Path) -> Option<BTreeSet<String>> {
+    let out = Command::new("git")
+        .args(["ls-files", "-z", "--", "overlays"])
+        .current_dir(root)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let paths = String::from_utf8(out.stdout).expect("git prints UTF-8 paths here");
+    Some(
+        paths
+            .split('\0')
+            .filter_map(|path| path.strip_suffix("/kustomization.yaml"))
+            .filter(|dir| dir.matches('/').count() == 1)
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// How `listed` (the overlays these tests check) and `shipped` (the overlays git tracks) differ.
+fn overlay_list_problems(listed: &[&str], shipped: &BTreeSet<String>) -> Vec<String> {
+    let listed: BTreeSet<String> = listed.iter().map(|s| s.to_string()).collect();
+    let mut problems: Vec<String> = shipped
+        .difference(&listed)
+        .map(|dir| {
+            format!(
+                "{dir} is committed but not in OVERLAYS, so nothing checks it: add it there if \
+                 it is one of the project's overlays (a user's own overlay belongs outside \
+                 overlays/, see README)"
+            )
+        })
+        .collect();
+    problems.extend(listed.difference(shipped).map(|dir| {
+        format!("{dir} is in OVERLAYS but git does not track {dir}/kustomization.yaml")
+    }));
+    problems
+}
+
+#[test]
+fn the_listed_overlays_are_the_ones_the_project_ships() {
+    for dir in OVERLAYS {
+        assert!(
+            repo().join(dir).join("kustomization.yaml").is_file(),
+            "{dir}/kustomization.yaml is missing"
+        );
+    }
+    match tracked_overlays(&repo()) {
+        Some(shipped) => {
+            let problems = overlay_list_problems(&OVERLAYS, &shipped);
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+        }
+        None => eprintln!("not a git checkout: the overlays git tracks cannot be compared"),
+    }
+}
+
+/// A user who follows the README and adds `overlays/my-cluster/` (own image, own endpoint) must
+/// still see `cargo test` pass. Proven on a scratch git checkout, not on this one, so that no
+/// test ever writes into overlays/ while others render it.
+#[test]
+fn a_users_own_overlay_under_overlays_is_ignored() {
+    let scratch = TempDir::new("user-overlay");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(scratch.path())
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+    };
+    match git(&["init", "--quiet"]) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("git init: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("git is not on PATH: skipped");
+            return;
+        }
+        Err(e) => panic!("running git: {e}"),
+    }
+    for dir in OVERLAYS.iter().copied().chain(["overlays/my-cluster"]) {
+        std::fs::create_dir_all(scratch.join(dir)).unwrap();
+        // The user's overlay runs another image, which the checks of the project's would refuse.
+        std::fs::write(
+            scratch.join(dir).join("kustomization.yaml"),
+            "images:\n  - name: ghcr.io/spartakus/spartakus\n    newTag: mine\n",
+        )
+        .unwrap();
+    }
+    for dir in OVERLAYS {
+        let out = git(&["add", &format!("{dir}/kustomization.yaml")]).unwrap();
+        assert!(
+            out.status.success(),
+            "git add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shipped = tracked_overlays(scratch.path()).expect("a git checkout");
+    assert_eq!(shipped, OVERLAYS.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        overlay_list_problems(&OVERLAYS, &shipped),
+        Vec::<String>::new()
+    );
+
+    // The other way round: a project overlay left out of the list, or listed but not shipped.
+    let mut more = shipped.clone();
+    more.insert("overlays/new-example".into());
+    let problems = overlay_list_problems(&OVERLAYS, &more);
+    assert!(
+        problems.len() == 1 && problems[0].starts_with("overlays/new-example is committed"),
+        "{problems:?}"
+    );
+    let problems = overlay_list_problems(&OVERLAYS, &BTreeSet::new());
+    assert_eq!(problems.len(), OVERLAYS.len(), "{problems:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
