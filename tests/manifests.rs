@@ -728,10 +728,10 @@ fn restricted_violations(template: &PodTemplateSpec) -> Vec<String> {
 
     // restricted: seccomp and non-root at pod level or in every container.
     let seccomp_ok = |t: &str| t == "RuntimeDefault" || t == "Localhost";
-    if let Some(p) = &pod_sc.seccomp_profile {
-        if !seccomp_ok(&p.type_) {
-            v.push(format!("pod seccompProfile {}", p.type_));
-        }
+    if let Some(p) = &pod_sc.seccomp_profile
+        && !seccomp_ok(&p.type_)
+    {
+        v.push(format!("pod seccompProfile {}", p.type_));
     }
     if pod_sc.run_as_user == Some(0) {
         v.push("pod runAsUser 0".into());
