@@ -1658,6 +1658,44 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
     );
 }
 
+#[test]
+fn the_collector_drains_within_its_termination_grace_period() {
+    let objects = rendered("overlays/self-hosted");
+    let (holder, deployment) = the_one::<Deployment>(objects, "Deployment");
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    // Stated, not left to the API server's default (also 30 s), so that the drain below is
+    // checked against the number the cluster uses.
+    let grace_period = pod
+        .termination_grace_period_seconds
+        .unwrap_or_else(|| panic!("{holder}: terminationGracePeriodSeconds is not stated"));
+    let container = &pod.containers[0];
+    let env = environment(container, objects, &BTreeMap::new());
+    // The flag wins over the variable.
+    let flag = container
+        .args
+        .iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0] == "--shutdown-grace")
+        .map(|w| w[1].clone());
+    let drain = flag
+        .or_else(|| env.get("SPARTAKUS_SHUTDOWN_GRACE").cloned())
+        .map(|d| seconds(&d))
+        .unwrap_or_else(|| {
+            panic!(
+                "{holder}: neither --shutdown-grace nor SPARTAKUS_SHUTDOWN_GRACE is set: state \
+                 the collector's drain after SIGTERM (its default is 25s) next to the grace \
+                 period"
+            )
+        });
+    assert!(
+        drain < grace_period,
+        "{holder}: the collector drains for up to {drain}s after SIGTERM, but is killed after \
+         terminationGracePeriodSeconds {grace_period}s"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Which overlays are the project's
 
