@@ -1093,7 +1093,6 @@ fn rbac_grants_each_service_account_exactly_what_it_uses() {
         "spartakus: configmaps/spartakus get",
     ]);
     let reporter = set(&[
-        "cluster: nodes get",
         "cluster: nodes list",
         "spartakus: configmaps/spartakus get",
     ]);
