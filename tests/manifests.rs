@@ -935,6 +935,39 @@ fn the_pod_security_check_catches_each_kind_of_violation() {
     }
 }
 
+/// The labels every rendered object and pod carries, so that `kubectl get all,cm,sa,pvc -A -l
+/// app.kubernetes.io/part-of=spartakus` (or a prune by label) finds the whole install.
+const COMMON_LABELS: [(&str, &str); 2] = [
+    ("app.kubernetes.io/name", "spartakus"),
+    ("app.kubernetes.io/part-of", "spartakus"),
+];
+
+#[test]
+fn every_object_and_pod_carries_the_common_labels() {
+    let mut errors = Vec::new();
+    for (dir, objects) in all_renders() {
+        let mut labelled: Vec<(String, Value)> = objects
+            .iter()
+            .map(|o| (id(o), o["metadata"]["labels"].clone()))
+            .collect();
+        for (holder, template) in pod_templates(objects) {
+            let labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
+            labelled.push((
+                format!("{holder} pod"),
+                serde_json::to_value(labels).unwrap(),
+            ));
+        }
+        for (what, labels) in labelled {
+            for (key, value) in COMMON_LABELS {
+                if labels[key] != value {
+                    errors.push(format!("{dir}: {what}: label {key} is not {value}"));
+                }
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
 #[test]
 fn every_pod_keeps_service_mesh_sidecars_out() {
     for (dir, objects) in all_renders() {
@@ -1092,10 +1125,7 @@ fn rbac_grants_each_service_account_exactly_what_it_uses() {
         "spartakus: configmaps create",
         "spartakus: configmaps/spartakus get",
     ]);
-    let reporter = set(&[
-        "cluster: nodes list",
-        "spartakus: configmaps/spartakus get",
-    ]);
+    let reporter = set(&["cluster: nodes list", "spartakus: configmaps/spartakus get"]);
     for (dir, objects) in all_renders() {
         let mut expected = BTreeMap::from([
             ("spartakus/spartakus-init".to_owned(), init.clone()),
