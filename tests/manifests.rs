@@ -807,6 +807,12 @@ fn restricted_violations(template: &PodTemplateSpec) -> Vec<String> {
                 }
             }
         }
+        if container.termination_message_policy.as_deref() != Some("FallbackToLogsOnError") {
+            v.push(c(
+                "terminationMessagePolicy is not FallbackToLogsOnError: a crash's error would \
+                 not show in kubectl describe (ours)",
+            ));
+        }
         let image = format!("{IMAGE_REPO}:{}", env!("CARGO_PKG_VERSION"));
         if container.image.as_deref() != Some(image.as_str()) {
             v.push(c(&format!(
