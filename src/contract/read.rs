@@ -133,8 +133,8 @@ fn read(
 ) -> Result<Checked, Invalid> {
     let mut de = serde_json::Deserializer::from_reader(json.reader());
     let walked = ReportSeed { on_node, ids }
-    .deserialize(&mut de)
-    .and_then(|checked| de.end().map(|()| checked));
+        .deserialize(&mut de)
+        .and_then(|checked| de.end().map(|()| checked));
     match walked {
         Ok(checked) => finish(checked),
         Err(e) => Err(locate(json, e)),

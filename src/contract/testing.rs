@@ -78,7 +78,9 @@ impl Rng {
             b"true",
         ];
         if self.below(5) == 0 {
-            return (0..self.below(200)).map(|_| self.next_u64() as u8).collect();
+            return (0..self.below(200))
+                .map(|_| self.next_u64() as u8)
+                .collect();
         }
         let mut b = self.pick(seeds).to_vec();
         for _ in 0..=self.below(4) {

@@ -62,10 +62,10 @@ fn matches(entry: &str, host: &str, ip: Option<IpAddr>, port: u16) -> bool {
 
 /// `host:port` or `[v6]:port` into its parts; a bare IPv6 address has no port.
 fn split_port(entry: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = entry.strip_prefix('[') {
-        if let Some((addr, after)) = rest.split_once(']') {
-            return (addr, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
+    if let Some(rest) = entry.strip_prefix('[')
+        && let Some((addr, after)) = rest.split_once(']')
+    {
+        return (addr, after.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
     match entry.rsplit_once(':') {
         Some((name, port)) if !name.contains(':') => match port.parse() {

@@ -522,7 +522,7 @@ fn generate(index: usize) -> Gen {
 
     let g = match shape {
         Shape::Eks => {
-            let arm = gen_n % 3 == 0;
+            let arm = gen_n.is_multiple_of(3);
             let mach = if arm {
                 pick(EKS_ARM64, h(index, 50))
             } else {
@@ -542,7 +542,7 @@ fn generate(index: usize) -> Gen {
             let cp_hash = hex128(h(0, 56), h(0, 57));
             linux_labels(&mut labels, arch, &name);
             labels.push(l("beta.kubernetes.io/instance-type", mach.kind));
-            let capacity_type = if h(index, 58) % 4 == 0 {
+            let capacity_type = if h(index, 58).is_multiple_of(4) {
                 "SPOT"
             } else {
                 "ON_DEMAND"
@@ -577,7 +577,7 @@ fn generate(index: usize) -> Gen {
             }
             addresses.push(("InternalDNS", name.clone()));
             addresses.push(("Hostname", name.clone()));
-            if gen_n % 2 == 0 {
+            if gen_n.is_multiple_of(2) {
                 volumes.push(format!(
                     "kubernetes.io/csi/ebs.csi.aws.com^vol-0{:016x}",
                     h(index, 59)
@@ -937,7 +937,7 @@ fn generate(index: usize) -> Gen {
             }
         }
         Shape::OpenShift => {
-            let on_aws = gen_n % 2 == 0;
+            let on_aws = gen_n.is_multiple_of(2);
             let infra = "acme-ocp-7xk2p";
             let (name, provider_id, mach, zone) = if on_aws {
                 let zone = format!("us-east-2{}", *pick(&["a", "b", "c"], h(index, 51)));
@@ -1072,7 +1072,7 @@ fn generate(index: usize) -> Gen {
             annotations.push(l("acme-corp.example/asset-tag", asset.clone()));
             annotations.push(l("acme-corp.example/bmc-address", bmc.clone()));
             common_annotations(&mut annotations);
-            if gen_n % 3 == 0 {
+            if gen_n.is_multiple_of(3) {
                 addresses.push(("ExternalIP", format!("192.0.2.{}", 1 + gen_n % 250)));
             }
             addresses.push(("Hostname", name.clone()));

@@ -54,14 +54,13 @@ impl StdoutSink {
             if *t >= cutoff {
                 break;
             }
-            if let Some((_, key)) = self.order.pop_front() {
-                if self
+            if let Some((_, key)) = self.order.pop_front()
+                && self
                     .recent
                     .get(&key)
                     .is_some_and(|(seen, _)| *seen < cutoff)
-                {
-                    self.recent.remove(&key);
-                }
+            {
+                self.recent.remove(&key);
             }
         }
         let (by_key, by_hash) = Self::keys(incoming);
