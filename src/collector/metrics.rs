@@ -208,6 +208,13 @@ impl Metrics {
                 })
                 .zip(&self.responses),
         );
+        self.render_latency(&mut s);
+        s
+    }
+
+    /// The gauge of requests in flight and the latency histogram.
+    fn render_latency(&self, s: &mut String) {
+        let p = PREFIX;
         let _ = writeln!(s, "# HELP {p}_requests_in_flight Requests being handled.");
         let _ = writeln!(s, "# TYPE {p}_requests_in_flight gauge");
         let _ = writeln!(s, "{p}_requests_in_flight {}", self.in_flight.load(Relaxed));
@@ -231,7 +238,6 @@ impl Metrics {
             self.latency_sum_micros.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(s, "{name}_count {}", self.latency_count.load(Relaxed));
-        s
     }
 }
 

@@ -101,54 +101,8 @@ pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) ->
     let since = now - i64::from(days) * 86_400;
     let only = cluster.unwrap_or("");
     let (clusters, nodes, reports) = db.totals(since, only)?;
-
-    let mut versions: HashMap<String, i64> = HashMap::new();
-    for (v, n) in db.master_versions(since, only)? {
-        *versions
-            .entry(v.as_deref().map_or_else(|| NONE.to_string(), minor))
-            .or_default() += n;
-    }
-    let kubernetes_versions = sorted(
-        versions
-            .into_iter()
-            .map(|(value, clusters)| Row {
-                value,
-                clusters,
-                nodes: None,
-            })
-            .collect(),
-    );
-
-    let by_node = |column: &str, fold: fn(&str) -> String| -> Result<Vec<Row>> {
-        let mut acc: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
-        for (value, cluster, n) in db.node_values(since, only, column)? {
-            let key = value.as_deref().map_or_else(|| NONE.to_string(), fold);
-            let entry = acc.entry(key).or_default();
-            entry.0 += n;
-            entry.1.insert(cluster);
-        }
-        Ok(sorted(
-            acc.into_iter()
-                .map(|(value, (nodes, clusters))| Row {
-                    value,
-                    clusters: clusters.len() as i64,
-                    nodes: Some(nodes),
-                })
-                .collect(),
-        ))
-    };
+    let by_node = |column: &str, fold: fn(&str) -> String| node_rows(db, since, only, column, fold);
     let same = |v: &str| v.to_string();
-
-    let counts: HashMap<String, i64> = db.node_count_buckets(since, only)?.into_iter().collect();
-    let node_counts = NODE_BUCKETS
-        .iter()
-        .filter(|b| **b != "0" || counts.contains_key("0"))
-        .map(|b| Bucket {
-            nodes: b.to_string(),
-            clusters: counts.get(*b).copied().unwrap_or(0),
-        })
-        .collect();
-
     let recent = db
         .latest_reports(since, only, top as i64)?
         .into_iter()
@@ -159,7 +113,6 @@ pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) ->
             received_at: crate::time::rfc3339(row.received_at),
         })
         .collect();
-
     Ok(Summary {
         days,
         since: crate::time::rfc3339(since),
@@ -168,16 +121,75 @@ pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) ->
         clusters,
         nodes,
         reports,
-        kubernetes_versions,
+        kubernetes_versions: kubernetes_versions(db, since, only)?,
         kubelet_versions: by_node("kubelet_version", minor)?,
         operating_systems: by_node("operating_system", same)?,
         os_images: by_node("os_image", same)?,
         architectures: by_node("architecture", same)?,
         container_runtimes: by_node("container_runtime_version", runtime)?,
         cloud_providers: by_node("cloud_provider", same)?,
-        node_counts,
+        node_counts: node_counts(db, since, only)?,
         recent,
     })
+}
+
+/// Clusters by the minor Kubernetes version of their latest report.
+fn kubernetes_versions(db: &Db, since: i64, only: &str) -> Result<Vec<Row>> {
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    for (v, n) in db.master_versions(since, only)? {
+        *versions
+            .entry(v.as_deref().map_or_else(|| NONE.to_string(), minor))
+            .or_default() += n;
+    }
+    Ok(sorted(
+        versions
+            .into_iter()
+            .map(|(value, clusters)| Row {
+                value,
+                clusters,
+                nodes: None,
+            })
+            .collect(),
+    ))
+}
+
+/// Nodes (and clusters with such nodes) by one node column, folded by `fold`.
+fn node_rows(
+    db: &Db,
+    since: i64,
+    only: &str,
+    column: &str,
+    fold: fn(&str) -> String,
+) -> Result<Vec<Row>> {
+    let mut acc: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
+    for (value, cluster, n) in db.node_values(since, only, column)? {
+        let key = value.as_deref().map_or_else(|| NONE.to_string(), fold);
+        let entry = acc.entry(key).or_default();
+        entry.0 += n;
+        entry.1.insert(cluster);
+    }
+    Ok(sorted(
+        acc.into_iter()
+            .map(|(value, (nodes, clusters))| Row {
+                value,
+                clusters: clusters.len() as i64,
+                nodes: Some(nodes),
+            })
+            .collect(),
+    ))
+}
+
+/// Clusters by the size of their latest report, in [`NODE_BUCKETS`].
+fn node_counts(db: &Db, since: i64, only: &str) -> Result<Vec<Bucket>> {
+    let counts: HashMap<String, i64> = db.node_count_buckets(since, only)?.into_iter().collect();
+    Ok(NODE_BUCKETS
+        .iter()
+        .filter(|b| **b != "0" || counts.contains_key("0"))
+        .map(|b| Bucket {
+            nodes: b.to_string(),
+            clusters: counts.get(*b).copied().unwrap_or(0),
+        })
+        .collect())
 }
 
 /// Most nodes (else clusters) first, then by value.
@@ -228,80 +240,25 @@ pub fn render(s: &Summary, top: usize) -> String {
         let _ = writeln!(out, "\nNo reports in this window.");
         return out;
     }
-
-    let table = |out: &mut String, title: &str, rows: &[Row], by_nodes: bool| {
-        let width = rows
-            .iter()
-            .take(top)
-            .map(|r| r.value.chars().count())
-            .chain([title.len(), 12])
-            .max()
-            .unwrap_or(12)
-            .min(48);
-        let _ = writeln!(out);
-        if by_nodes {
-            let _ = writeln!(
-                out,
-                "{title:<width$}  {:>8} {:>7}  {:>8}",
-                "nodes", "%", "clusters"
-            );
-        } else {
-            let _ = writeln!(out, "{title:<width$}  {:>8} {:>7}", "clusters", "%");
-        }
-        let line = |out: &mut String, value: &str, clusters: i64, nodes: Option<i64>| {
-            let value = clip(value, width);
-            match nodes {
-                Some(n) if by_nodes => {
-                    let _ = writeln!(
-                        out,
-                        "{value:<width$}  {n:>8} {:>7}  {clusters:>8}",
-                        percent(n, s.nodes)
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        out,
-                        "{value:<width$}  {clusters:>8} {:>7}",
-                        percent(clusters, s.clusters)
-                    );
-                }
-            }
+    let tables: [(&str, &[Row], bool); 7] = [
+        ("Kubernetes version", &s.kubernetes_versions, false),
+        ("Kubelet version", &s.kubelet_versions, true),
+        ("Operating system", &s.operating_systems, true),
+        ("OS image", &s.os_images, true),
+        ("Architecture", &s.architectures, true),
+        ("Container runtime", &s.container_runtimes, true),
+        ("Cloud provider", &s.cloud_providers, true),
+    ];
+    for (title, rows, by_nodes) in tables {
+        let t = Table {
+            title,
+            by_nodes,
+            top,
+            total_nodes: s.nodes,
+            total_clusters: s.clusters,
         };
-        for r in rows.iter().take(top) {
-            line(out, &r.value, r.clusters, r.nodes);
-        }
-        if rows.len() > top {
-            let rest = &rows[top..];
-            let nodes = rest.iter().map(|r| r.nodes.unwrap_or(0)).sum();
-            let clusters = rest.iter().map(|r| r.clusters).sum();
-            // Clusters may appear in several of the summed rows, so show them only for
-            // cluster-level tables, where each cluster has exactly one value.
-            let label = format!("({} more)", rest.len());
-            if by_nodes {
-                let _ = writeln!(
-                    out,
-                    "{label:<width$}  {nodes:>8} {:>7}  {:>8}",
-                    percent(nodes, s.nodes),
-                    ""
-                );
-            } else {
-                line(out, &label, clusters, None);
-            }
-        }
-    };
-    table(
-        &mut out,
-        "Kubernetes version",
-        &s.kubernetes_versions,
-        false,
-    );
-    table(&mut out, "Kubelet version", &s.kubelet_versions, true);
-    table(&mut out, "Operating system", &s.operating_systems, true);
-    table(&mut out, "OS image", &s.os_images, true);
-    table(&mut out, "Architecture", &s.architectures, true);
-    table(&mut out, "Container runtime", &s.container_runtimes, true);
-    table(&mut out, "Cloud provider", &s.cloud_providers, true);
-
+        t.render(&mut out, rows);
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<12}  {:>8} {:>7}", "Nodes", "clusters", "%");
     for b in &s.node_counts {
@@ -313,7 +270,6 @@ pub fn render(s: &Summary, top: usize) -> String {
             percent(b.clusters, s.clusters)
         );
     }
-
     if !s.recent.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "Latest reports (newest first)");
@@ -329,6 +285,71 @@ pub fn render(s: &Summary, top: usize) -> String {
         }
     }
     out
+}
+
+/// One table of the text summary.
+struct Table<'a> {
+    title: &'a str,
+    /// A node table (nodes, %, clusters) rather than a cluster table (clusters, %).
+    by_nodes: bool,
+    top: usize,
+    total_nodes: i64,
+    total_clusters: i64,
+}
+
+impl Table<'_> {
+    fn render(&self, out: &mut String, rows: &[Row]) {
+        let title = self.title;
+        let width = rows
+            .iter()
+            .take(self.top)
+            .map(|r| r.value.chars().count())
+            .chain([title.len(), 12])
+            .max()
+            .unwrap_or(12)
+            .min(48);
+        let _ = writeln!(out);
+        if self.by_nodes {
+            let _ = writeln!(
+                out,
+                "{title:<width$}  {:>8} {:>7}  {:>8}",
+                "nodes", "%", "clusters"
+            );
+        } else {
+            let _ = writeln!(out, "{title:<width$}  {:>8} {:>7}", "clusters", "%");
+        }
+        for r in rows.iter().take(self.top) {
+            self.line(out, width, &r.value, r.clusters, r.nodes);
+        }
+        if rows.len() > self.top {
+            let rest = &rows[self.top..];
+            let nodes = rest.iter().map(|r| r.nodes.unwrap_or(0)).sum();
+            let clusters = rest.iter().map(|r| r.clusters).sum();
+            // Clusters may appear in several of the summed rows, so show them only for
+            // cluster-level tables, where each cluster has exactly one value.
+            let label = format!("({} more)", rest.len());
+            if self.by_nodes {
+                let share = percent(nodes, self.total_nodes);
+                let _ = writeln!(out, "{label:<width$}  {nodes:>8} {share:>7}  {:>8}", "");
+            } else {
+                self.line(out, width, &label, clusters, None);
+            }
+        }
+    }
+
+    fn line(&self, out: &mut String, width: usize, value: &str, clusters: i64, nodes: Option<i64>) {
+        let value = clip(value, width);
+        match nodes {
+            Some(n) if self.by_nodes => {
+                let share = percent(n, self.total_nodes);
+                let _ = writeln!(out, "{value:<width$}  {n:>8} {share:>7}  {clusters:>8}");
+            }
+            _ => {
+                let share = percent(clusters, self.total_clusters);
+                let _ = writeln!(out, "{value:<width$}  {clusters:>8} {share:>7}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -355,12 +376,13 @@ mod tests {
         assert_eq!(runtime("custom"), "custom");
     }
 
-    #[test]
-    fn latest_report_per_cluster_in_the_window() {
-        let dir = Scratch::new("summary");
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 100 * DAY;
+
+    /// Clusters a to d, reporting in and out of a 30-day window before [`NOW`].
+    fn fleet(dir: &Scratch) -> Db {
         let mut db = Db::open(&dir.join("s.db")).unwrap();
-        let day = 86_400;
-        let now = 100 * day;
+        let (day, now) = (DAY, NOW);
         // a: an old report (outside the window) and two inside; the last one counts.
         let mut old = report("a", now - 40 * day, 50);
         old.master_version = Some("v1.20.1".into());
@@ -382,8 +404,14 @@ mod tests {
         let mut d = report("d", now - 3 * day, 0);
         d.master_version = None;
         db.insert(&whole(d)).unwrap();
+        db
+    }
 
-        let s = build(&db, now, 30, None, 10).unwrap();
+    #[test]
+    fn latest_report_per_cluster_in_the_window() {
+        let dir = Scratch::new("summary");
+        let db = fleet(&dir);
+        let s = build(&db, NOW, 30, None, 10).unwrap();
         assert_eq!((s.clusters, s.nodes, s.reports), (4, 3 + 1 + 1200, 5));
         let row = |rows: &[Row], v: &str| rows.iter().find(|r| r.value == v).cloned();
         assert_eq!(
@@ -439,7 +467,14 @@ mod tests {
         );
         assert_eq!(s.recent[0].cluster_id, "a");
         assert_eq!(s.recent.len(), 4);
+    }
 
+    #[test]
+    fn one_cluster_an_empty_window_text_and_json() {
+        let dir = Scratch::new("summary-views");
+        let db = fleet(&dir);
+        let (day, now) = (DAY, NOW);
+        let s = build(&db, now, 30, None, 10).unwrap();
         // One cluster only; and a window that holds only a's old report... excluded by days.
         let one = build(&db, now, 30, Some("a"), 10).unwrap();
         assert_eq!((one.clusters, one.nodes, one.reports), (1, 3, 2));

@@ -1,7 +1,9 @@
 //! The reporter: `spartakus init` and `spartakus report`, wiring its modules together.
 //!
 //! - [`settings`]: the flags of both, resolved.
-//! - [`cluster`]: every call to the Kubernetes API (I/O); [`nodelist`]: the streaming scanner
+//! - [`cluster`]: every call to the Kubernetes API (I/O), with [`kubeconfig`] finding the cluster
+//!   and its credentials as kubectl does, and [`listing`] the paged, streamed lists;
+//!   [`nodelist`]: the streaming scanner
 //!   that reads only the needed fields of each Node (pure).
 //! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
@@ -9,6 +11,8 @@
 
 pub mod cluster;
 pub mod extensions;
+pub mod kubeconfig;
+pub mod listing;
 pub mod nodelist;
 pub mod proxy;
 pub mod settings;
@@ -22,7 +26,8 @@ use crate::contract::{node_id, random_node_id};
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};
-use cluster::{Cluster, ListStats, NodeSink, PAGE_SIZE};
+use cluster::Cluster;
+use listing::{ListStats, NodeSink, PAGE_SIZE};
 use settings::{InitSettings, ReportSettings};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -182,16 +187,14 @@ pub struct Built {
 /// `spartakus report`: builds the report per `settings`, then previews, saves or sends it.
 pub fn report(settings: &ReportSettings) -> Result<()> {
     let mut deadline = Deadline::after(settings.timeout);
-    // Bad extensions are found before the cluster is touched.
+    // Bad extensions, a bad CA file: configuration errors, found before the cluster is touched
+    // (and before any spread wait).
     let extensions = match &settings.extensions {
         Some(path) => extensions::load(path).map_err(|e| fail(Class::Usage, e))?,
         None => Vec::new(),
     };
-    let sending = settings.sending();
-    let patience = Patience::for_run(!sending);
-    // The upload's CA roots and proxy are set up first too: a bad CA file is a configuration
-    // error to report before the cluster is read (and before any spread wait).
-    let uploader = match (&settings.endpoint, sending) {
+    let patience = Patience::for_run(!settings.sending());
+    let uploader = match (&settings.endpoint, settings.sending()) {
         (Some(endpoint), true) => Some(Uploader::new(Target {
             endpoint: endpoint.clone(),
             ca_file: settings.ca_file.clone(),
@@ -200,52 +203,16 @@ pub fn report(settings: &ReportSettings) -> Result<()> {
         })?),
         _ => None,
     };
-    match &settings.endpoint {
-        Some(endpoint) if sending => {
-            if endpoint
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-            {
-                eprintln!(
-                    "spartakus: note: the endpoint is plain HTTP, unencrypted; use it only for a collector inside your own network"
-                );
-            }
-            eprintln!(
-                "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels",
-                upload::redact(endpoint)
-            )
-        }
-        _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
-    }
+    announce(settings);
     let runtime = runtime()?;
     let (mut cluster, cluster_id) = within(&runtime, &deadline, "reading the cluster ID", async {
         let mut cluster = Cluster::connect(patience).await?;
         let id = cluster_id(&mut cluster, settings, &deadline).await?;
         Ok((cluster, id))
     })?;
-    if !settings.spread.is_zero() && sending {
-        let delay = spread::delay(&cluster_id, settings.spread);
-        match spread::wait(
-            settings.job_name.as_deref(),
-            crate::time::now_secs() as u64,
-            delay,
-        ) {
-            Some(wait) => {
-                eprintln!(
-                    "spartakus: spreading the load: this cluster reports {}s into its {}s window; waiting {}s",
-                    delay.as_secs(),
-                    settings.spread.as_secs(),
-                    wait.as_secs()
-                );
-                std::thread::sleep(wait);
-                // The deadline bounds the work, not the wait.
-                deadline = Deadline::after(settings.timeout);
-            }
-            None if settings.job_name.as_deref() == Some("") => eprintln!(
-                "spartakus: the pod's Job name is unknown (no batch.kubernetes.io/job-name label before Kubernetes 1.27): reporting at once, without load spreading"
-            ),
-            None => eprintln!("spartakus: not a scheduled run: reporting at once"),
-        }
+    if spread_wait(settings, &cluster_id) {
+        // The deadline bounds the work, not the wait.
+        deadline = Deadline::after(settings.timeout);
     }
     let built = within(
         &runtime,
@@ -269,6 +236,69 @@ pub fn report(settings: &ReportSettings) -> Result<()> {
         built.payload.raw_len(),
         built.payload.gzip_len()
     );
+    deliver(settings, uploader, &built, &deadline)
+}
+
+/// Says what is sent and where, or that nothing is.
+fn announce(settings: &ReportSettings) {
+    match &settings.endpoint {
+        Some(endpoint) if settings.sending() => {
+            if endpoint
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            {
+                eprintln!(
+                    "spartakus: note: the endpoint is plain HTTP, unencrypted; use it only for a collector inside your own network"
+                );
+            }
+            eprintln!(
+                "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels",
+                upload::redact(endpoint)
+            )
+        }
+        _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
+    }
+}
+
+/// Waits out this cluster's place in the spread window, for a scheduled run that sends.
+/// Returns whether it waited.
+fn spread_wait(settings: &ReportSettings, cluster_id: &str) -> bool {
+    if settings.spread.is_zero() || !settings.sending() {
+        return false;
+    }
+    let delay = spread::delay(cluster_id, settings.spread);
+    let now = crate::time::now_secs() as u64;
+    match spread::wait(settings.job_name.as_deref(), now, delay) {
+        Some(wait) => {
+            eprintln!(
+                "spartakus: spreading the load: this cluster reports {}s into its {}s window; waiting {}s",
+                delay.as_secs(),
+                settings.spread.as_secs(),
+                wait.as_secs()
+            );
+            std::thread::sleep(wait);
+            true
+        }
+        None if settings.job_name.as_deref() == Some("") => {
+            eprintln!(
+                "spartakus: the pod's Job name is unknown (no batch.kubernetes.io/job-name label before Kubernetes 1.27): reporting at once, without load spreading"
+            );
+            false
+        }
+        None => {
+            eprintln!("spartakus: not a scheduled run: reporting at once");
+            false
+        }
+    }
+}
+
+/// Writes the report to the file, or previews it, or sends it.
+fn deliver(
+    settings: &ReportSettings,
+    uploader: Option<Uploader>,
+    built: &Built,
+    deadline: &Deadline,
+) -> Result<()> {
     if let Some(path) = &settings.output {
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("creating {}", path.display()))
@@ -294,7 +324,7 @@ pub fn report(settings: &ReportSettings) -> Result<()> {
     let Some(uploader) = uploader else {
         return Err(usage("no collector endpoint"));
     };
-    let delivered = uploader.send(&built.payload, &deadline)?;
+    let delivered = uploader.send(&built.payload, deadline)?;
     eprintln!(
         "spartakus: report delivered: {} after {} attempt(s), {} bytes sent",
         delivered.status, delivered.attempts, delivered.bytes_on_wire

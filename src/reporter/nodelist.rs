@@ -160,41 +160,7 @@ impl ListScanner {
         let mut span_start = 0;
         while i < chunk.len() {
             if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                    i += 1;
-                    continue;
-                }
-                match find_quote_or_backslash(&chunk[i..]) {
-                    None => {
-                        if self.reading_key {
-                            self.key.extend_from_slice(&chunk[i..]);
-                        }
-                        i = chunk.len();
-                    }
-                    Some(offset) => {
-                        let at = i + offset;
-                        if self.reading_key {
-                            self.key.extend_from_slice(&chunk[i..at]);
-                        }
-                        if chunk[at] == b'\\' {
-                            self.escape = true;
-                            if self.reading_key {
-                                self.key.push(b'\\');
-                            }
-                        } else {
-                            self.in_string = false;
-                            if self.reading_key {
-                                self.reading_key = false;
-                                let key = self.classify_key();
-                                if let Some(top) = self.stack.last_mut() {
-                                    top.key = key;
-                                }
-                            }
-                        }
-                        i = at + 1;
-                    }
-                }
+                i = self.string(chunk, i);
                 continue;
             }
             let byte = chunk[i];
@@ -208,53 +174,11 @@ impl ListScanner {
                 span_start = i;
             }
             match byte {
-                b'"' => {
-                    self.in_string = true;
-                    match self.stack.last() {
-                        Some(top) if top.object && top.expect_key => {
-                            self.reading_key = true;
-                            self.key.clear();
-                        }
-                        Some(_) => {}
-                        None => bail!("the node list is not a JSON object"),
-                    }
-                }
-                b'{' | b'[' => {
-                    if self.root_closed {
-                        bail!("unexpected data after the node list");
-                    }
-                    if self.stack.is_empty() && byte != b'{' {
-                        bail!("the node list is not a JSON object");
-                    }
-                    if self.stack.len() == 2 && self.stack[0].key == Key::Items {
-                        self.start_item();
-                    }
-                    self.stack.push(Frame {
-                        object: byte == b'{',
-                        expect_key: byte == b'{',
-                        key: Key::Other,
-                    });
-                }
+                b'"' => self.quote()?,
+                b'{' | b'[' => self.open(byte)?,
                 b'}' | b']' => {
                     self.end_capture_at(chunk, span_start, i)?;
-                    let Some(frame) = self.stack.pop() else {
-                        bail!(
-                            "the node list is not valid JSON (unbalanced '{}')",
-                            byte as char
-                        );
-                    };
-                    if frame.object != (byte == b'}') {
-                        bail!(
-                            "the node list is not valid JSON (mismatched '{}')",
-                            byte as char
-                        );
-                    }
-                    if self.stack.len() == 2 && self.stack[0].key == Key::Items && frame.object {
-                        self.end_item(emit)?;
-                    }
-                    if self.stack.is_empty() {
-                        self.root_closed = true;
-                    }
+                    self.close(byte, emit)?;
                 }
                 b':' => {
                     let Some(top) = self.stack.last_mut() else {
@@ -283,6 +207,101 @@ impl ListScanner {
             if buf.len() > MAX_ITEM_BYTES {
                 bail!("a field of a Node in the list is larger than {MAX_ITEM_BYTES} bytes");
             }
+        }
+        Ok(())
+    }
+
+    /// Inside a string from `chunk[i]`: skips to its end (or the chunk's), keeping a key's bytes.
+    /// Returns where to go on.
+    #[inline]
+    fn string(&mut self, chunk: &[u8], i: usize) -> usize {
+        if self.escape {
+            self.escape = false;
+            return i + 1;
+        }
+        let Some(offset) = find_quote_or_backslash(&chunk[i..]) else {
+            if self.reading_key {
+                self.key.extend_from_slice(&chunk[i..]);
+            }
+            return chunk.len();
+        };
+        let at = i + offset;
+        if self.reading_key {
+            self.key.extend_from_slice(&chunk[i..at]);
+        }
+        if chunk[at] == b'\\' {
+            self.escape = true;
+            if self.reading_key {
+                self.key.push(b'\\');
+            }
+        } else {
+            self.in_string = false;
+            if self.reading_key {
+                self.reading_key = false;
+                let key = self.classify_key();
+                if let Some(top) = self.stack.last_mut() {
+                    top.key = key;
+                }
+            }
+        }
+        at + 1
+    }
+
+    /// A `"` outside a string: a key or a value starts.
+    #[inline]
+    fn quote(&mut self) -> Result<()> {
+        self.in_string = true;
+        match self.stack.last() {
+            Some(top) if top.object && top.expect_key => {
+                self.reading_key = true;
+                self.key.clear();
+            }
+            Some(_) => {}
+            None => bail!("the node list is not a JSON object"),
+        }
+        Ok(())
+    }
+
+    /// A `{` or `[`.
+    #[inline]
+    fn open(&mut self, byte: u8) -> Result<()> {
+        if self.root_closed {
+            bail!("unexpected data after the node list");
+        }
+        if self.stack.is_empty() && byte != b'{' {
+            bail!("the node list is not a JSON object");
+        }
+        if self.stack.len() == 2 && self.stack[0].key == Key::Items {
+            self.start_item();
+        }
+        self.stack.push(Frame {
+            object: byte == b'{',
+            expect_key: byte == b'{',
+            key: Key::Other,
+        });
+        Ok(())
+    }
+
+    /// A `}` or `]`: a container ends, perhaps an item.
+    #[inline]
+    fn close(&mut self, byte: u8, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
+        let Some(frame) = self.stack.pop() else {
+            bail!(
+                "the node list is not valid JSON (unbalanced '{}')",
+                byte as char
+            );
+        };
+        if frame.object != (byte == b'}') {
+            bail!(
+                "the node list is not valid JSON (mismatched '{}')",
+                byte as char
+            );
+        }
+        if self.stack.len() == 2 && self.stack[0].key == Key::Items && frame.object {
+            self.end_item(emit)?;
+        }
+        if self.stack.is_empty() {
+            self.root_closed = true;
         }
         Ok(())
     }

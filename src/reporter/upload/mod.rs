@@ -1,0 +1,372 @@
+//! Sending the report to the collector: one POST, retried with backoff inside the deadline.
+//!
+//! The body is built once (gzip-compressed, see [`Payload`]) and every attempt sends the same
+//! bytes with the same `Idempotency-Key`, so a collector can drop duplicates. A collector that
+//! does not understand `Content-Encoding: gzip` (the original Go one answers 400 or 415) gets the
+//! same report once more, uncompressed.
+
+mod answer;
+mod client;
+
+use crate::exit::{Class, fail};
+use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
+pub use answer::redact;
+use answer::refused_encoding;
+use answer::{body_snippet, describe, follow, host_of, is_certificate_problem, path_hint};
+use anyhow::Result;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// No single attempt may take longer than this, so a stuck connection leaves time to retry.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many 307/308 redirects are followed.
+pub const MAX_REDIRECTS: u32 = 3;
+
+/// The report, compressed once, as it will be sent.
+pub struct Payload {
+    gzip: Vec<u8>,
+    raw_len: u64,
+    idempotency_key: String,
+}
+
+impl Payload {
+    pub fn new(gzip: Vec<u8>, raw_len: u64, idempotency_key: String) -> Self {
+        Payload {
+            gzip,
+            raw_len,
+            idempotency_key,
+        }
+    }
+
+    pub fn gzip_len(&self) -> usize {
+        self.gzip.len()
+    }
+
+    pub fn raw_len(&self) -> u64 {
+        self.raw_len
+    }
+
+    pub fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+
+    /// The uncompressed JSON, decompressed as it is read (never held whole).
+    pub fn raw_reader(&self) -> impl Read + '_ {
+        flate2::read::GzDecoder::new(&self.gzip[..])
+    }
+
+    /// Writes the uncompressed JSON.
+    pub fn write_raw(&self, out: &mut dyn Write) -> std::io::Result<u64> {
+        std::io::copy(&mut self.raw_reader(), out)
+    }
+}
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: String,
+    pub ca_file: Option<PathBuf>,
+    /// Send with `Content-Encoding: gzip` (the default).
+    pub gzip: bool,
+    /// Whether failures unlikely to heal soon end the run at once (see [`crate::retry`]).
+    pub patience: Patience,
+}
+
+/// What a successful delivery looked like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub status: u16,
+    pub attempts: u32,
+    pub bytes_on_wire: u64,
+    pub compressed: bool,
+}
+
+/// A configured HTTP client for one target. Made before the cluster is read, so that a bad CA
+/// file stops the run at once.
+pub struct Uploader {
+    agent: ureq::Agent,
+    target: Target,
+    /// `host:port` of the proxy the upload goes through, if any (for messages).
+    via: Option<String>,
+}
+
+impl Uploader {
+    /// Loads the CA roots and sets up the proxy. Errors are [`Class::Usage`].
+    pub fn new(target: Target) -> Result<Uploader> {
+        let proxy = client::proxy_for(&target.endpoint);
+        let via = proxy.as_ref().and_then(|p| {
+            let uri: ureq::http::Uri = target.endpoint.parse().ok()?;
+            (!p.is_no_proxy(&uri)).then(|| format!("{}:{}", p.host(), p.port()))
+        });
+        let roots = client::roots(target.ca_file.as_deref())?;
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("spartakus/", env!("CARGO_PKG_VERSION")))
+            .proxy(proxy)
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Uploader { agent, target, via })
+    }
+
+    /// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
+    /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a collector whose
+    /// certificate is not trusted or that does not speak TLS (retrying cannot help).
+    pub fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
+        let mut at = Sending {
+            endpoint: self.target.endpoint.clone(),
+            compressed: self.target.gzip,
+            attempts: 0,
+            failures: 0,
+            redirects: 0,
+        };
+        loop {
+            at.attempts += 1;
+            let budget = deadline.remaining().min(ATTEMPT_TIMEOUT);
+            if budget.is_zero() {
+                return Err(deadline_passed(deadline, at.attempts - 1, "no time left"));
+            }
+            let bytes_on_wire = if at.compressed {
+                payload.gzip.len() as u64
+            } else {
+                payload.raw_len
+            };
+            eprintln!(
+                "spartakus: sending report to {} (attempt {}, {bytes_on_wire} bytes{})",
+                redact(&at.endpoint),
+                at.attempts,
+                if at.compressed { ", gzip" } else { "" }
+            );
+            match self.attempt(&at, payload, bytes_on_wire, budget)? {
+                Next::Delivered(status) => {
+                    return Ok(Delivered {
+                        status,
+                        attempts: at.attempts,
+                        bytes_on_wire,
+                        compressed: at.compressed,
+                    });
+                }
+                Next::Uncompressed => at.compressed = false,
+                Next::Redirect(next) => {
+                    at.redirects += 1;
+                    at.endpoint = next;
+                }
+                Next::Retry(error, after) => wait(&mut at, error, after, deadline)?,
+            }
+        }
+    }
+
+    /// One POST and what its outcome means.
+    fn attempt(
+        &self,
+        at: &Sending,
+        payload: &Payload,
+        bytes_on_wire: u64,
+        budget: Duration,
+    ) -> Result<Next> {
+        let request = self
+            .agent
+            .post(&at.endpoint)
+            .config()
+            .timeout_global(Some(budget))
+            .build()
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", payload.idempotency_key.as_str())
+            .header("Content-Length", bytes_on_wire.to_string());
+        let result = if at.compressed {
+            request
+                .header("Content-Encoding", "gzip")
+                .send(&payload.gzip[..])
+        } else {
+            let mut reader = payload.raw_reader();
+            request.send(ureq::SendBody::from_reader(&mut reader))
+        };
+        match result {
+            Ok(response) => self.answer(at, response),
+            Err(error) => self.no_answer(at, error),
+        }
+    }
+
+    /// What the collector's answer means.
+    fn answer(&self, at: &Sending, mut response: ureq::http::Response<ureq::Body>) -> Result<Next> {
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(Next::Delivered(status));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after =
+            header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let location = header("location");
+        let detail = body_snippet(response.body_mut().as_reader());
+        let summary = describe(status, &detail);
+        let shown = redact(&at.endpoint);
+        if at.compressed && refused_encoding(status, &detail) {
+            eprintln!(
+                "spartakus: the collector refused the compressed report ({summary}); sending it uncompressed"
+            );
+            return Ok(Next::Uncompressed);
+        }
+        if status == 408 || status == 429 || (500..600).contains(&status) {
+            let error = anyhow::anyhow!("the collector answered {summary}");
+            return Ok(Next::Retry(error, retry_after));
+        }
+        // Only 307 and 308 keep the method and the body; follow them, never to plain HTTP.
+        if matches!(status, 307 | 308) && at.redirects < MAX_REDIRECTS {
+            let Some(next) = location.as_deref().and_then(|l| follow(&at.endpoint, l)) else {
+                return Err(rejected(format!(
+                    "the collector at {shown} answered {summary} with no usable Location (a downgrade to plain HTTP is not followed); set the endpoint to the final URL"
+                )));
+            };
+            eprintln!(
+                "spartakus: the collector at {shown} answered {status}: following it to {}",
+                redact(&next)
+            );
+            return Ok(Next::Redirect(next));
+        }
+        if (300..400).contains(&status) {
+            return Err(rejected(format!(
+                "the collector at {shown} answered {summary} (redirect to {}); set the endpoint to the final URL",
+                location.as_deref().map_or("nowhere".to_string(), redact)
+            )));
+        }
+        Err(rejected(format!(
+            "the collector at {shown} rejected the report: {summary}; not retrying{}",
+            path_hint(status, &at.endpoint)
+        )))
+    }
+
+    /// No answer: worth another attempt, unless waiting cannot help.
+    fn no_answer(&self, at: &Sending, error: ureq::Error) -> Result<Next> {
+        let text = error.to_string();
+        let shown = redact(&at.endpoint);
+        let through = self
+            .via
+            .as_ref()
+            .map_or(String::new(), |p| format!(" through the proxy {p}"));
+        let usage = |message: String| Err(fail(Class::Usage, anyhow::anyhow!("{message}")));
+        if matches!(error, ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl) {
+            return usage(format!("sending to {shown}: {text}"));
+        }
+        if is_certificate_problem(&text) {
+            return usage(format!(
+                "TLS verification of the collector at {shown} failed: {text}; add its CA with --ca-file"
+            ));
+        }
+        if text.contains("InvalidContentType") || text.contains("corrupt message") {
+            return usage(format!(
+                "the collector at {shown}{through} does not speak TLS ({text}): use http:// or the collector's HTTPS port"
+            ));
+        }
+        if self.via.is_none()
+            && self
+                .target
+                .patience
+                .gives_up_on(&host_of(&at.endpoint), &text)
+        {
+            return Err(fail(
+                Class::Unreachable,
+                anyhow::anyhow!(
+                    "cannot reach the collector at {shown}: {text}; not retrying (is the endpoint's host and port right?)"
+                ),
+            ));
+        }
+        let error = anyhow::anyhow!("cannot reach the collector at {shown}{through}: {text}");
+        Ok(Next::Retry(error, None))
+    }
+}
+
+/// Where a delivery stands.
+struct Sending {
+    endpoint: String,
+    compressed: bool,
+    attempts: u32,
+    failures: u32,
+    redirects: u32,
+}
+
+/// What one attempt came to.
+enum Next {
+    Delivered(u16),
+    /// Worth another attempt, after the collector's `Retry-After` if it gave one.
+    Retry(anyhow::Error, Option<Duration>),
+    /// The same report again, to another URL (a 307 or 308).
+    Redirect(String),
+    /// The same report again, uncompressed (the collector cannot read gzip).
+    Uncompressed,
+}
+
+/// Waits before the next attempt, by the one retry policy, or gives up.
+fn wait(
+    at: &mut Sending,
+    error: anyhow::Error,
+    retry_after: Option<Duration>,
+    deadline: &Deadline,
+) -> Result<()> {
+    let wait = match next_wait(at.failures, retry_after, deadline.remaining(), random_u64()) {
+        Ok(wait) => wait,
+        Err(wait) => {
+            return Err(deadline_passed(
+                deadline,
+                at.attempts,
+                &format!(
+                    "{error:#}; the next try (in {:.0}s) would pass it",
+                    wait.as_secs_f64().ceil()
+                ),
+            ));
+        }
+    };
+    if at.failures == 0 {
+        eprintln!(
+            "spartakus: {error:#}; retrying until the run's deadline ({:?} in all, --timeout or SPARTAKUS_TIMEOUT), next in {:.1}s",
+            deadline.total(),
+            wait.as_secs_f64()
+        );
+    } else {
+        eprintln!(
+            "spartakus: {error:#}; retrying in {:.1}s",
+            wait.as_secs_f64()
+        );
+    }
+    at.failures += 1;
+    std::thread::sleep(wait);
+    Ok(())
+}
+
+fn rejected(message: String) -> anyhow::Error {
+    fail(Class::Rejected, anyhow::anyhow!("{message}"))
+}
+
+fn deadline_passed(deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
+    fail(
+        Class::Unreachable,
+        anyhow::anyhow!(
+            "report not delivered within the {:?} deadline after {attempts} attempt(s): {last}",
+            deadline.total()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips() {
+        let raw = br#"{"version":"v1.0.0"}"#;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(raw).unwrap();
+        let p = Payload::new(enc.finish().unwrap(), raw.len() as u64, "k".into());
+        let mut out = Vec::new();
+        assert_eq!(p.write_raw(&mut out).unwrap(), raw.len() as u64);
+        assert_eq!(out, raw);
+    }
+}
