@@ -729,3 +729,62 @@ fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
     assert_exit(&run, 0);
     assert_eq!(run.report().nodes.len(), 2);
 }
+
+/// A preview piped into a reader that stops early (`report --dry-run | head -c 100`) exits 0:
+/// the reader had what it wanted.
+#[test]
+fn a_preview_whose_reader_stops_early_exits_0() {
+    use std::io::Read;
+    let api = ApiServer::with_nodes(2_000);
+    let home = TempDir::new("home");
+    let kubeconfig = home.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, Some(NS));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+        .args(["report", "--dry-run", "--cluster-id", CLUSTER_ID])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe is closed here, with about a megabyte of report still to come.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with(b"{\"version\":\"v1.0.0\""));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"));
+}
+
+/// `--output -` and `--dry-run --output FILE` each say what to do instead, before anything runs.
+#[test]
+fn preview_and_output_flags_that_conflict_are_refused() {
+    let api = ApiServer::with_nodes(1);
+    for (args, needle) in [
+        (
+            &["report", "--output", "-"][..],
+            "--output -: standard output is what --dry-run prints to",
+        ),
+        (&["report", "--dry-run", "--output", "r.json"], "choose one"),
+    ] {
+        let run = spartakus(&api, args, &[]);
+        assert_exit(&run, 2);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("(see `spartakus report --help`)"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            api.request_count(),
+            0,
+            "nothing was asked of the API server"
+        );
+    }
+}
