@@ -853,6 +853,50 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     assert_eq!(summary_json(&dir.db(), &[])["clusters"], 1);
 }
 
+/// A client that stalls mid-upload holds `collect` no longer than `--shutdown-grace` after
+/// SIGTERM, and a second signal stops it at once.
+#[test]
+fn a_stalled_client_holds_shutdown_only_for_the_grace_period() {
+    let stall = |c: &Collector| {
+        let mut s = connect(c.addr);
+        let head = "POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+        s.write_all(head.as_bytes()).unwrap();
+        let start = Instant::now();
+        while !c
+            .get("/metrics")
+            .text()
+            .contains("spartakus_collector_requests_in_flight 2")
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "the upload never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    };
+    // The grace period ends the wait (the request timeout alone would take two minutes).
+    let dir = TempDir::new("grace");
+    let mut c = Collector::sqlite(&dir, &["--shutdown-grace", "2s", "--request-timeout", "120s"]);
+    let _stalled = stall(&c);
+    c.signal("-TERM");
+    let status = c.wait(Duration::from_secs(60)).expect("exited after the grace period");
+    assert_eq!(status.code(), Some(0), "{}", c.log());
+    assert!(c.log().contains("still open after the 2s grace period"), "{}", c.log());
+
+    // A second signal does not wait for the grace period.
+    let dir = TempDir::new("second-signal");
+    let mut c = Collector::sqlite(&dir, &["--shutdown-grace", "10m", "--request-timeout", "10m"]);
+    let _stalled = stall(&c);
+    c.signal("-TERM");
+    let start = Instant::now();
+    while !c.log().contains("a second signal stops at once") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", c.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.signal("-INT");
+    let status = c.wait(Duration::from_secs(60)).expect("exited on the second signal");
+    assert_eq!(status.code(), Some(0), "{}", c.log());
+    assert!(c.log().contains("second signal: stopping at once"), "{}", c.log());
+}
+
 #[test]
 fn stdout_store_prints_one_json_line_per_report() {
     let c = Collector::start("stdout", &[]);
