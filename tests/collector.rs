@@ -867,23 +867,38 @@ fn a_stalled_client_holds_shutdown_only_for_the_grace_period() {
             .text()
             .contains("spartakus_collector_requests_in_flight 2")
         {
-            assert!(start.elapsed() < Duration::from_secs(10), "the upload never started");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the upload never started"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         s
     };
     // The grace period ends the wait (the request timeout alone would take two minutes).
     let dir = TempDir::new("grace");
-    let mut c = Collector::sqlite(&dir, &["--shutdown-grace", "2s", "--request-timeout", "120s"]);
+    let mut c = Collector::sqlite(
+        &dir,
+        &["--shutdown-grace", "2s", "--request-timeout", "120s"],
+    );
     let _stalled = stall(&c);
     c.signal("-TERM");
-    let status = c.wait(Duration::from_secs(60)).expect("exited after the grace period");
+    let status = c
+        .wait(Duration::from_secs(60))
+        .expect("exited after the grace period");
     assert_eq!(status.code(), Some(0), "{}", c.log());
-    assert!(c.log().contains("still open after the 2s grace period"), "{}", c.log());
+    assert!(
+        c.log().contains("still open after the 2s grace period"),
+        "{}",
+        c.log()
+    );
 
     // A second signal does not wait for the grace period.
     let dir = TempDir::new("second-signal");
-    let mut c = Collector::sqlite(&dir, &["--shutdown-grace", "10m", "--request-timeout", "10m"]);
+    let mut c = Collector::sqlite(
+        &dir,
+        &["--shutdown-grace", "10m", "--request-timeout", "10m"],
+    );
     let _stalled = stall(&c);
     c.signal("-TERM");
     let start = Instant::now();
@@ -892,9 +907,15 @@ fn a_stalled_client_holds_shutdown_only_for_the_grace_period() {
         std::thread::sleep(Duration::from_millis(20));
     }
     c.signal("-INT");
-    let status = c.wait(Duration::from_secs(60)).expect("exited on the second signal");
+    let status = c
+        .wait(Duration::from_secs(60))
+        .expect("exited on the second signal");
     assert_eq!(status.code(), Some(0), "{}", c.log());
-    assert!(c.log().contains("second signal: stopping at once"), "{}", c.log());
+    assert!(
+        c.log().contains("second signal: stopping at once"),
+        "{}",
+        c.log()
+    );
 }
 
 #[test]

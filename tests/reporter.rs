@@ -788,3 +788,142 @@ fn preview_and_output_flags_that_conflict_are_refused() {
         );
     }
 }
+
+/// Runs the binary with `kubeconfig` (text) and nothing else from this machine's environment.
+fn with_kubeconfig(kubeconfig: &str, args: &[&str]) -> Run {
+    let home = TempDir::new("home");
+    let path = home.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &path)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    }
+}
+
+/// A preview against a stale context (nothing listens on the kubeconfig's loopback port) or an
+/// API server name that does not resolve ends at once with the reason, instead of retrying
+/// until the five-minute deadline.
+#[test]
+fn a_preview_does_not_wait_for_a_refused_loopback_or_an_unknown_name() {
+    let api = ApiServer::with_nodes(1);
+    let good = api.kubeconfig(Some(NS));
+    let refused = good.replace(
+        &api.url(),
+        &format!("https://127.0.0.1:{}", support::collector::refused_port()),
+    );
+    let run = with_kubeconfig(
+        &refused,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+    );
+    assert_exit(&run, 3);
+    assert!(
+        run.stderr.contains("cannot reach the API server 127.0.0.1"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is the kubeconfig's context the cluster you mean?"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("retrying"),
+        "not retried:\n{}",
+        run.stderr
+    );
+
+    let unknown = good.replace(&api.url(), "https://no-such-api-server.invalid:6443");
+    let run = with_kubeconfig(
+        &unknown,
+        &[
+            "report",
+            "--dry-run",
+            "--cluster-id",
+            CLUSTER_ID,
+            "--timeout",
+            "2m",
+        ],
+    );
+    assert_exit(&run, 3);
+    assert!(
+        run.stderr
+            .contains("cannot reach the API server no-such-api-server.invalid"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.took < Duration::from_secs(100),
+        "gave up before the deadline: {:?}",
+        run.took
+    );
+}
+
+/// A scheduled run (no terminal, sending) retries a refused connection, and its first retry
+/// says until when and how to change it.
+#[test]
+fn the_first_retry_says_it_retries_until_the_deadline() {
+    let api = ApiServer::with_nodes(2);
+    let run = report_url(&api, &refused_url(), &["--timeout", "3s"], &[]);
+    assert_exit(&run, 5);
+    let first = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("retrying"))
+        .unwrap_or_default();
+    assert!(
+        first.contains(
+            "retrying until the run's deadline (3s in all, --timeout or SPARTAKUS_TIMEOUT)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A kubeconfig `tokenFile` written with `echo "$TOKEN" > file` works, as it does for kubectl.
+#[test]
+fn a_token_file_ending_in_a_newline_works() {
+    let api = ApiServer::with_nodes(3);
+    let home = TempDir::new("token");
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", api.token())).unwrap();
+    let kubeconfig = api.kubeconfig(Some(NS)).replace(
+        &format!("token: {}", api.token()),
+        &format!("tokenFile: {}", token_file.display()),
+    );
+    assert!(kubeconfig.contains("tokenFile:"));
+    let run = with_kubeconfig(
+        &kubeconfig,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+    );
+    assert_exit(&run, 0);
+    assert_eq!(run.report().nodes.len(), 3);
+    // A token that cannot be sent at all fails at once, as a configuration error, not as an
+    // unreachable API server retried until the deadline.
+    std::fs::write(&token_file, "two\nlines\n").unwrap();
+    let before = api.request_count();
+    let run = with_kubeconfig(
+        &kubeconfig,
+        &["report", "--dry-run", "--cluster-id", CLUSTER_ID],
+    );
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr
+            .contains("credentials of the kubeconfig cannot be used (nothing was sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
+    assert_eq!(api.request_count(), before, "nothing was sent");
+}

@@ -20,6 +20,7 @@ pub async fn load() -> Result<kube::Config> {
         }
     }
     trim_token_file(&mut config);
+    check_token(&config)?;
     Ok(config)
 }
 
@@ -38,6 +39,28 @@ fn trim_token_file(config: &mut kube::Config) {
     if trimmed.len() != raw.len() {
         auth.token = Some(secrecy::SecretString::from(trimmed.to_string()));
     }
+}
+
+/// A bearer token must fit in an HTTP header (kube would otherwise fail on every request, or
+/// panic for an inline token): refuse one that does not, before anything is sent.
+fn check_token(config: &kube::Config) -> Result<()> {
+    use secrecy::ExposeSecret;
+    let Some(token) = &config.auth_info.token else {
+        return Ok(());
+    };
+    if http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_ok() {
+        return Ok(());
+    }
+    let source = match &config.auth_info.token_file {
+        Some(file) => format!("the token file {file}"),
+        None => "the kubeconfig's token".to_string(),
+    };
+    Err(fail(
+        Class::Usage,
+        anyhow::anyhow!(
+            "the credentials of the kubeconfig cannot be used (nothing was sent to the API server): {source} holds characters a bearer token cannot have, such as a line break inside it"
+        ),
+    ))
 }
 
 /// kube's own inference, except that the files of a `KUBECONFIG` list that do not exist are
