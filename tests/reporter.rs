@@ -927,3 +927,46 @@ fn a_token_file_ending_in_a_newline_works() {
     assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
     assert_eq!(api.request_count(), before, "nothing was sent");
 }
+
+/// An endpoint without the collector's path gets a 404 that says which path to use.
+#[test]
+fn a_404_from_an_endpoint_without_the_report_path_says_which_path() {
+    let api = ApiServer::with_nodes(1);
+    let collector =
+        Collector::with_script(vec![Reply::status(404).body(r#"{"error":"not found"}"#)]);
+    for endpoint in [collector.base_url(), format!("{}/", collector.base_url())] {
+        collector.push_replies([Reply::status(404).body(r#"{"error":"not found"}"#)]);
+        let run = report_url(&api, &endpoint, &[], &[]);
+        assert_exit(&run, 4);
+        let want = format!("try {}/api/v1", collector.base_url());
+        assert!(run.stderr.contains(&want), "{endpoint}: {}", run.stderr);
+    }
+}
+
+/// `--version` and `-h` work as they do for other tools.
+#[test]
+fn version_and_short_help() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spartakus"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("spartakus {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [&["-h"][..], &["report", "-h"], &["collect", "--help"]] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: spartakus"),
+            "{args:?}"
+        );
+    }
+    let out = run(&["summary", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(see `spartakus summary --help`)"));
+}
