@@ -190,6 +190,9 @@ pub struct CollectArgs {
     /// after SIGTERM or SIGINT, how long requests in flight get to finish; keep it below the pod's terminationGracePeriodSeconds; a second signal stops at once (default 25s) [env SPARTAKUS_SHUTDOWN_GRACE]
     #[argh(option)]
     pub shutdown_grace: Option<String>,
+    /// log every request to /healthz, /readyz and /metrics, not only those that fail [env SPARTAKUS_LOG_PROBES]
+    #[argh(switch)]
+    pub log_probes: bool,
 }
 
 /// Print the fleet at a glance from a collector's store: clusters reporting, Kubernetes

@@ -1,7 +1,8 @@
 //! The memory budget: every byte of received report the collector holds (the decompressed JSON,
-//! from the first body byte until the store has it) is paid for from one fixed budget, in
-//! chunks of [`CHUNK`] bytes. A request that cannot get more within a short wait is answered
-//! 503 with `Retry-After`, so peak memory stays bounded however many clients send at once.
+//! from the first body byte until the store has it) is paid for from one fixed budget, in pages
+//! of [`PAGE`] bytes, as it arrives (never as a client declares it). A request that cannot get
+//! more within a short wait is answered 503 with `Retry-After`, so peak memory stays bounded
+//! however many clients send at once.
 //!
 //! Nothing else a request holds grows with the report: the body is decompressed as it arrives
 //! into chunks this budget pays for (the compressed bytes are never kept), and the report is
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-/// The unit of the budget: the size of each buffer a received report is kept in.
-pub use crate::contract::decode::CHUNK;
+/// The unit of the budget.
+pub const PAGE: usize = 4096;
 
 /// The shared budget.
 #[derive(Debug, Clone)]
@@ -22,9 +23,9 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// A budget of `bytes`, rounded down to whole chunks.
+    /// A budget of `bytes`, rounded down to whole pages.
     pub fn new(bytes: usize) -> Budget {
-        let total = (bytes / CHUNK).min(Semaphore::MAX_PERMITS);
+        let total = (bytes / PAGE).min(Semaphore::MAX_PERMITS);
         Budget {
             chunks: Arc::new(Semaphore::new(total)),
             total,
@@ -33,12 +34,12 @@ impl Budget {
 
     /// The budget in bytes.
     pub fn bytes(&self) -> usize {
-        self.total * CHUNK
+        self.total * PAGE
     }
 
     /// Bytes currently held by requests.
     pub fn in_use(&self) -> usize {
-        (self.total - self.chunks.available_permits()) * CHUNK
+        (self.total - self.chunks.available_permits()) * PAGE
     }
 
     /// An empty lease, grown with [`Lease::grow`].
@@ -54,7 +55,7 @@ impl Budget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exhausted;
 
-/// Chunks held by one request; given back when dropped.
+/// Pages held by one request; given back when dropped.
 #[derive(Debug)]
 pub struct Lease {
     budget: Budget,
@@ -62,14 +63,15 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Chunks held.
-    pub fn chunks(&self) -> usize {
-        self.chunks
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.chunks * PAGE
     }
 
-    /// Hold at least `chunks` chunks, waiting until `until` for the rest. All or nothing: on
-    /// failure the lease keeps what it had (the caller usually drops it, freeing the budget).
-    pub async fn grow(&mut self, chunks: usize, until: Instant) -> Result<(), Exhausted> {
+    /// Hold at least `bytes`, waiting until `until` for the rest. All or nothing: on failure the
+    /// lease keeps what it had (the caller usually drops it, freeing the budget).
+    pub async fn grow(&mut self, bytes: usize, until: Instant) -> Result<(), Exhausted> {
+        let chunks = pages(bytes);
         let more = chunks.saturating_sub(self.chunks);
         if more == 0 {
             return Ok(());
@@ -88,8 +90,9 @@ impl Lease {
         }
     }
 
-    /// Give back all but `keep` chunks.
+    /// Give back all but `keep` bytes (rounded up to whole pages).
     pub fn shrink(&mut self, keep: usize) {
+        let keep = pages(keep);
         if keep < self.chunks {
             self.budget.chunks.add_permits(self.chunks - keep);
             self.chunks = keep;
@@ -103,9 +106,9 @@ impl Drop for Lease {
     }
 }
 
-/// Chunks needed to hold `bytes`.
-pub fn chunks_for(bytes: usize) -> usize {
-    bytes.div_ceil(CHUNK)
+/// Pages needed to hold `bytes`.
+fn pages(bytes: usize) -> usize {
+    bytes.div_ceil(PAGE)
 }
 
 /// `64Mi`, `1Gi`, `512Ki`, `128MiB`, or plain bytes.
@@ -136,38 +139,42 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test(flavor = "current_thread")]
-    async fn leases_take_whole_chunks_wait_and_give_back() {
-        let budget = Budget::new(4 * CHUNK + 100);
-        assert_eq!(budget.bytes(), 4 * CHUNK);
+    async fn leases_take_whole_pages_wait_and_give_back() {
+        let budget = Budget::new(4 * PAGE + 100);
+        assert_eq!(budget.bytes(), 4 * PAGE);
         let soon = || Instant::now() + Duration::from_millis(50);
         let mut a = budget.lease();
-        a.grow(3, soon()).await.unwrap();
-        assert_eq!(budget.in_use(), 3 * CHUNK);
+        a.grow(3 * PAGE - 10, soon()).await.unwrap();
+        assert_eq!(budget.in_use(), 3 * PAGE, "whole pages");
         let mut b = budget.lease();
-        assert_eq!(b.grow(2, soon()).await, Err(Exhausted), "all or nothing");
-        assert_eq!(b.chunks(), 0);
-        assert_eq!(budget.in_use(), 3 * CHUNK);
+        assert_eq!(
+            b.grow(2 * PAGE, soon()).await,
+            Err(Exhausted),
+            "all or nothing"
+        );
+        assert_eq!(b.bytes(), 0);
+        assert_eq!(budget.in_use(), 3 * PAGE);
         b.grow(1, soon()).await.unwrap();
         assert_eq!(budget.in_use(), budget.bytes());
         assert_eq!(
-            budget.lease().grow(5, soon()).await,
+            budget.lease().grow(5 * PAGE, soon()).await,
             Err(Exhausted),
             "more than the whole budget never waits"
         );
 
-        // A waiter gets its chunks as soon as another lease gives them back.
+        // A waiter gets its pages as soon as another lease gives them back.
         let waiter = {
             let budget = budget.clone();
             tokio::spawn(async move {
                 let mut c = budget.lease();
-                c.grow(2, Instant::now() + Duration::from_secs(5))
+                c.grow(2 * PAGE, Instant::now() + Duration::from_secs(5))
                     .await
-                    .map(|()| c.chunks())
+                    .map(|()| c.bytes())
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        a.shrink(1);
-        assert_eq!(waiter.await.unwrap(), Ok(2));
+        a.shrink(PAGE);
+        assert_eq!(waiter.await.unwrap(), Ok(2 * PAGE));
         drop(a);
         drop(b);
         assert_eq!(
@@ -188,8 +195,8 @@ mod tests {
         assert!(parse_size("Mi").is_err());
         assert!(parse_size("-1Mi").is_err());
         assert!(parse_size("99999999Gi").is_err());
-        assert_eq!(chunks_for(0), 0);
-        assert_eq!(chunks_for(1), 1);
-        assert_eq!(chunks_for(CHUNK + 1), 2);
+        assert_eq!(pages(0), 0);
+        assert_eq!(pages(1), 1);
+        assert_eq!(pages(PAGE + 1), 2);
     }
 }

@@ -1,15 +1,16 @@
 //! `POST /api/v1`: a report's way in, in four stages, each of which may refuse it with a
 //! [`Refusal`]:
 //!
-//! 1. **preflight**: the headers (media type, encoding, idempotency key, declared length), and a
-//!    request slot (`--max-requests`);
-//! 2. **receive**: the body, decoded as it arrives into memory paid from the budget;
-//! 3. **check**: the report contract ([`crate::contract::check`]), off the async threads;
+//! 1. **preflight**: the headers (media type, encoding, idempotency key, declared length);
+//! 2. **receive**: the body, decoded as it arrives into memory paid from the budget as it
+//!    arrives (never as declared), at a minimum rate ([`MIN_RATE`]);
+//! 3. **check**: a request slot (`--max-requests` bounds the CPU work in progress, not the
+//!    uploads), then the report contract ([`crate::contract::check`]), off the async threads;
 //! 4. **store**: the writer thread drops duplicates, applies the rate limit and commits.
 //!
 //! A 2xx is only ever answered once the report is committed.
 
-use super::budget::{self, Lease};
+use super::budget::Lease;
 use super::metrics::Reason;
 use super::server::{Done, State};
 use super::store::{Incoming, NodeSource};
@@ -27,6 +28,13 @@ use tokio::time::{Instant, timeout, timeout_at};
 /// The longest a request waits for a slot, or for room in the memory budget, before it is
 /// answered 503.
 const WAIT: Duration = Duration::from_secs(5);
+
+/// The slowest a body may arrive: this many bytes (or the rest of a smaller body) in every
+/// [`RATE_WINDOW`]. A client that trickles a byte a second holds a connection and a few KiB for
+/// seconds, not for the whole request timeout.
+pub const MIN_RATE: usize = 4096;
+/// See [`MIN_RATE`].
+pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// Why a report was not taken, and the answer that says so.
 #[derive(Debug)]
@@ -136,15 +144,15 @@ async fn stages(
     cluster: &mut Option<String>,
 ) -> Result<Done, Refusal> {
     let pre = preflight(state, req.headers())?;
+    let deadline = start + state.limits.request_timeout;
+    let mut lease = state.budget.lease();
+    let json = receive(state, req.into_body(), &pre, deadline, &mut lease).await?;
+    *received = json.len();
     let _slot = timeout(WAIT, state.requests.clone().acquire_owned())
         .await
         .ok()
         .and_then(Result::ok)
         .ok_or_else(|| Refusal::overloaded("too many reports in progress, retry later"))?;
-    let deadline = start + state.limits.request_timeout;
-    let mut lease = state.budget.lease();
-    let json = receive(state, req.into_body(), &pre, deadline, &mut lease).await?;
-    *received = json.len();
     let (json, checked) = check(json, &mut lease, deadline).await?;
     *cluster = Some(checked.report.cluster_id.clone());
     store(state, json, checked, pre.key, lease).await
@@ -192,9 +200,9 @@ fn preflight(state: &State, headers: &HeaderMap) -> Result<Preflight, Refusal> {
 }
 
 /// Stage 2: receive and decode the body as it arrives, refusing it as soon as it passes the size
-/// limit or the deadline. Every chunk of the decoded JSON is paid for from the memory budget
-/// first: a body with a Content-Length reserves what it will need up front (a gzip body ten
-/// times its length), then grows chunk by chunk, waiting up to [`WAIT`] for room.
+/// limit, the deadline or the minimum rate. Every chunk of the decoded JSON is paid for from the
+/// memory budget before it is allocated (4 KiB first, doubling to 256 KiB), waiting up to
+/// [`WAIT`] for room: what a client declares reserves nothing.
 async fn receive(
     state: &State,
     mut body: Body,
@@ -202,23 +210,21 @@ async fn receive(
     deadline: Instant,
     lease: &mut Lease,
 ) -> Result<Json, Refusal> {
-    let max = state.limits.max_body;
-    let mut decoder = Decoder::new(pre.gzip, max);
-    let expected = pre.length.map_or(0, |n| {
-        let n = usize::try_from(n).unwrap_or(max);
-        if pre.gzip { n.saturating_mul(10) } else { n }.min(max)
-    });
-    grow(lease, budget::chunks_for(expected), deadline).await?;
-    decoder.allow(lease.chunks());
+    let mut decoder = Decoder::new(pre.gzip, state.limits.max_body);
+    let mut pace = Pace::new(pre.length);
     loop {
-        let frame = match timeout_at(deadline, body.frame()).await {
-            Err(_) => {
+        let frame = match timeout_at(deadline.min(pace.window_end), body.frame()).await {
+            Err(_) if Instant::now() >= deadline => {
                 return Err(Refusal::new(
                     Reason::Timeout,
                     StatusCode::REQUEST_TIMEOUT,
                     "the request body was not received in time",
                 )
                 .close());
+            }
+            Err(_) => {
+                pace.window_ended()?;
+                continue;
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
@@ -234,24 +240,74 @@ async fn receive(
         let Ok(data) = frame.into_data() else {
             continue;
         };
+        pace.arrived(data.len());
         let mut rest = &data[..];
         while !rest.is_empty() {
             match decoder.write(rest) {
                 Ok(n) => rest = &rest[n..],
-                Err(stop) => more(state, pre.gzip, stop, &mut decoder, lease, deadline).await?,
+                Err(stop) => {
+                    more(state, pre.gzip, stop, &mut decoder, lease, deadline).await?;
+                    pace.restart(); // time spent waiting for memory is not the client's
+                }
             }
         }
     }
     while let Err(stop) = decoder.finish() {
         more(state, pre.gzip, stop, &mut decoder, lease, deadline).await?;
     }
-    let json = decoder.into_json();
-    // Give back what a generous estimate reserved and the JSON does not use.
-    lease.shrink(budget::chunks_for(json.allocated()));
-    Ok(json)
+    Ok(decoder.into_json())
 }
 
-/// Handle a stop of the decoder: one more chunk of budget, or the refusal.
+/// The minimum rate of a body ([`MIN_RATE`] per [`RATE_WINDOW`]).
+struct Pace {
+    window_end: Instant,
+    in_window: usize,
+    /// Bytes still to come, when the body declared its length.
+    remaining: Option<u64>,
+}
+
+impl Pace {
+    fn new(length: Option<u64>) -> Pace {
+        Pace {
+            window_end: Instant::now() + RATE_WINDOW,
+            in_window: 0,
+            remaining: length,
+        }
+    }
+
+    fn arrived(&mut self, bytes: usize) {
+        self.in_window += bytes;
+        self.remaining = self.remaining.map(|r| r.saturating_sub(bytes as u64));
+    }
+
+    fn restart(&mut self) {
+        self.window_end = Instant::now() + RATE_WINDOW;
+        self.in_window = 0;
+    }
+
+    /// A window passed: enough arrived in it, or the body is refused.
+    fn window_ended(&mut self) -> Result<(), Refusal> {
+        let owed = self
+            .remaining
+            .map_or(MIN_RATE, |r| (r as usize).min(MIN_RATE))
+            .max(1);
+        if self.in_window < owed {
+            return Err(Refusal::new(
+                Reason::Timeout,
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body arrived too slowly (less than {MIN_RATE} bytes in {}s)",
+                    RATE_WINDOW.as_secs()
+                ),
+            )
+            .close());
+        }
+        self.restart();
+        Ok(())
+    }
+}
+
+/// Handle a stop of the decoder: room for one more chunk, or the refusal.
 async fn more(
     state: &State,
     gzip: bool,
@@ -262,8 +318,8 @@ async fn more(
 ) -> Result<(), Refusal> {
     match stop {
         Stop::NeedMemory => {
-            grow(lease, decoder.allocated_chunks() + 1, deadline).await?;
-            decoder.allow(lease.chunks());
+            grow(lease, decoder.needed(), deadline).await?;
+            decoder.allow(lease.bytes());
             Ok(())
         }
         // As sent: "body larger than"; once decompressed, the decoder's own message.
@@ -272,10 +328,10 @@ async fn more(
     }
 }
 
-async fn grow(lease: &mut Lease, chunks: usize, deadline: Instant) -> Result<(), Refusal> {
+async fn grow(lease: &mut Lease, bytes: usize, deadline: Instant) -> Result<(), Refusal> {
     let until = deadline.min(Instant::now() + WAIT);
     lease
-        .grow(chunks, until)
+        .grow(bytes, until)
         .await
         .map_err(|_| Refusal::overloaded("too many large reports in progress, retry later"))
 }
@@ -288,8 +344,8 @@ async fn check(
     deadline: Instant,
 ) -> Result<(Json, Checked), Refusal> {
     let ids = (json.len() / 2).min(contract::limits::MAX_NODES * 16);
-    let keep = lease.chunks();
-    grow(lease, keep + budget::chunks_for(ids), deadline).await?;
+    let keep = lease.bytes();
+    grow(lease, keep + ids, deadline).await?;
     let checked = tokio::task::spawn_blocking(move || {
         let checked = contract::check(&json);
         (json, checked)

@@ -79,6 +79,8 @@ pub struct Metrics {
     pruned: AtomicU64,
     /// Values of stored reports cut to their limits, by [`Field`].
     clamped: [AtomicU64; Field::ALL.len()],
+    /// Connections closed because their client stopped reading.
+    unread: AtomicU64,
 }
 
 impl Metrics {
@@ -93,6 +95,11 @@ impl Metrics {
             let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
             self.clamped[i].fetch_add(n, Relaxed);
         }
+    }
+
+    /// A connection was closed because its client stopped reading the responses.
+    pub fn unread(&self) {
+        self.unread.fetch_add(1, Relaxed);
     }
 
     pub fn duplicate(&self) {
@@ -188,6 +195,12 @@ impl Metrics {
             "store_errors_total",
             "Reports that could not be stored (answered 500 or 503).",
             self.store_errors.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "connections_unread_total",
+            "Connections closed because the client did not read a response within --header-timeout.",
+            self.unread.load(Relaxed),
         );
         counter(
             &mut s,

@@ -1,7 +1,8 @@
 //! The collector: `spartakus collect` (receive, check, store) and `spartakus summary`.
 //!
 //! - [`settings`]: the flags of both, resolved.
-//! - [`server`]: the HTTP/1.1 server: connections, routing, the access log, graceful shutdown.
+//! - [`server`]: the HTTP/1.1 server: connections, routing, the access log, graceful shutdown;
+//!   [`stall`]: connections whose writes may not wait for ever.
 //! - [`ingest`]: the report endpoint, stage by stage (preflight, receive, check, store).
 //! - [`budget`]: the memory budget every received report is paid from.
 //! - [`writer`]: the single thread that writes to the store (dedup, rate limit, commit).
@@ -16,6 +17,7 @@ pub mod limit;
 pub mod metrics;
 pub mod server;
 pub mod settings;
+pub mod stall;
 pub mod store;
 pub mod summary;
 pub mod writer;

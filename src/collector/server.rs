@@ -24,6 +24,10 @@ use tokio::time::{Instant, timeout};
 /// The report endpoint, as the original collector had it.
 pub const REPORT_PATH: &str = "/api/v1";
 
+/// Paths asked often by machines (probes, scrapes): logged only when they fail, unless
+/// `--log-probes`.
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// Limits and timeouts, validated from the flags.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -39,6 +43,8 @@ pub struct Limits {
     pub memory_budget: usize,
     /// Largest body as sent, and largest decompressed report.
     pub max_body: usize,
+    /// Log successful probes and scrapes (`/healthz`, `/readyz`, `/metrics`) too.
+    pub log_probes: bool,
 }
 
 /// What every request handler shares.
@@ -143,6 +149,8 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let header_timeout = state.limits.header_timeout;
+    let metrics = state.clone();
+    let metrics = &metrics.metrics;
     let service = service_fn(move |req| handle(state.clone(), req));
     let mut builder = http1::Builder::new();
     builder
@@ -150,15 +158,23 @@ async fn connection(
         .header_read_timeout(header_timeout)
         .max_buf_size(64 * 1024)
         .keep_alive(true);
+    // A response waits at most the header timeout for the client to read it.
+    let stream = super::stall::WriteLimit::new(stream, header_timeout);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    tokio::select! {
-        // Errors here are the client's (timeouts, resets, bad requests): nothing to report.
-        _ = conn.as_mut() => {}
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
-            let _ = conn.as_mut().await;
+            conn.as_mut().await
         }
+    };
+    // Errors here are the client's (timeouts, resets, bad requests): not logged, but a client
+    // that stopped reading is counted.
+    if let Err(e) = ended
+        && super::stall::is_unread(&e)
+    {
+        metrics.unread();
     }
 }
 
@@ -232,15 +248,19 @@ async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> 
     let start = Instant::now();
     let _in_flight = state.metrics.start();
     let method = req.method().clone();
+    let probe = PROBES.contains(&req.uri().path());
     let path = printable(req.uri().path(), 64);
     let done = route(&state, req, start).await;
     let status = done.response.status();
     let elapsed = start.elapsed();
     state.metrics.finished(status.as_u16(), elapsed);
+    if probe && status.is_success() && !state.limits.log_probes {
+        return done.response;
+    }
     let cluster = done
         .cluster
         .as_deref()
-        .map(|c| format!(" cluster={c:?}"))
+        .map(|c| format!(" cluster=\"{}\"", printable(c, 128)))
         .unwrap_or_default();
     let clamped = done
         .clamped
@@ -331,14 +351,22 @@ async fn ready(state: &State) -> bool {
     matches!(timeout(Duration::from_secs(2), ping).await, Ok(Ok(true)))
 }
 
-/// Text from the client, made safe for one log line.
-fn printable(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > max {
+/// Text from a client (or a report), made safe for one line of a log or a terminal: every
+/// character that is not plain printable ASCII is written as `\u{...}` (so no line separator,
+/// bidirectional override or escape sequence gets through), a backslash as `\\` and a double
+/// quote as `\"` (so a quoted field cannot be closed early); at most
+/// `max` characters, then `...`.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars().take(max) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    if text.chars().nth(max).is_some() {
         out.push_str("...");
     }
     out
@@ -356,7 +384,11 @@ mod tests {
     #[test]
     fn log_text_is_one_safe_line() {
         assert_eq!(printable("/api/v1", 64), "/api/v1");
-        assert_eq!(printable("/a\nb\x1b", 64), "/a?b?");
+        assert_eq!(printable("/a\nb\x1b", 64), "/a\\u{a}b\\u{1b}");
+        assert_eq!(
+            printable("/x\u{2028}GET /y\u{2002}\u{202e}é\\", 64),
+            "/x\\u{2028}GET /y\\u{2002}\\u{202e}\\u{e9}\\\\"
+        );
         assert_eq!(
             printable(&"x".repeat(70), 64),
             format!("{}...", "x".repeat(64))

@@ -79,6 +79,7 @@ impl CollectSettings {
                 max_requests,
                 memory_budget,
                 max_body: MAX_BODY_BYTES,
+                log_probes: env.switch("log-probes", args.log_probes)?,
             },
             shutdown_grace: env.parsed(
                 "shutdown-grace",

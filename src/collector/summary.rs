@@ -4,6 +4,7 @@
 //! minor release (`v1.33.2-eks-1` -> `v1.33`, `containerd://1.7.27` -> `containerd://1.7`)
 //! here rather than in SQL, so the queries stay portable.
 
+use super::server::printable;
 use super::store::Db;
 use super::store::sqlite::NODE_BUCKETS;
 use anyhow::Result;
@@ -224,7 +225,7 @@ pub fn render(s: &Summary, top: usize) -> String {
     let scope = s
         .cluster_id
         .as_deref()
-        .map(|c| format!(" (cluster {c})"))
+        .map(|c| format!(" (cluster {})", printable(c, 128)))
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -278,9 +279,9 @@ pub fn render(s: &Summary, top: usize) -> String {
                 out,
                 "{}  {:<36}  {:>6} nodes  {}",
                 r.received_at,
-                clip(&r.cluster_id, 36),
+                clip(&printable(&r.cluster_id, 128), 36),
                 r.nodes,
-                r.master_version.as_deref().unwrap_or(NONE)
+                printable(r.master_version.as_deref().unwrap_or(NONE), 64)
             );
         }
     }
@@ -303,7 +304,7 @@ impl Table<'_> {
         let width = rows
             .iter()
             .take(self.top)
-            .map(|r| r.value.chars().count())
+            .map(|r| printable(&r.value, 256).chars().count())
             .chain([title.len(), 12])
             .max()
             .unwrap_or(12)
@@ -338,7 +339,7 @@ impl Table<'_> {
     }
 
     fn line(&self, out: &mut String, width: usize, value: &str, clusters: i64, nodes: Option<i64>) {
-        let value = clip(value, width);
+        let value = clip(&printable(value, 256), width);
         match nodes {
             Some(n) if self.by_nodes => {
                 let share = percent(n, self.total_nodes);
@@ -483,6 +484,16 @@ mod tests {
         assert_eq!((none.clusters, none.nodes), (0, 0));
         assert!(render(&none, 10).contains("No reports in this window."));
 
+        let mut odd = s.clone();
+        odd.os_images[0].value = "Ubuntu\u{2028}Fake line\u{202e}".into();
+        odd.recent[0].cluster_id = "a\u{1b}[2J".into();
+        let text = render(&odd, 10);
+        assert!(text.contains("Ubuntu\\u{2028}Fake line\\u{202e}"), "{text}");
+        assert!(text.contains("a\\u{1b}[2J"), "{text}");
+        assert!(
+            text.chars().all(|c| c == '\n' || (' '..='~').contains(&c)),
+            "{text}"
+        );
         let text = render(&s, 1);
         assert!(text.contains("Clusters reporting: 4"), "{text}");
         assert!(text.contains("containerd://1.7"), "{text}");

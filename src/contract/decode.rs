@@ -9,8 +9,14 @@ use super::read::Invalid;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 
-/// The size of each buffer a report is kept in (the unit the collector budgets memory in).
+/// The largest buffer a report is kept in. The first buffers are smaller ([`chunk_size`]), so a
+/// body that has sent little holds little.
 pub const CHUNK: usize = 256 * 1024;
+
+/// The size of the `n`th buffer (from 0) of a report: 4 KiB, doubling up to [`CHUNK`].
+pub fn chunk_size(n: usize) -> usize {
+    (4096usize << n.min(6)).min(CHUNK)
+}
 
 /// A decoded body: the JSON bytes in chunks of [`CHUNK`], and their SHA-256 (the content hash
 /// the collector drops duplicates by).
@@ -33,7 +39,7 @@ impl Json {
 
     /// Bytes allocated to hold it (whole chunks).
     pub fn allocated(&self) -> usize {
-        self.chunks.len() * CHUNK
+        self.chunks.iter().map(Vec::capacity).sum()
     }
 
     /// The bytes in one piece (tests and tools).
@@ -135,14 +141,18 @@ enum Fault {
     NeedMemory,
 }
 
-/// The decoded output: chunks allocated only within the allowance, so the memory a body holds
-/// is always paid for. A write that needs a chunk beyond it fails with [`Fault::NeedMemory`],
-/// which leaves the gzip decoder able to resume with the same input once more is allowed.
+/// The decoded output: chunks allocated only within the allowance (in bytes), so the memory a
+/// body holds is always paid for. A write that needs a chunk beyond it fails with
+/// [`Fault::NeedMemory`], which leaves the gzip decoder able to resume with the same input once
+/// more is allowed.
 struct Chunks {
     chunks: Vec<Vec<u8>>,
     len: usize,
     limit: usize,
+    /// Bytes of chunks that may be allocated.
     allowed: usize,
+    /// Bytes of chunks allocated.
+    allocated: usize,
     fault: Option<Fault>,
     strings: Strings,
     hasher: Sha256,
@@ -155,6 +165,7 @@ impl Chunks {
             len: 0,
             limit,
             allowed: 0,
+            allocated: 0,
             fault: None,
             strings: Strings::default(),
             hasher: Sha256::new(),
@@ -177,10 +188,12 @@ impl Write for Chunks {
         }
         let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
         if room == 0 {
-            if self.chunks.len() >= self.allowed {
+            let size = chunk_size(self.chunks.len());
+            if self.allocated + size > self.allowed {
                 return Err(self.refuse(Fault::NeedMemory));
             }
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.chunks.push(Vec::with_capacity(size));
+            self.allocated += size;
         }
         let Some(chunk) = self.chunks.last_mut() else {
             return Ok(0);
@@ -204,7 +217,8 @@ impl Write for Chunks {
 /// Why [`Decoder::write`] stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
-    /// The next byte needs one more chunk than allowed: allow more, then write the same input.
+    /// The next byte needs one more chunk than allowed: allow [`Decoder::needed`], then write the
+    /// same input.
     NeedMemory,
     Invalid(Invalid),
 }
@@ -240,14 +254,20 @@ impl Decoder {
         }
     }
 
-    /// Let the output hold up to `chunks` chunks in all.
-    pub fn allow(&mut self, chunks: usize) {
-        self.chunks().allowed = chunks;
+    /// Let the output hold up to `bytes` in all.
+    pub fn allow(&mut self, bytes: usize) {
+        self.chunks().allowed = bytes;
     }
 
-    /// Chunks allocated so far.
-    pub fn allocated_chunks(&mut self) -> usize {
-        self.chunks().chunks.len()
+    /// Bytes allocated so far.
+    pub fn allocated(&mut self) -> usize {
+        self.chunks().allocated
+    }
+
+    /// Bytes allocated once the next chunk is: what to allow after [`Stop::NeedMemory`].
+    pub fn needed(&mut self) -> usize {
+        let c = self.chunks();
+        c.allocated + chunk_size(c.chunks.len())
     }
 
     /// Why an I/O error of the gzip decoder or of [`Chunks`] happened.
@@ -383,10 +403,15 @@ mod tests {
         let body = format!(r#"{{"{}":1}}"#, "k".repeat(MAX_TOKEN_BYTES + 5));
         let mut d = Decoder::new(false, 1 << 20);
         d.allow(usize::MAX);
-        let stopped = body
-            .as_bytes()
-            .chunks(1000)
-            .find_map(|piece| d.write(piece).err());
+        let stopped = body.as_bytes().chunks(1000).find_map(|mut piece| {
+            while !piece.is_empty() {
+                match d.write(piece) {
+                    Ok(n) => piece = &piece[n..],
+                    Err(stop) => return Some(stop),
+                }
+            }
+            None
+        });
         assert!(matches!(stopped, Some(Stop::Invalid(Invalid::Schema(_)))));
         // Many short strings are fine.
         assert!(decode(&gzip(&report_json("many", 5_000)), true, 32 << 20).is_ok());
@@ -404,9 +429,11 @@ mod tests {
             let mut stops = 0;
             let grant = |d: &mut Decoder, stops: &mut usize| {
                 *stops += 1;
-                let have = d.allocated_chunks();
-                assert_eq!(have, *stops - 1, "gzip={gz}: allocated past the allowance");
-                d.allow(have + 1);
+                let have = d.allocated();
+                let sizes: usize = (0..*stops - 1).map(chunk_size).sum();
+                assert_eq!(have, sizes, "gzip={gz}: allocated past the allowance");
+                let needed = d.needed();
+                d.allow(needed);
             };
             while !rest.is_empty() {
                 let piece = &rest[..rest.len().min(16 * 1024)];
@@ -425,8 +452,12 @@ mod tests {
             }
             let out = d.into_json();
             assert_eq!(out.len(), json.len());
-            assert_eq!(out.allocated(), json.len().div_ceil(CHUNK) * CHUNK);
-            assert_eq!(stops, json.len().div_ceil(CHUNK), "gzip={gz}");
+            assert!(out.allocated() >= json.len());
+            assert!(
+                out.allocated() < json.len() + CHUNK,
+                "at most one chunk partly used"
+            );
+            assert_eq!(out.allocated(), (0..stops).map(chunk_size).sum::<usize>());
             assert_eq!(out.to_vec(), json);
         }
         // A bomb fed without allowance stops at the first chunk and never inflates.
@@ -440,6 +471,10 @@ mod tests {
             }
         };
         assert_eq!(stop, Stop::NeedMemory);
-        assert_eq!(d.allocated_chunks(), 0);
+        assert_eq!(d.allocated(), 0);
+        assert_eq!(d.needed(), 4096, "a body that sent little holds little");
+        assert_eq!(chunk_size(0), 4096);
+        assert_eq!(chunk_size(6), CHUNK);
+        assert_eq!(chunk_size(60), CHUNK);
     }
 }
