@@ -1293,3 +1293,55 @@ fn memory_stays_within_the_budget_under_concurrent_large_reports() {
         "memory bound: {stored}/6 stored, peak RSS grew by {grown_mib} MiB (budget {budget_mib} MiB)"
     );
 }
+
+/// Reports made of one enormous string (a 32 MiB OS image, cluster ID or object key) are
+/// refused as the string arrives: neither the body nor the parser's copy of the string is held,
+/// so memory stays within the documented bound for any input.
+#[test]
+fn enormous_strings_are_refused_before_they_are_held() {
+    let dir = TempDir::new("long-strings");
+    let budget_mib: u64 = 48;
+    let c = Collector::sqlite(&dir, &["--memory-budget", "48Mi", "--rate-limit", "0"]);
+    let huge = "u".repeat(32 << 20);
+    let bodies = [
+        report("long", 1).replace("Ubuntu 24.04.2 LTS", &huge),
+        report(&huge, 1),
+        format!(r#"{{"version":"v1.0.0","clusterID":"k","{huge}":1}}"#),
+    ];
+    assert_eq!(c.get("/healthz").status, 200);
+    let base = proc_kib(c.child.id(), "VmRSS");
+    let addr = c.addr;
+    let senders: Vec<_> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            std::thread::spawn(move || {
+                let mut headers = vec![("Content-Type", "application/json")];
+                let body = if i == 0 {
+                    headers.push(("Content-Encoding", "gzip"));
+                    gzip(body.as_bytes())
+                } else {
+                    body.into_bytes()
+                };
+                request(addr, "POST", "/api/v1", &headers, &body)
+            })
+        })
+        .collect();
+    for sender in senders {
+        let r = sender.join().unwrap();
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(
+            r.error().contains("string is longer than 65536 bytes"),
+            "{}",
+            r.error()
+        );
+    }
+    let grown_mib = peak_rss_kib(c.child.id()).saturating_sub(base) / 1024;
+    // Each refused after its first 64 KiB of string: far below the budget.
+    assert!(
+        grown_mib < budget_mib / 4,
+        "peak RSS grew by {grown_mib} MiB for three refused strings"
+    );
+    assert_eq!(c.metric("spartakus_collector_memory_in_use_bytes"), 0.0);
+    assert_eq!(c.get("/healthz").status, 200);
+}
