@@ -7,10 +7,10 @@
 
 use super::http::{Body, CloseConnection, Server, read_body};
 use super::tls::TestCa;
+use super::util::gunzip;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::collections::VecDeque;
-use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -304,14 +304,6 @@ pub fn refused_url() -> String {
 /// A port on 127.0.0.1 where nothing listens, for "connection refused".
 pub fn refused_port() -> u16 {
     super::http::refused_port()
-}
-
-fn gunzip(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(raw)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
 }
 
 /// The original collector's checks: `Some(answer)` when it would reject the request.
