@@ -197,6 +197,31 @@ pub fn base36(mut n: u64, width: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Kubernetes objects.
+// ---------------------------------------------------------------------------------------------
+
+/// Appends `object` as an item of its typed list: without `kind` and `apiVersion`, as a real API
+/// server writes list items (k8s-openapi always writes those two first).
+pub fn write_list_item<T>(out: &mut Vec<u8>, object: &T)
+where
+    T: k8s_openapi::Resource + serde::Serialize,
+{
+    let start = out.len();
+    serde_json::to_writer(&mut *out, object).expect("a Kubernetes object serializes");
+    let type_meta = format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{}\",",
+        T::API_VERSION,
+        T::KIND
+    );
+    assert!(
+        out[start..].starts_with(type_meta.as_bytes()),
+        "{} serializes apiVersion and kind first",
+        T::KIND
+    );
+    out.drain(start + 1..start + type_meta.len());
+}
+
+// ---------------------------------------------------------------------------------------------
 // gzip.
 // ---------------------------------------------------------------------------------------------
 

@@ -14,9 +14,7 @@ mod shapes;
 mod tables;
 
 use crate::support::util::{splitmix, uuid_from};
-use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Serialize;
+use k8s_openapi::api::core::v1::Node;
 
 /// The provider a node looks like it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,23 +71,9 @@ pub fn node_name(index: usize) -> String {
     node(index).metadata.name.unwrap_or_default()
 }
 
-/// A list item: the object without `kind` and `apiVersion`, as a real API server writes them.
-#[derive(Serialize)]
-struct ListItem<'a> {
-    metadata: &'a ObjectMeta,
-    spec: &'a Option<NodeSpec>,
-    status: &'a Option<NodeStatus>,
-}
-
 /// Appends node `index` as it appears in a NodeList's `items` (no `kind`/`apiVersion`).
 pub fn write_item(out: &mut Vec<u8>, index: usize) {
-    let node = node(index);
-    let item = ListItem {
-        metadata: &node.metadata,
-        spec: &node.spec,
-        status: &node.status,
-    };
-    serde_json::to_writer(out, &item).expect("a Node serializes");
+    crate::support::util::write_list_item(out, &node(index));
 }
 
 /// [`write_item`] for a `String`.
