@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig /tmp/x/kubeconfig
+//! cargo run --release --example stand_in_apiserver -- --namespaces 10000 --pods 300000 --kubeconfig /tmp/x/kubeconfig
 //! ```
 //!
 //! Prints `ready <url> <kubeconfig>` once serving, serves until standard input closes (unless
@@ -15,6 +16,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 use support::apiserver::{ApiServer, Config};
+use support::objects::Resource;
 
 /// Stand-in Kubernetes API server serving generated nodes over HTTPS on 127.0.0.1.
 #[derive(FromArgs)]
@@ -22,6 +24,12 @@ struct Args {
     /// number of nodes (default 5)
     #[argh(option, default = "5")]
     nodes: usize,
+    /// number of namespaces (default 24; at least the 5 system ones)
+    #[argh(option)]
+    namespaces: Option<usize>,
+    /// number of pods across the cluster (default 240)
+    #[argh(option)]
+    pods: Option<usize>,
     /// where to write the kubeconfig (required)
     #[argh(option)]
     kubeconfig: PathBuf,
@@ -59,6 +67,12 @@ fn main() {
     let mut config = Config::default()
         .with_nodes(args.nodes)
         .with_git_version(&args.git_version);
+    if let Some(count) = args.namespaces {
+        config = config.with_namespaces(count);
+    }
+    if let Some(count) = args.pods {
+        config = config.with_objects(Resource::Pods, count);
+    }
     if let Some(token) = &args.token {
         config = config.with_token(token);
     }
@@ -116,7 +130,8 @@ fn main() {
 
     let counts = server.request_counts();
     let mut line = format!("requests total={}", server.request_count());
-    for kind in [
+    // The kinds the benchmark reads, always; then any other kind that was asked for.
+    let usual = [
         "nodes",
         "node",
         "version",
@@ -125,11 +140,15 @@ fn main() {
         "openapi",
         "health",
         "other",
-    ] {
+    ];
+    for kind in usual {
         line.push_str(&format!(
             " {kind}={}",
             counts.get(kind).copied().unwrap_or(0)
         ));
+    }
+    for (kind, count) in counts.iter().filter(|(k, _)| !usual.contains(k)) {
+        line.push_str(&format!(" {kind}={count}"));
     }
     println!("{line}");
     eprintln!("stand-in API server stopping: {why}");

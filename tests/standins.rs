@@ -293,7 +293,7 @@ fn version_discovery_and_unknown_paths() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"nodes") && names.contains(&"configmaps"));
-    let (status, missing) = api.get("/api/v1/pods");
+    let (status, missing) = api.get("/api/v1/secrets");
     assert_eq!(status, 404);
     assert_status(&missing, 404, "NotFound");
     // One node by name, with kind and apiVersion this time.
