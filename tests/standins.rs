@@ -2,7 +2,11 @@
 //! its faults fire as configured, kubectl can use it, its nodes are realistic and carry the
 //! planted identifying strings, and the collector records and answers as scripted.
 
+#[path = "standins/lists.rs"]
+mod lists;
 mod support;
+#[path = "standins/writes.rs"]
+mod writes;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -65,6 +69,26 @@ impl<'a> Api<'a> {
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:.300}"));
         (status, value, retry_after)
+    }
+
+    /// A GET with this `Accept` header: status, body and `Content-Type`.
+    fn get_accept(&self, path: &str, accept: &str) -> (u16, Value, String) {
+        let mut resp = (self.agent.get(format!("{}{path}", self.server.url())))
+            .header("Authorization", &format!("Bearer {}", self.server.token()))
+            .header("Accept", accept)
+            .call()
+            .unwrap();
+        let content_type = resp.headers().get("content-type").unwrap();
+        let content_type = content_type.to_str().unwrap().to_string();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .unwrap();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:.300}"));
+        (resp.status().as_u16(), value, content_type)
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
