@@ -10,12 +10,11 @@ mod writes;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::time::{Duration, Instant};
 use support::apiserver::{ApiServer, Config, Fault};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
 use support::nodes;
-use support::util::{self, TempDir};
+use support::util::{self, TempDir, gzip};
 
 // ---------------------------------------------------------------------------------------------
 // A small HTTPS client for the tests.
@@ -767,12 +766,6 @@ fn identifying_strings_are_planted_and_distinct_from_report_values() {
 // ---------------------------------------------------------------------------------------------
 // Collector.
 // ---------------------------------------------------------------------------------------------
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
 
 const REPORT: &str = r#"{"version":"v1.0.0","timestamp":"1700000000","clusterID":"c0ffee00-0000-4000-8000-000000000000","masterVersion":"v1.33.2"}"#;
 

@@ -225,9 +225,14 @@ where
 // gzip.
 // ---------------------------------------------------------------------------------------------
 
-/// `data` gzip-compressed (one member, fast level: the tests compress tens of megabytes).
+/// `data` gzip-compressed, one member, fast (the tests compress tens of megabytes).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip_at(data, flate2::Compression::fast())
+}
+
+/// `data` gzip-compressed, one member, at `level`.
+pub fn gzip_at(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
     encoder.write_all(data).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
