@@ -2,7 +2,7 @@
 //! has: the kubelet's labels, resources, conditions, images and managedFields.
 
 use super::shapes::{self, Ctx, Parts};
-use super::tables::{self, ACME_APPS, Machine, TEAMS, THIRD_PARTY};
+use super::tables::{self, ACME_APPS, Machine, TEAMS, THIRD_PARTY, Table};
 use super::{COMPANY_RESOURCE, SHAPES, Shape, h, node_uid, shape};
 use crate::support::util::{base36, fnv, pick, splitmix, timestamp, uuid_from};
 use k8s_openapi::api::core::v1::{
@@ -73,82 +73,34 @@ const PROBLEM_DETECTOR_CONDITIONS: [Condition; 2] = [
     ),
 ];
 
-/// Node `index`, complete.
-pub fn generate(index: usize) -> Generated {
-    let shape = shape(index);
+/// The values shapes share for node `index`.
+fn context(index: usize) -> Ctx {
     let ip = u32::from_be_bytes([10, 213, 0, 4]).wrapping_add(index as u32);
     let [_, _, c, d] = ip.to_be_bytes();
     let pod_cidr = u32::from_be_bytes([100, 96, 0, 0]).wrapping_add((index as u32) << 8);
-    let x = Ctx {
+    Ctx {
         index,
         n: index / SHAPES.len(),
-        shape,
+        shape: shape(index),
         ip: Ipv4Addr::from(ip).to_string(),
         c,
         d,
         pod_cidr: format!("{}/24", Ipv4Addr::from(pod_cidr)),
         team: *pick(TEAMS, h(index, 30)),
-    };
+    }
+}
+
+/// Node `index`, complete.
+pub fn generate(index: usize) -> Generated {
+    let x = context(index);
     let mut p = shapes::parts(&x);
-    let table = tables::table(shape);
+    let table = tables::table(x.shape);
     common_labels(&x, &mut p, table.os);
-    let (capacity, allocatable) = resources(
-        index,
-        p.machine,
-        table.hugepages,
-        p.company_resource,
-        table.disk_ki,
-    );
     let created = 1_735_689_600 + h(index, 32) % (180 * 86_400);
     let heartbeat = Time(timestamp(1_751_371_200 + created % 3_600));
     let created = Time(timestamp(created));
-    let mut addresses = vec![address("InternalIP", &x.ip)];
-    addresses.extend(p.addresses.iter().map(|(kind, a)| address(kind, a)));
-    addresses.push(address("Hostname", &p.name));
-    let system_uuid = uuid_from(h(index, 42), h(index, 43));
-    let node_info = NodeSystemInfo {
-        machine_id: format!("{:016x}{:016x}", h(index, 40), h(index, 41)),
-        system_uuid: if shape == Shape::Windows {
-            system_uuid.to_uppercase()
-        } else {
-            system_uuid
-        },
-        boot_id: uuid_from(h(index, 44), h(index, 45)),
-        kernel_version: p.kernel.to_string(),
-        os_image: table.os_image.to_string(),
-        container_runtime_version: table.runtime.to_string(),
-        kubelet_version: table.kubelet.to_string(),
-        kube_proxy_version: table.kubelet.to_string(),
-        operating_system: table.os.to_string(),
-        architecture: p.arch.to_string(),
-        swap: None,
-    };
     let conditions = conditions(p.extra_conditions, index % 97 != 96);
-    let status = NodeStatus {
-        conditions: Some(
-            conditions
-                .iter()
-                .map(|c| condition(c, &heartbeat, &created))
-                .collect(),
-        ),
-        addresses: Some(addresses),
-        daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
-        }),
-        node_info: Some(node_info),
-        images: Some(images(index, shape, table.registry)),
-        volumes_in_use: (!p.volumes.is_empty()).then(|| p.volumes.clone()),
-        volumes_attached: (!p.volumes.is_empty()).then(|| {
-            let attached = |v: &String| AttachedVolume {
-                name: v.clone(),
-                device_path: String::new(),
-            };
-            p.volumes.iter().map(attached).collect()
-        }),
-        capacity: Some(capacity),
-        allocatable: Some(allocatable),
-        ..NodeStatus::default()
-    };
+    let status = status(&x, &p, table, &conditions, &heartbeat, &created);
     let cidr = p.pod_cidr.then(|| x.pod_cidr.clone());
     let spec = NodeSpec {
         pod_cidr: cidr.clone(),
@@ -157,7 +109,8 @@ pub fn generate(index: usize) -> Generated {
         taints: (!p.taints.is_empty()).then(|| p.taints.iter().map(taint).collect()),
         ..NodeSpec::default()
     };
-    let managed = managed_fields(&p, &spec, &status, &created, &heartbeat, &conditions);
+    let times = (&created, &heartbeat);
+    let managed = managed_fields(&p, &spec, &status, times, &conditions);
     let metadata = ObjectMeta {
         name: Some(std::mem::take(&mut p.name)),
         uid: Some(node_uid(index)),
@@ -176,6 +129,74 @@ pub fn generate(index: usize) -> Generated {
     Generated {
         node,
         secrets: p.secrets,
+    }
+}
+
+/// What the kubelet reports about the machine and its software.
+fn node_info(x: &Ctx, p: &Parts, table: &Table) -> NodeSystemInfo {
+    let index = x.index;
+    let system_uuid = uuid_from(h(index, 42), h(index, 43));
+    NodeSystemInfo {
+        machine_id: format!("{:016x}{:016x}", h(index, 40), h(index, 41)),
+        system_uuid: if x.shape == Shape::Windows {
+            system_uuid.to_uppercase()
+        } else {
+            system_uuid
+        },
+        boot_id: uuid_from(h(index, 44), h(index, 45)),
+        kernel_version: p.kernel.to_string(),
+        os_image: table.os_image.to_string(),
+        container_runtime_version: table.runtime.to_string(),
+        kubelet_version: table.kubelet.to_string(),
+        kube_proxy_version: table.kubelet.to_string(),
+        operating_system: table.os.to_string(),
+        architecture: p.arch.to_string(),
+        swap: None,
+    }
+}
+
+fn status(
+    x: &Ctx,
+    p: &Parts,
+    table: &Table,
+    conditions: &[Condition],
+    heartbeat: &Time,
+    created: &Time,
+) -> NodeStatus {
+    let m = p.machine;
+    let (capacity, allocatable) = resources(
+        x.index,
+        m,
+        table.hugepages,
+        p.company_resource,
+        table.disk_ki,
+    );
+    let mut addresses = vec![address("InternalIP", &x.ip)];
+    addresses.extend(p.addresses.iter().map(|(kind, a)| address(kind, a)));
+    addresses.push(address("Hostname", &p.name));
+    let attached = |v: &String| AttachedVolume {
+        name: v.clone(),
+        device_path: String::new(),
+    };
+    let volumes = !p.volumes.is_empty();
+    NodeStatus {
+        conditions: Some(
+            conditions
+                .iter()
+                .map(|c| condition(c, heartbeat, created))
+                .collect(),
+        ),
+        addresses: Some(addresses),
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+        }),
+        node_info: Some(node_info(x, p, table)),
+        images: Some(images(x.index, x.shape, table.registry)),
+        volumes_in_use: volumes.then(|| p.volumes.clone()),
+        volumes_attached: volumes.then(|| p.volumes.iter().map(attached).collect()),
+        capacity: Some(capacity),
+        allocatable: Some(allocatable),
+        ..NodeStatus::default()
     }
 }
 
@@ -387,11 +408,9 @@ fn managed_fields(
     p: &Parts,
     spec: &NodeSpec,
     status: &NodeStatus,
-    created: &Time,
-    heartbeat: &Time,
+    (created, heartbeat): (&Time, &Time),
     conditions: &[Condition],
 ) -> Vec<ManagedFieldsEntry> {
-    let keyed = |kind: &str| format!("k:{{\"type\":\"{kind}\"}}");
     // The kubelet registers the node with its own labels; the provider's tooling sets the others.
     let mut metadata = Map::new();
     let annotations = p
@@ -425,7 +444,22 @@ fn managed_fields(
         let fields = serde_json::json!({"f:status": {"f:addresses": addresses}});
         out.push(entry(manager, created, true, fields));
     }
+    out.push(entry(
+        "kubelet",
+        heartbeat,
+        true,
+        kubelet_status(status, conditions),
+    ));
+    out
+}
 
+/// `k:{"type":"Ready"}`: an element of a list keyed by type.
+fn keyed(kind: &str) -> String {
+    format!("k:{{\"type\":\"{kind}\"}}")
+}
+
+/// The status fields the kubelet keeps up to date.
+fn kubelet_status(status: &NodeStatus, conditions: &[Condition]) -> Value {
     let kubelet = conditions
         .iter()
         .filter(|c| KUBELET_CONDITIONS.iter().any(|k| k.0 == c.0));
@@ -436,11 +470,7 @@ fn managed_fields(
         "f:reason",
         "f:status",
     ];
-    let conditions = Value::Object(
-        kubelet
-            .map(|c| (keyed(c.0), leaves(&per_condition)))
-            .collect(),
-    );
+    let conditions = kubelet.map(|c| (keyed(c.0), leaves(&per_condition)));
     let node_info = [
         "f:bootID",
         "f:containerRuntimeVersion",
@@ -451,26 +481,20 @@ fn managed_fields(
         "f:osImage",
         "f:systemUUID",
     ];
+    let names =
+        |q: &Option<Quantities>| owned(q.iter().flatten().map(|(k, _)| k).collect::<Vec<_>>());
     let mut fields = Map::new();
-    fields.insert(
-        "f:allocatable".into(),
-        owned(status.allocatable.iter().flatten().map(|(k, _)| k)),
-    );
-    fields.insert(
-        "f:capacity".into(),
-        owned(status.capacity.iter().flatten().map(|(k, _)| k)),
-    );
-    fields.insert("f:conditions".into(), conditions);
+    fields.insert("f:allocatable".into(), names(&status.allocatable));
+    fields.insert("f:capacity".into(), names(&status.capacity));
+    fields.insert("f:conditions".into(), Value::Object(conditions.collect()));
     fields.insert("f:images".into(), empty());
     fields.insert("f:nodeInfo".into(), leaves(&node_info));
     if status.volumes_in_use.is_some() {
         fields.insert("f:volumesAttached".into(), empty());
         fields.insert("f:volumesInUse".into(), empty());
     }
-    let fields = Value::Object(Map::from_iter([(
+    Value::Object(Map::from_iter([(
         "f:status".to_string(),
         Value::Object(fields),
-    )]));
-    out.push(entry("kubelet", heartbeat, true, fields));
-    out
+    )]))
 }

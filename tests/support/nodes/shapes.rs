@@ -211,6 +211,19 @@ fn gke(x: &Ctx, p: &mut Parts) {
     p.secrets([instance_id, format!("{project}/{zone}")]);
 }
 
+/// The labels every AKS node has with the same value.
+const AKS_LABELS: [(&str, &str); 6] = [
+    ("failure-domain.beta.kubernetes.io/region", "westeurope"),
+    (
+        "kubernetes.azure.com/nodepool-type",
+        "VirtualMachineScaleSets",
+    ),
+    ("kubernetes.azure.com/role", "agent"),
+    ("kubernetes.azure.com/storageprofile", "managed"),
+    ("kubernetes.azure.com/storagetier", "Premium_LRS"),
+    ("topology.kubernetes.io/region", "westeurope"),
+];
+
 fn aks(x: &Ctx, p: &mut Parts) {
     let windows = x.shape == Shape::Windows;
     let subscription = uuid_from(h(0, 60), h(0, 61));
@@ -219,66 +232,56 @@ fn aks(x: &Ctx, p: &mut Parts) {
         ("acmew", "aksacmew".to_string())
     } else {
         let pool = *pick(&["acmesys", "acmeapps", "acmegpu"], x.h(62));
-        (
-            pool,
-            format!("aks-{pool}-{}-vmss", 31_415_926 + fnv(pool) % 1000),
-        )
+        let vmss = format!("aks-{pool}-{}-vmss", 31_415_926 + fnv(pool) % 1000);
+        (pool, vmss)
     };
     p.name = format!("{vmss}{}", base36(x.index as u64, 6));
     let kubelet_identity = uuid_from(h(0, 63), h(0, 64));
     let zone = format!("westeurope-{}", 1 + x.h(51) % 3);
-    let (image, sku) = if windows {
-        (
+    let (image, sku) = match windows {
+        true => (
             "AKSWindows-2022-containerd-20348.3807.250610",
             "Windows2022",
-        )
-    } else {
-        ("AKSUbuntu-2204gen2containerd-202506.02.0", "Ubuntu")
+        ),
+        false => ("AKSUbuntu-2204gen2containerd-202506.02.0", "Ubuntu"),
     };
     if windows {
         p.label("node.kubernetes.io/windows-build", "10.0.20348");
     }
     p.instance_type(p.machine.kind);
-    let upper = group.to_uppercase();
-    let properties = format!("{:016x}", h(0, 65));
-    for (key, value) in [
-        ("agentpool", pool),
-        ("failure-domain.beta.kubernetes.io/region", "westeurope"),
-        ("failure-domain.beta.kubernetes.io/zone", zone.as_str()),
-        ("kubernetes.azure.com/agentpool", pool),
-        ("kubernetes.azure.com/cluster", upper.as_str()),
-        (
-            "kubernetes.azure.com/consolidated-additional-properties",
-            properties.as_str(),
-        ),
-        (
-            "kubernetes.azure.com/kubelet-identity-client-id",
-            kubelet_identity.as_str(),
-        ),
-        (
-            "kubernetes.azure.com/mode",
-            if pool == "acmesys" { "system" } else { "user" },
-        ),
-        ("kubernetes.azure.com/node-image-version", image),
-        (
-            "kubernetes.azure.com/nodepool-type",
-            "VirtualMachineScaleSets",
-        ),
-        ("kubernetes.azure.com/os-sku", sku),
-        ("kubernetes.azure.com/role", "agent"),
-        ("kubernetes.azure.com/storageprofile", "managed"),
-        ("kubernetes.azure.com/storagetier", "Premium_LRS"),
-        ("topology.disk.csi.azure.com/zone", zone.as_str()),
-        ("topology.kubernetes.io/region", "westeurope"),
-        ("topology.kubernetes.io/zone", zone.as_str()),
-    ] {
+    for (key, value) in AKS_LABELS {
         p.label(key, value);
     }
-    let node_id = format!(
+    for key in ["agentpool", "kubernetes.azure.com/agentpool"] {
+        p.label(key, pool);
+    }
+    for key in [
+        "failure-domain.beta.kubernetes.io/zone",
+        "topology.disk.csi.azure.com/zone",
+        "topology.kubernetes.io/zone",
+    ] {
+        p.label(key, &zone);
+    }
+    let upper = group.to_uppercase();
+    p.label("kubernetes.azure.com/cluster", &upper);
+    let properties = format!("{:016x}", h(0, 65));
+    p.label(
+        "kubernetes.azure.com/consolidated-additional-properties",
+        properties,
+    );
+    p.label(
+        "kubernetes.azure.com/kubelet-identity-client-id",
+        &kubelet_identity,
+    );
+    let mode = if pool == "acmesys" { "system" } else { "user" };
+    p.label("kubernetes.azure.com/mode", mode);
+    p.label("kubernetes.azure.com/node-image-version", image);
+    p.label("kubernetes.azure.com/os-sku", sku);
+    let disk = format!(
         "{{\"disk.csi.azure.com\":\"{0}\",\"file.csi.azure.com\":\"{0}\"}}",
         p.name
     );
-    p.annotate("csi.volume.kubernetes.io/nodeid", node_id);
+    p.annotate("csi.volume.kubernetes.io/nodeid", disk);
     if windows {
         p.taints.push(("os", "windows", "NoSchedule"));
     } else if p.machine.gpus > 0 {
