@@ -62,8 +62,35 @@ struct Args {
     ignore_stdin: bool,
 }
 
-fn main() {
-    let args: Args = argh::from_env();
+/// `requests total=N nodes=N ...`: the kinds the benchmark reads, always, then any other kind
+/// that was asked for.
+fn counts_line(server: &ApiServer) -> String {
+    let counts = server.request_counts();
+    let mut line = format!("requests total={}", server.request_count());
+    let usual = [
+        "nodes",
+        "node",
+        "version",
+        "configmaps",
+        "discovery",
+        "openapi",
+        "health",
+        "other",
+    ];
+    for kind in usual {
+        line.push_str(&format!(
+            " {kind}={}",
+            counts.get(kind).copied().unwrap_or(0)
+        ));
+    }
+    for (kind, count) in counts.iter().filter(|(k, _)| !usual.contains(k)) {
+        line.push_str(&format!(" {kind}={count}"));
+    }
+    line
+}
+
+/// The stand-in's configuration from the flags.
+fn config(args: &Args) -> Config {
     let mut config = Config::default()
         .with_nodes(args.nodes)
         .with_git_version(&args.git_version);
@@ -85,7 +112,12 @@ fn main() {
     if let Some(page) = args.expire_page {
         config = config.with_expired_continue_at_page(page);
     }
-    let server = ApiServer::start(config);
+    config
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let server = ApiServer::start(config(&args));
     if let Some(id) = &args.cluster_id {
         server.insert_configmap(&args.namespace, "spartakus", [("clusterID", id.as_str())]);
     }
@@ -128,28 +160,7 @@ fn main() {
     });
     let why = stop_rx.recv().unwrap_or("no signal source left");
 
-    let counts = server.request_counts();
-    let mut line = format!("requests total={}", server.request_count());
-    // The kinds the benchmark reads, always; then any other kind that was asked for.
-    let usual = [
-        "nodes",
-        "node",
-        "version",
-        "configmaps",
-        "discovery",
-        "openapi",
-        "health",
-        "other",
-    ];
-    for kind in usual {
-        line.push_str(&format!(
-            " {kind}={}",
-            counts.get(kind).copied().unwrap_or(0)
-        ));
-    }
-    for (kind, count) in counts.iter().filter(|(k, _)| !usual.contains(k)) {
-        line.push_str(&format!(" {kind}={count}"));
-    }
+    let line = counts_line(&server);
     println!("{line}");
     eprintln!("stand-in API server stopping: {why}");
     drop(server);

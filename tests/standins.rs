@@ -21,10 +21,14 @@ use support::util::{self, TempDir, gzip};
 // ---------------------------------------------------------------------------------------------
 
 fn agent(ca_pem: Option<&str>) -> ureq::Agent {
+    agent_with_timeout(ca_pem, Duration::from_secs(30))
+}
+
+fn agent_with_timeout(ca_pem: Option<&str>, timeout: Duration) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)));
+        .timeout_global(Some(timeout));
     if let Some(pem) = ca_pem {
         let cert = ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap();
         let tls = ureq::tls::TlsConfig::builder()

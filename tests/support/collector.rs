@@ -351,10 +351,8 @@ fn original_collector_rejects(
     )
 }
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, CloseConnection> {
+/// The request, recorded: its body read whole, and gunzipped when it says it is gzip.
+async fn receive(req: Request<Incoming>) -> Received {
     let method = req.method().to_string();
     let path = req
         .uri()
@@ -393,7 +391,14 @@ async fn handle(
     } else {
         received.body = received.raw.clone();
     }
+    received
+}
 
+async fn handle(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, CloseConnection> {
+    let mut received = receive(req).await;
     let reply = {
         let mut state = lock(&state);
         let rejected = if state.reject_gzip {
