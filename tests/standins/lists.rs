@@ -281,7 +281,7 @@ fn standin_binary() -> Option<PathBuf> {
 /// standard output after the `ready` line, its URL and its CA certificate.
 fn start_standin(standin: &Path, dir: &TempDir) -> (Child, BufReader<ChildStdout>, String, String) {
     let kubeconfig = dir.join("kubeconfig");
-    let mut child = Command::new(&standin)
+    let mut child = Command::new(standin)
         .args([
             "--namespaces",
             "10000",

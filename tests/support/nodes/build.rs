@@ -78,6 +78,7 @@ fn context(index: usize) -> Ctx {
     let ip = u32::from_be_bytes([10, 213, 0, 4]).wrapping_add(index as u32);
     let [_, _, c, d] = ip.to_be_bytes();
     let pod_cidr = u32::from_be_bytes([100, 96, 0, 0]).wrapping_add((index as u32) << 8);
+    let team = *pick(TEAMS, h(index, 30));
     Ctx {
         index,
         n: index / SHAPES.len(),
@@ -86,7 +87,7 @@ fn context(index: usize) -> Ctx {
         c,
         d,
         pod_cidr: format!("{}/24", Ipv4Addr::from(pod_cidr)),
-        team: *pick(TEAMS, h(index, 30)),
+        team,
     }
 }
 
