@@ -52,7 +52,6 @@ fn decode(token: &str) -> Result<Continue, String> {
 
 /// The part of a list one request returns.
 pub struct Page {
-    pub rv: u64,
     pub start: usize,
     pub end: usize,
     /// The list's `metadata`: resourceVersion, and continue with remainingItemCount when more
@@ -95,7 +94,6 @@ pub fn page(state: &mut State, list: &str, query: &str, total: usize) -> Result<
         metadata["remainingItemCount"] = json!(total - end);
     }
     Ok(Page {
-        rv,
         start,
         end,
         metadata,
