@@ -1,6 +1,6 @@
 //! Whole objects, small but valid: what a list without the metadata-only `Accept` returns.
 
-use super::meta::{Described, describe};
+use super::meta::{Described, describe, to_meta};
 use super::{Layout, Resource, Spot};
 use crate::support::util::write_list_item;
 use k8s_openapi::api::apps::v1::{
@@ -14,62 +14,51 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// Object `g` of `resource`, built, then handed to `with` as a serializable resource.
-macro_rules! with_object {
-    ($layout:expr, $resource:expr, $g:expr, |$object:ident| $body:expr) => {{
-        let (layout, resource, g) = ($layout, $resource, $g);
-        let d = describe(layout, resource, g);
-        let s = layout.spot(resource, g);
-        let meta = layout.metadata(resource, g);
-        match resource {
-            Resource::Namespaces => {
-                let $object = namespace(meta);
-                $body
-            }
-            Resource::Pods => {
-                let $object = pod(&s, &d, meta);
-                $body
-            }
-            Resource::Services => {
-                let $object = service(&s, &d, meta);
-                $body
-            }
-            Resource::Deployments => {
-                let $object = deployment(&s, &d, meta);
-                $body
-            }
-            Resource::StatefulSets => {
-                let $object = stateful_set(&s, &d, meta);
-                $body
-            }
-            Resource::DaemonSets => {
-                let $object = daemon_set(&d, meta);
-                $body
-            }
-            Resource::Jobs => {
-                let $object = job(&d, meta);
-                $body
-            }
-            Resource::CronJobs => {
-                let $object = cron_job(&d, meta);
-                $body
-            }
-        }
-    }};
+/// A generated object of any kind, written as a list item or whole.
+trait Written {
+    fn write_item(&self, out: &mut Vec<u8>);
+    fn to_json(&self) -> Vec<u8>;
+}
+
+impl<T: k8s_openapi::Resource + Serialize> Written for T {
+    fn write_item(&self, out: &mut Vec<u8>) {
+        write_list_item(out, self);
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an object serializes")
+    }
+}
+
+/// Object `g` of `resource`, whole.
+fn object(layout: &Layout, resource: Resource, g: usize) -> Box<dyn Written> {
+    let d = describe(layout, resource, g);
+    let s = layout.spot(resource, g);
+    let meta = to_meta(d.clone(), &s);
+    match resource {
+        Resource::Namespaces => Box::new(namespace(meta)),
+        Resource::Pods => Box::new(pod(&s, &d, meta)),
+        Resource::Services => Box::new(service(&s, &d, meta)),
+        Resource::Deployments => Box::new(deployment(&s, &d, meta)),
+        Resource::StatefulSets => Box::new(stateful_set(&s, &d, meta)),
+        Resource::DaemonSets => Box::new(daemon_set(&d, meta)),
+        Resource::Jobs => Box::new(job(&d, meta)),
+        Resource::CronJobs => Box::new(cron_job(&d, meta)),
+    }
 }
 
 /// Appends object `g` as an item of its typed list (no `kind` or `apiVersion`).
 pub fn write_item(layout: &Layout, out: &mut Vec<u8>, resource: Resource, g: usize) {
-    with_object!(layout, resource, g, |object| write_list_item(out, &object))
+    object(layout, resource, g).write_item(out);
 }
 
 /// Object `g`, with `kind` and `apiVersion`.
 pub fn object_json(layout: &Layout, resource: Resource, g: usize) -> Vec<u8> {
-    with_object!(layout, resource, g, |object| serde_json::to_vec(&object)
-        .expect("an object serializes"))
+    object(layout, resource, g).to_json()
 }
 
 fn namespace(metadata: ObjectMeta) -> Namespace {

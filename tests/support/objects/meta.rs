@@ -37,6 +37,7 @@ const SYSTEM_APPS: &[&str] = &[
 ];
 
 /// Who owns an object (its controller).
+#[derive(Clone)]
 pub struct Owner {
     pub api_version: &'static str,
     pub kind: &'static str,
@@ -45,6 +46,7 @@ pub struct Owner {
 }
 
 /// An object's identity and metadata, before it becomes an `ObjectMeta`.
+#[derive(Clone)]
 pub struct Described {
     pub name: String,
     pub app: &'static str,
@@ -297,8 +299,12 @@ fn managed_fields(d: &Described, resource: Resource) -> Vec<ManagedFieldsEntry> 
 
 /// The metadata of object `g` of `resource`, as the API server returns it.
 pub fn metadata(layout: &Layout, resource: Resource, g: usize) -> ObjectMeta {
-    let d = describe(layout, resource, g);
-    let spot = layout.spot(resource, g);
+    to_meta(describe(layout, resource, g), &layout.spot(resource, g))
+}
+
+/// The `ObjectMeta` of a described object.
+pub fn to_meta(d: Described, spot: &Spot) -> ObjectMeta {
+    let resource = spot.resource;
     let managed = managed_fields(&d, resource);
     let owner_references = d.owner.map(|o| {
         vec![OwnerReference {
