@@ -286,8 +286,8 @@ fn condition(
 
 fn digest(repo: &str, tag: &str) -> String {
     let seed = fnv(repo) ^ fnv(tag).rotate_left(17);
-    let words = [0, 1, 2, 3].map(|k| splitmix(seed ^ k).to_be_bytes());
-    hex::encode(words.concat())
+    let [a, b, c, d] = [0, 1, 2, 3].map(|k| splitmix(seed ^ k));
+    format!("{a:016x}{b:016x}{c:016x}{d:016x}")
 }
 
 /// An image as the kubelet lists it: by digest and by tag.
