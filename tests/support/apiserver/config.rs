@@ -118,7 +118,8 @@ impl Config {
         self
     }
 
-    /// `verb` (`get`, `list`, `create`, or `*`) on `resource` (`pods`, `events`...) answers 403.
+    /// `verb` (`get`, `list`, `create`, or `*`) on `resource` (`pods`, `events`..., or a path
+    /// that is not a resource, such as `/version`) answers 403, worded as RBAC words it.
     pub fn with_forbidden(mut self, resource: &str, verb: &str) -> Config {
         self.forbidden
             .insert((resource.to_string(), verb.to_string()));
