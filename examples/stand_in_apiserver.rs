@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig /tmp/x/kubeconfig
+//! cargo run --release --example stand_in_apiserver -- --namespaces 10000 --pods 300000 --kubeconfig /tmp/x/kubeconfig
 //! ```
 //!
 //! Prints `ready <url> <kubeconfig>` once serving, serves until standard input closes (unless
@@ -15,6 +16,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 use support::apiserver::{ApiServer, Config};
+use support::objects::Resource;
 
 /// Stand-in Kubernetes API server serving generated nodes over HTTPS on 127.0.0.1.
 #[derive(FromArgs)]
@@ -22,6 +24,12 @@ struct Args {
     /// number of nodes (default 5)
     #[argh(option, default = "5")]
     nodes: usize,
+    /// number of namespaces (default 24; at least the 5 system ones)
+    #[argh(option)]
+    namespaces: Option<usize>,
+    /// number of pods across the cluster (default 240)
+    #[argh(option)]
+    pods: Option<usize>,
     /// where to write the kubeconfig (required)
     #[argh(option)]
     kubeconfig: PathBuf,
@@ -54,11 +62,44 @@ struct Args {
     ignore_stdin: bool,
 }
 
-fn main() {
-    let args: Args = argh::from_env();
+/// `requests total=N nodes=N ...`: the kinds the benchmark reads, always, then any other kind
+/// that was asked for.
+fn counts_line(server: &ApiServer) -> String {
+    let counts = server.request_counts();
+    let mut line = format!("requests total={}", server.request_count());
+    let usual = [
+        "nodes",
+        "node",
+        "version",
+        "configmaps",
+        "discovery",
+        "openapi",
+        "health",
+        "other",
+    ];
+    for kind in usual {
+        line.push_str(&format!(
+            " {kind}={}",
+            counts.get(kind).copied().unwrap_or(0)
+        ));
+    }
+    for (kind, count) in counts.iter().filter(|(k, _)| !usual.contains(k)) {
+        line.push_str(&format!(" {kind}={count}"));
+    }
+    line
+}
+
+/// The stand-in's configuration from the flags.
+fn config(args: &Args) -> Config {
     let mut config = Config::default()
         .with_nodes(args.nodes)
         .with_git_version(&args.git_version);
+    if let Some(count) = args.namespaces {
+        config = config.with_namespaces(count);
+    }
+    if let Some(count) = args.pods {
+        config = config.with_objects(Resource::Pods, count);
+    }
     if let Some(token) = &args.token {
         config = config.with_token(token);
     }
@@ -71,7 +112,12 @@ fn main() {
     if let Some(page) = args.expire_page {
         config = config.with_expired_continue_at_page(page);
     }
-    let server = ApiServer::start(config);
+    config
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let server = ApiServer::start(config(&args));
     if let Some(id) = &args.cluster_id {
         server.insert_configmap(&args.namespace, "spartakus", [("clusterID", id.as_str())]);
     }
@@ -114,23 +160,7 @@ fn main() {
     });
     let why = stop_rx.recv().unwrap_or("no signal source left");
 
-    let counts = server.request_counts();
-    let mut line = format!("requests total={}", server.request_count());
-    for kind in [
-        "nodes",
-        "node",
-        "version",
-        "configmaps",
-        "discovery",
-        "openapi",
-        "health",
-        "other",
-    ] {
-        line.push_str(&format!(
-            " {kind}={}",
-            counts.get(kind).copied().unwrap_or(0)
-        ));
-    }
+    let line = counts_line(&server);
     println!("{line}");
     eprintln!("stand-in API server stopping: {why}");
     drop(server);

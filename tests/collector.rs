@@ -1,13 +1,15 @@
 //! The collector as users meet it: the real `spartakus collect` binary on 127.0.0.1, spoken to
 //! over raw HTTP/1.1, and `spartakus summary` reading what it stored.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+use support::util::{TempDir, gzip, gzip_at};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 
@@ -15,30 +17,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// A temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "spartakus-collector-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("spartakus.db")
-    }
+/// The collector's store in a scratch directory.
+trait StoreDir {
+    fn db(&self) -> PathBuf;
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl StoreDir for TempDir {
+    fn db(&self) -> PathBuf {
+        self.join("spartakus.db")
     }
 }
 
@@ -245,16 +231,6 @@ fn report(cluster: &str, nodes: usize) -> String {
 
 /// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
 const ORIGINAL_VOLUNTEER: &str = include_str!("fixtures/original-volunteer.json");
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    gzip_level(data, flate2::Compression::fast())
-}
-
-fn gzip_level(data: &[u8], level: flate2::Compression) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn summary(db: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
@@ -515,7 +491,7 @@ fn size_limits_and_gzip_bomb() {
 
     // A gzip bomb: 1 GiB of zeros in about 1 MB (1,024 gzip members of 1 MiB each, which a
     // multi-member reader like Go's accepts), and a single-member one of 64 MiB.
-    let member = gzip_level(&vec![0u8; 1 << 20], flate2::Compression::best());
+    let member = gzip_at(&vec![0u8; 1 << 20], flate2::Compression::best());
     let bomb: Vec<u8> = member.repeat(1024);
     assert!(bomb.len() < 2 << 20, "{}", bomb.len());
     let single = gzip(&vec![b' '; 64 << 20]);
@@ -994,7 +970,7 @@ fn startup_errors_are_one_line_with_the_right_exit_code() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir/x/s.db"));
 
     // Summary of a store that does not exist: a usage error, and no file is created.
-    let missing = dir.0.join("missing.db");
+    let missing = dir.join("missing.db");
     let out = summary(&missing, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));

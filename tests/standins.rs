@@ -2,26 +2,33 @@
 //! its faults fire as configured, kubectl can use it, its nodes are realistic and carry the
 //! planted identifying strings, and the collector records and answers as scripted.
 
+#[path = "standins/lists.rs"]
+mod lists;
 mod support;
+#[path = "standins/writes.rs"]
+mod writes;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::time::{Duration, Instant};
 use support::apiserver::{ApiServer, Config, Fault};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
 use support::nodes;
-use support::util::{self, TempDir};
+use support::util::{self, TempDir, gzip};
 
 // ---------------------------------------------------------------------------------------------
 // A small HTTPS client for the tests.
 // ---------------------------------------------------------------------------------------------
 
 fn agent(ca_pem: Option<&str>) -> ureq::Agent {
+    agent_with_timeout(ca_pem, Duration::from_secs(30))
+}
+
+fn agent_with_timeout(ca_pem: Option<&str>, timeout: Duration) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)));
+        .timeout_global(Some(timeout));
     if let Some(pem) = ca_pem {
         let cert = ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap();
         let tls = ureq::tls::TlsConfig::builder()
@@ -65,6 +72,26 @@ impl<'a> Api<'a> {
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:.300}"));
         (status, value, retry_after)
+    }
+
+    /// A GET with this `Accept` header: status, body and `Content-Type`.
+    fn get_accept(&self, path: &str, accept: &str) -> (u16, Value, String) {
+        let mut resp = (self.agent.get(format!("{}{path}", self.server.url())))
+            .header("Authorization", &format!("Bearer {}", self.server.token()))
+            .header("Accept", accept)
+            .call()
+            .unwrap();
+        let content_type = resp.headers().get("content-type").unwrap();
+        let content_type = content_type.to_str().unwrap().to_string();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .unwrap();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:.300}"));
+        (resp.status().as_u16(), value, content_type)
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
@@ -293,7 +320,7 @@ fn version_discovery_and_unknown_paths() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"nodes") && names.contains(&"configmaps"));
-    let (status, missing) = api.get("/api/v1/pods");
+    let (status, missing) = api.get("/api/v1/secrets");
     assert_eq!(status, 404);
     assert_status(&missing, 404, "NotFound");
     // One node by name, with kind and apiVersion this time.
@@ -743,12 +770,6 @@ fn identifying_strings_are_planted_and_distinct_from_report_values() {
 // ---------------------------------------------------------------------------------------------
 // Collector.
 // ---------------------------------------------------------------------------------------------
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
 
 const REPORT: &str = r#"{"version":"v1.0.0","timestamp":"1700000000","clusterID":"c0ffee00-0000-4000-8000-000000000000","masterVersion":"v1.33.2"}"#;
 

@@ -7,10 +7,10 @@
 
 use super::http::{Body, CloseConnection, Server, read_body};
 use super::tls::TestCa;
+use super::util::gunzip;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::collections::VecDeque;
-use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -306,14 +306,6 @@ pub fn refused_port() -> u16 {
     super::http::refused_port()
 }
 
-fn gunzip(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(raw)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
-}
-
 /// The original collector's checks: `Some(answer)` when it would reject the request.
 fn original_collector_rejects(
     method: &str,
@@ -359,10 +351,8 @@ fn original_collector_rejects(
     )
 }
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, CloseConnection> {
+/// The request, recorded: its body read whole, and gunzipped when it says it is gzip.
+async fn receive(req: Request<Incoming>) -> Received {
     let method = req.method().to_string();
     let path = req
         .uri()
@@ -401,7 +391,14 @@ async fn handle(
     } else {
         received.body = received.raw.clone();
     }
+    received
+}
 
+async fn handle(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, CloseConnection> {
+    let mut received = receive(req).await;
     let reply = {
         let mut state = lock(&state);
         let rejected = if state.reject_gzip {

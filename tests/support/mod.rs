@@ -1,12 +1,19 @@
 //! Stand-ins shared by the integration tests, the stand-in API server example and the benchmark.
 //!
 //! - [`apiserver::ApiServer`]: a Kubernetes API server over HTTPS on 127.0.0.1 (fresh CA, bearer
-//!   token) serving `/version`, discovery, paged node lists generated on the fly from
-//!   [`nodes`] (65,000 nodes are fine), ConfigMaps, and injectable faults. Real `kubectl` works
-//!   against it. [`apiserver::ApiServer::write_kubeconfig`] writes a kubeconfig for it.
+//!   token) answering as kube-apiserver does: `/version`, discovery, paged node lists generated
+//!   on the fly from [`nodes`] (65,000 nodes are fine), paged lists of namespaces, pods and
+//!   workloads from [`objects`] (10,000 namespaces and 300,000 pods are fine), whole or
+//!   metadata-only, ConfigMaps, Events, the spartakus CronJob and its Jobs, `Status` errors,
+//!   permissions and injectable faults. Real `kubectl` works against it.
+//!   [`apiserver::ApiServer::write_kubeconfig`] writes a kubeconfig for it.
 //! - [`collector::Collector`]: a report collector (HTTP, or HTTPS with `tls`) that records every
 //!   request, gunzips bodies, answers from a script, and can behave like the original collector.
-//! - [`nodes`]: realistic Node JSON of eight provider shapes with planted identifying strings.
+//! - [`nodes`]: realistic Nodes of eight provider shapes with planted identifying strings.
+//! - [`objects`]: namespaces, pods, services and workloads spread unevenly over the namespaces,
+//!   with planted identifying strings.
+//! - [`util`]: base64, query strings, times, UUIDs, hashing, gzip and [`util::TempDir`], one
+//!   copy for every test crate.
 //!
 //! Standalone: `cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig
 //! /tmp/x/kubeconfig` prints `ready <url> <kubeconfig>`, serves until stdin closes (or SIGTERM),
@@ -19,5 +26,6 @@ pub mod apiserver;
 pub mod collector;
 pub mod http;
 pub mod nodes;
+pub mod objects;
 pub mod tls;
 pub mod util;

@@ -1,6 +1,8 @@
 //! Small helpers without a crate of their own here: base64, percent-decoding, RFC 3339 times,
-//! random UUIDs and a scratch directory.
+//! UUIDs, deterministic hashing for the generators, gzip, and a scratch directory. The one copy
+//! of each for every test crate and the stand-ins.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -99,19 +101,30 @@ pub fn query_param(query: &str, key: &str) -> Option<String> {
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (the collector's formatter).
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
 pub fn rfc3339(unix_seconds: u64) -> String {
-    spartakus::time::rfc3339(i64::try_from(unix_seconds).unwrap_or(i64::MAX))
+    timestamp(unix_seconds)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The instant `unix_seconds` after the epoch (the type of `metadata.creationTimestamp`).
+pub fn timestamp(unix_seconds: u64) -> k8s_openapi::jiff::Timestamp {
+    let seconds = i64::try_from(unix_seconds).unwrap_or(i64::MAX);
+    k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap_or(k8s_openapi::jiff::Timestamp::MAX)
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The current time as RFC 3339.
 pub fn now_rfc3339() -> String {
-    rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
+    rfc3339(unix_now())
 }
 
 /// A random version-4 UUID, lowercase.
@@ -122,8 +135,115 @@ pub fn random_uuid() -> String {
 }
 
 /// Formats 16 bytes as a version-4 UUID (setting the version and variant bits), as `init` does.
-pub fn uuid_from_bytes(b: [u8; 16]) -> String {
-    spartakus::reporter::uuid_v4(b)
+pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A version-4 UUID made of two hashes (deterministic).
+pub fn uuid_from(high: u64, low: u64) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    uuid_from_bytes(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic pseudo-randomness for the generators: the same input gives the same output on
+// every run and machine.
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64's finalizer: a well-mixed 64-bit hash of `x`.
+pub fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// FNV-1a of `text`.
+pub fn fnv(text: &str) -> u64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    x
+}
+
+/// The item `hash` picks out of `items`.
+pub fn pick<T>(items: &[T], hash: u64) -> &T {
+    &items[(hash % items.len() as u64) as usize]
+}
+
+/// `n` in base 36 (`0-9a-z`), zero-padded to `width`.
+pub fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 || out.len() < width {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes objects.
+// ---------------------------------------------------------------------------------------------
+
+/// Appends `object` as an item of its typed list: without `kind` and `apiVersion`, as a real API
+/// server writes list items (k8s-openapi always writes those two first).
+pub fn write_list_item<T>(out: &mut Vec<u8>, object: &T)
+where
+    T: k8s_openapi::Resource + serde::Serialize,
+{
+    let start = out.len();
+    serde_json::to_writer(&mut *out, object).expect("a Kubernetes object serializes");
+    let type_meta = format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{}\",",
+        T::API_VERSION,
+        T::KIND
+    );
+    assert!(
+        out[start..].starts_with(type_meta.as_bytes()),
+        "{} serializes apiVersion and kind first",
+        T::KIND
+    );
+    out.drain(start + 1..start + type_meta.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// gzip.
+// ---------------------------------------------------------------------------------------------
+
+/// `data` gzip-compressed, one member, fast (the tests compress tens of megabytes).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    gzip_at(data, flate2::Compression::fast())
+}
+
+/// `data` gzip-compressed, one member, at `level`.
+pub fn gzip_at(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
+    encoder.write_all(data).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+/// Undoes gzip (the first member); the error text on a corrupt stream.
+pub fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// A fresh directory under the system temp dir, removed (with its contents) when dropped, so
