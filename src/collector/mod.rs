@@ -9,9 +9,13 @@
 //! - [`limit`]: the per-cluster hourly rate limit.
 //! - [`store`]: the SQLite store and its plain-SQL queries, and `stdout`.
 //! - [`summary`]: the fleet at a glance, as text or JSON.
+//! - [`fleet`]: the categories a report is counted in, and its profile (pure);
+//!   [`trends`]: periods and how the fleet changes over them (pure).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod budget;
+pub mod dashboard;
+pub mod fleet;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
@@ -20,6 +24,7 @@ pub mod settings;
 pub mod stall;
 pub mod store;
 pub mod summary;
+pub mod trends;
 pub mod writer;
 
 use anyhow::{Context, Result};
