@@ -154,7 +154,7 @@ pub fn node_value(node: &Node, dimension: Dimension) -> String {
         Dimension::Accelerator => node
             .capacity
             .iter()
-            .filter(|r| r.value.trim_start_matches('0') != "")
+            .filter(|r| !r.value.trim_start_matches('0').is_empty())
             .find_map(|r| accelerator(&r.resource))
             .unwrap_or("none")
             .to_string(),
