@@ -151,7 +151,11 @@ impl Cidr {
         }
         // Both are aligned to the top bits (an IPv4 address is shifted there).
         let prefix = u32::from(self.prefix);
-        let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - prefix)
+        };
         net & mask == addr & mask
     }
 }
@@ -192,7 +196,11 @@ mod tests {
             s.record(a, 0);
         }
         assert_eq!(s.check(a, 0), Err(1200));
-        assert_eq!(s.check(Source::of(ip("198.51.100.8")), 0), Ok(()), "others unaffected");
+        assert_eq!(
+            s.check(Source::of(ip("198.51.100.8")), 0),
+            Ok(()),
+            "others unaffected"
+        );
         assert_eq!(s.check(a, 1_200_000), Ok(()));
         let off = Sources::new(0);
         assert_eq!(off.check(a, 0), Ok(()));
@@ -203,7 +211,10 @@ mod tests {
         let one = Source::of(ip("2001:db8:1:2::1"));
         assert_eq!(one, Source::of(ip("2001:db8:1:2:ffff::9")));
         assert_ne!(one, Source::of(ip("2001:db8:1:3::1")));
-        assert_eq!(Source::of(ip("::ffff:192.0.2.1")), Source::of(ip("192.0.2.1")));
+        assert_eq!(
+            Source::of(ip("::ffff:192.0.2.1")),
+            Source::of(ip("192.0.2.1"))
+        );
     }
 
     #[test]
@@ -220,12 +231,19 @@ mod tests {
         // ...the entries that would be full again soonest made room for it.
         assert!(s.tracked() <= 16);
         assert!(s.check(newcomer, 101).is_err(), "the newcomer is tracked");
-        assert_eq!(s.check(Source::V4(0), 101), Ok(()), "the oldest was forgotten");
+        assert_eq!(
+            s.check(Source::V4(0), 101),
+            Ok(()),
+            "the oldest was forgotten"
+        );
     }
 
     #[test]
     fn ranges_and_forwarded_clients() {
-        let proxies = [Cidr::parse("10.0.0.0/8").unwrap(), Cidr::parse("fd00::/8").unwrap()];
+        let proxies = [
+            Cidr::parse("10.0.0.0/8").unwrap(),
+            Cidr::parse("fd00::/8").unwrap(),
+        ];
         assert!(proxies[0].contains(ip("10.1.2.3")));
         assert!(!proxies[0].contains(ip("11.1.2.3")));
         assert!(proxies[0].contains(ip("::ffff:10.9.9.9")));
@@ -237,11 +255,17 @@ mod tests {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
         // Not from a trusted proxy: the header is anyone's to write, and ignored.
-        assert_eq!(client(ip("203.0.113.9"), &["1.2.3.4"], &proxies), ip("203.0.113.9"));
+        assert_eq!(
+            client(ip("203.0.113.9"), &["1.2.3.4"], &proxies),
+            ip("203.0.113.9")
+        );
         // From a trusted proxy: the right-most untrusted hop.
         let xff = ["6.6.6.6, 198.51.100.20", "10.0.0.5"];
         assert_eq!(client(ip("10.0.0.1"), &xff, &proxies), ip("198.51.100.20"));
-        assert_eq!(client(ip("10.0.0.1"), &["garbage"], &proxies), ip("10.0.0.1"));
+        assert_eq!(
+            client(ip("10.0.0.1"), &["garbage"], &proxies),
+            ip("10.0.0.1")
+        );
         assert_eq!(client(ip("10.0.0.1"), &[], &proxies), ip("10.0.0.1"));
     }
 }

@@ -318,7 +318,12 @@ mod tests {
         let (a, b) = (profile("v1.32.0", 3), profile("v1.33.1", 40));
         let week = 7 * 86_400;
         let w0 = Every::Week.start(0);
-        let rows = vec![(w0, &a, 5), (w0 + week, &a, 3), (w0 + week, &b, 2), (w0 + 2 * week, &b, 6)];
+        let rows = vec![
+            (w0, &a, 5),
+            (w0 + week, &a, 3),
+            (w0 + week, &b, 2),
+            (w0 + 2 * week, &b, 6),
+        ];
         let trend = Trend::build(Every::Week, w0, w0 + 2 * week, rows);
         let mut current = Period::default();
         current.add(&b, 6);
