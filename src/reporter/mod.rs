@@ -377,6 +377,7 @@ pub async fn build(
         master_version: Some(master_version),
         nodes: Vec::new(),
         extensions,
+        workloads: None,
     };
     let mut sink = ReportSink::new(header);
     let stats = cluster.list_nodes(PAGE_SIZE, deadline, &mut sink).await?;
