@@ -228,23 +228,24 @@ impl Cluster {
     /// fails: a kind that cannot be listed (403, not served, errors, no time left) is left out
     /// and named in the log, and the report goes out without it. `None` if no kind was listed.
     pub async fn workload_stats(&mut self, deadline: &Deadline) -> Option<Workloads> {
-        let budget = Deadline::after(deadline.remaining() / 2);
+        // Whole seconds, for the messages.
+        let budget = Deadline::after(Duration::from_secs(deadline.remaining().as_secs() / 2));
+        let out_of_time = format!(
+            "the {}s given to them (half of the time left) ran out",
+            budget.total().as_secs()
+        );
         let mut tally = Tally::new(crate::time::now_secs());
         let mut stats = ListStats::default();
         let mut left_out = Vec::new();
         for kind in ObjectKind::ALL {
-            if budget.passed() {
-                left_out.push(kind.name());
-                continue;
-            }
-            let listed = self
-                .list(
-                    &object_list(kind),
-                    PAGE_SIZE,
-                    &budget,
-                    &mut tally.sink(kind),
-                )
-                .await;
+            let listed = match budget.passed() {
+                true => Err(anyhow::anyhow!("{out_of_time}")),
+                false => {
+                    let mut sink = tally.sink(kind);
+                    self.list(&object_list(kind), PAGE_SIZE, &budget, &mut sink)
+                        .await
+                }
+            };
             match listed {
                 Ok(s) => {
                     tally.complete(kind);
@@ -254,13 +255,9 @@ impl Cluster {
                 Err(e) => {
                     tally.abandon(kind);
                     left_out.push(kind.name());
-                    let why = if budget.passed() {
-                        format!(
-                            "the {:?} given to the statistics (half of the time left) ran out",
-                            budget.total()
-                        )
-                    } else {
-                        format!("{e:#}")
+                    let why = match budget.passed() {
+                        true => out_of_time.clone(),
+                        false => format!("{e:#}"),
                     };
                     eprintln!(
                         "spartakus: workload statistics: {} left out: {why}",
