@@ -244,3 +244,53 @@ fn the_log_line_holds_counts_and_what_was_left_out() {
         "spartakus: workload statistics: nothing listed (0 pages)"
     );
 }
+
+/// Whatever the lists hold, the part the reporter builds is within every limit: written, the
+/// collector's check accepts it without a clamp and reads back exactly what was counted.
+#[test]
+fn property_every_counted_part_is_accepted_as_counted() {
+    use crate::contract::testing::Rng;
+    use crate::contract::{FORMAT_VERSION, Report, ReportWriter, limits::Clamps, parse};
+    let mut rng = Rng(0x5eed_0b1e_c7c0_0013);
+    let mut with_part = 0;
+    for round in 0..300 {
+        let mut tally = Tally::new(NOW);
+        let pool: Vec<String> = (0..1 + rng.below(40)).map(|i| format!("ns-{i}")).collect();
+        for kind in ObjectKind::ALL {
+            if rng.below(5) == 0 {
+                continue;
+            }
+            tally.start(kind);
+            for _ in 0..rng.below(300) {
+                let namespace = (rng.below(10) > 0).then(|| rng.pick(&pool).clone());
+                let created = match rng.below(6) {
+                    0 => None,
+                    1 => Some(rng.text(30)),
+                    2 => Some(rfc3339(NOW + rng.below(1_000_000) as i64)),
+                    3 => Some(rfc3339(NOW - 300 * 365 * 86_400)),
+                    _ => Some(ago(rng.below(3_000) as i64)),
+                };
+                tally.object(kind, namespace.as_deref(), created.as_deref());
+            }
+            match rng.below(6) {
+                0 => tally.abandon(kind),
+                1 => {}
+                _ => tally.complete(kind),
+            }
+        }
+        let counted = tally.finish();
+        with_part += usize::from(counted.is_some());
+        let header = Report {
+            version: FORMAT_VERSION.into(),
+            cluster_id: format!("c{round}"),
+            ..Report::default()
+        };
+        let mut writer = ReportWriter::start(Vec::new(), &header).unwrap();
+        writer.set_workloads(counted.clone());
+        assert_eq!(writer.clamps(), &Clamps::default(), "round {round}");
+        let (back, clamps) = parse(&writer.finish().unwrap()).unwrap();
+        assert!(clamps.is_empty(), "round {round}: {clamps}");
+        assert_eq!(back.workloads, counted, "round {round}");
+    }
+    assert!(with_part > 250, "{with_part}");
+}
