@@ -139,6 +139,9 @@ pub struct ReportArgs {
     /// the Job this pod runs for; a manually created Job is never delayed by --spread [env SPARTAKUS_JOB_NAME]
     #[argh(option)]
     pub job_name: Option<String>,
+    /// also send workload statistics: how many namespaces, pods, services, deployments, statefulsets, daemonsets, jobs and cronjobs, how they spread over namespaces, how old namespaces, pods and services are (counts and days only, never names); needs the RBAC of kustomize/components/workload-stats [env SPARTAKUS_WORKLOAD_STATS]
+    #[argh(switch)]
+    pub workload_stats: bool,
 }
 
 /// Receive, check and store reports (the collector). Answers POST /api/v1, and GET /healthz,

@@ -192,10 +192,22 @@ impl Cluster {
         path: &str,
         deadline: &Deadline,
     ) -> Result<Attempt<http::Response<kube::client::Body>>> {
+        self.send_accepting(op, path, "application/json", deadline)
+            .await
+    }
+
+    /// Sends one raw GET within the deadline, asking for the media types of `accept`.
+    pub(super) async fn send_accepting(
+        &mut self,
+        op: &Op,
+        path: &str,
+        accept: &str,
+        deadline: &Deadline,
+    ) -> Result<Attempt<http::Response<kube::client::Body>>> {
         let request = Request::builder()
             .method(Method::GET)
             .uri(path)
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, accept)
             .header(
                 http::header::USER_AGENT,
                 concat!("spartakus/", env!("CARGO_PKG_VERSION")),
