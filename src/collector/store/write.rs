@@ -1,0 +1,407 @@
+//! The write side, once for both databases: a batch of reports in one transaction, each report
+//! under a savepoint of its own, in steps ([`store_one`]): duplicates, the rate limit, the rows.
+//!
+//! A step added later (issue 12's per-day rollups, say) is one more call in [`store_one`] after
+//! the report's rows: it runs in the same transaction, sees the report and its row ID, and a
+//! failure rolls back that report alone.
+
+use super::Incoming;
+use super::schema;
+use super::sql::{Conn, Value, insert_rows};
+use crate::collector::limit::Gcra;
+use anyhow::{Context, Result, anyhow, bail};
+
+/// What became of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed.
+    Stored,
+    /// Already stored; nothing written.
+    Duplicate,
+    /// The idempotency key was used before for different content.
+    KeyConflict,
+    /// Over the cluster's hourly allowance: retry after this many seconds.
+    RateLimited(u64),
+}
+
+/// Whether a report was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    New,
+    /// Same idempotency key and content, or same content within the window: already stored.
+    Duplicate,
+    /// Same idempotency key, different content: a client bug, refused.
+    KeyConflict,
+}
+
+/// The rules every report of a batch is stored by.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Same content from the same cluster this recently is a duplicate; 0: keys only.
+    pub window_secs: i64,
+    /// The per-cluster rate limit, if any.
+    pub rate: Option<Gcra>,
+}
+
+/// A connection the write side can use: [`Conn`], and how a batch's transaction begins.
+pub trait Writable: Conn {
+    /// Begin the transaction of a batch about these clusters (sorted, distinct), holding
+    /// whatever keeps other writers off them until it ends.
+    fn begin(&mut self, clusters: &[&str]) -> Result<()>;
+}
+
+/// Store `batch` in one transaction: each report's outcome, or its own error (its savepoint
+/// rolled back, the others kept). An error of the whole (the transaction could not begin or
+/// commit) means nothing of the batch is stored.
+pub fn store_batch(
+    db: &mut dyn Writable,
+    batch: &[&Incoming],
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Vec<Result<Outcome>>> {
+    let mut clusters: Vec<&str> = batch.iter().map(|i| i.report.cluster_id.as_str()).collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    db.begin(&clusters)?;
+    let outcomes = each_under_a_savepoint(db, batch, rules, now_ms);
+    let done = outcomes.and_then(|outcomes| {
+        db.batch("COMMIT").context("committing")?;
+        Ok(outcomes)
+    });
+    if done.is_err() {
+        let _ = db.batch("ROLLBACK");
+    }
+    done
+}
+
+fn each_under_a_savepoint(
+    db: &mut dyn Writable,
+    batch: &[&Incoming],
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Vec<Result<Outcome>>> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for incoming in batch {
+        db.batch("SAVEPOINT report")?;
+        let outcome = store_one(db, incoming, rules, now_ms);
+        if outcome.is_err() {
+            db.batch("ROLLBACK TO SAVEPOINT report")?;
+        }
+        db.batch("RELEASE SAVEPOINT report")?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// One report, in steps. Duplicates first (a retry never counts against the limit), then the
+/// limit, then the rows; the allowance is used only once they are written.
+pub fn store_one(
+    db: &mut dyn Conn,
+    incoming: &Incoming,
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Outcome> {
+    match seen(db, incoming, rules.window_secs)? {
+        Seen::Duplicate => return Ok(Outcome::Duplicate),
+        Seen::KeyConflict => return Ok(Outcome::KeyConflict),
+        Seen::New => {}
+    }
+    let cluster = incoming.report.cluster_id.as_str();
+    let tat = match &rules.rate {
+        None => None,
+        Some(gcra) => match gcra.allow(allowance(db, cluster)?, now_ms) {
+            Ok(tat) => Some(tat),
+            Err(wait) => return Ok(Outcome::RateLimited(wait)),
+        },
+    };
+    let Some(id) = insert_report(db, incoming)? else {
+        // Another writer stored this key since `seen` looked (the unique index caught it).
+        return Ok(match seen(db, incoming, 0)? {
+            Seen::KeyConflict => Outcome::KeyConflict,
+            _ => Outcome::Duplicate,
+        });
+    };
+    insert_nodes(db, id, incoming)?;
+    insert_extensions(db, id, incoming)?;
+    if let Some(tat) = tat {
+        use_allowance(db, cluster, tat)?;
+    }
+    Ok(Outcome::Stored)
+}
+
+/// Duplicate lookup: by idempotency key (any age), then by content within the window.
+pub fn seen(db: &mut dyn Conn, incoming: &Incoming, window_secs: i64) -> Result<Seen> {
+    let sha = hex::encode(incoming.sha256);
+    let since = if window_secs > 0 {
+        incoming.received_at - window_secs
+    } else {
+        i64::MAX
+    };
+    let key = incoming.idempotency_key.as_deref();
+    let found = db.query_opt(
+        "SELECT idempotency_key, content_sha256 FROM reports
+         WHERE cluster_id = $1
+           AND (idempotency_key = $2 OR (content_sha256 = $3 AND received_at >= $4))
+         ORDER BY CASE WHEN idempotency_key = $2 THEN 0 ELSE 1 END
+         LIMIT 1",
+        &[
+            Value::from(&incoming.report.cluster_id),
+            Value::Text(key),
+            Value::from(sha.as_str()),
+            Value::Int(since),
+        ],
+    )?;
+    let Some(row) = found else {
+        return Ok(Seen::New);
+    };
+    let mut cells = row.into_iter();
+    let stored_key = cells.next().map(|c| c.text()).transpose()?.flatten();
+    let stored_sha = cells.next().map(|c| c.string()).transpose()?;
+    Ok(match stored_key {
+        Some(k) if key == Some(k.as_str()) && stored_sha.as_deref() != Some(sha.as_str()) => {
+            Seen::KeyConflict
+        }
+        _ => Seen::Duplicate,
+    })
+}
+
+/// The cluster's GCRA time, if it has one.
+fn allowance(db: &mut dyn Conn, cluster: &str) -> Result<Option<u64>> {
+    let row = db.query_opt(
+        "SELECT tat_ms FROM rate_limits WHERE cluster_id = $1",
+        &[Value::from(cluster)],
+    )?;
+    match row.as_ref().and_then(|r| r.first()) {
+        Some(cell) => Ok(Some(u64::try_from(cell.int()?).unwrap_or(0))),
+        None => Ok(None),
+    }
+}
+
+fn use_allowance(db: &mut dyn Conn, cluster: &str, tat: u64) -> Result<()> {
+    db.execute(
+        "INSERT INTO rate_limits (cluster_id, tat_ms) VALUES ($1, $2)
+         ON CONFLICT (cluster_id) DO UPDATE SET tat_ms = excluded.tat_ms",
+        &[
+            Value::from(cluster),
+            Value::Int(i64::try_from(tat).unwrap_or(i64::MAX)),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The report's own row; `None` when its idempotency key is already stored.
+fn insert_report(db: &mut dyn Conn, incoming: &Incoming) -> Result<Option<i64>> {
+    let report = &incoming.report;
+    let sha = hex::encode(incoming.sha256);
+    let timestamp = Some(report.timestamp.as_str()).filter(|t| !t.is_empty());
+    let row = db.query_opt(
+        "INSERT INTO reports (cluster_id, received_at, client_timestamp, format_version,
+            master_version, node_count, idempotency_key, content_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (cluster_id, idempotency_key) DO NOTHING
+         RETURNING id",
+        &[
+            Value::from(&report.cluster_id),
+            Value::Int(incoming.received_at),
+            Value::Text(timestamp),
+            Value::from(&report.version),
+            Value::from(&report.master_version),
+            Value::Int(incoming.node_count() as i64),
+            Value::from(&incoming.idempotency_key),
+            Value::from(sha.as_str()),
+        ],
+    )?;
+    row.map(|r| r.first().map_or(Ok(0), |c| c.int()))
+        .transpose()
+}
+
+/// Rows per multi-row insert.
+const ROWS: usize = 64;
+
+const NODE_COLUMNS: [&str; 10] = [
+    "report_id",
+    "position",
+    "node_id",
+    "operating_system",
+    "os_image",
+    "kernel_version",
+    "architecture",
+    "container_runtime_version",
+    "kubelet_version",
+    "cloud_provider",
+];
+
+/// The nodes and their capacity entries, [`ROWS`] rows to a statement.
+fn insert_nodes(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<()> {
+    let mut nodes = Vec::with_capacity(ROWS.min(incoming.node_count()));
+    let mut capacities: Vec<(i64, String, String)> = Vec::new();
+    incoming.nodes.for_each(&mut |position, node| {
+        for c in &node.capacity {
+            capacities.push((position as i64, c.resource.clone(), c.value.clone()));
+        }
+        nodes.push((position as i64, node));
+        if nodes.len() == ROWS {
+            flush_nodes(db, id, &mut nodes)?;
+        }
+        if capacities.len() >= ROWS {
+            flush_capacities(db, id, &mut capacities)?;
+        }
+        Ok(())
+    })?;
+    flush_nodes(db, id, &mut nodes)?;
+    flush_capacities(db, id, &mut capacities)
+}
+
+fn flush_nodes(
+    db: &mut dyn Conn,
+    id: i64,
+    nodes: &mut Vec<(i64, crate::contract::Node)>,
+) -> Result<()> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let mut params = Vec::with_capacity(nodes.len() * NODE_COLUMNS.len());
+    for (position, n) in nodes.iter() {
+        params.extend([
+            Value::Int(id),
+            Value::Int(*position),
+            Value::from(&n.id),
+            Value::from(&n.operating_system),
+            Value::from(&n.os_image),
+            Value::from(&n.kernel_version),
+            Value::from(&n.architecture),
+            Value::from(&n.container_runtime_version),
+            Value::from(&n.kubelet_version),
+            Value::from(&n.cloud_provider),
+        ]);
+    }
+    db.execute(&insert_rows("nodes", &NODE_COLUMNS, nodes.len()), &params)?;
+    nodes.clear();
+    Ok(())
+}
+
+fn flush_capacities(
+    db: &mut dyn Conn,
+    id: i64,
+    capacities: &mut Vec<(i64, String, String)>,
+) -> Result<()> {
+    const COLUMNS: [&str; 4] = ["report_id", "node_position", "resource", "value"];
+    for rows in capacities.chunks(ROWS) {
+        let mut params = Vec::with_capacity(rows.len() * COLUMNS.len());
+        for (position, resource, value) in rows {
+            params.extend([
+                Value::Int(id),
+                Value::Int(*position),
+                Value::from(resource),
+                Value::from(value),
+            ]);
+        }
+        db.execute(&insert_rows("capacities", &COLUMNS, rows.len()), &params)?;
+    }
+    capacities.clear();
+    Ok(())
+}
+
+fn insert_extensions(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<()> {
+    const COLUMNS: [&str; 3] = ["report_id", "name", "value"];
+    for rows in incoming.report.extensions.chunks(ROWS) {
+        let mut params = Vec::with_capacity(rows.len() * COLUMNS.len());
+        for e in rows {
+            params.extend([Value::Int(id), Value::from(&e.name), Value::from(&e.value)]);
+        }
+        db.execute(&insert_rows("extensions", &COLUMNS, rows.len()), &params)?;
+    }
+    Ok(())
+}
+
+/// The migrations not yet applied, inside the caller's transaction. Shared by both databases.
+pub fn migrate(db: &mut dyn Conn, now: i64) -> Result<()> {
+    let dialect = db.dialect();
+    db.batch(schema::SCHEMA_MIGRATIONS)?;
+    let current = db.query_int(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        &[],
+    )?;
+    if current > schema::version() {
+        bail!(
+            "schema version {current} is newer than this binary's ({}); run a newer spartakus",
+            schema::version()
+        );
+    }
+    for version in current + 1..=schema::version() {
+        let sql = dialect
+            .migration(version)
+            .ok_or_else(|| anyhow!("no schema version {version}"))?;
+        db.batch(&sql)
+            .with_context(|| format!("applying schema version {version}"))?;
+        db.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[Value::Int(version), Value::Int(now)],
+        )?;
+    }
+    Ok(())
+}
+
+/// What retention deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub reports: usize,
+    /// Rate limit entries whose allowance is full again.
+    pub allowances: usize,
+}
+
+/// Delete every report received before `cutoff` (Unix seconds; `None` keeps them), with its rows
+/// in the other tables, and the rate limit entries that are past at `now_ms`.
+pub fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
+    db.begin(&[])?;
+    let pruned = prune_in(db, cutoff, now_ms);
+    let done = pruned.and_then(|p| {
+        db.batch("COMMIT")?;
+        Ok(p)
+    });
+    if done.is_err() {
+        let _ = db.batch("ROLLBACK");
+    }
+    done
+}
+
+fn prune_in(db: &mut dyn Conn, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
+    let mut pruned = Pruned::default();
+    if let Some(cutoff) = cutoff {
+        for table in ["capacities", "nodes", "extensions"] {
+            db.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE report_id IN
+                        (SELECT id FROM reports WHERE received_at < $1)"
+                ),
+                &[Value::Int(cutoff)],
+            )?;
+        }
+        pruned.reports = db.execute(
+            "DELETE FROM reports WHERE received_at < $1",
+            &[Value::Int(cutoff)],
+        )? as usize;
+    }
+    pruned.allowances = db.execute(
+        "DELETE FROM rate_limits WHERE tat_ms <= $1",
+        &[Value::Int(i64::try_from(now_ms).unwrap_or(i64::MAX))],
+    )? as usize;
+    Ok(pruned)
+}
+
+/// Whether the store can take a write now: a transaction that reads the newest report and
+/// writes a rate limit row, then is rolled back.
+pub fn probe(db: &mut dyn Writable) -> Result<()> {
+    db.begin(&[])?;
+    let probed = (|| {
+        db.query("SELECT id FROM reports ORDER BY id DESC LIMIT 1", &[])?;
+        db.execute(
+            "INSERT INTO rate_limits (cluster_id, tat_ms) VALUES ($1, 0)
+             ON CONFLICT (cluster_id) DO UPDATE SET tat_ms = excluded.tat_ms",
+            &[Value::from(" probe")],
+        )?;
+        Ok(())
+    })();
+    let rolled_back = db.batch("ROLLBACK");
+    probed.and(rolled_back)
+}
