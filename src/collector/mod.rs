@@ -28,17 +28,18 @@ use std::time::Duration;
 
 /// `spartakus collect`: run the collector until SIGTERM or SIGINT.
 pub fn collect(settings: CollectSettings) -> Result<()> {
+    // Opened before the runtime starts: the PostgreSQL client runs a runtime of its own.
+    let sinks = open_sinks(&settings.store, settings.rate_limit)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(settings))
+    runtime.block_on(serve(settings, sinks))
 }
 
-async fn serve(s: CollectSettings) -> Result<()> {
+async fn serve(s: CollectSettings, sinks: Vec<store::Sink>) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let sinks = open_sinks(&s.store, s.rate_limit)?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let listener = tokio::net::TcpListener::bind(s.listen)
