@@ -30,13 +30,18 @@ pub struct ServerTls {
     pub key_pem: String,
 }
 
-/// The shared server, started on first use; `None` when the developer opted out.
+/// The shared server: the one `.ci/run` started (`SPARTAKUS_TEST_POSTGRES`, the URL of its
+/// `postgres` database on 127.0.0.1), else one started on first use; `None` when the developer
+/// opted out.
 pub fn shared() -> Option<&'static PgServer> {
     static SERVER: OnceLock<Option<PgServer>> = OnceLock::new();
     SERVER
         .get_or_init(|| {
             if skipped() {
                 return None;
+            }
+            if let Ok(url) = std::env::var("SPARTAKUS_TEST_POSTGRES") {
+                return Some(PgServer::running(&url));
             }
             Some(PgServer::start(None))
         })
@@ -91,6 +96,24 @@ fn free_port() -> u16 {
 }
 
 impl PgServer {
+    /// A server started by someone else (`postgres://postgres@127.0.0.1:PORT/postgres`), to
+    /// make databases in; never stopped from here.
+    pub fn running(url: &str) -> PgServer {
+        let port = url
+            .rsplit_once("127.0.0.1:")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("SPARTAKUS_TEST_POSTGRES={url}: want postgres://postgres@127.0.0.1:PORT/postgres")
+            });
+        PgServer {
+            port,
+            dir: PathBuf::new(),
+            bin: PathBuf::new(),
+            as_postgres: false,
+        }
+    }
+
     /// `initdb`, configure, start; panics with the server's log if it does not come up.
     pub fn start(tls: Option<ServerTls>) -> PgServer {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -195,7 +218,8 @@ impl PgServer {
         self.own(&data);
     }
 
-    /// Stops the server and removes its directory once this test process has ended.
+    /// Stops the server and removes its directory once this test process has ended. It outlives
+    /// this process by design, so nothing here waits for it.
     fn watchdog(&self) {
         let stop = if self.as_postgres {
             "runuser -u postgres --"
@@ -210,13 +234,14 @@ impl PgServer {
             data = self.data().display(),
             dir = self.dir.display(),
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting the PostgreSQL watchdog");
+        std::mem::forget(watchdog);
     }
 
     /// Start (again, after [`PgServer::stop`]) and wait until it takes connections.
@@ -274,25 +299,23 @@ impl PgServer {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        let admin = self.url("postgres", "sslmode=disable");
+        let admin =
+            spartakus::collector::store::PgUrl::parse(&self.url("postgres", "sslmode=disable"))
+                .unwrap();
         let start = Instant::now();
         loop {
-            let created = postgres::Client::connect(&admin, postgres::NoTls)
-                .and_then(|mut c| c.batch_execute(&format!("CREATE DATABASE {name}")));
+            use spartakus::collector::store::{Pg, sql::Conn};
+            let created =
+                Pg::connect(&admin).and_then(|mut c| c.batch(&format!("CREATE DATABASE {name}")));
             match created {
                 Ok(()) => break,
                 Err(e) if start.elapsed() < Duration::from_secs(30) => {
-                    eprintln!("creating database {name}: {e}; retrying");
+                    eprintln!("creating database {name}: {e:#}; retrying");
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(e) => panic!("creating database {name}: {e}\n{}", self.log()),
+                Err(e) => panic!("creating database {name}: {e:#}\n{}", self.log()),
             }
         }
         self.url(&name, "sslmode=disable")
-    }
-
-    /// A client on `url` (any database of this server).
-    pub fn client(url: &str) -> postgres::Client {
-        postgres::Client::connect(url, postgres::NoTls).expect("connecting to the test server")
     }
 }

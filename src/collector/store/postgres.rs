@@ -1,7 +1,9 @@
-//! The PostgreSQL store, [`Pg`]: one connection through the synchronous `postgres` client, the
-//! schema of [`super::schema`] (migrated under an advisory lock, so replicas starting together do
-//! not race), the statements of [`super::write`] and [`super::read`] through [`Conn`], and
-//! [`PgSink`], the writer's connection that reconnects by itself.
+//! The PostgreSQL store, [`Pg`]: one connection (tokio-postgres, on a small runtime of its own, so
+//! that it is used from a plain thread), the schema of [`super::schema`] (migrated under an
+//! advisory lock, so replicas starting together do not race), the statements of [`super::write`]
+//! and [`super::read`] through [`Conn`], and [`PgSink`], the writer's connection that reconnects
+//! by itself. Statements deferred with [`Conn::defer`] are sent together with the next one that
+//! waits for an answer: a report costs three round trips, not one per statement.
 //!
 //! Several collectors may share one database: a batch takes a transaction-scoped advisory lock
 //! per cluster (on a hash of its ID, in sorted order, so two batches never deadlock), so the
@@ -15,12 +17,12 @@ use super::write::Writable;
 use crate::exit::{Class, fail};
 use anyhow::{Result, anyhow};
 use bytes::BytesMut;
-use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Statement};
 use sha2::Digest;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::time::{Duration, Instant};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Statement};
 
 /// The advisory lock key that serializes migrations ("spartakus" in ASCII, as a number).
 const MIGRATION_LOCK: i64 = 0x7370_6172_7461_6b75;
@@ -28,8 +30,75 @@ const MIGRATION_LOCK: i64 = 0x7370_6172_7461_6b75;
 /// A connection to the PostgreSQL store.
 pub struct Pg {
     client: Client,
+    /// Drives the connection while a call waits for the server.
+    runtime: tokio::runtime::Runtime,
     url: PgUrl,
     statements: HashMap<String, Statement>,
+    /// Sent with the next statement that waits for an answer.
+    deferred: Vec<Request>,
+}
+
+/// A statement on its way to the server, its parameters owned (it may wait to be sent).
+enum Request {
+    Execute(Statement, Vec<Param>),
+    Query(Statement, Vec<Param>),
+    Simple(String),
+}
+
+/// What the server answered to a [`Request`].
+enum Answer {
+    Count(u64),
+    Rows(Vec<tokio_postgres::Row>),
+    Done,
+}
+
+/// An owned [`Value`].
+#[derive(Debug)]
+enum Param {
+    Int(i64),
+    Text(Option<String>),
+}
+
+impl Param {
+    fn of(params: &[Value]) -> Vec<Param> {
+        params
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => Param::Int(*i),
+                Value::Text(t) => Param::Text(t.map(String::from)),
+            })
+            .collect()
+    }
+
+    fn value(&self) -> Value<'_> {
+        match self {
+            Param::Int(i) => Value::Int(*i),
+            Param::Text(t) => Value::Text(t.as_deref()),
+        }
+    }
+}
+
+impl ToSql for Param {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        self.value().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <Value as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+async fn send(client: &Client, request: &Request) -> Result<Answer, tokio_postgres::Error> {
+    fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+    }
+    match request {
+        Request::Execute(s, p) => client.execute(s, &refs(p)).await.map(Answer::Count),
+        Request::Query(s, p) => client.query(s, &refs(p)).await.map(Answer::Rows),
+        Request::Simple(sql) => client.batch_execute(sql).await.map(|()| Answer::Done),
+    }
 }
 
 impl std::fmt::Debug for Pg {
@@ -83,7 +152,10 @@ impl Pg {
 
     /// Only the connection.
     pub fn connect(url: &PgUrl) -> Result<Pg> {
-        let mut config = postgres::Config::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut config = tokio_postgres::Config::new();
         config
             .user(&url.user)
             .dbname(&url.dbname)
@@ -97,20 +169,7 @@ impl Pg {
         if let Some(password) = url.password() {
             config.password(password);
         }
-        let connected = match url.sslmode {
-            SslMode::Disable => config.connect(postgres::NoTls),
-            mode => {
-                let tls = super::pgtls::connector(url)
-                    .map_err(|e| fail(Class::Usage, e.context(format!("connecting to {url}"))))?;
-                config.ssl_mode(if mode == SslMode::Prefer {
-                    postgres::config::SslMode::Prefer
-                } else {
-                    postgres::config::SslMode::Require
-                });
-                config.connect(tls)
-            }
-        };
-        let client = connected.map_err(|e| {
+        let refused = |e: tokio_postgres::Error| {
             let class = if is_configuration(&e) {
                 Class::Usage
             } else {
@@ -120,11 +179,35 @@ impl Pg {
                 class,
                 anyhow!("connecting to {url}: {}", redact(&error_text(&e), url)),
             )
-        })?;
+        };
+        let client = match url.sslmode {
+            SslMode::Disable => {
+                let (client, connection) = runtime
+                    .block_on(config.connect(tokio_postgres::NoTls))
+                    .map_err(refused)?;
+                runtime.spawn(connection);
+                client
+            }
+            mode => {
+                let tls = super::pgtls::connector(url)
+                    .map_err(|e| fail(Class::Usage, e.context(format!("connecting to {url}"))))?;
+                config.ssl_mode(if mode == SslMode::Prefer {
+                    tokio_postgres::config::SslMode::Prefer
+                } else {
+                    tokio_postgres::config::SslMode::Require
+                });
+                let (client, connection) =
+                    runtime.block_on(config.connect(tls)).map_err(refused)?;
+                runtime.spawn(connection);
+                client
+            }
+        };
         Ok(Pg {
             client,
+            runtime,
             url: url.clone(),
             statements: HashMap::new(),
+            deferred: Vec::new(),
         })
     }
 
@@ -138,7 +221,7 @@ impl Pg {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        self.client.batch_execute("BEGIN")?;
+        self.batch("BEGIN")?;
         let done = (|| {
             self.query(
                 "SELECT pg_advisory_xact_lock($1)",
@@ -147,9 +230,9 @@ impl Pg {
             super::write::migrate(self, crate::time::now_secs())
         })();
         match done {
-            Ok(()) => Ok(self.client.batch_execute("COMMIT")?),
+            Ok(()) => self.batch("COMMIT"),
             Err(e) => {
-                let _ = self.client.batch_execute("ROLLBACK");
+                let _ = self.batch("ROLLBACK");
                 Err(e)
             }
         }
@@ -166,18 +249,58 @@ impl Pg {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).map_err(pg_error)?;
+        let s = self
+            .runtime
+            .block_on(self.client.prepare(sql))
+            .map_err(pg_error)?;
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
-    fn params<'a>(params: &'a [Value<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-        params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+    /// Send what is deferred and `requests` together, and wait for every answer: the answers to
+    /// `requests`, or the first error of all.
+    fn round_trip(&mut self, requests: Vec<Request>) -> Result<Vec<Answer>> {
+        let mut all = std::mem::take(&mut self.deferred);
+        let skip = all.len();
+        all.extend(requests);
+        let client = &self.client;
+        let answers = self.runtime.block_on(futures_util::future::join_all(
+            all.iter().map(|r| send(client, r)),
+        ));
+        let mut out = Vec::with_capacity(answers.len() - skip);
+        for answer in answers {
+            out.push(answer.map_err(pg_error)?);
+        }
+        Ok(out.split_off(skip))
+    }
+
+    fn one(&mut self, request: Request) -> Result<Answer> {
+        self.round_trip(vec![request])?
+            .pop()
+            .ok_or_else(|| anyhow!("no answer from the server"))
     }
 }
 
+fn rows(answer: Answer) -> Result<Vec<Row>> {
+    let Answer::Rows(rows) = answer else {
+        return Ok(Vec::new());
+    };
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    if *row.columns()[i].type_() == Type::VOID {
+                        return Ok(Cell::Null);
+                    }
+                    row.try_get::<_, Cell>(i).map_err(pg_error)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The driver's error with the server's message, detail and hint when it has them.
-fn error_text(e: &postgres::Error) -> String {
+fn error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = format!("{}: {}", db.severity(), db.message());
@@ -193,7 +316,7 @@ fn error_text(e: &postgres::Error) -> String {
     }
 }
 
-fn pg_error(e: postgres::Error) -> anyhow::Error {
+fn pg_error(e: tokio_postgres::Error) -> anyhow::Error {
     let text = error_text(&e);
     anyhow::Error::new(e).context(text)
 }
@@ -201,14 +324,14 @@ fn pg_error(e: postgres::Error) -> anyhow::Error {
 /// The SQLSTATE of a database error in the chain.
 pub fn sqlstate(e: &anyhow::Error) -> Option<&str> {
     e.chain()
-        .find_map(|c| c.downcast_ref::<postgres::Error>())
+        .find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
         .and_then(|e| e.code())
         .map(|c| c.code())
 }
 
 /// Refusals that retrying will not cure: authentication, an unknown database, a refused
 /// certificate.
-fn is_configuration(e: &postgres::Error) -> bool {
+fn is_configuration(e: &tokio_postgres::Error) -> bool {
     if let Some(code) = e.code() {
         let code = code.code();
         return code.starts_with("28") || code == "3D000";
@@ -277,33 +400,39 @@ impl Conn for Pg {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let statement = self.statement(sql)?;
-        self.client
-            .execute(&statement, &Self::params(params))
-            .map_err(pg_error)
+        match self.one(Request::Execute(statement, Param::of(params)))? {
+            Answer::Count(n) => Ok(n),
+            _ => Ok(0),
+        }
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
-        let rows = self
-            .client
-            .query(&statement, &Self::params(params))
-            .map_err(pg_error)?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| {
-                        if *row.columns()[i].type_() == Type::VOID {
-                            return Ok(Cell::Null);
-                        }
-                        row.try_get::<_, Cell>(i).map_err(pg_error)
-                    })
-                    .collect()
-            })
-            .collect()
+        rows(self.one(Request::Query(statement, Param::of(params)))?)
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
-        self.client.batch_execute(sql).map_err(pg_error)
+        self.one(Request::Simple(sql.to_string())).map(|_| ())
+    }
+
+    fn defer(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        let statement = self.statement(sql)?;
+        self.deferred
+            .push(Request::Execute(statement, Param::of(params)));
+        Ok(())
+    }
+
+    fn defer_batch(&mut self, sql: &str) -> Result<()> {
+        self.deferred.push(Request::Simple(sql.to_string()));
+        Ok(())
+    }
+
+    fn query_all(&mut self, queries: &[(&str, &[Value])]) -> Result<Vec<Vec<Row>>> {
+        let mut requests = Vec::with_capacity(queries.len());
+        for (sql, params) in queries {
+            requests.push(Request::Query(self.statement(sql)?, Param::of(params)));
+        }
+        self.round_trip(requests)?.into_iter().map(rows).collect()
     }
 }
 
@@ -318,7 +447,7 @@ pub fn cluster_lock(cluster: &str) -> i64 {
 impl Writable for Pg {
     /// `BEGIN` (READ COMMITTED), then the clusters' advisory locks, in ascending key order.
     fn begin(&mut self, clusters: &[&str]) -> Result<()> {
-        self.client.batch_execute("BEGIN").map_err(pg_error)?;
+        self.defer_batch("BEGIN")?;
         if clusters.is_empty() {
             return Ok(());
         }
@@ -327,11 +456,22 @@ impl Writable for Pg {
         keys.dedup();
         let lock =
             self.statement("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k")?;
-        let locked = self.client.execute(&lock, &[&keys]).map_err(pg_error);
+        let client = &self.client;
+        let mut all = std::mem::take(&mut self.deferred);
+        let locked = self.runtime.block_on(async {
+            let begun = futures_util::future::join_all(all.iter().map(|r| send(client, r)));
+            let params: [&(dyn ToSql + Sync); 1] = [&keys];
+            let (begun, locked) = tokio::join!(begun, client.execute(&lock, &params));
+            begun
+                .into_iter()
+                .find_map(Result::err)
+                .map_or(locked.map(|_| ()), Err)
+        });
+        all.clear();
         if locked.is_err() {
-            let _ = self.client.batch_execute("ROLLBACK");
+            let _ = self.batch("ROLLBACK");
         }
-        locked.map(|_| ())
+        locked.map_err(pg_error)
     }
 }
 

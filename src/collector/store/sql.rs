@@ -85,6 +85,26 @@ pub trait Conn {
     /// Run a statement without parameters or results (`SAVEPOINT a`), as text.
     fn batch(&mut self, sql: &str) -> Result<()>;
 
+    /// Run a statement whose answer is not needed now. A client-server database sends it with
+    /// the next statement that waits for an answer (one round trip for all), and that call
+    /// returns the first error of them; SQLite runs it at once.
+    fn defer(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        self.execute(sql, params).map(|_| ())
+    }
+
+    /// [`Conn::batch`], deferred as [`Conn::defer`] is.
+    fn defer_batch(&mut self, sql: &str) -> Result<()> {
+        self.batch(sql)
+    }
+
+    /// Several queries, sent together: the rows of each.
+    fn query_all(&mut self, queries: &[(&str, &[Value])]) -> Result<Vec<Vec<Row>>> {
+        queries
+            .iter()
+            .map(|(sql, params)| self.query(sql, params))
+            .collect()
+    }
+
     /// The first row, if any.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())

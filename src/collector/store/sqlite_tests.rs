@@ -76,6 +76,14 @@ fn migrates_once_and_the_released_schema_is_unchanged() {
 }
 
 #[test]
+fn parameters_are_numbered_for_sqlite() {
+    assert_eq!(
+        numbered("SELECT $1, $2 WHERE a = $12 AND b = '$'"),
+        "SELECT ?1, ?2 WHERE a = ?12 AND b = '$'"
+    );
+}
+
+#[test]
 fn files_that_are_not_stores_are_named_for_what_they_are() {
     let dir = Scratch::new("files");
     let missing = dir.join("none.db");

@@ -82,12 +82,18 @@ fn each_under_a_savepoint(
 ) -> Result<Vec<Result<Outcome>>> {
     let mut outcomes = Vec::with_capacity(batch.len());
     for incoming in batch {
-        db.batch("SAVEPOINT report")?;
-        let outcome = store_one(db, incoming, rules, now_ms);
-        if outcome.is_err() {
-            db.batch("ROLLBACK TO SAVEPOINT report")?;
-        }
-        db.batch("RELEASE SAVEPOINT report")?;
+        db.defer_batch("SAVEPOINT report")?;
+        // The release waits for every statement of the report: their errors are its own.
+        let outcome = store_one(db, incoming, rules, now_ms)
+            .and_then(|o| db.batch("RELEASE SAVEPOINT report").map(|()| o));
+        let outcome = match outcome {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                db.batch("ROLLBACK TO SAVEPOINT report")?;
+                db.batch("RELEASE SAVEPOINT report")?;
+                answer_conflict(db, incoming).ok_or(e)
+            }
+        };
         outcomes.push(outcome);
     }
     Ok(outcomes)
@@ -101,26 +107,25 @@ pub fn store_one(
     rules: &Rules,
     now_ms: u64,
 ) -> Result<Outcome> {
-    match seen(db, incoming, rules.window_secs)? {
+    // Both lookups at once: whether it is a duplicate, and the cluster's allowance.
+    let cluster = incoming.report.cluster_id.as_str();
+    let (found, tat, id) = lookups(db, incoming, rules.window_secs)?;
+    match found {
         Seen::Duplicate => return Ok(Outcome::Duplicate),
         Seen::KeyConflict => return Ok(Outcome::KeyConflict),
         Seen::New => {}
     }
-    let cluster = incoming.report.cluster_id.as_str();
     let tat = match &rules.rate {
         None => None,
-        Some(gcra) => match gcra.allow(allowance(db, cluster)?, now_ms) {
+        Some(gcra) => match gcra.allow(tat, now_ms) {
             Ok(tat) => Some(tat),
             Err(wait) => return Ok(Outcome::RateLimited(wait)),
         },
     };
-    let Some(id) = insert_report(db, incoming)? else {
-        // Another writer stored this key since `seen` looked (the unique index caught it).
-        return Ok(match seen(db, incoming, 0)? {
-            Seen::KeyConflict => Outcome::KeyConflict,
-            _ => Outcome::Duplicate,
-        });
+    let Some(id) = id else {
+        anyhow::bail!("the store gave no ID for a new report");
     };
+    insert_report(db, id, incoming)?;
     insert_nodes(db, id, incoming)?;
     insert_extensions(db, id, incoming)?;
     if let Some(tat) = tat {
@@ -129,78 +134,103 @@ pub fn store_one(
     Ok(Outcome::Stored)
 }
 
+const SEEN: &str = "SELECT idempotency_key, content_sha256 FROM reports
+     WHERE cluster_id = $1
+       AND (idempotency_key = $2 OR (content_sha256 = $3 AND received_at >= $4))
+     ORDER BY CASE WHEN idempotency_key = $2 THEN 0 ELSE 1 END
+     LIMIT 1";
+
+const ALLOWANCE: &str = "SELECT tat_ms FROM rate_limits WHERE cluster_id = $1";
+
 /// Duplicate lookup: by idempotency key (any age), then by content within the window.
 pub fn seen(db: &mut dyn Conn, incoming: &Incoming, window_secs: i64) -> Result<Seen> {
     let sha = hex::encode(incoming.sha256);
+    let rows = db.query(SEEN, &seen_params(incoming, &sha, window_secs))?;
+    seen_in(incoming, &sha, rows)
+}
+
+/// What a report's way in needs to know, asked in one round trip: [`seen`], the cluster's GCRA
+/// time if it has one, and the ID the report will have if it is stored.
+fn lookups(
+    db: &mut dyn Conn,
+    incoming: &Incoming,
+    window_secs: i64,
+) -> Result<(Seen, Option<u64>, Option<i64>)> {
+    let sha = hex::encode(incoming.sha256);
+    let cluster = [Value::from(&incoming.report.cluster_id)];
+    let next_id = db.dialect().next_report_id();
+    let mut answers = db
+        .query_all(&[
+            (SEEN, &seen_params(incoming, &sha, window_secs)),
+            (ALLOWANCE, &cluster),
+            (next_id, &[]),
+        ])?
+        .into_iter();
+    let seen = seen_in(incoming, &sha, answers.next().unwrap_or_default())?;
+    let mut first = || -> Result<Option<i64>> {
+        let rows = answers.next().unwrap_or_default();
+        rows.first()
+            .and_then(|r| r.first())
+            .map(|c| c.int())
+            .transpose()
+    };
+    let tat = first()?.map(|t| u64::try_from(t).unwrap_or(0));
+    Ok((seen, tat, first()?))
+}
+
+fn seen_params<'a>(incoming: &'a Incoming, sha: &'a str, window_secs: i64) -> [Value<'a>; 4] {
     let since = if window_secs > 0 {
         incoming.received_at - window_secs
     } else {
         i64::MAX
     };
-    let key = incoming.idempotency_key.as_deref();
-    let found = db.query_opt(
-        "SELECT idempotency_key, content_sha256 FROM reports
-         WHERE cluster_id = $1
-           AND (idempotency_key = $2 OR (content_sha256 = $3 AND received_at >= $4))
-         ORDER BY CASE WHEN idempotency_key = $2 THEN 0 ELSE 1 END
-         LIMIT 1",
-        &[
-            Value::from(&incoming.report.cluster_id),
-            Value::Text(key),
-            Value::from(sha.as_str()),
-            Value::Int(since),
-        ],
-    )?;
-    let Some(row) = found else {
+    [
+        Value::from(&incoming.report.cluster_id),
+        Value::Text(incoming.idempotency_key.as_deref()),
+        Value::from(sha),
+        Value::Int(since),
+    ]
+}
+
+fn seen_in(incoming: &Incoming, sha: &str, rows: Vec<super::sql::Row>) -> Result<Seen> {
+    let Some(row) = rows.into_iter().next() else {
         return Ok(Seen::New);
     };
+    let key = incoming.idempotency_key.as_deref();
     let mut cells = row.into_iter();
     let stored_key = cells.next().map(|c| c.text()).transpose()?.flatten();
     let stored_sha = cells.next().map(|c| c.string()).transpose()?;
     Ok(match stored_key {
-        Some(k) if key == Some(k.as_str()) && stored_sha.as_deref() != Some(sha.as_str()) => {
+        Some(k) if key == Some(k.as_str()) && stored_sha.as_deref() != Some(sha) => {
             Seen::KeyConflict
         }
         _ => Seen::Duplicate,
     })
 }
 
-/// The cluster's GCRA time, if it has one.
-fn allowance(db: &mut dyn Conn, cluster: &str) -> Result<Option<u64>> {
-    let row = db.query_opt(
-        "SELECT tat_ms FROM rate_limits WHERE cluster_id = $1",
-        &[Value::from(cluster)],
-    )?;
-    match row.as_ref().and_then(|r| r.first()) {
-        Some(cell) => Ok(Some(u64::try_from(cell.int()?).unwrap_or(0))),
-        None => Ok(None),
-    }
-}
-
 fn use_allowance(db: &mut dyn Conn, cluster: &str, tat: u64) -> Result<()> {
-    db.execute(
+    db.defer(
         "INSERT INTO rate_limits (cluster_id, tat_ms) VALUES ($1, $2)
          ON CONFLICT (cluster_id) DO UPDATE SET tat_ms = excluded.tat_ms",
         &[
             Value::from(cluster),
             Value::Int(i64::try_from(tat).unwrap_or(i64::MAX)),
         ],
-    )?;
-    Ok(())
+    )
 }
 
-/// The report's own row; `None` when its idempotency key is already stored.
-fn insert_report(db: &mut dyn Conn, incoming: &Incoming) -> Result<Option<i64>> {
+/// The report's own row. A key stored meanwhile by another writer fails it on the unique index
+/// (see [`answer_conflict`]).
+fn insert_report(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<()> {
     let report = &incoming.report;
     let sha = hex::encode(incoming.sha256);
     let timestamp = Some(report.timestamp.as_str()).filter(|t| !t.is_empty());
-    let row = db.query_opt(
-        "INSERT INTO reports (cluster_id, received_at, client_timestamp, format_version,
+    db.defer(
+        "INSERT INTO reports (id, cluster_id, received_at, client_timestamp, format_version,
             master_version, node_count, idempotency_key, content_sha256)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (cluster_id, idempotency_key) DO NOTHING
-         RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
+            Value::Int(id),
             Value::from(&report.cluster_id),
             Value::Int(incoming.received_at),
             Value::Text(timestamp),
@@ -210,9 +240,18 @@ fn insert_report(db: &mut dyn Conn, incoming: &Incoming) -> Result<Option<i64>> 
             Value::from(&incoming.idempotency_key),
             Value::from(sha.as_str()),
         ],
-    )?;
-    row.map(|r| r.first().map_or(Ok(0), |c| c.int()))
-        .transpose()
+    )
+}
+
+/// After a report failed and was rolled back: if its idempotency key is stored now (the unique
+/// index, the last line of defence, refused it), the answer is that of a duplicate.
+fn answer_conflict(db: &mut dyn Conn, incoming: &Incoming) -> Option<Outcome> {
+    incoming.idempotency_key.as_ref()?;
+    match seen(db, incoming, 0).ok()? {
+        Seen::Duplicate => Some(Outcome::Duplicate),
+        Seen::KeyConflict => Some(Outcome::KeyConflict),
+        Seen::New => None,
+    }
 }
 
 /// Rows per multi-row insert.
@@ -275,7 +314,7 @@ fn flush_nodes(
             Value::from(&n.cloud_provider),
         ]);
     }
-    db.execute(&insert_rows("nodes", &NODE_COLUMNS, nodes.len()), &params)?;
+    db.defer(&insert_rows("nodes", &NODE_COLUMNS, nodes.len()), &params)?;
     nodes.clear();
     Ok(())
 }
@@ -296,7 +335,7 @@ fn flush_capacities(
                 Value::from(value),
             ]);
         }
-        db.execute(&insert_rows("capacities", &COLUMNS, rows.len()), &params)?;
+        db.defer(&insert_rows("capacities", &COLUMNS, rows.len()), &params)?;
     }
     capacities.clear();
     Ok(())
@@ -309,7 +348,7 @@ fn insert_extensions(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<
         for e in rows {
             params.extend([Value::Int(id), Value::from(&e.name), Value::from(&e.value)]);
         }
-        db.execute(&insert_rows("extensions", &COLUMNS, rows.len()), &params)?;
+        db.defer(&insert_rows("extensions", &COLUMNS, rows.len()), &params)?;
     }
     Ok(())
 }
