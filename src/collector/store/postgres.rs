@@ -427,6 +427,13 @@ impl Conn for Pg {
         Ok(())
     }
 
+    fn sync(&mut self) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        self.round_trip(Vec::new()).map(|_| ())
+    }
+
     fn query_all(&mut self, queries: &[(&str, &[Value])]) -> Result<Vec<Vec<Row>>> {
         let mut requests = Vec::with_capacity(queries.len());
         for (sql, params) in queries {

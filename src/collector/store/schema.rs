@@ -27,13 +27,14 @@ impl Dialect {
         out
     }
 
-    /// The query for the ID a new report will have, asked before it is inserted so that its rows
+    /// The expression for the ID a new report will have, asked before it is inserted so its rows
     /// can be sent together with it: the one difference between the dialects' statements.
     /// (SQLite has one writer at a time, inside the transaction that inserts it.)
     pub fn next_report_id(self) -> &'static str {
         match self {
-            Dialect::Sqlite => "SELECT COALESCE(MAX(id), 0) + 1 FROM reports",
-            Dialect::Postgres => "SELECT nextval(pg_get_serial_sequence('reports', 'id'))",
+            Dialect::Sqlite => "(SELECT COALESCE(MAX(id), 0) + 1 FROM reports)",
+            // The identity column's sequence, as CREATE TABLE names it.
+            Dialect::Postgres => "nextval('reports_id_seq')",
         }
     }
 

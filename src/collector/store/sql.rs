@@ -92,6 +92,11 @@ pub trait Conn {
         self.execute(sql, params).map(|_| ())
     }
 
+    /// Wait for every deferred statement; the first error of them.
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// [`Conn::batch`], deferred as [`Conn::defer`] is.
     fn defer_batch(&mut self, sql: &str) -> Result<()> {
         self.batch(sql)
