@@ -101,11 +101,7 @@ async fn serve(s: CollectSettings, sinks: Vec<store::Sink>) -> Result<()> {
 fn open_sinks(spec: &store::Spec, rate_limit: u32) -> Result<Vec<store::Sink>> {
     let mut sinks = vec![store::Sink::open(spec, rate_limit)?];
     if let store::Spec::Postgres(_) = spec {
-        let n: usize = std::env::var("XPGW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(PG_WRITERS);
-        for _ in 1..n {
+        for _ in 1..PG_WRITERS {
             sinks.push(store::Sink::open(spec, rate_limit)?);
         }
     }
