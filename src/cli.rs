@@ -253,7 +253,7 @@ pub struct BackupArgs {
     /// the collector's store: a SQLite file path (default spartakus.db) [env SPARTAKUS_STORE]
     #[argh(option)]
     pub store: Option<String>,
-    /// the file to write the copy to; must not exist unless --force [env SPARTAKUS_TO]
+    /// the file to write the copy to (it must not exist unless --force), or - for stdout [env SPARTAKUS_TO]
     #[argh(option)]
     pub to: Option<String>,
     /// replace the file given by --to if it exists [env SPARTAKUS_FORCE]

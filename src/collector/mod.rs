@@ -178,6 +178,10 @@ pub fn backup(s: &BackupSettings) -> Result<()> {
             return Err(refuse("--store stdout keeps nothing to back up".into()));
         }
     };
+    let db = store::Db::open_existing(path)?;
+    if s.to.as_os_str() == "-" {
+        return backup_to_stdout(&db, path);
+    }
     if s.to.exists() {
         if !s.force {
             return Err(refuse(format!(
@@ -185,19 +189,8 @@ pub fn backup(s: &BackupSettings) -> Result<()> {
                 s.to.display()
             )));
         }
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let file = store::sqlite::with_suffix(&s.to, suffix);
-            match std::fs::remove_file(&file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(
-                        anyhow::Error::from(e).context(format!("replacing {}", file.display()))
-                    );
-                }
-                _ => {}
-            }
-        }
+        remove_store_files(&s.to)?;
     }
-    let db = store::Db::open_existing(path)?;
     let reports = db.backup(&s.to)?;
     let line = format!(
         "backed up store {} to {}: {reports} report(s), schema version {}\n",
@@ -206,4 +199,44 @@ pub fn backup(s: &BackupSettings) -> Result<()> {
         store::schema::version()
     );
     crate::exit::print(line.as_bytes())
+}
+
+/// `--to -`: the copy is made beside the store, written to stdout, and removed (the image has no
+/// shell or `tar`, so this is how `kubectl exec` gets a copy out of the pod).
+fn backup_to_stdout(db: &store::Db, path: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let copy = store::sqlite::with_suffix(path, &format!(".backup-{}", std::process::id()));
+    let streamed = (|| {
+        let reports = db.backup(&copy)?;
+        let mut file =
+            std::fs::File::open(&copy).with_context(|| format!("reading {}", copy.display()))?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        std::io::copy(&mut file, &mut out)
+            .and_then(|_| out.flush())
+            .context("writing the copy to stdout")?;
+        Ok::<_, anyhow::Error>(reports)
+    })();
+    let _ = remove_store_files(&copy);
+    let reports = streamed?;
+    eprintln!(
+        "backed up store {} to stdout: {reports} report(s), schema version {}",
+        path.display(),
+        store::schema::version()
+    );
+    Ok(())
+}
+
+/// A SQLite file and its journal files, if there.
+fn remove_store_files(file: &std::path::Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = store::sqlite::with_suffix(file, suffix);
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(anyhow::Error::from(e).context(format!("replacing {}", file.display())));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

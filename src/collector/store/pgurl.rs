@@ -4,7 +4,7 @@
 //! Query parameters, with libpq's meanings: `sslmode` (`disable`, `prefer` (the default),
 //! `require`, `verify-ca`, `verify-full`), `sslrootcert=PATH` (the CA to trust; with `require` it
 //! makes the mode `verify-ca`, as in libpq; without it the verifying modes trust the system's
-//! roots), `connect_timeout` (seconds, default 10) and `application_name`.
+//! roots), `connect_timeout` (seconds, default 5) and `application_name`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -104,7 +104,7 @@ impl PgUrl {
             port,
             sslmode: SslMode::Prefer,
             sslrootcert: None,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
             application_name: "spartakus".into(),
         };
         url.options(query)?;
