@@ -14,6 +14,7 @@ pub mod pgtls;
 pub mod pgurl;
 pub mod postgres;
 pub mod read;
+pub mod rows;
 pub mod schema;
 pub mod sql;
 pub mod sqlite;

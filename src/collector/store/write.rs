@@ -6,8 +6,9 @@
 //! failure rolls back that report alone.
 
 use super::Incoming;
+use super::rows::Rows;
 use super::schema;
-use super::sql::{Conn, Value, insert_rows};
+use super::sql::{Conn, Value};
 use crate::collector::limit::Gcra;
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -54,8 +55,9 @@ pub trait Writable: Conn {
 /// An error of the whole (the transaction could not begin or commit) means nothing of the batch
 /// is stored.
 ///
-/// First all at once, without savepoints, each report's rows sent with the next report's
-/// lookups (a round trip per report to PostgreSQL). Should any statement fail, that attempt is
+/// First all at once, without savepoints, each report's row sent with the next report's
+/// lookups (a round trip per report to PostgreSQL), and the batch's nodes, capacities and
+/// extensions in shared multi-row inserts ([`Rows`]). Should any statement fail, that attempt is
 /// rolled back and the batch is stored again with a savepoint per report, so that the failing
 /// report is rolled back alone. Savepoints cost two statements a report, a fifth of them, and
 /// are almost never needed.
@@ -69,11 +71,17 @@ pub fn store_batch(
     clusters.sort_unstable();
     clusters.dedup();
     db.begin(&clusters)?;
+    let mut rows = Rows::default();
     let at_once: Result<Vec<Outcome>> = batch
         .iter()
-        .map(|incoming| store_one(db, incoming, rules, now_ms))
+        .map(|incoming| store_one(db, incoming, rules, now_ms, &mut rows))
         .collect();
-    match at_once.and_then(|outcomes| db.sync().map(|()| outcomes)) {
+    let at_once = at_once.and_then(|outcomes| {
+        rows.flush(db)?;
+        db.sync()?;
+        Ok(outcomes)
+    });
+    match at_once {
         Ok(outcomes) => return commit(db, outcomes.into_iter().map(Ok).collect()),
         Err(_) => {
             let _ = db.batch("ROLLBACK");
@@ -110,8 +118,11 @@ fn each_under_a_savepoint(
     for incoming in batch {
         db.defer_batch("SAVEPOINT report")?;
         // The release waits for every statement of the report: their errors are its own.
-        let outcome = store_one(db, incoming, rules, now_ms)
-            .and_then(|o| db.batch("RELEASE SAVEPOINT report").map(|()| o));
+        let mut rows = Rows::default();
+        let outcome = store_one(db, incoming, rules, now_ms, &mut rows).and_then(|o| {
+            rows.flush(db)?;
+            db.batch("RELEASE SAVEPOINT report").map(|()| o)
+        });
         let outcome = match outcome {
             Ok(o) => Ok(o),
             Err(e) => {
@@ -132,6 +143,7 @@ pub fn store_one(
     incoming: &Incoming,
     rules: &Rules,
     now_ms: u64,
+    rows: &mut Rows,
 ) -> Result<Outcome> {
     // Both lookups at once: whether it is a duplicate, and the cluster's allowance.
     let cluster = incoming.report.cluster_id.as_str();
@@ -152,8 +164,7 @@ pub fn store_one(
         anyhow::bail!("the store gave no ID for a new report");
     };
     insert_report(db, id, incoming)?;
-    insert_nodes(db, id, incoming)?;
-    insert_extensions(db, id, incoming)?;
+    rows.add(db, id, incoming)?;
     if let Some(tat) = tat {
         use_allowance(db, cluster, tat)?;
     }
@@ -300,105 +311,6 @@ fn answer_conflict(db: &mut dyn Conn, incoming: &Incoming) -> Option<Outcome> {
         Seen::KeyConflict => Some(Outcome::KeyConflict),
         Seen::New => None,
     }
-}
-
-/// Rows per multi-row insert.
-const ROWS: usize = 64;
-
-const NODE_COLUMNS: [&str; 10] = [
-    "report_id",
-    "position",
-    "node_id",
-    "operating_system",
-    "os_image",
-    "kernel_version",
-    "architecture",
-    "container_runtime_version",
-    "kubelet_version",
-    "cloud_provider",
-];
-
-/// The nodes and their capacity entries, [`ROWS`] rows to a statement.
-fn insert_nodes(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<()> {
-    let mut nodes = Vec::with_capacity(ROWS.min(incoming.node_count()));
-    let mut capacities: Vec<(i64, String, String)> = Vec::new();
-    incoming.nodes.for_each(&mut |position, node| {
-        for c in &node.capacity {
-            capacities.push((position as i64, c.resource.clone(), c.value.clone()));
-        }
-        nodes.push((position as i64, node));
-        if nodes.len() == ROWS {
-            flush_nodes(db, id, &mut nodes)?;
-        }
-        if capacities.len() >= ROWS {
-            flush_capacities(db, id, &mut capacities)?;
-        }
-        Ok(())
-    })?;
-    flush_nodes(db, id, &mut nodes)?;
-    flush_capacities(db, id, &mut capacities)
-}
-
-fn flush_nodes(
-    db: &mut dyn Conn,
-    id: i64,
-    nodes: &mut Vec<(i64, crate::contract::Node)>,
-) -> Result<()> {
-    if nodes.is_empty() {
-        return Ok(());
-    }
-    let mut params = Vec::with_capacity(nodes.len() * NODE_COLUMNS.len());
-    for (position, n) in nodes.iter() {
-        params.extend([
-            Value::Int(id),
-            Value::Int(*position),
-            Value::from(&n.id),
-            Value::from(&n.operating_system),
-            Value::from(&n.os_image),
-            Value::from(&n.kernel_version),
-            Value::from(&n.architecture),
-            Value::from(&n.container_runtime_version),
-            Value::from(&n.kubelet_version),
-            Value::from(&n.cloud_provider),
-        ]);
-    }
-    db.defer(&insert_rows("nodes", &NODE_COLUMNS, nodes.len()), &params)?;
-    nodes.clear();
-    Ok(())
-}
-
-fn flush_capacities(
-    db: &mut dyn Conn,
-    id: i64,
-    capacities: &mut Vec<(i64, String, String)>,
-) -> Result<()> {
-    const COLUMNS: [&str; 4] = ["report_id", "node_position", "resource", "value"];
-    for rows in capacities.chunks(ROWS) {
-        let mut params = Vec::with_capacity(rows.len() * COLUMNS.len());
-        for (position, resource, value) in rows {
-            params.extend([
-                Value::Int(id),
-                Value::Int(*position),
-                Value::from(resource),
-                Value::from(value),
-            ]);
-        }
-        db.defer(&insert_rows("capacities", &COLUMNS, rows.len()), &params)?;
-    }
-    capacities.clear();
-    Ok(())
-}
-
-fn insert_extensions(db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<()> {
-    const COLUMNS: [&str; 3] = ["report_id", "name", "value"];
-    for rows in incoming.report.extensions.chunks(ROWS) {
-        let mut params = Vec::with_capacity(rows.len() * COLUMNS.len());
-        for e in rows {
-            params.extend([Value::Int(id), Value::from(&e.name), Value::from(&e.value)]);
-        }
-        db.defer(&insert_rows("extensions", &COLUMNS, rows.len()), &params)?;
-    }
-    Ok(())
 }
 
 /// The migrations not yet applied, inside the caller's transaction. Shared by both databases.
