@@ -99,12 +99,14 @@ async fn serve(s: CollectSettings, sinks: Vec<store::Sink>) -> Result<()> {
 /// Writer threads for the store: PostgreSQL gets [`PG_WRITERS`], each on a connection of its
 /// own (the first opened here, so that a store that cannot be used stops the start).
 fn open_sinks(spec: &store::Spec, rate_limit: u32) -> Result<Vec<store::Sink>> {
-    let mut sinks = vec![store::Sink::open(spec, rate_limit)?];
+    let first = store::Sink::open(spec, rate_limit)?;
+    let mut sinks = Vec::new();
     if let store::Spec::Postgres(_) = spec {
         for _ in 1..PG_WRITERS {
-            sinks.push(store::Sink::open(spec, rate_limit)?);
+            sinks.extend(first.another()?);
         }
     }
+    sinks.insert(0, first);
     Ok(sinks)
 }
 

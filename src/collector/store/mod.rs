@@ -10,6 +10,7 @@
 //!   [`sql::Conn`], which [`sqlite::Db`] and [`postgres::Pg`] implement.
 //! - [`Sink`]: the write side a writer thread owns; [`Reader`]: the read side.
 
+pub mod pgsink;
 pub mod pgtls;
 pub mod pgurl;
 pub mod postgres;
@@ -27,8 +28,9 @@ use anyhow::{Result, anyhow};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use pgsink::PgSink;
 pub use pgurl::PgUrl;
-pub use postgres::{Pg, PgSink};
+pub use postgres::Pg;
 pub use sqlite::Db;
 pub use stdout::StdoutSink;
 pub use write::{Outcome, Pruned, Rules, Seen};
@@ -190,6 +192,15 @@ impl Sink {
             Sink::Sqlite(db) => write::prune(db.as_mut(), cutoff, now_ms),
             Sink::Postgres(pg) => pg.with(|pg| write::prune(pg, cutoff, now_ms)),
             Sink::Stdout(_) => Ok(Pruned::default()),
+        }
+    }
+
+    /// Another writer's sink on the same store (PostgreSQL: a connection of its own); `None` for
+    /// stores that have one writer.
+    pub fn another(&self) -> Result<Option<Sink>> {
+        match self {
+            Sink::Postgres(pg) => Ok(Some(Sink::Postgres(Box::new(pg.sibling()?)))),
+            Sink::Sqlite(_) | Sink::Stdout(_) => Ok(None),
         }
     }
 

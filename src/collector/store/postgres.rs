@@ -1,9 +1,9 @@
 //! The PostgreSQL store, [`Pg`]: one connection (tokio-postgres, on a small runtime of its own, so
 //! that it is used from a plain thread), the schema of [`super::schema`] (migrated under an
 //! advisory lock, so replicas starting together do not race), the statements of [`super::write`]
-//! and [`super::read`] through [`Conn`], and [`PgSink`], the writer's connection that reconnects
-//! by itself. Statements deferred with [`Conn::defer`] are sent together with the next one that
-//! waits for an answer: a report costs three round trips, not one per statement.
+//! and [`super::read`] through [`Conn`]. (The writers' connections, which reconnect by
+//! themselves, are [`super::pgsink`].) Statements deferred with [`Conn::defer`] are sent with
+//! the next one that waits for an answer: a report costs one round trip, not one per statement.
 //!
 //! Several collectors may share one database: a batch takes a transaction-scoped advisory lock
 //! per cluster (on a hash of its ID, in sorted order, so two batches never deadlock), so the
@@ -20,7 +20,7 @@ use bytes::BytesMut;
 use sha2::Digest;
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Statement};
 
@@ -479,72 +479,6 @@ impl Writable for Pg {
             let _ = self.batch("ROLLBACK");
         }
         locked.map_err(pg_error)
-    }
-}
-
-/// The writer's connection: reconnects by itself (with backoff) when the database is gone, and
-/// in the meantime fails at once, so that requests are answered 503 quickly.
-pub struct PgSink {
-    url: PgUrl,
-    pg: Option<Pg>,
-    next_try: Instant,
-    backoff: Duration,
-    last_error: String,
-}
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-impl PgSink {
-    pub fn new(pg: Pg) -> PgSink {
-        PgSink {
-            url: pg.url.clone(),
-            pg: Some(pg),
-            next_try: Instant::now(),
-            backoff: FIRST_BACKOFF,
-            last_error: String::new(),
-        }
-    }
-
-    /// Run `f` on the connection, connecting first if there is none (and it is time to try).
-    pub fn with<T>(&mut self, f: impl FnOnce(&mut Pg) -> Result<T>) -> Result<T> {
-        if self.pg.is_none() {
-            if Instant::now() < self.next_try {
-                return Err(anyhow!("{} (reconnecting)", self.last_error));
-            }
-            match Pg::open(&self.url) {
-                Ok(pg) => {
-                    self.pg = Some(pg);
-                    self.backoff = FIRST_BACKOFF;
-                }
-                Err(e) => {
-                    self.last_error = format!("{e:#}");
-                    self.next_try = Instant::now() + self.backoff;
-                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                    return Err(e);
-                }
-            }
-        }
-        let pg = self.pg.as_mut().ok_or_else(|| anyhow!("no connection"))?;
-        let done = f(pg);
-        if let Err(e) = &done
-            && pg.is_closed()
-        {
-            self.last_error = format!(
-                "store {}: {}",
-                self.url,
-                redact(&format!("{e:#}"), &self.url)
-            );
-            self.pg = None;
-            self.next_try = Instant::now();
-        }
-        done.map_err(|e| {
-            anyhow!(
-                "store {}: {}",
-                self.url,
-                redact(&format!("{e:#}"), &self.url)
-            )
-        })
     }
 }
 
