@@ -11,6 +11,7 @@ FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 # Only what the build needs (see .dockerignore).
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY src ./src
 # --locked: the versions in Cargo.lock, nothing resolved anew. The cache mounts keep the crates
 # and compiled dependencies between builds; the binary is copied out of the cached target dir.

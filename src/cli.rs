@@ -37,6 +37,7 @@ pub enum Command {
     Report(ReportArgs),
     Collect(CollectArgs),
     Summary(SummaryArgs),
+    Backup(BackupArgs),
 }
 
 impl Command {
@@ -47,6 +48,7 @@ impl Command {
             Command::Report(_) => "report",
             Command::Collect(_) => "collect",
             Command::Summary(_) => "summary",
+            Command::Backup(_) => "backup",
         }
     }
 }
@@ -156,14 +158,20 @@ pub struct ReportArgs {
         0,
         "stopped by SIGTERM or SIGINT after finishing the requests in flight"
     ),
-    error_code(1, "internal error (the store or the listener failed)"),
-    error_code(2, "usage or configuration error")
+    error_code(
+        1,
+        "internal error (the listener failed, or the database could not be reached)"
+    ),
+    error_code(
+        2,
+        "usage or configuration error, or a store that cannot take a report (not a spartakus store, damaged, read-only, a newer schema, refused credentials)"
+    )
 )]
 pub struct CollectArgs {
     /// address to listen on, IP:PORT; port 0 picks a free port, printed at start (default 0.0.0.0:8080) [env SPARTAKUS_LISTEN]
     #[argh(option)]
     pub listen: Option<String>,
-    /// where reports go: a SQLite file path (created if missing), or `stdout` to print each report as one JSON line (default spartakus.db) [env SPARTAKUS_STORE]
+    /// where reports go: a SQLite file path (created if missing), postgres://USER[:PASSWORD]@HOST[:PORT]/DB?sslmode=... (shared by several collectors), or `stdout` to print each report as one JSON line (default spartakus.db) [env SPARTAKUS_STORE]
     #[argh(option)]
     pub store: Option<String>,
     /// new reports accepted per cluster ID per hour, then 429; duplicates do not count; 0 for no limit (default 6) [env SPARTAKUS_RATE_LIMIT]
@@ -214,7 +222,7 @@ pub struct CollectArgs {
     )
 )]
 pub struct SummaryArgs {
-    /// the collector's store: a SQLite file path (default spartakus.db) [env SPARTAKUS_STORE]
+    /// the collector's store: a SQLite file path, or postgres://... (default spartakus.db) [env SPARTAKUS_STORE]
     #[argh(option)]
     pub store: Option<String>,
     /// look at clusters that reported in the last N days (default 30) [env SPARTAKUS_DAYS]
@@ -229,6 +237,34 @@ pub struct SummaryArgs {
     /// print JSON (a stable shape for scripts) instead of text tables [env SPARTAKUS_JSON]
     #[argh(switch)]
     pub json: bool,
+}
+
+/// Copy a collector's SQLite store to a new file, consistently, while collectors keep writing to
+/// it (SQLite's online backup). For a PostgreSQL store, use pg_dump. Every flag can also be set
+/// by its variable, SPARTAKUS_ and the flag's name in upper case.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(
+    subcommand,
+    name = "backup",
+    help_triggers("-h", "--help", "help"),
+    note = "Restore by stopping the collector and putting the copy in the store's place (README, \"Backup and restore\").",
+    error_code(0, "the copy is written and opens as a spartakus store"),
+    error_code(1, "internal error (the copy could not be written)"),
+    error_code(
+        2,
+        "usage error: the target exists (see --force), or the store does not exist, is not a spartakus store or is a PostgreSQL store"
+    )
+)]
+pub struct BackupArgs {
+    /// the collector's store: a SQLite file path (default spartakus.db) [env SPARTAKUS_STORE]
+    #[argh(option)]
+    pub store: Option<String>,
+    /// the file to write the copy to (it must not exist unless --force), or - for stdout [env SPARTAKUS_TO]
+    #[argh(option)]
+    pub to: Option<String>,
+    /// replace the file given by --to if it exists [env SPARTAKUS_FORCE]
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// A value given for a flag, and where it came from (for messages).
@@ -355,7 +391,7 @@ pub fn parse(argv: &[String]) -> Parsed {
         }) => Parsed::Run(Box::new(command)),
         Ok(Args { command: None, .. }) => {
             eprintln!(
-                "spartakus: error: no command given; one of init, report, collect, summary (see `{cmd} --help`)"
+                "spartakus: error: no command given; one of init, report, collect, summary, backup (see `{cmd} --help`)"
             );
             Parsed::Exit(ExitCode::from(Class::Usage.code()))
         }
@@ -377,7 +413,7 @@ pub fn parse(argv: &[String]) -> Parsed {
 
 /// `spartakus report --help` when the arguments name a subcommand, else `spartakus --help`.
 pub fn help_command(cmd: &str, args: &[&str]) -> String {
-    const COMMANDS: [&str; 4] = ["init", "report", "collect", "summary"];
+    const COMMANDS: [&str; 5] = ["init", "report", "collect", "summary", "backup"];
     match args.iter().find(|a| COMMANDS.contains(a)) {
         Some(sub) => format!("{cmd} {sub} --help"),
         None => format!("{cmd} --help"),

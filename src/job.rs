@@ -2,7 +2,7 @@
 //! (flags, then their environment variables, then defaults, all validated), then run.
 
 use crate::cli::{Command, Env};
-use crate::collector::settings::{CollectSettings, SummarySettings};
+use crate::collector::settings::{BackupSettings, CollectSettings, SummarySettings};
 use crate::reporter::settings::{InitSettings, ReportSettings};
 use anyhow::Result;
 
@@ -13,6 +13,7 @@ pub enum Job {
     Report(ReportSettings),
     Collect(CollectSettings),
     Summary(SummarySettings),
+    Backup(BackupSettings),
 }
 
 impl Job {
@@ -23,6 +24,7 @@ impl Job {
             Command::Report(a) => Job::Report(ReportSettings::resolve(a, env)?),
             Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
             Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
+            Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
         })
     }
 
@@ -32,6 +34,7 @@ impl Job {
             Job::Report(s) => crate::reporter::report(&s),
             Job::Collect(s) => crate::collector::collect(s),
             Job::Summary(s) => crate::collector::summary(&s),
+            Job::Backup(s) => crate::collector::backup(&s),
         }
     }
 }

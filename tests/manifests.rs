@@ -132,9 +132,10 @@ const INSTALL: &str = "kustomize";
 /// adds under overlays/ for their own cluster is theirs (another image, another endpoint) and
 /// must not make these tests fail. `the_listed_overlays_are_the_ones_the_project_ships` keeps
 /// this list in step with the overlays git tracks.
-const OVERLAYS: [&str; 3] = [
+const OVERLAYS: [&str; 4] = [
     "overlays/custom-endpoint",
     "overlays/self-hosted",
+    "overlays/self-hosted-postgres",
     "overlays/workload-stats",
 ];
 /// The overlay that adds the opt-in workload statistics (kustomize/components/workload-stats).
@@ -1143,7 +1144,7 @@ fn rbac_grants_each_service_account_exactly_what_it_uses() {
             ("spartakus/spartakus-init".to_owned(), init.clone()),
             ("spartakus/spartakus-reporter".to_owned(), reporter.clone()),
         ]);
-        if dir == "overlays/self-hosted" {
+        if dir.starts_with("overlays/self-hosted") {
             expected.insert("spartakus/spartakus-collector".into(), BTreeSet::new());
         }
         if dir == WORKLOAD_STATS {
@@ -1801,6 +1802,54 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
         pod.security_context.and_then(|s| s.fs_group),
         Some(UID),
         "the volume must be writable by the collector's group"
+    );
+}
+
+/// The PostgreSQL variant: no volume, several replicas rolled one at a time, and the store's URL
+/// (a password in it) from a Secret, never a flag.
+#[test]
+fn the_postgres_overlay_runs_replicas_on_a_database_from_a_secret() {
+    let objects = rendered("overlays/self-hosted-postgres");
+    let c = changes(rendered("overlays/self-hosted"), objects);
+    assert_eq!(
+        c.removed,
+        set(&["PersistentVolumeClaim/spartakus/spartakus-collector"])
+    );
+    assert!(c.added.is_empty(), "{:?}", c.added);
+    assert_eq!(c.changed.len(), 1, "only the Deployment: {:?}", c.changed);
+    let (_, deployment) = the_one::<Deployment>(objects, "Deployment");
+    let spec = deployment.spec.unwrap();
+    assert!(spec.replicas.unwrap_or(1) >= 2);
+    assert_eq!(
+        spec.strategy.and_then(|s| s.type_).as_deref(),
+        Some("RollingUpdate")
+    );
+    let pod = spec.template.spec.unwrap();
+    assert!(
+        pod.volumes
+            .iter()
+            .flatten()
+            .all(|v| v.persistent_volume_claim.is_none()),
+        "no volume claim"
+    );
+    let container = &pod.containers[0];
+    let args = container.args.clone().unwrap_or_default();
+    assert!(!args.iter().any(|a| a == "--store"), "{args:?}");
+    let store = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "SPARTAKUS_STORE")
+        .expect("SPARTAKUS_STORE");
+    assert!(store.value.is_none());
+    let secret = store
+        .value_from
+        .as_ref()
+        .and_then(|v| v.secret_key_ref.as_ref())
+        .expect("SPARTAKUS_STORE from a Secret");
+    assert_eq!(
+        (secret.name.as_str(), secret.key.as_str()),
+        ("spartakus-collector-store", "url")
     );
 }
 

@@ -431,17 +431,17 @@ async fn store(
             "too many reports from this cluster, retry later",
         )
         .retry_after(wait)),
-        Ok(Err(e)) => Err(store_failed(
-            state,
-            &format!("storing a report failed: {e:#}"),
-        )),
-        Err(_) => Err(store_failed(state, "storing a report timed out")),
+        // The writers log why (once when the store starts failing, once when it recovers).
+        Ok(Err(_)) => Err(store_failed(state, None)),
+        Err(_) => Err(store_failed(state, Some("storing a report timed out"))),
     }
 }
 
 /// The store could not take the report: 503, and the client retries later.
-fn store_failed(state: &State, log: &str) -> Refusal {
-    super::server::log(log);
+fn store_failed(state: &State, log: Option<&str>) -> Refusal {
+    if let Some(log) = log {
+        super::server::log(log);
+    }
     state.metrics.store_error();
     Refusal {
         reason: None,

@@ -4,7 +4,6 @@
 
 use super::budget::Budget;
 use super::metrics::Metrics;
-use super::store::Db;
 use super::writer;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
@@ -15,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -52,22 +51,19 @@ pub struct State {
     pub limits: Limits,
     pub metrics: Metrics,
     pub writer: writer::Handle,
-    /// A read-only connection for `/readyz` (SQLite stores only).
-    pub reader: Option<Arc<Mutex<Db>>>,
     pub budget: Budget,
     /// Report requests handled at once (`--max-requests`).
     pub requests: Arc<Semaphore>,
 }
 
 impl State {
-    pub fn new(limits: Limits, writer: writer::Handle, reader: Option<Db>) -> State {
+    pub fn new(limits: Limits, writer: writer::Handle) -> State {
         State {
             requests: Arc::new(Semaphore::new(limits.max_requests)),
             budget: Budget::new(limits.memory_budget),
             limits,
             metrics: Metrics::default(),
             writer,
-            reader: reader.map(|db| Arc::new(Mutex::new(db))),
         }
     }
 }
@@ -294,7 +290,10 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
             if ready(state).await {
                 Done::text(StatusCode::OK, "ok\n")
             } else {
-                Done::text(StatusCode::SERVICE_UNAVAILABLE, "store not answering\n")
+                Done::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store cannot take reports\n",
+                )
             }
         }
         "/version" if read => {
@@ -336,20 +335,25 @@ fn metrics_text(state: &State) -> String {
     text
 }
 
-/// The store answers a query, and the writer thread runs.
+/// Ready: the store can take a report now. The writers know whether their last attempt went
+/// through; while it did not (or when nothing was written for a while), a write probe that is
+/// rolled back tells, so a store that comes back is noticed without traffic.
 async fn ready(state: &State) -> bool {
     if !state.writer.alive() {
         return false;
     }
-    let Some(reader) = state.reader.clone() else {
+    let health = state.writer.health();
+    if !health.failing() && health.since_success() < FRESH {
         return true;
-    };
-    let ping = tokio::task::spawn_blocking(move || match reader.lock() {
-        Ok(db) => db.ping().is_ok(),
-        Err(_) => false,
-    });
-    matches!(timeout(Duration::from_secs(2), ping).await, Ok(Ok(true)))
+    }
+    matches!(
+        timeout(Duration::from_secs(2), state.writer.probe()).await,
+        Ok(Ok(()))
+    )
 }
+
+/// How long a successful write vouches for the store.
+const FRESH: Duration = Duration::from_secs(10);
 
 /// Text from a client (or a report), made safe for one line of a log or a terminal: every
 /// character that is not plain printable ASCII is written as `\u{...}` (so no line separator,

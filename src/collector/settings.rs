@@ -3,10 +3,11 @@
 use super::budget::parse_size;
 use super::server::Limits;
 use super::store::Spec;
-use crate::cli::{CollectArgs, Env, SummaryArgs, usage};
+use crate::cli::{BackupArgs, CollectArgs, Env, SummaryArgs, usage};
 use crate::contract::limits::MAX_BODY_BYTES;
 use anyhow::Result;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The memory budget unless told otherwise. With the default --max-connections, the collector's
@@ -139,6 +140,30 @@ impl SummarySettings {
             cluster: env.text("cluster", args.cluster).map(|g| g.value),
             top: env.parsed("top", args.top, 15, count(100_000))?,
             json: env.switch("json", args.json)?,
+        })
+    }
+}
+
+/// `spartakus backup`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSettings {
+    pub store: Spec,
+    pub to: PathBuf,
+    pub force: bool,
+}
+
+impl BackupSettings {
+    pub fn resolve(args: BackupArgs, env: &Env) -> Result<BackupSettings> {
+        let store = env
+            .text("store", args.store)
+            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+        let to = env
+            .text("to", args.to)
+            .ok_or_else(|| usage("--to: give the file to write the copy to"))?;
+        Ok(BackupSettings {
+            store: Spec::parse(&store)?,
+            to: PathBuf::from(to.value),
+            force: env.switch("force", args.force)?,
         })
     }
 }
@@ -305,6 +330,7 @@ mod tests {
         for (command, line) in [
             ("collect", &["collect", "--help"][..]),
             ("summary", &["summary", "--help"]),
+            ("backup", &["backup", "--help"]),
             ("report", &["report", "--help"]),
             ("init", &["init", "--help"]),
         ] {
@@ -355,6 +381,7 @@ mod tests {
             &["--listen", "localhost"][..],
             &["--listen", "1.2.3.4"],
             &["--store", "mysql://db/x"],
+            &["--store", "postgres://u:pw@db/x?sslmode=maybe"],
             &["--dedup-window", "1w"],
             &["--dedup-window", "367d"],
             &["--header-timeout", "0"],

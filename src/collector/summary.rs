@@ -1,12 +1,13 @@
-//! `spartakus summary`: the fleet at a glance, from the plain-SQL queries of [`Db`].
+//! `spartakus summary`: the fleet at a glance, from the store's queries ([`read`]), the same for
+//! SQLite and PostgreSQL.
 //!
 //! Each cluster counts once, by its latest report in the window. Versions are folded to their
 //! minor release (`v1.33.2-eks-1` -> `v1.33`, `containerd://1.7.27` -> `containerd://1.7`)
 //! here rather than in SQL, so the queries stay portable.
 
 use super::server::printable;
-use super::store::Db;
-use super::store::sqlite::NODE_BUCKETS;
+use super::store::read::{self, NODE_BUCKETS};
+use super::store::sql::Conn;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -98,14 +99,26 @@ pub fn runtime(version: &str) -> String {
 }
 
 /// Build the summary of the `days` before `now` (Unix seconds).
-pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) -> Result<Summary> {
+pub fn build(
+    db: &mut dyn Conn,
+    now: i64,
+    days: u32,
+    cluster: Option<&str>,
+    top: usize,
+) -> Result<Summary> {
     let since = now - i64::from(days) * 86_400;
     let only = cluster.unwrap_or("");
-    let (clusters, nodes, reports) = db.totals(since, only)?;
-    let by_node = |column: &str, fold: fn(&str) -> String| node_rows(db, since, only, column, fold);
+    let (clusters, nodes, reports) = read::totals(db, since, only)?;
+    let mut by_node =
+        |column: &str, fold: fn(&str) -> String| node_rows(&mut *db, since, only, column, fold);
     let same = |v: &str| v.to_string();
-    let recent = db
-        .latest_reports(since, only, top as i64)?
+    let kubelet_versions = by_node("kubelet_version", minor)?;
+    let operating_systems = by_node("operating_system", same)?;
+    let os_images = by_node("os_image", same)?;
+    let architectures = by_node("architecture", same)?;
+    let container_runtimes = by_node("container_runtime_version", runtime)?;
+    let cloud_providers = by_node("cloud_provider", same)?;
+    let recent = read::latest_reports(db, since, only, top as i64)?
         .into_iter()
         .map(|row| Recent {
             cluster_id: row.cluster_id,
@@ -123,21 +136,21 @@ pub fn build(db: &Db, now: i64, days: u32, cluster: Option<&str>, top: usize) ->
         nodes,
         reports,
         kubernetes_versions: kubernetes_versions(db, since, only)?,
-        kubelet_versions: by_node("kubelet_version", minor)?,
-        operating_systems: by_node("operating_system", same)?,
-        os_images: by_node("os_image", same)?,
-        architectures: by_node("architecture", same)?,
-        container_runtimes: by_node("container_runtime_version", runtime)?,
-        cloud_providers: by_node("cloud_provider", same)?,
+        kubelet_versions,
+        operating_systems,
+        os_images,
+        architectures,
+        container_runtimes,
+        cloud_providers,
         node_counts: node_counts(db, since, only)?,
         recent,
     })
 }
 
 /// Clusters by the minor Kubernetes version of their latest report.
-fn kubernetes_versions(db: &Db, since: i64, only: &str) -> Result<Vec<Row>> {
+fn kubernetes_versions(db: &mut dyn Conn, since: i64, only: &str) -> Result<Vec<Row>> {
     let mut versions: HashMap<String, i64> = HashMap::new();
-    for (v, n) in db.master_versions(since, only)? {
+    for (v, n) in read::master_versions(db, since, only)? {
         *versions
             .entry(v.as_deref().map_or_else(|| NONE.to_string(), minor))
             .or_default() += n;
@@ -156,14 +169,14 @@ fn kubernetes_versions(db: &Db, since: i64, only: &str) -> Result<Vec<Row>> {
 
 /// Nodes (and clusters with such nodes) by one node column, folded by `fold`.
 fn node_rows(
-    db: &Db,
+    db: &mut dyn Conn,
     since: i64,
     only: &str,
     column: &str,
     fold: fn(&str) -> String,
 ) -> Result<Vec<Row>> {
     let mut acc: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
-    for (value, cluster, n) in db.node_values(since, only, column)? {
+    for (value, cluster, n) in read::node_values(db, since, only, column)? {
         let key = value.as_deref().map_or_else(|| NONE.to_string(), fold);
         let entry = acc.entry(key).or_default();
         entry.0 += n;
@@ -181,8 +194,10 @@ fn node_rows(
 }
 
 /// Clusters by the size of their latest report, in [`NODE_BUCKETS`].
-fn node_counts(db: &Db, since: i64, only: &str) -> Result<Vec<Bucket>> {
-    let counts: HashMap<String, i64> = db.node_count_buckets(since, only)?.into_iter().collect();
+fn node_counts(db: &mut dyn Conn, since: i64, only: &str) -> Result<Vec<Bucket>> {
+    let counts: HashMap<String, i64> = read::node_count_buckets(db, since, only)?
+        .into_iter()
+        .collect();
     Ok(NODE_BUCKETS
         .iter()
         .filter(|b| **b != "0" || counts.contains_key("0"))
@@ -356,7 +371,8 @@ impl Table<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::store::sqlite::tests::Scratch;
+    use crate::collector::store::Db;
+    use crate::collector::store::sqlite::tests::{Scratch, insert};
     use crate::collector::store::tests::{incoming, whole};
     use crate::contract::testing::report;
 
@@ -387,32 +403,31 @@ mod tests {
         // a: an old report (outside the window) and two inside; the last one counts.
         let mut old = report("a", now - 40 * day, 50);
         old.master_version = Some("v1.20.1".into());
-        db.insert(&whole(old)).unwrap();
+        insert(&mut db, &whole(old));
         let mut a1 = report("a", now - 10 * day, 2);
         a1.master_version = Some("v1.32.1".into());
-        db.insert(&whole(a1)).unwrap();
+        insert(&mut db, &whole(a1));
         let mut a2 = report("a", now - day, 3);
         a2.master_version = Some("v1.33.2-eks-1".into());
         a2.nodes[2].container_runtime_version = Some("cri-o://1.33.1".into());
         a2.nodes[2].cloud_provider = None;
-        db.insert(&whole(a2)).unwrap();
+        insert(&mut db, &whole(a2));
         // b: one report, one node; c: 1,200 nodes; d: no nodes, no master version.
         let mut b = report("b", now - 2 * day, 1);
         b.master_version = Some("v1.33.0".into());
-        db.insert(&whole(b)).unwrap();
-        db.insert(&incoming("c", now - 3 * day, None, 1200))
-            .unwrap();
+        insert(&mut db, &whole(b));
+        insert(&mut db, &incoming("c", now - 3 * day, None, 1200));
         let mut d = report("d", now - 3 * day, 0);
         d.master_version = None;
-        db.insert(&whole(d)).unwrap();
+        insert(&mut db, &whole(d));
         db
     }
 
     #[test]
     fn latest_report_per_cluster_in_the_window() {
         let dir = Scratch::new("summary");
-        let db = fleet(&dir);
-        let s = build(&db, NOW, 30, None, 10).unwrap();
+        let mut db = fleet(&dir);
+        let s = build(&mut db, NOW, 30, None, 10).unwrap();
         assert_eq!((s.clusters, s.nodes, s.reports), (4, 3 + 1 + 1200, 5));
         let row = |rows: &[Row], v: &str| rows.iter().find(|r| r.value == v).cloned();
         assert_eq!(
@@ -473,14 +488,14 @@ mod tests {
     #[test]
     fn one_cluster_an_empty_window_text_and_json() {
         let dir = Scratch::new("summary-views");
-        let db = fleet(&dir);
+        let mut db = fleet(&dir);
         let (day, now) = (DAY, NOW);
-        let s = build(&db, now, 30, None, 10).unwrap();
+        let s = build(&mut db, now, 30, None, 10).unwrap();
         // One cluster only; and a window that holds only a's old report... excluded by days.
-        let one = build(&db, now, 30, Some("a"), 10).unwrap();
+        let one = build(&mut db, now, 30, Some("a"), 10).unwrap();
         assert_eq!((one.clusters, one.nodes, one.reports), (1, 3, 2));
         assert_eq!(one.kubernetes_versions[0].value, "v1.33");
-        let none = build(&db, now + 365 * day, 30, None, 10).unwrap();
+        let none = build(&mut db, now + 365 * day, 30, None, 10).unwrap();
         assert_eq!((none.clusters, none.nodes), (0, 0));
         assert!(render(&none, 10).contains("No reports in this window."));
 

@@ -1,37 +1,99 @@
-//! The writer thread: the only place that writes to the store. Requests hand it a checked
-//! report and wait for the outcome; it drops duplicates, applies the per-cluster rate limit and
-//! commits, one report at a time, off the async threads.
+//! The store writers: the only threads that write to the store. Requests hand them a checked
+//! report and wait for the outcome. A writer takes the first report waiting, then every other
+//! one already waiting (up to [`MAX_BATCH`] reports or [`MAX_BATCH_NODES`] nodes), stores them in
+//! one transaction ([`Sink::store_batch`]: duplicates, the rate limit, the rows, each report under
+//! a savepoint), commits once, and only then answers each: group commit, so one durable write
+//! serves many reports, and a 2xx still means the report is committed.
+//!
+//! SQLite and `stdout` have one writer; PostgreSQL may have several, each with a connection of
+//! its own. [`Health`] remembers whether the store took the last attempt: the transitions are
+//! logged once, and `/readyz` reads it.
 
-use super::limit::Limiter;
-use super::store::{Incoming, Seen, Sink};
+use super::store::{Incoming, Pruned, Rules, Sink};
 use anyhow::{Context, Result, anyhow};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// What became of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Committed.
-    Stored,
-    /// Already stored; nothing written.
-    Duplicate,
-    /// The idempotency key was used before for different content.
-    KeyConflict,
-    /// Over the cluster's hourly allowance: retry after this many seconds.
-    RateLimited(u64),
-}
+pub use super::store::Outcome;
+
+/// Most reports committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+/// Most nodes in one transaction, unless a single report has more (it is a batch of its own).
+pub const MAX_BATCH_NODES: usize = 20_000;
 
 enum Command {
     Ingest(Box<Incoming>, oneshot::Sender<Result<Outcome>>),
-    Prune(i64, oneshot::Sender<Result<usize>>),
+    Prune(Option<i64>, oneshot::Sender<Result<Pruned>>),
+    Probe(oneshot::Sender<Result<()>>),
     Stop,
 }
 
-/// A cheap handle for sending work to the writer thread.
+/// Whether the store took the writers' last attempt to write (or probe), and when one last
+/// succeeded.
+#[derive(Debug)]
+pub struct Health {
+    failing: AtomicBool,
+    /// The cause being reported, and when the store last took a write.
+    state: Mutex<(Option<String>, Instant)>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            failing: AtomicBool::new(false),
+            state: Mutex::new((None, Instant::now())),
+        }
+    }
+}
+
+impl Health {
+    /// The store took a write: logs the recovery if it was failing.
+    pub fn succeeded(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.0.take().is_some() {
+            super::server::log("store: recovered, taking reports again");
+        }
+        state.1 = Instant::now();
+        self.failing.store(false, Relaxed);
+    }
+
+    /// The store failed: logs the cause on the transition to failing (not on each failure).
+    pub fn failed(&self, error: &anyhow::Error) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.0.is_none() {
+            let cause = format!("{error:#}");
+            super::server::log(&format!(
+                "store: failing, reports are answered 503 until it recovers: {cause}"
+            ));
+            state.0 = Some(cause);
+        }
+        self.failing.store(true, Relaxed);
+    }
+
+    pub fn failing(&self) -> bool {
+        self.failing.load(Relaxed)
+    }
+
+    /// Time since the store last took a write (or a probe).
+    pub fn since_success(&self) -> Duration {
+        self.state
+            .lock()
+            .map_or(Duration::MAX, |state| state.1.elapsed())
+    }
+}
+
+/// A cheap handle for sending work to the writers.
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Command>,
+    health: Arc<Health>,
 }
 
 impl Handle {
@@ -41,12 +103,18 @@ impl Handle {
             .await
     }
 
-    /// Delete reports received before `cutoff` (Unix seconds).
-    pub async fn prune(&self, cutoff: i64) -> Result<usize> {
+    /// Delete reports received before `cutoff` (Unix seconds; `None` keeps them all) and rate
+    /// limit entries that are past.
+    pub async fn prune(&self, cutoff: Option<i64>) -> Result<Pruned> {
         self.ask(|reply| Command::Prune(cutoff, reply)).await
     }
 
-    /// Send a command to the thread and wait for its reply.
+    /// Whether the store takes a write now (a transaction that is rolled back).
+    pub async fn probe(&self) -> Result<()> {
+        self.ask(Command::Probe).await
+    }
+
+    /// Send a command to a writer and wait for its reply.
     async fn ask<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
@@ -57,29 +125,42 @@ impl Handle {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Whether the writer thread is still running.
+    /// Whether the writers are still running.
     pub fn alive(&self) -> bool {
         !self.tx.is_closed()
     }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
 }
 
-/// The running writer thread.
+/// The running writer threads.
 pub struct Writer {
     handle: Handle,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
+type Queue = Arc<Mutex<mpsc::Receiver<Command>>>;
+
 impl Writer {
-    /// Start the thread. `window_secs` is the content-dedup window (0: keys only).
-    pub fn spawn(sink: Sink, limiter: Limiter, window_secs: i64) -> Result<Writer> {
-        let (tx, rx) = mpsc::channel(64);
-        let thread = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || run(rx, sink, limiter, window_secs))
-            .context("starting the store writer thread")?;
+    /// Start one thread per sink, all taking work from one queue.
+    pub fn spawn(sinks: Vec<Sink>, rules: Rules) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel(MAX_BATCH);
+        let queue: Queue = Arc::new(Mutex::new(rx));
+        let health = Arc::new(Health::default());
+        let mut threads = Vec::new();
+        for (i, sink) in sinks.into_iter().enumerate() {
+            let (queue, health) = (queue.clone(), health.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("store-writer-{i}"))
+                .spawn(move || run(&queue, sink, &rules, &health))
+                .context("starting a store writer thread")?;
+            threads.push(thread);
+        }
         Ok(Writer {
-            handle: Handle { tx },
-            thread: Some(thread),
+            handle: Handle { tx, health },
+            threads,
         })
     }
 
@@ -87,104 +168,126 @@ impl Writer {
         self.handle.clone()
     }
 
-    /// Finish what is queued, then stop and wait for the thread.
-    pub async fn stop(mut self) {
-        let _ = self.handle.tx.send(Command::Stop).await;
-        if let Some(thread) = self.thread.take() {
+    /// Finish what is queued, then stop and wait for the threads.
+    pub async fn stop(self) {
+        for _ in &self.threads {
+            let _ = self.handle.tx.send(Command::Stop).await;
+        }
+        for thread in self.threads {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
 }
 
-fn run(mut rx: mpsc::Receiver<Command>, mut sink: Sink, mut limiter: Limiter, window_secs: i64) {
-    let clock = Instant::now();
-    while let Some(command) = rx.blocking_recv() {
-        match command {
-            Command::Ingest(incoming, reply) => {
-                let now_ms = clock.elapsed().as_millis() as u64;
-                let outcome = ingest(&mut sink, &mut limiter, &incoming, window_secs, now_ms);
-                // Free the report (and its memory budget) before the request is answered.
-                drop(incoming);
-                let _ = reply.send(outcome);
+type Batch = Vec<(Box<Incoming>, oneshot::Sender<Result<Outcome>>)>;
+
+fn run(queue: &Queue, mut sink: Sink, rules: &Rules, health: &Health) {
+    loop {
+        let (batch, then) = match queue.lock() {
+            Ok(mut rx) => next(&mut rx),
+            Err(_) => return,
+        };
+        if !batch.is_empty() {
+            store(&mut sink, batch, rules, health);
+        }
+        match then {
+            Then::More => {}
+            Then::Stop => return,
+            Then::Prune(cutoff, reply) => {
+                let pruned = sink.prune(cutoff, now_ms());
+                note(health, &pruned);
+                let _ = reply.send(pruned);
             }
-            Command::Prune(cutoff, reply) => {
-                let _ = reply.send(sink.prune(cutoff));
+            Then::Probe(reply) => {
+                let probed = sink.probe();
+                note(health, &probed);
+                let _ = reply.send(probed);
             }
-            Command::Stop => break,
         }
     }
 }
 
-/// Duplicates first (a retry never counts against the limit), then the limit, then the write.
-pub fn ingest(
-    sink: &mut Sink,
-    limiter: &mut Limiter,
-    incoming: &Incoming,
-    window_secs: i64,
-    now_ms: u64,
-) -> Result<Outcome> {
-    match sink.seen(incoming, window_secs)? {
-        Seen::Duplicate => return Ok(Outcome::Duplicate),
-        Seen::KeyConflict => return Ok(Outcome::KeyConflict),
-        Seen::New => {}
+/// What a writer does after a batch.
+enum Then {
+    /// Take the next batch.
+    More,
+    /// The queue is closed, or a stop was asked for.
+    Stop,
+    Prune(Option<i64>, oneshot::Sender<Result<Pruned>>),
+    Probe(oneshot::Sender<Result<()>>),
+}
+
+/// The next batch of reports (the first waiting, and all others already waiting, within the
+/// bounds), and what to do after it.
+fn next(rx: &mut mpsc::Receiver<Command>) -> (Batch, Then) {
+    let mut batch = Batch::new();
+    let mut nodes = 0;
+    let Some(mut command) = rx.blocking_recv() else {
+        return (batch, Then::Stop);
+    };
+    loop {
+        let then = match command {
+            Command::Ingest(incoming, reply) => {
+                nodes += incoming.node_count();
+                batch.push((incoming, reply));
+                Then::More
+            }
+            Command::Prune(cutoff, reply) => Then::Prune(cutoff, reply),
+            Command::Probe(reply) => Then::Probe(reply),
+            Command::Stop => Then::Stop,
+        };
+        if !matches!(then, Then::More) || batch.len() >= MAX_BATCH || nodes >= MAX_BATCH_NODES {
+            return (batch, then);
+        }
+        command = match rx.try_recv() {
+            Ok(more) => more,
+            Err(mpsc::error::TryRecvError::Empty) => return (batch, Then::More),
+            Err(mpsc::error::TryRecvError::Disconnected) => return (batch, Then::Stop),
+        };
     }
-    let cluster = &incoming.report.cluster_id;
-    if let Err(wait) = limiter.check(cluster, now_ms) {
-        return Ok(Outcome::RateLimited(wait));
+}
+
+/// One transaction for the batch; then each report's memory is freed and its request answered.
+fn store(sink: &mut Sink, batch: Batch, rules: &Rules, health: &Health) {
+    let (incomings, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let items: Vec<&Incoming> = incomings.iter().map(Box::as_ref).collect();
+    let stored = sink.store_batch(&items, rules, now_ms());
+    drop(items);
+    // Free the reports (and their memory budget) before the requests are answered.
+    drop(incomings);
+    note(health, &stored);
+    match stored {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                if let Err(e) = &outcome {
+                    super::server::log(&format!("storing a report failed: {e:#}"));
+                }
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let cause = format!("{e:#}");
+            for reply in replies {
+                let _ = reply.send(Err(anyhow!("{cause}")));
+            }
+        }
     }
-    sink.insert(incoming)?;
-    limiter.record(cluster, now_ms);
-    Ok(Outcome::Stored)
+}
+
+fn note<T>(health: &Health, result: &Result<T>) {
+    match result {
+        Ok(_) => health.succeeded(),
+        Err(e) => health.failed(e),
+    }
+}
+
+/// Unix milliseconds now: the rate limit's clock, shared by every collector on a store.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::collector::store::sqlite::tests::Scratch;
-    use crate::collector::store::tests::incoming;
-    use crate::collector::store::{Db, Spec};
-
-    #[test]
-    fn duplicates_do_not_use_the_allowance_and_limits_are_per_cluster() {
-        let dir = Scratch::new("writer");
-        let mut sink = Sink::open(&Spec::Sqlite(dir.join("s.db"))).unwrap();
-        let mut limiter = Limiter::new(2);
-        let mut go = |i: &Incoming| ingest(&mut sink, &mut limiter, i, 3600, 0).unwrap();
-        let first = incoming("a", 100, Some("k1"), 1);
-        assert_eq!(go(&first), Outcome::Stored);
-        for _ in 0..5 {
-            assert_eq!(go(&first), Outcome::Duplicate);
-        }
-        assert_eq!(go(&incoming("a", 101, Some("k2"), 2)), Outcome::Stored);
-        assert_eq!(
-            go(&incoming("a", 102, Some("k3"), 3)),
-            Outcome::RateLimited(1800)
-        );
-        assert_eq!(go(&incoming("b", 102, Some("k3"), 3)), Outcome::Stored);
-        assert_eq!(go(&incoming("a", 103, Some("k1"), 9)), Outcome::KeyConflict);
-        drop(sink);
-        let db = Db::open_existing(&dir.join("s.db")).unwrap();
-        assert_eq!(db.totals(0, "").unwrap(), (2, 5, 3));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn thread_round_trip_and_stop() {
-        let dir = Scratch::new("writer-thread");
-        let sink = Sink::open(&Spec::Sqlite(dir.join("s.db"))).unwrap();
-        let writer = Writer::spawn(sink, Limiter::new(0), 3600).unwrap();
-        let h = writer.handle();
-        assert_eq!(
-            h.ingest(incoming("a", 10, None, 1)).await.unwrap(),
-            Outcome::Stored
-        );
-        assert_eq!(
-            h.ingest(incoming("a", 20, None, 1)).await.unwrap(),
-            Outcome::Stored,
-            "different timestamp, different content"
-        );
-        assert_eq!(h.prune(15).await.unwrap(), 1);
-        writer.stop().await;
-        assert!(!h.alive());
-        assert!(h.ingest(incoming("a", 30, None, 1)).await.is_err());
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;

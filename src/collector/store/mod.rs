@@ -1,14 +1,26 @@
 //! Storage: where accepted reports go, and what the summary reads.
 //!
-//! - [`Spec`]: what `--store` names (an embedded SQLite file, or `stdout`).
+//! - [`Spec`]: what `--store` names (an embedded SQLite file, a PostgreSQL database, `stdout`).
 //! - [`Incoming`]: a checked report on its way in, its nodes behind [`NodeSource`], so the store
 //!   never knows how they are held (the collector reads them from the received JSON one at a
 //!   time; tests hand a list).
-//! - [`Sink`]: the write side the collector's writer thread owns: duplicate lookup, insert,
-//!   retention pruning. [`sqlite::Db`] or [`stdout::StdoutSink`].
+//! - [`schema`]: the one schema, and the one place where the two databases' SQL differs.
+//! - [`write`]: a batch of reports in one transaction, step by step (duplicates, rate limit,
+//!   rows), and retention; [`read`]: the summary's queries. Both are written once, over
+//!   [`sql::Conn`], which [`sqlite::Db`] and [`postgres::Pg`] implement.
+//! - [`Sink`]: the write side a writer thread owns; [`Reader`]: the read side.
 
+pub mod pgsink;
+pub mod pgtls;
+pub mod pgurl;
+pub mod postgres;
+pub mod read;
+pub mod rows;
+pub mod schema;
+pub mod sql;
 pub mod sqlite;
 pub mod stdout;
+pub mod write;
 
 use crate::contract::{Node, Report};
 use crate::exit::{Class, fail};
@@ -16,20 +28,27 @@ use anyhow::{Result, anyhow};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use pgsink::PgSink;
+pub use pgurl::PgUrl;
+pub use postgres::Pg;
 pub use sqlite::Db;
 pub use stdout::StdoutSink;
+pub use write::{Outcome, Pruned, Rules, Seen};
 
 /// What `--store` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spec {
     /// The embedded store: one SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by any number of collectors.
+    Postgres(PgUrl),
     /// Print each accepted report as one JSON line on stdout; nothing is kept.
     Stdout,
 }
 
 impl Spec {
-    /// Parse `--store`: `stdout`, a file path, or `sqlite:PATH`. Errors are usage errors.
+    /// Parse `--store`: `stdout`, a file path, `sqlite:PATH` or `postgres://...`. Errors are
+    /// usage errors, and never repeat a password.
     pub fn parse(spec: &str) -> Result<Spec> {
         let usage = |msg: String| fail(Class::Usage, anyhow!("{msg}"));
         let spec = spec.trim();
@@ -41,10 +60,9 @@ impl Spec {
         }
         let lower = spec.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Err(usage(
-                "--store: PostgreSQL stores are not built yet; use a file path (SQLite) or `stdout`"
-                    .into(),
-            ));
+            return PgUrl::parse(spec)
+                .map(Spec::Postgres)
+                .map_err(|e| usage(format!("--store {}: {e}", pgurl::redact_given(spec))));
         }
         if let Some(path) = spec
             .strip_prefix("sqlite://")
@@ -57,7 +75,7 @@ impl Spec {
         }
         if let Some((scheme, _)) = spec.split_once("://") {
             return Err(usage(format!(
-                "--store {spec}: unknown store type `{scheme}` (want a file path or `stdout`)"
+                "--store {spec}: unknown store type `{scheme}` (want a file path, postgres://... or `stdout`)"
             )));
         }
         Ok(Spec::Sqlite(PathBuf::from(spec)))
@@ -68,6 +86,7 @@ impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Spec::Sqlite(path) => write!(f, "{}", path.display()),
+            Spec::Postgres(url) => write!(f, "{url}"),
             Spec::Stdout => f.write_str("stdout"),
         }
     }
@@ -130,51 +149,94 @@ impl Incoming {
     }
 }
 
-/// Whether a report was seen before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    New,
-    /// Same idempotency key and content, or same content within the window: already stored.
-    Duplicate,
-    /// Same idempotency key, different content: a client bug, refused.
-    KeyConflict,
-}
-
-/// The write side, owned by the writer thread.
+/// The write side, owned by a writer thread.
 pub enum Sink {
-    Db(Box<Db>),
-    Stdout(StdoutSink),
+    Sqlite(Box<Db>),
+    Postgres(Box<PgSink>),
+    Stdout(Box<StdoutSink>),
 }
 
 impl Sink {
-    /// Open the store named by `spec` for writing (creating and migrating SQLite as needed).
-    pub fn open(spec: &Spec) -> Result<Sink> {
+    /// Open the store named by `spec` for writing: created and migrated as needed, and checked
+    /// to take a write. `rate_limit` is for `stdout`, which keeps its limit in memory.
+    pub fn open(spec: &Spec, rate_limit: u32) -> Result<Sink> {
         Ok(match spec {
-            Spec::Sqlite(path) => Sink::Db(Box::new(Db::open(path)?)),
-            Spec::Stdout => Sink::Stdout(StdoutSink::new(Box::new(std::io::stdout()))),
+            Spec::Sqlite(path) => Sink::Sqlite(Box::new(Db::open(path)?)),
+            Spec::Postgres(url) => Sink::Postgres(Box::new(PgSink::new(Pg::open(url)?))),
+            Spec::Stdout => Sink::Stdout(Box::new(StdoutSink::new(
+                Box::new(std::io::stdout()),
+                rate_limit,
+            ))),
         })
     }
 
-    pub fn seen(&mut self, incoming: &Incoming, window_secs: i64) -> Result<Seen> {
+    /// Store a batch in one transaction: each report's outcome, or an error of the whole
+    /// batch (nothing of it stored).
+    pub fn store_batch(
+        &mut self,
+        batch: &[&Incoming],
+        rules: &Rules,
+        now_ms: u64,
+    ) -> Result<Vec<Result<Outcome>>> {
         match self {
-            Sink::Db(db) => db.seen(incoming, window_secs),
-            Sink::Stdout(s) => Ok(s.seen(incoming, window_secs)),
+            Sink::Sqlite(db) => write::store_batch(db.as_mut(), batch, rules, now_ms),
+            Sink::Postgres(pg) => pg.with(|pg| write::store_batch(pg, batch, rules, now_ms)),
+            Sink::Stdout(s) => Ok(s.store_batch(batch, rules.window_secs, now_ms)),
         }
     }
 
-    /// Store durably; returns only once committed.
-    pub fn insert(&mut self, incoming: &Incoming) -> Result<()> {
+    /// Delete reports received before `cutoff` (Unix seconds; `None` keeps them) and rate limit
+    /// entries past at `now_ms`.
+    pub fn prune(&mut self, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
         match self {
-            Sink::Db(db) => db.insert(incoming).map(|_| ()),
-            Sink::Stdout(s) => s.insert(incoming),
+            Sink::Sqlite(db) => write::prune(db.as_mut(), cutoff, now_ms),
+            Sink::Postgres(pg) => pg.with(|pg| write::prune(pg, cutoff, now_ms)),
+            Sink::Stdout(_) => Ok(Pruned::default()),
         }
     }
 
-    /// Delete reports received before `cutoff` (Unix seconds); returns how many.
-    pub fn prune(&mut self, cutoff: i64) -> Result<usize> {
+    /// Another writer's sink on the same store (PostgreSQL: a connection of its own); `None` for
+    /// stores that have one writer.
+    pub fn another(&self) -> Result<Option<Sink>> {
         match self {
-            Sink::Db(db) => db.prune(cutoff),
-            Sink::Stdout(_) => Ok(0),
+            Sink::Postgres(pg) => Ok(Some(Sink::Postgres(Box::new(pg.sibling()?)))),
+            Sink::Sqlite(_) | Sink::Stdout(_) => Ok(None),
+        }
+    }
+
+    /// Whether the store can take a write now (a transaction rolled back).
+    pub fn probe(&mut self) -> Result<()> {
+        match self {
+            Sink::Sqlite(db) => write::probe(db.as_mut()),
+            Sink::Postgres(pg) => pg.with(|pg| write::probe(pg)),
+            Sink::Stdout(_) => Ok(()),
+        }
+    }
+}
+
+/// The read side: a connection the summary's queries ([`read`]) run on.
+pub enum Reader {
+    Sqlite(Box<Db>),
+    Postgres(Box<Pg>),
+}
+
+impl Reader {
+    /// Open an existing store of this binary's schema version, to read it.
+    pub fn open(spec: &Spec) -> Result<Reader> {
+        match spec {
+            Spec::Sqlite(path) => Ok(Reader::Sqlite(Box::new(Db::open_existing(path)?))),
+            Spec::Postgres(url) => Ok(Reader::Postgres(Box::new(Pg::open_existing(url)?))),
+            Spec::Stdout => Err(fail(
+                Class::Usage,
+                anyhow!("--store stdout keeps nothing to read; give the collector's store"),
+            )),
+        }
+    }
+
+    pub fn conn(&mut self) -> &mut dyn sql::Conn {
+        match self {
+            Reader::Sqlite(db) => db.as_mut(),
+            Reader::Postgres(pg) => pg.as_mut(),
         }
     }
 }
@@ -210,10 +272,19 @@ pub(crate) mod tests {
             Spec::parse("sqlite:///var/lib/s.db").unwrap(),
             Spec::Sqlite("/var/lib/s.db".into())
         );
-        for bad in ["mysql://h", "", "sqlite:"] {
+        for bad in ["mysql://h", "", "sqlite:", "postgres://u:hunter2@/d"] {
             let e = Spec::parse(bad).unwrap_err();
             assert_eq!(crate::exit::class_of(&e), Class::Usage, "{bad}");
+            assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
         }
+        let Spec::Postgres(url) = Spec::parse("postgres://u:hunter2@db:5433/s").unwrap() else {
+            panic!("not postgres");
+        };
+        assert_eq!((url.host.as_str(), url.port), ("db", 5433));
+        assert_eq!(
+            Spec::Postgres(url).to_string(),
+            "postgres://u:****@db:5433/s?sslmode=prefer"
+        );
         assert_eq!(Spec::parse("/d/s.db").unwrap().to_string(), "/d/s.db");
     }
 }

@@ -1,7 +1,11 @@
-//! Tests of the SQLite store.
+//! Tests of the SQLite store's own parts: files, messages, migrations, backups. What both stores
+//! do alike (batches, duplicates, the rate limit, retention, several writers) is in
+//! tests/store.rs, against both.
 
 use super::*;
+use crate::collector::store::Incoming;
 use crate::collector::store::tests::incoming;
+use crate::collector::store::write::{Outcome, Rules, store_batch};
 
 /// A scratch directory, removed when dropped.
 pub(crate) struct Scratch(pub PathBuf);
@@ -28,75 +32,42 @@ impl Drop for Scratch {
     }
 }
 
+/// Store one report, without duplicate window or rate limit; panics unless it is stored.
+pub(crate) fn insert(db: &mut Db, incoming: &Incoming) {
+    let rules = Rules {
+        window_secs: 0,
+        rate: None,
+    };
+    let outcomes = store_batch(db, &[incoming], &rules, 0).unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap(), &Outcome::Stored);
+}
+
+fn message(e: anyhow::Error) -> (String, Class) {
+    (format!("{e:#}"), crate::exit::class_of(&e))
+}
+
 #[test]
-fn schema_insert_dedup_and_prune() {
-    let dir = Scratch::new("db");
+fn migrates_once_and_the_released_schema_is_unchanged() {
+    use sha2::Digest;
+    // The text of version 1 as released (before the dialects): it must never change.
+    let v1 = Dialect::Sqlite.migration(1).unwrap();
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(v1.as_bytes())),
+        "330af16431bf3b07109fa5d44963e1d0d4b75c9c7dee05c5c4cecbda29b97598"
+    );
+    let dir = Scratch::new("migrate");
     let path = dir.join("s.db");
     let mut db = Db::open(&path).unwrap();
-    // Reopening does not re-apply migrations.
+    insert(&mut db, &incoming("a", 1000, Some("k"), 2));
     drop(db);
-    db = Db::open(&path).unwrap();
-    assert_eq!(db.current_version().unwrap(), schema_version());
-
-    let a = incoming("a", 1000, Some("k1"), 3);
-    assert_eq!(db.seen(&a, 3600).unwrap(), Seen::New);
-    db.insert(&a).unwrap();
-    // Same key, same content: duplicate even much later.
-    let mut again = incoming("a", 1000, Some("k1"), 3);
-    again.received_at = 1_000_000;
-    assert_eq!(db.seen(&again, 3600).unwrap(), Seen::Duplicate);
-    // Same key, other content: conflict. Same key, other cluster: new.
-    let mut other = incoming("a", 1001, Some("k1"), 4);
-    assert_eq!(db.seen(&other, 3600).unwrap(), Seen::KeyConflict);
-    other.report.cluster_id = "b".into();
-    assert_eq!(db.seen(&other, 3600).unwrap(), Seen::New);
-    // No key, same content: duplicate inside the window only.
-    let mut nokey = incoming("a", 1000, None, 3);
-    nokey.received_at = 1000 + 3600;
-    assert_eq!(db.seen(&nokey, 3600).unwrap(), Seen::Duplicate);
-    nokey.received_at = 1000 + 3601;
-    assert_eq!(db.seen(&nokey, 3600).unwrap(), Seen::New);
-    assert_eq!(db.seen(&nokey, 0).unwrap(), Seen::New);
-
-    // Nodes read from the received JSON while inserting are stored the same.
-    let b = incoming("b", 5000, None, 1);
-    assert_eq!(b.node_count(), 1);
-    db.insert(&b).unwrap();
-    let node_b: (String, Option<String>, i64) = db
-        .conn
-        .query_row(
-            "SELECT n.node_id, n.architecture, r.node_count FROM nodes n
-             JOIN reports r ON r.id = n.report_id WHERE r.cluster_id = 'b'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    let mut db = Db::open(&path).unwrap();
+    let applied = db
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
         )
         .unwrap();
-    assert_eq!(node_b, (format!("{:032x}", 0), Some("amd64".into()), 1));
-    let count = |db: &Db, table: &str| -> i64 {
-        db.conn
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    };
-    assert_eq!(count(&db, "nodes"), 4);
-    assert_eq!(count(&db, "capacities"), 4);
-    assert_eq!(count(&db, "extensions"), 2);
-    let stored: (String, Option<String>, i64) = db
-        .conn
-        .query_row(
-            "SELECT format_version, client_timestamp, node_count FROM reports WHERE cluster_id = 'a'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(stored, ("v1.0.0".into(), Some("1000".into()), 3));
-
-    assert_eq!(db.prune(2000).unwrap(), 1);
-    assert_eq!(count(&db, "reports"), 1);
-    assert_eq!(count(&db, "nodes"), 1);
-    assert_eq!(count(&db, "capacities"), 1);
-    assert_eq!(count(&db, "extensions"), 1);
-    db.ping().unwrap();
-
+    assert_eq!(applied.len() as i64, schema::version(), "{applied:?}");
     let reader = Db::open_existing(&path).unwrap();
     assert!(
         reader.conn.execute("DELETE FROM reports", []).is_err(),
@@ -105,13 +76,76 @@ fn schema_insert_dedup_and_prune() {
 }
 
 #[test]
-fn open_existing_refuses_missing_and_newer_stores() {
-    let dir = Scratch::new("existing");
+fn parameters_are_numbered_for_sqlite() {
+    assert_eq!(
+        numbered("SELECT $1, $2 WHERE a = $12 AND b = '$'"),
+        "SELECT ?1, ?2 WHERE a = ?12 AND b = '$'"
+    );
+}
+
+#[test]
+fn files_that_are_not_stores_are_named_for_what_they_are() {
+    let dir = Scratch::new("files");
     let missing = dir.join("none.db");
-    let e = Db::open_existing(&missing).unwrap_err();
-    assert!(format!("{e:#}").contains("does not exist"));
+    let (e, class) = message(Db::open_existing(&missing).unwrap_err());
+    assert!(e.contains("does not exist"), "{e}");
+    assert_eq!(class, Class::Usage);
     assert!(!missing.exists(), "never created");
 
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let (e, class) = message(Db::open_existing(&empty).unwrap_err());
+    assert_eq!(
+        e,
+        format!(
+            "no spartakus store in {}: the file is empty",
+            empty.display()
+        )
+    );
+    assert_eq!(class, Class::Usage);
+    // A copy of a running store's file, without its WAL: a database with no tables.
+    let bare = dir.join("bare.db");
+    Connection::open(&bare)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1")
+        .unwrap();
+    let (e, _) = message(Db::open_existing(&bare).unwrap_err());
+    assert!(
+        e.starts_with(&format!(
+            "no spartakus store in {}: the database is empty",
+            bare.display()
+        )),
+        "{e}"
+    );
+    // `collect` makes a store of either.
+    Db::open(&empty).unwrap();
+    Db::open_existing(&empty).unwrap();
+
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, b"these are not the reports you are looking for").unwrap();
+    let other = dir.join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    for path in [&text, &other] {
+        for e in [
+            Db::open_existing(path).unwrap_err(),
+            Db::open(path).unwrap_err(),
+        ] {
+            let (e, class) = message(e);
+            assert!(
+                e.starts_with(&format!("{} is not a spartakus store", path.display())),
+                "{e}"
+            );
+            assert_eq!(class, Class::Usage, "{e}");
+        }
+    }
+}
+
+#[test]
+fn newer_and_older_schemas_and_damaged_files_are_refused() {
+    let dir = Scratch::new("versions");
     let path = dir.join("s.db");
     let db = Db::open(&path).unwrap();
     db.conn
@@ -121,8 +155,72 @@ fn open_existing_refuses_missing_and_newer_stores() {
         )
         .unwrap();
     drop(db);
-    let e = Db::open_existing(&path).unwrap_err();
-    assert!(format!("{e:#}").contains("schema version 99"), "{e:#}");
-    let e = Db::open(&path).unwrap_err();
-    assert!(format!("{e:#}").contains("newer than this binary"), "{e:#}");
+    for e in [
+        Db::open_existing(&path).unwrap_err(),
+        Db::open(&path).unwrap_err(),
+    ] {
+        let (e, class) = message(e);
+        assert!(
+            e.contains("schema version 99, newer than this binary's"),
+            "{e}"
+        );
+        assert_eq!(class, Class::Usage);
+    }
+
+    let old = dir.join("old.db");
+    let db = Db::open(&old).unwrap();
+    db.conn
+        .execute_batch("DELETE FROM schema_migrations WHERE version > 1")
+        .unwrap();
+    drop(db);
+    let (e, _) = message(Db::open_existing(&old).unwrap_err());
+    assert!(e.contains("has schema version 1, this binary reads"), "{e}");
+
+    // Damage every page after the first: SQLite reads the header, then finds garbage.
+    let damaged = dir.join("damaged.db");
+    let mut db = Db::open(&damaged).unwrap();
+    insert(&mut db, &incoming("a", 1, None, 50));
+    db.conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    drop(db);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    assert!(bytes.len() > 8192, "{}", bytes.len());
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&damaged, bytes).unwrap();
+    let (e, class) = message(Db::open(&damaged).unwrap_err());
+    assert!(e.contains("is damaged") || e.contains("malformed"), "{e}");
+    assert_eq!(class, Class::Usage, "{e}");
+}
+
+#[test]
+fn backups_are_consistent_copies_that_open_as_stores() {
+    let dir = Scratch::new("backup");
+    let path = dir.join("s.db");
+    let mut db = Db::open(&path).unwrap();
+    for i in 0..7 {
+        insert(&mut db, &incoming(&format!("c{i}"), 1000 + i, None, 3));
+    }
+    // The collector is still running: its reports are in the WAL, not yet in the file.
+    let wal = with_suffix(&path, "-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let copy = dir.join("copy.db");
+    let reader = Db::open_existing(&path).unwrap();
+    assert_eq!(reader.backup(&copy).unwrap(), 7);
+    assert!(!with_suffix(&copy, ".partial").exists());
+    let mut restored = Db::open_existing(&copy).unwrap();
+    assert_eq!(
+        restored
+            .query_int("SELECT COUNT(*) FROM nodes", &[])
+            .unwrap(),
+        21
+    );
+    // Copying the file alone, as the README once said, loses what is in the WAL.
+    let naive = dir.join("naive.db");
+    std::fs::copy(&path, &naive).unwrap();
+    let (e, _) = message(Db::open_existing(&naive).unwrap_err());
+    assert!(e.contains("no spartakus store"), "{e}");
+    drop(db);
 }

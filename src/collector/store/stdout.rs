@@ -1,6 +1,8 @@
-//! The `stdout` store: each accepted report printed as one JSON line, nothing kept.
+//! The `stdout` store: each accepted report printed as one JSON line, nothing kept. Duplicates
+//! and the rate limit are remembered in this process's memory only.
 
-use super::{Incoming, Seen};
+use super::{Incoming, Outcome, Seen};
+use crate::collector::limit::Limiter;
 use crate::contract::ReportWriter;
 use anyhow::{Context, Result};
 use std::collections::{HashMap, VecDeque};
@@ -13,15 +15,45 @@ pub struct StdoutSink {
     /// Lookup keys (`k` + cluster + key, or `h` + cluster + hash) with the time they were seen.
     recent: HashMap<String, (i64, [u8; 32])>,
     order: VecDeque<(i64, String)>,
+    limiter: Limiter,
 }
 
 impl StdoutSink {
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
+    /// Print to `out`; at most `rate_limit` reports per cluster per hour (0: no limit).
+    pub fn new(out: Box<dyn Write + Send>, rate_limit: u32) -> Self {
         StdoutSink {
             out,
             recent: HashMap::new(),
             order: VecDeque::new(),
+            limiter: Limiter::new(rate_limit),
         }
+    }
+
+    /// Each report in turn: duplicates, then the limit, then the line.
+    pub fn store_batch(
+        &mut self,
+        batch: &[&Incoming],
+        window_secs: i64,
+        now_ms: u64,
+    ) -> Vec<anyhow::Result<Outcome>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            outcomes.push(match self.seen(incoming, window_secs) {
+                Seen::Duplicate => Ok(Outcome::Duplicate),
+                Seen::KeyConflict => Ok(Outcome::KeyConflict),
+                Seen::New => {
+                    let cluster = &incoming.report.cluster_id;
+                    match self.limiter.check(cluster, now_ms) {
+                        Err(wait) => Ok(Outcome::RateLimited(wait)),
+                        Ok(()) => self.insert(incoming).map(|()| {
+                            self.limiter.record(cluster, now_ms);
+                            Outcome::Stored
+                        }),
+                    }
+                }
+            });
+        }
+        outcomes
     }
 
     /// `{"receivedAt":...,"report":{...}}` and a newline, the nodes written one at a time.
@@ -109,7 +141,7 @@ mod tests {
     #[test]
     fn stdout_sink_prints_one_line_per_report_and_drops_duplicates() {
         let out = Shared::default();
-        let mut sink = StdoutSink::new(Box::new(out.clone()));
+        let mut sink = StdoutSink::new(Box::new(out.clone()), 0);
         let a = incoming("a", 1000, Some("k"), 2);
         assert_eq!(sink.seen(&a, 3600), Seen::New);
         sink.insert(&a).unwrap();
@@ -134,7 +166,7 @@ mod tests {
 
         // Nodes still in the received JSON are printed the same, one at a time.
         let out2 = Shared::default();
-        let mut sink2 = StdoutSink::new(Box::new(out2.clone()));
+        let mut sink2 = StdoutSink::new(Box::new(out2.clone()), 0);
         sink2.insert(&incoming("a", 1000, Some("k"), 2)).unwrap();
         let text2 = String::from_utf8(out2.0.lock().unwrap().clone()).unwrap();
         assert!(
@@ -150,5 +182,36 @@ mod tests {
         let v3: serde_json::Value = serde_json::from_str(text2.lines().nth(1).unwrap()).unwrap();
         assert_eq!(v3["report"]["clusterID"], "z");
         assert!(v3["report"].get("nodes").is_none());
+    }
+
+    #[test]
+    fn batches_drop_duplicates_and_keep_the_limit_in_memory() {
+        let out = Shared::default();
+        let mut sink = StdoutSink::new(Box::new(out.clone()), 1);
+        let a = incoming("a", 1000, Some("k"), 1);
+        let again = incoming("a", 1000, Some("k"), 1);
+        let a2 = incoming("a", 1001, Some("k2"), 1);
+        let b = incoming("b", 1000, None, 1);
+        let outcomes: Vec<Outcome> = sink
+            .store_batch(&[&a, &again, &a2, &b], 3600, 0)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Stored,
+                Outcome::Duplicate,
+                Outcome::RateLimited(3600),
+                Outcome::Stored
+            ]
+        );
+        assert_eq!(
+            String::from_utf8(out.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
     }
 }

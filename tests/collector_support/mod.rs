@@ -1,0 +1,254 @@
+//! The collector as users meet it, shared by the collector's test files: the real `spartakus
+//! collect` binary on 127.0.0.1 (any store), spoken to over raw HTTP/1.1, and `spartakus
+//! summary` reading what it stored.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+#[allow(unused_imports)]
+pub use crate::support::util::{TempDir, gzip, gzip_at};
+
+/// Where a test's SQLite store lives.
+pub trait StorePath {
+    fn db(&self) -> PathBuf;
+}
+
+impl StorePath for TempDir {
+    fn db(&self) -> PathBuf {
+        self.join("spartakus.db")
+    }
+}
+
+/// A running collector. Killed when dropped.
+pub struct Collector {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+    pub stdout: Arc<Mutex<String>>,
+}
+
+impl Collector {
+    pub fn start(store: &str, extra: &[&str]) -> Collector {
+        let mut child = Command::new(BIN)
+            .args(["collect", "--listen", "127.0.0.1:0", "--store", store])
+            .args(extra)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let err_pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split(',').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                log.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let out_pipe = child.stdout.take().unwrap();
+        let out = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines() {
+                let Ok(line) = line else { break };
+                out.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("collector did not start: {}", stderr.lock().unwrap()));
+        Collector {
+            child,
+            addr: addr.parse().unwrap(),
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn sqlite(dir: &TempDir, extra: &[&str]) -> Collector {
+        Collector::start(dir.db().to_str().unwrap(), extra)
+    }
+
+    pub fn post(&self, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        request(self.addr, "POST", "/api/v1", &all, body)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.addr, "GET", path, &[], b"")
+    }
+
+    pub fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn error(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {}", self.text()));
+        v["error"].as_str().unwrap().to_string()
+    }
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+/// One request on its own connection (`Connection: close`), the response read to the end.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = connect(addr);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413, 415) before reading the whole body; that is fine.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_response(&raw)
+}
+
+pub fn report(cluster: &str, nodes: usize) -> String {
+    let nodes: Vec<String> = (0..nodes)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{i:032x}","operatingSystem":"linux","osImage":"Ubuntu 24.04.2 LTS","kernelVersion":"6.8.0-1021-aws","architecture":"{}","containerRuntimeVersion":"containerd://1.7.27","kubeletVersion":"v1.33.2","cloudProvider":"aws","capacity":[{{"resource":"cpu","value":"4"}},{{"resource":"memory","value":"16Gi"}}]}}"#,
+                if i % 3 == 0 { "arm64" } else { "amd64" }
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":"v1.0.0","timestamp":"1764000000","clusterID":"{cluster}","masterVersion":"v1.33.2","nodes":[{}],"extensions":[{{"name":"example.com/tier","value":"gold"}}]}}"#,
+        nodes.join(",")
+    )
+}
+
+/// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
+pub const ORIGINAL_VOLUNTEER: &str = include_str!("../fixtures/original-volunteer.json");
+
+pub fn summary(db: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["summary", "--store", db.to_str().unwrap()])
+        .args(extra)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+pub fn summary_json(db: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = summary(db, &[&["--json"], extra].concat());
+    assert!(
+        out.status.success(),
+        "summary failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
