@@ -3,6 +3,7 @@
 //! errors, 429 and 5xx are retried inside the run's deadline; 401/403/404 and other answers, and
 //! anything that fails before a request is sent, are not.
 
+use super::tls::Peer;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 use anyhow::{Context, Result};
@@ -21,6 +22,8 @@ pub struct Cluster {
     default_namespace: String,
     /// The API server's host, for deciding what is worth retrying.
     host: String,
+    /// The API server's URL, for messages.
+    server: String,
     patience: Patience,
     /// Requests sent, retries included (for the log and the benchmark).
     pub requests: usize,
@@ -69,20 +72,17 @@ impl Cluster {
     pub async fn connect(patience: Patience) -> Result<Cluster> {
         let mut config = super::kubeconfig::load().await?;
         let host = config.cluster_url.host().unwrap_or("").to_string();
+        let server = super::upload::redact(&config.cluster_url.to_string());
         // Retries are ours, bounded by the run's deadline (kube's own policy could wait far longer).
         config.default_retry = false;
         config.read_timeout = Some(Duration::from_secs(60));
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| {
-            fail(
-                Class::Usage,
-                anyhow::anyhow!("building the Kubernetes client: {e}"),
-            )
-        })?;
+        let client = super::transport::client(config)?;
         Ok(Cluster {
             client,
             default_namespace,
             host,
+            server,
             patience,
             requests: 0,
         })
@@ -215,11 +215,10 @@ impl Cluster {
     /// run someone is watching, a refused loopback connection or an unknown name.
     fn classify_transport(&self, op: &Op, error: kube::Error) -> Result<Retry> {
         let text = error_chain(&error);
-        if text.contains("certificate") || text.contains("UnknownIssuer") {
-            return Err(api_error(
-                op,
-                anyhow::anyhow!("TLS verification of the API server failed: {text}"),
-            ));
+        // Waiting cannot mend a certificate: the kubeconfig (or the server's certificate) must
+        // change, so it is a configuration error.
+        if let Some(message) = super::tls::explain(Peer::ApiServer, &self.server, &text) {
+            return Err(fail(Class::Usage, anyhow::anyhow!("{op}: {message}")));
         }
         if matches!(error, kube::Error::Auth(_))
             || text.contains("auth error")

@@ -5,6 +5,8 @@
 //!   and its credentials as kubectl does, and [`listing`] the paged, streamed lists;
 //!   [`nodelist`]: the streaming scanner
 //!   that reads only the needed fields of each Node (pure).
+//! - [`transport`]: the API server's HTTP stack, with [`tls`] accepting its certificate as
+//!   kubectl does and saying what to change when TLS fails, and [`x509`] the DER it reads (pure).
 //! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
 //! - [`spread`]: load spreading (pure).
@@ -17,7 +19,10 @@ pub mod nodelist;
 pub mod proxy;
 pub mod settings;
 pub mod spread;
+pub mod tls;
+pub mod transport;
 pub mod upload;
+pub mod x509;
 
 use crate::cli::usage;
 use crate::contract::limits::check_cluster_id;
