@@ -139,6 +139,9 @@ pub struct ReportArgs {
     /// the Job this pod runs for; a manually created Job is never delayed by --spread [env SPARTAKUS_JOB_NAME]
     #[argh(option)]
     pub job_name: Option<String>,
+    /// this pod's name (the CronJob sets it): the run's outcome is then recorded as an Event on the CronJob spartakus [env SPARTAKUS_POD_NAME]
+    #[argh(option)]
+    pub pod_name: Option<String>,
 }
 
 /// Receive, check and store reports (the collector). Answers POST /api/v1, and GET /healthz,

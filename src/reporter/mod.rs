@@ -9,6 +9,8 @@
 //!   kubectl does and saying what to change when TLS fails, and [`x509`] the DER it reads (pure).
 //! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
+//! - [`receipt`]: the run's outcome as an Event on the CronJob (built pure, written through
+//!   [`cluster`]).
 //! - [`spread`]: load spreading (pure).
 
 pub mod cluster;
@@ -17,6 +19,7 @@ pub mod kubeconfig;
 pub mod listing;
 pub mod nodelist;
 pub mod proxy;
+pub mod receipt;
 pub mod settings;
 pub mod spread;
 pub mod tls;
@@ -33,6 +36,7 @@ use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};
 use cluster::Cluster;
 use listing::{ListStats, NodeSink, PAGE_SIZE};
+use receipt::Outcome;
 use settings::{InitSettings, ReportSettings};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -189,8 +193,15 @@ pub struct Built {
     pub requests: usize,
 }
 
-/// `spartakus report`: builds the report per `settings`, then previews, saves or sends it.
+/// `spartakus report`: builds the report per `settings`, then previews, saves or sends it, and
+/// records what came of it as an Event on the CronJob (see [`receipt`]).
 pub fn report(settings: &ReportSettings) -> Result<()> {
+    let outcome = run_report(settings);
+    receipt::record(settings, &outcome);
+    outcome.map(drop)
+}
+
+fn run_report(settings: &ReportSettings) -> Result<Outcome> {
     let mut deadline = Deadline::after(settings.timeout);
     // Bad extensions, a bad CA file: configuration errors, found before the cluster is touched
     // (and before any spread wait).
@@ -303,7 +314,8 @@ fn deliver(
     uploader: Option<Uploader>,
     built: &Built,
     deadline: &Deadline,
-) -> Result<()> {
+) -> Result<Outcome> {
+    let (nodes, bytes) = (built.nodes, built.payload.raw_len());
     if let Some(path) = &settings.output {
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("creating {}", path.display()))
@@ -317,14 +329,15 @@ fn deliver(
             "spartakus: report written to {}; nothing sent",
             path.display()
         );
-        return Ok(());
+        return Ok(Outcome::Written { nodes, bytes });
     }
     if settings.dry_run {
         let mut raw = Vec::with_capacity(built.payload.raw_len() as usize + 1);
         built.payload.write_raw(&mut raw)?;
         raw.push(b'\n');
         eprintln!("spartakus: dry run: nothing sent");
-        return crate::exit::print(&raw);
+        crate::exit::print(&raw)?;
+        return Ok(Outcome::Previewed { nodes, bytes });
     }
     let Some(uploader) = uploader else {
         return Err(usage("no collector endpoint"));
@@ -334,7 +347,14 @@ fn deliver(
         "spartakus: report delivered: {} after {} attempt(s), {} bytes sent",
         delivered.status, delivered.attempts, delivered.bytes_on_wire
     );
-    Ok(())
+    Ok(Outcome::Sent {
+        nodes,
+        bytes,
+        bytes_on_wire: delivered.bytes_on_wire,
+        compressed: delivered.compressed,
+        attempts: delivered.attempts,
+        status: delivered.status,
+    })
 }
 
 /// The cluster ID: from the settings, else from the ConfigMap `spartakus init` made.

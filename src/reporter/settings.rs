@@ -52,6 +52,8 @@ pub struct ReportSettings {
     pub spread: Duration,
     /// Empty when the pod's Job label is missing (it then reports at once, see spread).
     pub job_name: Option<String>,
+    /// The pod this runs in, for the receipt (see [`super::receipt`]).
+    pub pod_name: Option<String>,
 }
 
 impl ReportSettings {
@@ -122,6 +124,7 @@ impl ReportSettings {
             job_name: env
                 .raw("job-name", args.job_name)
                 .map(|g| g.value.trim().to_string()),
+            pod_name: env.text("pod-name", args.pod_name).map(|g| g.value),
         })
     }
 }
