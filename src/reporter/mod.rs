@@ -1,4 +1,5 @@
-//! The reporter: `spartakus init` and `spartakus report`, wiring its modules together.
+//! The reporter: `spartakus init`, `spartakus report` and `spartakus send`, wiring its modules
+//! together.
 //!
 //! - [`settings`]: the flags of both, resolved.
 //! - [`cluster`]: every call to the Kubernetes API (I/O), with [`kubeconfig`] finding the cluster
@@ -7,7 +8,8 @@
 //!   that reads only the needed fields of each Node (pure).
 //! - [`transport`]: the API server's HTTP stack, with [`tls`] accepting its certificate as
 //!   kubectl does and saying what to change when TLS fails, and [`x509`] the DER it reads (pure).
-//! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
+//! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure);
+//!   [`send`]: `spartakus send`, a report file through the same upload.
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
 //! - [`receipt`]: the run's outcome as an Event on the CronJob (built pure, written through
 //!   [`cluster`]).
@@ -20,6 +22,7 @@ pub mod listing;
 pub mod nodelist;
 pub mod proxy;
 pub mod receipt;
+pub mod send;
 pub mod settings;
 pub mod spread;
 pub mod tls;
