@@ -8,6 +8,7 @@
 //! - [`anonymize`]: what a Node may become in a report (opaque IDs, allowlisted providers and
 //!   resource names).
 //! - [`write`]: the streaming writer, one node at a time.
+//! - [`schema`]: the report as a JSON Schema, published as `docs/report.schema.json`.
 //! - [`decode`] and [`read`]: the collector's side. A body is decompressed as it arrives into
 //!   memory the caller pays for, then checked and streamed one node at a time.
 //!
@@ -17,6 +18,7 @@ pub mod anonymize;
 pub mod decode;
 pub mod limits;
 pub mod read;
+pub mod schema;
 pub mod write;
 
 #[doc(hidden)]
