@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example stand_in_apiserver -- --nodes 65000 --kubeconfig /tmp/x/kubeconfig
 //! cargo run --release --example stand_in_apiserver -- --namespaces 10000 --pods 300000 --kubeconfig /tmp/x/kubeconfig
+//! cargo run --release --example stand_in_apiserver -- --objects services=30000,jobs=8000 --forbidden daemonsets --kubeconfig /tmp/x/kubeconfig
 //! ```
 //!
 //! Prints `ready <url> <kubeconfig>` once serving, serves until standard input closes (unless
@@ -30,6 +31,12 @@ struct Args {
     /// number of pods across the cluster (default 240)
     #[argh(option)]
     pods: Option<usize>,
+    /// numbers of other objects across the cluster, e.g. services=30000,deployments=25000 (any of services, deployments, statefulsets, daemonsets, jobs, cronjobs)
+    #[argh(option)]
+    objects: Option<String>,
+    /// a resource the caller may not list (403), e.g. daemonsets; repeat for more
+    #[argh(option)]
+    forbidden: Vec<String>,
     /// where to write the kubeconfig (required)
     #[argh(option)]
     kubeconfig: PathBuf,
@@ -89,6 +96,23 @@ fn counts_line(server: &ApiServer) -> String {
     line
 }
 
+/// `services=30000,jobs=8000` as resources and counts.
+fn parse_objects(text: &str) -> Result<Vec<(Resource, usize)>, String> {
+    let pair = |item: &str| -> Result<(Resource, usize), String> {
+        let (name, count) = item
+            .split_once('=')
+            .ok_or(format!("{item}: want NAME=COUNT"))?;
+        let resource =
+            Resource::from_plural(name.trim()).ok_or(format!("{name}: no such resource"))?;
+        let count = count.trim().parse().map_err(|e| format!("{item}: {e}"))?;
+        Ok((resource, count))
+    };
+    text.split(',')
+        .filter(|i| !i.trim().is_empty())
+        .map(pair)
+        .collect()
+}
+
 /// The stand-in's configuration from the flags.
 fn config(args: &Args) -> Config {
     let mut config = Config::default()
@@ -99,6 +123,16 @@ fn config(args: &Args) -> Config {
     }
     if let Some(count) = args.pods {
         config = config.with_objects(Resource::Pods, count);
+    }
+    let objects = parse_objects(args.objects.as_deref().unwrap_or(""));
+    for (resource, count) in objects.unwrap_or_else(|e| {
+        eprintln!("stand_in_apiserver: --objects {e}");
+        std::process::exit(2)
+    }) {
+        config = config.with_objects(resource, count);
+    }
+    for resource in &args.forbidden {
+        config = config.with_forbidden(resource, "list");
     }
     if let Some(token) = &args.token {
         config = config.with_token(token);

@@ -144,6 +144,9 @@ pub struct ReportArgs {
     /// this pod's name (the CronJob sets it): the run's outcome is then recorded as an Event on the CronJob spartakus [env SPARTAKUS_POD_NAME]
     #[argh(option)]
     pub pod_name: Option<String>,
+    /// also send workload statistics: how many namespaces, pods, services, deployments, statefulsets, daemonsets, jobs and cronjobs, how they spread over namespaces, how old namespaces, pods and services are (counts and days only, never names); needs the RBAC of kustomize/components/workload-stats [env SPARTAKUS_WORKLOAD_STATS]
+    #[argh(switch)]
+    pub workload_stats: bool,
 }
 
 /// Send a report file made by `spartakus report --output` (for clusters without internet

@@ -27,6 +27,52 @@ pub fn rfc3339_date(secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// An RFC 3339 date and time (`2024-03-01T12:00:00Z`, as Kubernetes writes
+/// `metadata.creationTimestamp`; fractions of a second and offsets allowed) as Unix seconds, or
+/// `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let number = |at: usize, len: usize| -> Option<i64> {
+        let digits = text.get(at..at + len)?;
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    let shaped = bytes.len() >= 20
+        && separators.iter().all(|(at, sep)| bytes[*at] == *sep)
+        && matches!(bytes[10], b'T' | b't');
+    if !shaped {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let days = days_from_civil(year, month, day);
+    if civil(days) != (year, month, day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (number(text.len() - 5, 2)?, number(text.len() - 2, 2)?);
+            let offset = h * 3600 + m * 60;
+            if *sign == b'-' { -offset } else { offset }
+        }
+        _ => return None,
+    };
+    // A leap second (:60) counts as the last second of its minute.
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset)
+}
+
 /// Days since 1970-01-01 to a civil date (proleptic Gregorian), in 400-year eras.
 pub fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -66,6 +112,44 @@ mod tests {
         for days in [-800_000, -1, 0, 1, 11_016, 20_000, 2_932_896] {
             let (y, m, d) = civil(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_as_kubernetes_writes_it() {
+        for secs in [0, 1_764_201_600, 951_782_400 + 3661, 1_688_169_600 + 86_399] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs));
+        }
+        let at = 1_764_201_600 + 12 * 3600;
+        for text in [
+            "2025-11-27T12:00:00Z",
+            "2025-11-27t12:00:00z",
+            "2025-11-27T12:00:00.123456Z",
+            "2025-11-27T14:00:00+02:00",
+            "2025-11-27T09:30:00.5-02:30",
+        ] {
+            assert_eq!(parse_rfc3339(text), Some(at), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339("2016-12-31T23:59:60Z"),
+            parse_rfc3339("2016-12-31T23:59:59Z")
+        );
+        for bad in [
+            "",
+            "2025-11-27",
+            "2025-11-27 12:00:00Z",
+            "2025-11-27T12:00:00",
+            "2025-11-27T12:00:00.Z",
+            "2025-11-27T12:00:00+0200",
+            "2025-02-30T12:00:00Z",
+            "2025-13-01T12:00:00Z",
+            "2025-11-27T24:00:00Z",
+            "2025-11-27T12:60:00Z",
+            "+025-11-27T12:00:00Z",
+            "2025-11-27T12:00:00Zjunk",
+            "２025-11-27T12:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
     }
 }

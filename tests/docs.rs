@@ -97,3 +97,82 @@ fn the_limits_table_is_the_codes() {
     assert_eq!(limits::MAX_NODES, 100_000);
     assert!(row("the whole report").contains(&format!("{} MiB", limits::MAX_BODY_BYTES >> 20)));
 }
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn the_workload_limits_and_buckets_are_the_codes() {
+    let all = readme();
+    let text = &all[all.find("**Limits.**").expect("README has a limits table")..];
+    let row = |value: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(&format!("| {value} |")))
+            .unwrap_or_else(|| panic!("README's limits table has no row {value}"))
+            .to_string()
+    };
+    let last = limits::bucket_label(limits::WORKLOAD_BUCKETS - 1);
+    assert!(row("every count of `workloads`").contains(&thousands(limits::MAX_WORKLOAD_COUNT)));
+    let buckets = row("`workloads.<kind>.perNamespace`");
+    assert!(buckets.contains(&format!("{} buckets", limits::WORKLOAD_BUCKETS)));
+    assert!(buckets.contains(&format!("{last} objects")), "{buckets}");
+    assert!(row("`workloads.<kind>.age` days").contains(&thousands(limits::MAX_AGE_DAYS)));
+    // The buckets as the workload section spells them out.
+    let section = &all[all.find("### Workload statistics (opt-in)").unwrap()..];
+    let line = section.lines().find(|l| l.contains("**Buckets**")).unwrap();
+    let rest = &section[section.find(line).unwrap()..];
+    let spelled: String = rest.lines().take(3).collect::<Vec<_>>().join(" ");
+    let expected = format!(
+        "`0`, `1`, `2-3`, `4-7`, `8-15`, ... doubling, to `{}`, and the last, {}nd, `{last}`",
+        limits::bucket_label(limits::WORKLOAD_BUCKETS - 2),
+        limits::WORKLOAD_BUCKETS
+    );
+    assert!(spelled.contains(&expected), "{spelled}");
+    for i in 0..5 {
+        assert!(expected.contains(&format!("`{}`", limits::bucket_label(i))));
+    }
+}
+
+/// The workload part README shows is one a reporter writes: the collector takes it without a
+/// clamp, every kind is there under its resource name, and each histogram counts every
+/// namespace once.
+#[test]
+fn the_readmes_workload_part_is_accepted_as_it_is() {
+    use spartakus::contract::ObjectKind;
+    let all = readme();
+    let section = &all[all.find("### Workload statistics (opt-in)").unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let part = &section[start..start + section[start..].find("```").unwrap()];
+    let report = format!(r#"{{"version":"v1.0.0","clusterID":"c",{part}}}"#);
+    let (parsed, clamps) = spartakus::contract::parse(report.as_bytes()).unwrap();
+    assert!(clamps.is_empty(), "{clamps}");
+    let workloads = parsed.workloads.unwrap();
+    let namespaces = workloads.namespace_count().unwrap();
+    for kind in ObjectKind::ALL {
+        let stats = workloads
+            .get(kind)
+            .unwrap_or_else(|| panic!("{kind:?} missing"));
+        if kind.namespaced() {
+            assert_eq!(
+                stats.per_namespace.iter().sum::<u64>(),
+                namespaces,
+                "{kind:?}"
+            );
+        }
+        assert_eq!(stats.age.is_some(), kind.with_ages(), "{kind:?}");
+        assert!(
+            section.contains(&format!("`{}`", kind.name())),
+            "{kind:?} in the table"
+        );
+    }
+}

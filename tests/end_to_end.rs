@@ -164,3 +164,78 @@ fn an_exported_report_sent_twice_is_one_report_at_the_collector() {
     assert_eq!(summary["reports"], 1, "{summary:#}");
     assert_eq!(summary["nodes"], 5, "{summary:#}");
 }
+
+/// The workload statistics from the reporter through a real collector: `--store stdout` prints
+/// the part as the reporter built it (totals and histograms as a preview shows them; ages move
+/// only with the clock).
+#[test]
+fn workload_statistics_reach_a_real_collector_whole() {
+    let scratch = TempDir::new("e2e-workloads");
+    let kubeconfig = scratch.join("kubeconfig");
+    let api = ApiServer::start(
+        support::apiserver::Config::default()
+            .with_nodes(4)
+            .with_namespaces(60)
+            .with_objects(support::objects::Resource::Pods, 900),
+    );
+    api.write_kubeconfig(&kubeconfig, Some("spartakus"));
+    let mut child = Command::new(BIN)
+        .args(["collect", "--listen", "127.0.0.1:0", "--store", "stdout"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the collector");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .find_map(|l| {
+            Some(
+                l.ok()?
+                    .split("listening on ")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .expect("the collector printed its address");
+    let endpoint = format!("http://{addr}/api/v1");
+    let args = [
+        "report",
+        "--cluster-id",
+        "e2e-workloads",
+        "--workload-stats",
+    ];
+    run(
+        &[&args[..], &["--endpoint", &endpoint]].concat(),
+        &kubeconfig,
+    );
+    let preview = run(&[&args[..], &["--dry-run"]].concat(), &kubeconfig);
+    let mut printed = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut printed)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let stored: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    let stored = &stored["report"]["workloads"];
+    let previewed: serde_json::Value = serde_json::from_slice(&preview.stdout).unwrap();
+    let previewed = &previewed["workloads"];
+    assert_eq!(stored["namespaces"]["total"], 60);
+    assert_eq!(stored["pods"]["total"], 900);
+    let kinds = previewed.as_object().unwrap().keys();
+    assert_eq!(kinds.len(), 8, "{previewed}");
+    for kind in kinds {
+        for field in ["total", "perNamespace"] {
+            assert_eq!(
+                stored[kind][field], previewed[kind][field],
+                "{kind}.{field}"
+            );
+        }
+        assert_eq!(
+            stored[kind]["age"]["count"],
+            previewed[kind]["age"]["count"]
+        );
+    }
+}

@@ -132,7 +132,13 @@ const INSTALL: &str = "kustomize";
 /// adds under overlays/ for their own cluster is theirs (another image, another endpoint) and
 /// must not make these tests fail. `the_listed_overlays_are_the_ones_the_project_ships` keeps
 /// this list in step with the overlays git tracks.
-const OVERLAYS: [&str; 2] = ["overlays/custom-endpoint", "overlays/self-hosted"];
+const OVERLAYS: [&str; 3] = [
+    "overlays/custom-endpoint",
+    "overlays/self-hosted",
+    "overlays/workload-stats",
+];
+/// The overlay that adds the opt-in workload statistics (kustomize/components/workload-stats).
+const WORKLOAD_STATS: &str = "overlays/workload-stats";
 
 /// Every kustomization a user may apply: the install and the project's overlays.
 fn all_renders() -> Vec<(&'static str, &'static [Value])> {
@@ -1147,8 +1153,113 @@ fn rbac_grants_each_service_account_exactly_what_it_uses() {
         if dir == "overlays/self-hosted" {
             expected.insert("spartakus/spartakus-collector".into(), BTreeSet::new());
         }
+        if dir == WORKLOAD_STATS {
+            let reporter = expected.get_mut("spartakus/spartakus-reporter").unwrap();
+            reporter.extend(workload_stats_grants());
+        }
         assert_eq!(permissions(objects), expected, "{dir}");
     }
+}
+
+/// What kustomize/components/workload-stats grants the reporter: `list`, cluster-wide, on the
+/// eight kinds the statistics count, and nothing else.
+fn workload_stats_grants() -> BTreeSet<String> {
+    set(&[
+        "cluster: namespaces list",
+        "cluster: pods list",
+        "cluster: services list",
+        "cluster: apps/deployments list",
+        "cluster: apps/statefulsets list",
+        "cluster: apps/daemonsets list",
+        "cluster: batch/jobs list",
+        "cluster: batch/cronjobs list",
+    ])
+}
+
+/// The component's role, rule by rule as written, and what the reporter lists: one grant per
+/// kind of the statistics, in the API group of the path the reporter lists it at.
+#[test]
+fn the_workload_stats_component_grants_exactly_list_on_the_kinds_counted() {
+    let text = std::fs::read_to_string(
+        repo().join("kustomize/components/workload-stats/kustomization.yaml"),
+    )
+    .unwrap();
+    assert!(
+        text.contains("\nkind: Component\n"),
+        "a kustomize Component, for overlays to add"
+    );
+    let objects = rendered(WORKLOAD_STATS);
+    let (_, role) = all_of::<ClusterRole>(objects, "ClusterRole")
+        .into_iter()
+        .find(|(id, _)| id == "ClusterRole//spartakus-workload-stats")
+        .expect("the component's ClusterRole");
+    let rule = |group: &str, resources: &[&str]| PolicyRule {
+        api_groups: Some(vec![group.to_owned()]),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        verbs: vec!["list".to_owned()],
+        ..PolicyRule::default()
+    };
+    assert_eq!(
+        role.rules.unwrap(),
+        [
+            rule("", &["namespaces", "pods", "services"]),
+            rule("apps", &["deployments", "statefulsets", "daemonsets"]),
+            rule("batch", &["jobs", "cronjobs"]),
+        ]
+    );
+    let lists: BTreeSet<String> = spartakus::contract::ObjectKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let path = spartakus::reporter::listing::object_list(kind).path;
+            match path.strip_prefix("/apis/") {
+                Some(rest) => format!(
+                    "cluster: {}/{} list",
+                    rest.split('/').next().unwrap(),
+                    kind.name()
+                ),
+                None => format!("cluster: {} list", kind.name()),
+            }
+        })
+        .collect();
+    assert_eq!(
+        lists,
+        workload_stats_grants(),
+        "what the reporter lists is what is granted"
+    );
+}
+
+/// The overlay adds the role, its binding and the switch, and changes nothing else: the default
+/// install's RBAC and settings stay as they are.
+#[test]
+fn the_workload_stats_overlay_adds_its_role_and_switch_and_nothing_else() {
+    let c = changes(rendered(INSTALL), rendered(WORKLOAD_STATS));
+    assert_eq!(
+        c.added,
+        set(&[
+            "ClusterRole//spartakus-workload-stats",
+            "ClusterRoleBinding//spartakus-workload-stats",
+        ])
+    );
+    assert!(c.removed.is_empty(), "{:?}", c.removed);
+    assert_eq!(
+        c.changed,
+        BTreeMap::from([(
+            format!("ConfigMap/{NAMESPACE}/spartakus-config"),
+            vec!["/data/SPARTAKUS_WORKLOAD_STATS".to_owned()]
+        )])
+    );
+    let switch = |objects: &[Value]| {
+        let cm = by_id(objects)[&format!("ConfigMap/{NAMESPACE}/spartakus-config")];
+        cm["data"]["SPARTAKUS_WORKLOAD_STATS"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(switch(rendered(WORKLOAD_STATS)).as_deref(), Some("true"));
+    assert_eq!(
+        switch(rendered(INSTALL)),
+        None,
+        "off in the default install"
+    );
 }
 
 #[test]
@@ -2093,5 +2204,70 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(collector.request_count(), 1, "a scheduled run sent at once");
+    }
+}
+
+/// A stand-in API server that forbids the reporter every list of a workload kind its rendered
+/// RBAC does not grant.
+fn api_as_rbac_allows(objects: &[Value], nodes: usize) -> ApiServer {
+    let granted = &permissions(objects)["spartakus/spartakus-reporter"];
+    let mut config = support::apiserver::Config::default().with_nodes(nodes);
+    for resource in support::objects::Resource::ALL {
+        let what = match resource.group() {
+            "" => resource.plural().to_owned(),
+            group => format!("{group}/{}", resource.plural()),
+        };
+        if !granted.contains(&format!("cluster: {what} list")) {
+            config = config.with_forbidden(resource.plural(), "list");
+        }
+    }
+    ApiServer::start(config)
+}
+
+/// The rendered CronJob of the workload-stats overlay, run against a stand-in that allows just
+/// what the rendered RBAC grants, sends every kind of the statistics; the default install's,
+/// with the same stand-in rules, lists none of them and sends none.
+#[test]
+fn the_rendered_workload_stats_overlay_reports_every_kind_it_is_granted() {
+    for (dir, expect_stats) in [(WORKLOAD_STATS, true), (INSTALL, false)] {
+        let mut objects = rendered(dir).to_vec();
+        let api = api_as_rbac_allows(&objects, 3);
+        api.insert_configmap(NAMESPACE, "spartakus", [("clusterID", "c0ffee00-1")]);
+        let collector = Collector::new();
+        let config = objects
+            .iter_mut()
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "spartakus-config")
+            .unwrap();
+        config["data"]["SPARTAKUS_ENDPOINT"] = collector.url().into();
+        let scratch = TempDir::new("manifests-workloads");
+        let template = template_of(&objects, "CronJob");
+        let command = container_command(
+            &template,
+            &objects,
+            "spartakus-manual",
+            &api,
+            scratch.path(),
+        );
+        let (code, _, stderr) = run(command);
+        assert_eq!(code, 0, "{dir}: {stderr}");
+        let sent = collector.requests()[0].report();
+        assert_eq!(sent.nodes.len(), 3, "{dir}");
+        let listed: usize = support::objects::Resource::ALL
+            .iter()
+            .map(|r| api.requests_of(r.plural()).len())
+            .sum();
+        match sent.workloads {
+            Some(w) => {
+                assert!(expect_stats, "{dir}: {w:?}");
+                for kind in spartakus::contract::ObjectKind::ALL {
+                    assert!(w.get(kind).is_some(), "{dir}: {kind:?} left out: {stderr}");
+                }
+                assert!(!stderr.contains("left out"), "{dir}: {stderr}");
+            }
+            None => {
+                assert!(!expect_stats, "{dir}: no statistics: {stderr}");
+                assert_eq!(listed, 0, "{dir}: nothing but nodes is listed");
+            }
+        }
     }
 }

@@ -2,13 +2,22 @@
 //! metal, with identifying strings planted in names, IPs, provider IDs, labels, annotations,
 //! images, machine and system IDs, go through the real report path (the streaming list scanner,
 //! decoding the few fields, building, writing out). None of the planted strings may appear anywhere in the serialized report.
+//! Namespaces, pods, services and workloads with the company's names planted in their metadata
+//! go through the real binary with `--workload-stats`: none reaches the report, the wire or the
+//! log.
 
 mod support;
 
 use spartakus::contract::anonymize::UNKNOWN_PROVIDER;
-use spartakus::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node, node_id};
+use spartakus::contract::{
+    FORMAT_VERSION, NodeFacts, ObjectKind, Report, ReportWriter, build_node, node_id,
+};
 use spartakus::reporter::nodelist::{ListScanner, Piece};
+use support::apiserver::{ApiServer, Config};
+use support::collector::Collector;
 use support::nodes::{self, SHAPES, Shape};
+use support::objects::Resource;
+use support::util::TempDir;
 
 const CLUSTER_ID: &str = "5d0f3c2a-9b1e-4c7d-8e6f-0a1b2c3d4e5f";
 
@@ -163,5 +172,82 @@ fn node_id_depends_on_uid_not_name() {
     for input in [&name, &uid] {
         let plain = hex::encode(&Sha256::digest(input.as_bytes())[..16]);
         assert_ne!(plain, base);
+    }
+}
+
+/// Runs the real binary against `api` with a fresh kubeconfig and nothing of this machine's
+/// environment: (exit code, stdout, stderr).
+fn run_spartakus(api: &ApiServer, args: &[&str]) -> (i32, String, String) {
+    let home = TempDir::new("privacy");
+    let kubeconfig = home.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, Some("spartakus"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spartakus"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+/// The workload statistics through the real binary: the stand-in plants the company's names in
+/// the names, namespaces, labels, annotations and owner references of every namespace, pod,
+/// service and workload, and gives each a UID. None of them reaches the report (the preview),
+/// what is sent (the collector's body, decompressed), or the log; neither does the word `acme`.
+#[test]
+fn no_planted_identifier_of_any_object_reaches_the_report_the_wire_or_the_log() {
+    let api = ApiServer::start(Config::default().with_nodes(3));
+    let layout = api.layout();
+    let collector = Collector::new();
+    let url = collector.url();
+    let base = ["report", "--cluster-id", CLUSTER_ID, "--workload-stats"];
+    let (code, preview, preview_log) = run_spartakus(&api, &[&base[..], &["--dry-run"]].concat());
+    assert_eq!(code, 0, "{preview_log}");
+    let (code, _, log) = run_spartakus(&api, &[&base[..], &["--endpoint", &url]].concat());
+    assert_eq!(code, 0, "{log}");
+    let sent = collector.requests()[0].text();
+    let places = [
+        ("the report", preview.to_ascii_lowercase()),
+        ("the wire", sent.to_ascii_lowercase()),
+        (
+            "the log",
+            format!("{preview_log}{log}").to_ascii_lowercase(),
+        ),
+    ];
+    let mut checked = 0;
+    for resource in Resource::ALL {
+        for g in 0..layout.len(resource) {
+            for secret in layout.identifying_strings(resource, g) {
+                let secret = secret.to_ascii_lowercase();
+                for (place, text) in &places {
+                    assert!(
+                        !text.contains(&secret),
+                        "{resource:?} {g}: {secret:?} reached {place}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    for (place, text) in &places {
+        assert!(!text.contains("acme"), "the company's name reached {place}");
+    }
+    assert!(checked > 2_000, "{checked}");
+
+    // Not vacuous: the statistics were sent, counting every object.
+    let report: Report = serde_json::from_str(&sent).unwrap();
+    let workloads = report.workloads.expect("a workload part");
+    for resource in Resource::ALL {
+        let kind = ObjectKind::ALL
+            .into_iter()
+            .find(|k| k.name() == resource.plural());
+        let stats = workloads.get(kind.unwrap()).unwrap();
+        assert_eq!(stats.total, layout.len(resource) as u64, "{resource:?}");
     }
 }

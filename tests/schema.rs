@@ -13,8 +13,8 @@ mod support;
 
 use serde_json::{Value, json};
 use spartakus::contract::limits::{
-    MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_EXTENSION_NAME_CHARS, MAX_EXTENSIONS, MAX_NODES,
-    MAX_STRING_CHARS,
+    MAX_AGE_DAYS, MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_EXTENSION_NAME_CHARS, MAX_EXTENSIONS,
+    MAX_NODES, MAX_STRING_CHARS, MAX_WORKLOAD_COUNT, WORKLOAD_BUCKETS,
 };
 use spartakus::contract::testing::Rng;
 use spartakus::contract::{
@@ -54,6 +54,18 @@ fn the_checker_applies_every_rule_of_the_schema() {
     assert!(c.is_valid(&valid), "{:?}", c.errors(&valid));
     let broken = [
         ("version", json!(null), "not of type"),
+        ("workloads", json!({"pods": {"total": -1}}), "below 0"),
+        ("workloads", json!({"pods": {"total": 1.5}}), "not of type"),
+        (
+            "workloads",
+            json!({"pods": {"total": 100_000_001}}),
+            "above",
+        ),
+        (
+            "workloads",
+            json!({"jobs": {"total": 1, "age": {"count": 1}}}),
+            "meanDays is required",
+        ),
         ("clusterID", json!("a b"), "does not match"),
         ("clusterID", json!(""), "shorter than 1"),
         ("masterVersion", json!("x".repeat(257)), "longer than 256"),
@@ -79,7 +91,7 @@ fn the_checker_applies_every_rule_of_the_schema() {
     let mut missing = valid.clone();
     missing.as_object_mut().unwrap().remove("clusterID");
     assert!(!c.is_valid(&missing));
-    let unknown = std::panic::catch_unwind(|| Checker::new(&json!({"minimum": 1})));
+    let unknown = std::panic::catch_unwind(|| Checker::new(&json!({"uniqueItems": true})));
     assert!(unknown.is_err(), "a keyword without a rule is refused");
 }
 
@@ -103,6 +115,7 @@ fn written(rng: &mut Rng) -> Vec<u8> {
         master_version: Some(rng.text(300)),
         nodes: Vec::new(),
         extensions,
+        workloads: None,
     };
     let mut writer = ReportWriter::start(Vec::new(), &header).unwrap();
     for _ in 0..rng.below(12) {
@@ -110,6 +123,7 @@ fn written(rng: &mut Rng) -> Vec<u8> {
         let id = node_id(&cluster, facts.metadata.uid.as_deref().unwrap()).unwrap();
         writer.node(build_node(&facts, id)).unwrap();
     }
+    writer.set_workloads(rng.workloads());
     writer.finish().unwrap()
 }
 
@@ -243,7 +257,60 @@ fn edge_report(rng: &mut Rng) -> Value {
     if rng.below(2) == 0 {
         report["futureField"] = json!([{"deep": {"er": true}}]);
     }
+    if let Some(workloads) = workloads(rng) {
+        report["workloads"] = workloads;
+    }
     report
+}
+
+/// A count at its edges.
+fn count(rng: &mut Rng, max: u64) -> Value {
+    json!(*rng.pick(&[0, 1, 7, max]))
+}
+
+/// The workload part at its edges: absent, null, kinds absent or null, every limit reached.
+fn workloads(rng: &mut Rng) -> Option<Value> {
+    const KINDS: [&str; 8] = [
+        "namespaces",
+        "pods",
+        "services",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "jobs",
+        "cronjobs",
+    ];
+    match rng.below(4) {
+        0 => return None,
+        1 => return Some(Value::Null),
+        _ => {}
+    }
+    let mut part = json!({});
+    for kind in KINDS {
+        let stats = match rng.below(4) {
+            0 => continue,
+            1 => Value::Null,
+            _ => {
+                let mut stats = json!({"total": count(rng, MAX_WORKLOAD_COUNT)});
+                let buckets = *rng.pick(&[0, 3, WORKLOAD_BUCKETS]);
+                let histogram: Vec<Value> = (0..buckets)
+                    .map(|_| json!(1 + rng.below(MAX_WORKLOAD_COUNT as usize)))
+                    .collect();
+                stats["perNamespace"] = Value::Array(histogram);
+                if rng.below(2) == 0 {
+                    stats["age"] = json!({
+                        "count": 1 + rng.below(MAX_WORKLOAD_COUNT as usize),
+                        "meanDays": count(rng, MAX_AGE_DAYS),
+                        "medianDays": count(rng, MAX_AGE_DAYS),
+                        "p90Days": count(rng, MAX_AGE_DAYS),
+                    });
+                }
+                stats
+            }
+        };
+        part[kind] = stats;
+    }
+    Some(part)
 }
 
 /// What the collector makes of a report: `Ok(clamped values)` or its refusal.
@@ -290,6 +357,7 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
             "clusterID": "c",
             "nodes": [{"id": "0".repeat(32), "capacity": [{"resource": "cpu", "value": "4"}]}],
             "extensions": [{"name": "example.com/tier", "value": "gold"}],
+            "workloads": {"pods": {"total": 3, "perNamespace": [1, 2], "age": {"count": 3, "meanDays": 1, "medianDays": 1, "p90Days": 2}}},
         })
     };
     let long = |n: usize| "é".repeat(n);
@@ -393,6 +461,44 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
             Box::new(|r| r["extensions"][0] = json!({"name": "n"})),
         ),
         ("nodes an object", Box::new(|r| r["nodes"] = json!({}))),
+        (
+            "workload total over",
+            Box::new(|r| r["workloads"]["pods"]["total"] = json!(MAX_WORKLOAD_COUNT + 1)),
+        ),
+        (
+            "workload total negative",
+            Box::new(|r| r["workloads"]["pods"]["total"] = json!(-1)),
+        ),
+        (
+            "workload total a fraction",
+            Box::new(|r| r["workloads"]["pods"]["total"] = json!(1.5)),
+        ),
+        (
+            "workload total missing",
+            Box::new(|r| r["workloads"]["pods"] = json!({"perNamespace": [1]})),
+        ),
+        (
+            "workload buckets too many",
+            Box::new(|r| {
+                r["workloads"]["pods"]["perNamespace"] = json!(vec![1; WORKLOAD_BUCKETS + 1])
+            }),
+        ),
+        (
+            "workload bucket over",
+            Box::new(|r| r["workloads"]["pods"]["perNamespace"][0] = json!(MAX_WORKLOAD_COUNT + 1)),
+        ),
+        (
+            "workload age over",
+            Box::new(|r| r["workloads"]["pods"]["age"]["p90Days"] = json!(MAX_AGE_DAYS + 1)),
+        ),
+        (
+            "workload age count over",
+            Box::new(|r| r["workloads"]["pods"]["age"]["count"] = json!(MAX_WORKLOAD_COUNT + 1)),
+        ),
+        (
+            "workload age incomplete",
+            Box::new(|r| r["workloads"]["pods"]["age"] = json!({"count": 1})),
+        ),
         (
             "too many nodes",
             Box::new(|r| {

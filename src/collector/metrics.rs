@@ -186,7 +186,7 @@ impl Metrics {
         labeled_counter(
             &mut s,
             "values_clamped_total",
-            "Optional values of stored reports cut to the report's limits (over-long text, control characters, capacity entries folded into `other`, extensions dropped), by field.",
+            "Optional values of stored reports cut to the report's limits (over-long text, control characters, capacity entries folded into `other`, extensions dropped, workload counts, buckets and ages over theirs), by field.",
             "field",
             Field::ALL.iter().map(|f| f.label()).zip(&self.clamped),
         );

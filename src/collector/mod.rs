@@ -6,20 +6,26 @@
 //! - [`ingest`]: the report endpoint, stage by stage (preflight, receive, check, store).
 //! - [`budget`]: the memory budget every received report is paid from.
 //! - [`writer`]: the single thread that writes to the store (dedup, rate limit, commit).
-//! - [`limit`]: the per-cluster hourly rate limit.
+//! - [`limit`]: the per-cluster hourly rate limit; [`sources`]: new clusters per source.
 //! - [`store`]: the SQLite store and its plain-SQL queries, and `stdout`.
 //! - [`summary`]: the fleet at a glance, as text or JSON.
+//! - [`fleet`]: the categories a report is counted in, and its profile (pure);
+//!   [`trends`]: periods and how the fleet changes over them (pure).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod budget;
+pub mod dashboard;
+pub mod fleet;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
 pub mod server;
 pub mod settings;
+pub mod sources;
 pub mod stall;
 pub mod store;
 pub mod summary;
+pub mod trends;
 pub mod writer;
 
 use anyhow::{Context, Result};

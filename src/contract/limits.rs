@@ -9,7 +9,7 @@
 //!   what a collector would cut; the collector applies the same rules when reading, so a report
 //!   from any reporter is kept rather than lost over an optional value.
 
-use super::{Extension, Node, Report, Resource};
+use super::{Ages, Extension, KindStats, Node, Report, Resource, Workloads};
 use std::fmt;
 
 /// Largest request body as sent (compressed or not), and largest report once decompressed. The
@@ -41,6 +41,18 @@ pub const NODE_ID_HEX: usize = 32;
 /// Longest `Idempotency-Key` header value.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 
+/// Buckets of a per-namespace histogram (`workloads.<kind>.perNamespace`): bucket 0 counts the
+/// namespaces holding no object of the kind, bucket `i` from 1 to 20 those holding 2^(i-1) to
+/// 2^i - 1 (1; 2-3; 4-7; ...), and the last, 21, those holding 2^20 (1,048,576) or more. The
+/// edges are fixed, so the histograms of a fleet add up bucket by bucket.
+pub const WORKLOAD_BUCKETS: usize = 22;
+/// Largest count anywhere in the workload part (objects of a kind, namespaces in a bucket, ages
+/// counted): far above what any etcd holds (its largest recommended database, 8 GiB, fits a few
+/// tens of millions of the smallest objects).
+pub const MAX_WORKLOAD_COUNT: u64 = 100_000_000;
+/// Oldest age in the workload part, in days (100 years; anything older is a broken clock).
+pub const MAX_AGE_DAYS: u64 = 36_500;
+
 /// What a control character in a text value becomes.
 pub const REPLACEMENT: char = '\u{FFFD}';
 
@@ -68,10 +80,16 @@ pub enum Field {
     Extensions,
     ExtensionName,
     ExtensionValue,
+    /// Counts of the workload part cut to [`MAX_WORKLOAD_COUNT`].
+    WorkloadCount,
+    /// Per-namespace buckets past [`WORKLOAD_BUCKETS`] folded into the last.
+    WorkloadBuckets,
+    /// Ages cut to [`MAX_AGE_DAYS`].
+    WorkloadAge,
 }
 
 impl Field {
-    pub const ALL: [Field; 15] = [
+    pub const ALL: [Field; 18] = [
         Field::Timestamp,
         Field::MasterVersion,
         Field::OperatingSystem,
@@ -87,6 +105,9 @@ impl Field {
         Field::Extensions,
         Field::ExtensionName,
         Field::ExtensionValue,
+        Field::WorkloadCount,
+        Field::WorkloadBuckets,
+        Field::WorkloadAge,
     ];
 
     /// Where the value sits, without indices: `nodes.osImage`.
@@ -107,6 +128,9 @@ impl Field {
             Field::Extensions => "extensions",
             Field::ExtensionName => "extensions.name",
             Field::ExtensionValue => "extensions.value",
+            Field::WorkloadCount => "workloads.count",
+            Field::WorkloadBuckets => "workloads.perNamespace",
+            Field::WorkloadAge => "workloads.age",
         }
     }
 
@@ -235,6 +259,91 @@ pub fn clamp_node(node: &mut Node, clamps: &mut Clamps) {
     clamps.add(Field::Capacity, fold_capacity(&mut node.capacity));
 }
 
+/// The bucket of a namespace holding `count` objects of a kind (see [`WORKLOAD_BUCKETS`]).
+pub fn namespace_bucket(count: u64) -> usize {
+    let bits = (u64::BITS - count.leading_zeros()) as usize;
+    bits.min(WORKLOAD_BUCKETS - 1)
+}
+
+/// The counts bucket `i` holds: its smallest, and its largest (`None` for the last, open one).
+pub fn bucket_range(i: usize) -> (u64, Option<u64>) {
+    match i {
+        0 => (0, Some(0)),
+        _ if i >= WORKLOAD_BUCKETS - 1 => (1 << (WORKLOAD_BUCKETS - 2), None),
+        _ => (1 << (i - 1), Some((1 << i) - 1)),
+    }
+}
+
+/// Bucket `i` as a person reads it: `0`, `1`, `2-3`, ..., `1048576+`.
+pub fn bucket_label(i: usize) -> String {
+    match bucket_range(i) {
+        (low, Some(high)) if low == high => low.to_string(),
+        (low, Some(high)) => format!("{low}-{high}"),
+        (low, None) => format!("{low}+"),
+    }
+}
+
+/// Cuts `n` to `max`; whether it was cut.
+fn cap(n: &mut u64, max: u64) -> bool {
+    let over = *n > max;
+    *n = (*n).min(max);
+    over
+}
+
+/// Keeps one kind's statistics within the limits: counts cut to [`MAX_WORKLOAD_COUNT`], buckets
+/// past [`WORKLOAD_BUCKETS`] added into the last, ages cut to [`MAX_AGE_DAYS`]. Trailing empty
+/// buckets are dropped, and an age of nothing counted is absent (neither is a clamp).
+fn clamp_kind(kind: &mut KindStats, clamps: &mut Clamps) {
+    let mut counts = u64::from(cap(&mut kind.total, MAX_WORKLOAD_COUNT));
+    let buckets = &mut kind.per_namespace;
+    if buckets.len() > WORKLOAD_BUCKETS {
+        let folded = buckets.split_off(WORKLOAD_BUCKETS);
+        clamps.add(Field::WorkloadBuckets, folded.len() as u64);
+        let last = &mut buckets[WORKLOAD_BUCKETS - 1];
+        *last = folded.iter().fold(*last, |sum, n| sum.saturating_add(*n));
+    }
+    for n in buckets.iter_mut() {
+        counts += u64::from(cap(n, MAX_WORKLOAD_COUNT));
+    }
+    while buckets.last() == Some(&0) {
+        buckets.pop();
+    }
+    if let Some(age) = &mut kind.age {
+        counts += u64::from(cap(&mut age.count, MAX_WORKLOAD_COUNT));
+        let Ages {
+            mean_days,
+            median_days,
+            p90_days,
+            ..
+        } = age;
+        let days = [mean_days, median_days, p90_days];
+        let cut = days
+            .into_iter()
+            .map(|d| cap(d, MAX_AGE_DAYS))
+            .filter(|cut| *cut)
+            .count();
+        clamps.add(Field::WorkloadAge, cut as u64);
+    }
+    if kind.age.is_some_and(|a| a.count == 0) {
+        kind.age = None;
+    }
+    clamps.add(Field::WorkloadCount, counts);
+}
+
+/// Applies the clamp rules to the workload part; an empty one is absent.
+pub fn clamp_workloads(workloads: &mut Option<Workloads>, clamps: &mut Clamps) {
+    if let Some(w) = workloads {
+        for kind in super::ObjectKind::ALL {
+            if let Some(stats) = w.slot(kind) {
+                clamp_kind(stats, clamps);
+            }
+        }
+    }
+    if workloads.as_ref().is_some_and(Workloads::is_empty) {
+        *workloads = None;
+    }
+}
+
 /// Applies every clamp rule to a report's own fields (not its nodes).
 pub fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
     if clamp_text(&mut report.timestamp, MAX_STRING_CHARS) {
@@ -254,6 +363,7 @@ pub fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
             clamps.add(Field::ExtensionValue, 1);
         }
     }
+    clamp_workloads(&mut report.workloads, clamps);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,125 +423,5 @@ pub fn idempotency_key(raw: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn res(name: &str, value: &str) -> Resource {
-        Resource {
-            resource: name.into(),
-            value: value.into(),
-        }
-    }
-
-    #[test]
-    fn text_is_cut_at_a_character_boundary_and_controls_replaced() {
-        let mut s = "é".repeat(300);
-        assert!(clamp_text(&mut s, 256));
-        assert_eq!(s.chars().count(), 256);
-        assert!(s.chars().all(|c| c == 'é'));
-        let mut s = "é".repeat(256);
-        assert!(!clamp_text(&mut s, 256), "256 two-byte characters fit");
-        let mut s = "a\u{1b}[31mb\n".to_string();
-        assert!(clamp_text(&mut s, 256));
-        assert_eq!(s, "a\u{FFFD}[31mb\u{FFFD}");
-        let mut s = "\u{85}x".to_string();
-        assert!(clamp_text(&mut s, 256), "C1 controls too");
-        let mut s = "\u{1F600}".repeat(3);
-        assert!(clamp_text(&mut s, 2));
-        assert_eq!(s, "\u{1F600}\u{1F600}");
-        let mut fine = "Ubuntu 24.04.1 LTS".to_string();
-        assert!(!clamp_text(&mut fine, 256));
-    }
-
-    #[test]
-    fn capacity_folds_into_other_and_is_a_fixed_point() {
-        let mut list: Vec<Resource> = (0..70).map(|i| res(&format!("r{i:02}"), "1")).collect();
-        list.push(res(OTHER_RESOURCES, "5"));
-        list.sort();
-        let folded = fold_capacity(&mut list);
-        assert_eq!(list.len(), MAX_CAPACITY);
-        assert!(list.is_sorted(), "other keeps its sorted place");
-        let other = list.iter().find(|r| r.resource == OTHER_RESOURCES).unwrap();
-        // 70 named entries, 63 kept: 7 folded, plus the 5 already counted.
-        assert_eq!(folded, 7);
-        assert_eq!(other.value, "12");
-        let again = list.clone();
-        assert_eq!(fold_capacity(&mut list), 0);
-        assert_eq!(list, again, "a folded list is left alone");
-
-        let mut unsorted: Vec<Resource> = (0..65)
-            .map(|i| res(if i % 2 == 0 { "z" } else { "a" }, "1"))
-            .collect();
-        unsorted.push(res(OTHER_RESOURCES, "many"));
-        assert_eq!(fold_capacity(&mut unsorted), 2);
-        assert_eq!(unsorted.last().unwrap(), &res(OTHER_RESOURCES, "3"));
-        let mut small = vec![res("cpu", "4")];
-        assert_eq!(fold_capacity(&mut small), 0);
-        assert_eq!(small, vec![res("cpu", "4")]);
-    }
-
-    #[test]
-    fn clamps_are_counted_by_field() {
-        let mut node = Node {
-            id: "0".repeat(32),
-            os_image: Some("x".repeat(300)),
-            kernel_version: Some(String::new()),
-            capacity: vec![res("cpu", &"9".repeat(257))],
-            ..Node::default()
-        };
-        let mut clamps = Clamps::default();
-        clamp_node(&mut node, &mut clamps);
-        assert_eq!(node.kernel_version, None, "empty is absent, not clamped");
-        assert_eq!(clamps.get(Field::OsImage), 1);
-        assert_eq!(clamps.get(Field::CapacityValue), 1);
-        assert_eq!(clamps.total(), 2);
-        assert_eq!(clamps.to_string(), "nodes.osImage:1,nodes.capacity.value:1");
-
-        let mut report = Report {
-            timestamp: "1\n".into(),
-            extensions: (0..105)
-                .map(|i| Extension {
-                    name: format!("k{i}"),
-                    value: "v".repeat(300),
-                })
-                .collect(),
-            ..Report::default()
-        };
-        let mut clamps = Clamps::default();
-        clamp_header(&mut report, &mut clamps);
-        assert_eq!(report.extensions.len(), MAX_EXTENSIONS);
-        assert_eq!(clamps.get(Field::Extensions), 5);
-        assert_eq!(clamps.get(Field::ExtensionValue), 100);
-        assert_eq!(clamps.get(Field::Timestamp), 1);
-    }
-
-    #[test]
-    fn required_values() {
-        assert!(check_cluster_id("2f9c93d3-156c-47aa-8802-578ffca9b50e").is_ok());
-        for bad in ["", "   ", "a b", "é", &"x".repeat(129), "x\u{2028}"] {
-            assert!(check_cluster_id(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_version("v1.0.0").is_ok());
-        assert!(check_version("").is_err());
-        assert!(check_version("v1\n").is_err());
-        assert_eq!(
-            parse_node_id(&"ab".repeat(16)),
-            Some(u128::from_str_radix(&"ab".repeat(16), 16).unwrap())
-        );
-        for bad in ["", "n", &"AB".repeat(16), &"ab".repeat(17), &"g".repeat(32)] {
-            assert_eq!(parse_node_id(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn idempotency_keys() {
-        assert_eq!(idempotency_key(b"abc-123").as_deref(), Some("abc-123"));
-        assert_eq!(idempotency_key(b"\"abc\"").as_deref(), Some("abc"));
-        assert_eq!(idempotency_key(b" abc ").as_deref(), Some("abc"));
-        assert_eq!(idempotency_key(b""), None);
-        assert_eq!(idempotency_key(b"\"\""), None);
-        assert_eq!(idempotency_key(b"a b"), None);
-        assert_eq!(idempotency_key(&[0xff, 0x41]), None);
-        assert_eq!(idempotency_key("k".repeat(257).as_bytes()), None);
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;

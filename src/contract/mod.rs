@@ -7,6 +7,8 @@
 //!   whose only faults are in optional values (cut to their limits, and counted).
 //! - [`anonymize`]: what a Node may become in a report (opaque IDs, allowlisted providers and
 //!   resource names).
+//! - [`workloads`]: the optional workload part (counts of namespaces and objects, how they spread
+//!   over namespaces, ages in days), additive to the v1 format.
 //! - [`write`]: the streaming writer, one node at a time.
 //! - [`schema`]: the report as a JSON Schema, published as `docs/report.schema.json`.
 //! - [`decode`] and [`read`]: the collector's side. A body is decompressed as it arrives into
@@ -19,6 +21,7 @@ pub mod decode;
 pub mod limits;
 pub mod read;
 pub mod schema;
+pub mod workloads;
 pub mod write;
 
 #[doc(hidden)]
@@ -30,6 +33,7 @@ pub use anonymize::{NodeFacts, build_node, node_id, random_node_id};
 pub use decode::{Decoder, Json, Stop};
 pub use limits::Clamps;
 pub use read::{Checked, Invalid, check, for_each_node, parse};
+pub use workloads::{Ages, KindStats, ObjectKind, Workloads};
 pub use write::ReportWriter;
 
 /// The report format version, as the original spartakus sent it.
@@ -58,6 +62,9 @@ pub struct Report {
         deserialize_with = "read::bounded_list"
     )]
     pub extensions: Vec<Extension>,
+    /// The optional workload statistics (`--workload-stats`); last, after the nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<Workloads>,
 }
 
 /// One node, anonymized.
@@ -102,7 +109,8 @@ pub struct Extension {
 }
 
 impl Report {
-    /// The report without its nodes: what [`ReportWriter::start`] takes and [`check`] returns.
+    /// The report without its nodes: what [`ReportWriter::start`] takes and [`check`] returns
+    /// (with the workload part, which [`check`] reads whole: it is a few hundred bytes).
     pub fn header(&self) -> Report {
         Report {
             nodes: Vec::new(),

@@ -1,7 +1,8 @@
 //! Reading a received report: check it, then stream its nodes, one at a time.
 //!
 //! The shape accepted is the original spartakus report (`version`, `timestamp`, `clusterID`,
-//! `masterVersion`, `nodes[]`, and the later `cloudProvider` and `extensions[]`). The types of
+//! `masterVersion`, `nodes[]`, and the later `cloudProvider` and `extensions[]`), and this
+//! project's optional `workloads` part (a few hundred bytes, read whole). The types of
 //! [`super`] are read with serde's derive: unknown fields are skipped, duplicate fields refused,
 //! `null` is accepted wherever a field is optional (Go encodes nil pointers and slices so). Only
 //! the report object itself is walked by hand, so that its nodes go to a callback instead of a
@@ -52,8 +53,8 @@ impl fmt::Display for Invalid {
     }
 }
 
-/// A checked report: its own fields (clamped; `nodes` empty), how many nodes it has, and what
-/// was clamped in all.
+/// A checked report: its own fields (clamped; `nodes` empty; the workload part, if any, whole
+/// and clamped in `report.workloads`), how many nodes it has, and what was clamped in all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub report: Report,
@@ -186,6 +187,7 @@ enum Key {
     MasterVersion,
     Nodes,
     Extensions,
+    Workloads,
     #[serde(other)]
     Unknown,
 }
@@ -212,7 +214,7 @@ impl<'de> Visitor<'de> for ReportSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        let mut seen = [false; 6];
+        let mut seen = [false; 7];
         let mut report = Report::default();
         let mut nodes = (0, Clamps::default());
         let ReportSeed { on_node, mut ids } = self;
@@ -224,6 +226,7 @@ impl<'de> Visitor<'de> for ReportSeed<'_> {
                 Key::MasterVersion => (3, "masterVersion"),
                 Key::Nodes => (4, "nodes"),
                 Key::Extensions => (5, "extensions"),
+                Key::Workloads => (6, "workloads"),
                 Key::Unknown => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -245,6 +248,7 @@ impl<'de> Visitor<'de> for ReportSeed<'_> {
                         ids: ids.as_deref_mut(),
                     })?
                 }
+                Key::Workloads => report.workloads = map.next_value()?,
                 _ => report.extensions = map.next_value_seed(Bounded(std::marker::PhantomData))?,
             }
         }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::contract::decode::decode;
 use crate::contract::limits::{Field, MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_STRING_CHARS};
-use crate::contract::testing::{Rng, gzip, report};
+use crate::contract::testing::{Rng, gzip, report, workloads};
 use crate::contract::{FORMAT_VERSION, NodeFacts, ReportWriter, Resource, build_node, node_id};
 
 /// The example report of the original spartakus README, as its volunteer sent it.
@@ -327,7 +327,10 @@ fn deep_nesting_never_overflows_the_stack() {
 /// Every key of a report as written is one the reader knows.
 #[test]
 fn the_readers_keys_are_the_reports() {
-    let full = report("c", 1, 1);
+    let full = Report {
+        workloads: Some(workloads()),
+        ..report("c", 1, 1)
+    };
     let value = serde_json::to_value(&full).unwrap();
     for key in value.as_object().unwrap().keys() {
         let parsed: Key = serde_json::from_value(serde_json::json!(key)).unwrap();
@@ -438,4 +441,141 @@ fn a_report_of_ours_reads_back_whole() {
     };
     let bytes = serde_json::to_vec(&ours).unwrap();
     assert_eq!(parse(&bytes).unwrap(), (ours, Clamps::default()));
+}
+
+/// The workload part is read whole, checked and clamped by the rules of `limits`; `check`
+/// carries it in the checked report for the store.
+#[test]
+fn a_workload_part_is_read_clamped_and_carried() {
+    let json = format!(
+        r#"{{"version":"v1","clusterID":"x","nodes":[{{"id":"{ID}"}}],
+            "workloads":{{"namespaces":{{"total":3,"age":{{"count":3,"meanDays":99999,"medianDays":2,"p90Days":3}}}},
+              "pods":{{"total":200000000,"perNamespace":[1,0,2,0,0],"future":true}},
+              "services":null,"secrets":{{"total":4}}}}}}"#
+    );
+    let (r, clamps) = parse(json.as_bytes()).unwrap();
+    let w = r.workloads.as_ref().unwrap();
+    assert_eq!(w.namespace_count(), Some(3));
+    assert_eq!(
+        w.namespaces.as_ref().unwrap().age.unwrap().mean_days,
+        limits::MAX_AGE_DAYS
+    );
+    let pods = w.pods.as_ref().unwrap();
+    assert_eq!(pods.total, limits::MAX_WORKLOAD_COUNT);
+    assert_eq!(
+        pods.per_namespace,
+        [1, 0, 2],
+        "trailing empty buckets dropped"
+    );
+    assert_eq!(w.services, None);
+    assert_eq!(clamps.to_string(), "workloads.count:1,workloads.age:1");
+    let checked = check(&decode(json.as_bytes(), false, 1 << 20).unwrap()).unwrap();
+    assert_eq!(checked.report.workloads, r.workloads);
+    assert_eq!((checked.nodes, checked.clamps), (1, clamps));
+    // Absent, null, an empty object or only kinds this reader does not know: no workload part.
+    for part in [
+        "",
+        r#","workloads":null"#,
+        r#","workloads":{}"#,
+        r#","workloads":{"secrets":{"total":1}}"#,
+    ] {
+        let json = format!(r#"{{"version":"v1","clusterID":"x"{part}}}"#);
+        let (r, clamps) = parse(json.as_bytes()).unwrap();
+        assert_eq!((r.workloads, clamps.is_empty()), (None, true), "{part}");
+    }
+}
+
+/// Wrong types in the workload part refuse the report, as they do anywhere, and say where.
+#[test]
+fn workload_type_errors_are_refused_with_their_place() {
+    let with = |part: &str| format!(r#"{{"version":"v1","clusterID":"x","workloads":{part}}}"#);
+    let many = vec!["1"; MAX_LIST + 1].join(",");
+    for (part, needle) in [
+        (r#""all""#.to_string(), "workloads: invalid type"),
+        (
+            r#"{"pods":{}}"#.into(),
+            "workloads.pods: missing field `total`",
+        ),
+        (
+            r#"{"pods":{"total":-1}}"#.into(),
+            "workloads.pods.total: invalid value",
+        ),
+        (
+            r#"{"pods":{"total":1.5}}"#.into(),
+            "workloads.pods.total: invalid type",
+        ),
+        (
+            r#"{"pods":{"total":"3"}}"#.into(),
+            "workloads.pods.total: invalid type",
+        ),
+        (
+            r#"{"pods":{"total":1,"perNamespace":[1,-2]}}"#.into(),
+            "workloads.pods.perNamespace[1]: invalid value",
+        ),
+        (
+            format!(r#"{{"pods":{{"total":1,"perNamespace":[{many}]}}}}"#),
+            "workloads.pods.perNamespace: more than 1024 entries",
+        ),
+        (
+            r#"{"pods":{"total":1,"age":{"count":1,"meanDays":1,"medianDays":1}}}"#.into(),
+            "workloads.pods.age: missing field `p90Days`",
+        ),
+        (
+            r#"{"pods":{"total":1},"pods":{"total":2}}"#.into(),
+            "workloads: duplicate field `pods`",
+        ),
+    ] {
+        let m = schema_message(&with(&part));
+        assert!(m.contains(needle), "{part}: {m}");
+    }
+    let twice = r#"{"version":"v1","clusterID":"x","workloads":{},"workloads":{}}"#;
+    assert!(schema_message(twice).contains("duplicate field `workloads`"));
+}
+
+/// What the reporter writes with a workload part, whatever its values, the collector accepts
+/// without a clamp and reads back exactly as written.
+#[test]
+fn property_every_written_workload_part_reads_back_as_written() {
+    let mut rng = Rng(0x0b1e_c7c0_a575_2026);
+    let mut with_part = 0;
+    for round in 0..2_000 {
+        let header = Report {
+            version: FORMAT_VERSION.into(),
+            timestamp: "1764201600".into(),
+            cluster_id: format!("cluster-{round}"),
+            ..Report::default()
+        };
+        let mut w = ReportWriter::start(Vec::new(), &header).unwrap();
+        for i in 0..rng.below(3) {
+            let id = node_id(&header.cluster_id, &i.to_string()).unwrap();
+            w.node(build_node(&rng.node_facts(), id)).unwrap();
+        }
+        let part = rng.workloads();
+        let mut expected = part.clone();
+        limits::clamp_workloads(&mut expected, &mut Clamps::default());
+        w.set_workloads(part);
+        let bytes = w.finish().unwrap();
+        let json = decode(&bytes, false, 1 << 20).unwrap();
+        let checked = check(&json)
+            .unwrap_or_else(|e| panic!("round {round}: {e}\n{}", String::from_utf8_lossy(&bytes)));
+        assert!(
+            checked.clamps.is_empty(),
+            "round {round}: the collector clamped {}",
+            checked.clamps
+        );
+        assert_eq!(checked.report.workloads, expected, "round {round}");
+        with_part += usize::from(expected.is_some());
+        if let Some(w) = &expected {
+            for kind in crate::contract::ObjectKind::ALL {
+                let Some(stats) = w.get(kind) else { continue };
+                assert!(stats.total <= limits::MAX_WORKLOAD_COUNT);
+                assert!(stats.per_namespace.len() <= limits::WORKLOAD_BUCKETS);
+                assert_ne!(stats.per_namespace.last(), Some(&0));
+            }
+        }
+    }
+    assert!(
+        with_part > 1_000,
+        "most rounds carry a workload part: {with_part}"
+    );
 }

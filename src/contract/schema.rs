@@ -14,9 +14,11 @@
 //! that describes it (a new optional part, such as a list of workloads, is one added function
 //! and one added entry); shared shapes go in `$defs` through [`defs`].
 
+use super::ObjectKind;
 use super::limits::{
-    MAX_BODY_BYTES, MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_EXTENSION_NAME_CHARS, MAX_EXTENSIONS,
-    MAX_NODES, MAX_STRING_CHARS, MAX_TOKEN_BYTES, NODE_ID_HEX,
+    MAX_AGE_DAYS, MAX_BODY_BYTES, MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_EXTENSION_NAME_CHARS,
+    MAX_EXTENSIONS, MAX_NODES, MAX_STRING_CHARS, MAX_TOKEN_BYTES, MAX_WORKLOAD_COUNT, NODE_ID_HEX,
+    WORKLOAD_BUCKETS,
 };
 use serde_json::{Map, Value, json};
 
@@ -66,6 +68,11 @@ pub const PARTS: &[Part] = &[
         schema: extensions,
         required: false,
     },
+    Part {
+        name: "workloads",
+        schema: workloads,
+        required: false,
+    },
 ];
 
 /// The whole schema.
@@ -82,7 +89,7 @@ pub fn report_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "spartakus report",
         "description": format!(
-            "One anonymous usage report, as the spartakus reporter writes it and a spartakus collector keeps it unchanged (src/contract/ in the spartakus repository). Unknown fields are allowed and ignored. Also required, but not expressible here: node IDs are distinct within a report; the report is at most {} MiB once decompressed; no JSON string (key or value, known field or not) is longer than {} KiB as sent; no object has a key twice. A collector also accepts longer values and control characters, and cuts them to these limits.",
+            "One anonymous usage report, as the spartakus reporter writes it and a spartakus collector keeps it unchanged (src/contract/ in the spartakus repository). Unknown fields are allowed and ignored. Also required, but not expressible here: node IDs are distinct within a report; the report is at most {} MiB once decompressed; no JSON string (key or value, known field or not) is longer than {} KiB as sent; no object has a key twice; counts are written as plain integers (no fraction or exponent). A collector also accepts longer values, control characters and larger counts, and cuts them to these limits.",
             MAX_BODY_BYTES >> 20,
             MAX_TOKEN_BYTES >> 10
         ),
@@ -112,6 +119,17 @@ fn defs() -> Value {
         "node": node(),
         "resource": resource(),
         "extension": extension(),
+        "count": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_WORKLOAD_COUNT,
+        },
+        "days": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_AGE_DAYS,
+        },
+        "kindStats": kind_stats(),
     })
 }
 
@@ -234,6 +252,48 @@ fn extension() -> Value {
     })
 }
 
+/// The optional workload statistics: one entry per kind of object that was listed.
+fn workloads() -> Value {
+    let mut properties = Map::new();
+    for kind in ObjectKind::ALL {
+        properties.insert(kind.name().to_string(), reference("kindStats"));
+    }
+    json!({
+        "description": "Workload statistics (report --workload-stats): counts and whole days only, per kind of object listed.",
+        "type": ["object", "null"],
+        "properties": properties,
+        "additionalProperties": true,
+    })
+}
+
+fn kind_stats() -> Value {
+    json!({
+        "type": ["object", "null"],
+        "required": ["total"],
+        "properties": {
+            "total": reference("count"),
+            "perNamespace": {
+                "description": "Namespaces by how many objects of the kind they hold: 0, 1, 2-3, 4-7, ... (bucket i from 1 holds 2^(i-1) to 2^i - 1; the last, all above).",
+                "type": ["array", "null"],
+                "maxItems": WORKLOAD_BUCKETS,
+                "items": reference("count"),
+            },
+            "age": {
+                "type": ["object", "null"],
+                "required": ["count", "meanDays", "medianDays", "p90Days"],
+                "properties": {
+                    "count": reference("count"),
+                    "meanDays": reference("days"),
+                    "medianDays": reference("days"),
+                    "p90Days": reference("days"),
+                },
+                "additionalProperties": true,
+            },
+        },
+        "additionalProperties": true,
+    })
+}
+
 /// The schema as it is published: pretty JSON and a final newline.
 pub fn published() -> String {
     let mut text = serde_json::to_string_pretty(&report_schema()).unwrap_or_default();
@@ -244,7 +304,7 @@ pub fn published() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Extension, Node, Report, Resource};
+    use crate::contract::{Ages, Extension, KindStats, Node, Report, Resource, Workloads};
 
     /// Every field the types write, filled in.
     fn full() -> Report {
@@ -266,6 +326,14 @@ mod tests {
                 capacity: vec![Resource::default()],
             }],
             extensions: vec![Extension::default()],
+            workloads: Some(Workloads {
+                pods: Some(KindStats {
+                    total: 1,
+                    per_namespace: vec![1],
+                    age: Some(Ages::default()),
+                }),
+                ..Workloads::default()
+            }),
         }
     }
 
@@ -289,6 +357,18 @@ mod tests {
         assert_eq!(
             keys(&defs["extension"]["properties"]),
             keys(&report["extensions"][0])
+        );
+        let mut kinds = ObjectKind::ALL.map(|k| k.name().to_string()).to_vec();
+        kinds.sort();
+        assert_eq!(
+            keys(&schema["properties"]["workloads"]["properties"]),
+            kinds
+        );
+        let stats = &defs["kindStats"]["properties"];
+        assert_eq!(keys(stats), keys(&report["workloads"]["pods"]));
+        assert_eq!(
+            keys(&stats["age"]["properties"]),
+            keys(&report["workloads"]["pods"]["age"])
         );
     }
 
@@ -318,6 +398,10 @@ mod tests {
             "^[0-9a-f]{32}$"
         );
         assert_eq!(schema["required"], json!(["version", "clusterID"]));
+        assert_eq!(schema["$defs"]["count"]["maximum"], MAX_WORKLOAD_COUNT);
+        assert_eq!(schema["$defs"]["days"]["maximum"], MAX_AGE_DAYS);
+        let stats = &schema["$defs"]["kindStats"]["properties"];
+        assert_eq!(stats["perNamespace"]["maxItems"], WORKLOAD_BUCKETS);
         assert!(published().ends_with("}\n"));
     }
 }

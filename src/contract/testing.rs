@@ -1,9 +1,10 @@
 //! Test support shared by the unit tests and the integration tests (not part of the API): one
-//! seeded random generator, one mutator for fuzzing report bodies, generators of random nodes
-//! and of plain reports, and gzip.
+//! seeded random generator, one mutator for fuzzing report bodies, generators of random nodes,
+//! of workload parts and of plain reports, and gzip.
 
 use super::anonymize::{FactsMetadata, FactsNodeInfo, NodeFacts};
-use super::{FORMAT_VERSION, Node, Report, Resource};
+use super::limits::{MAX_AGE_DAYS, MAX_WORKLOAD_COUNT, WORKLOAD_BUCKETS};
+use super::{Ages, FORMAT_VERSION, KindStats, Node, ObjectKind, Report, Resource, Workloads};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -142,6 +143,83 @@ impl Rng {
     }
 }
 
+impl Rng {
+    /// A count, often at or past the limit.
+    fn count(&mut self, max: u64) -> u64 {
+        match self.below(6) {
+            0 => 0,
+            1 => 1,
+            2 => self.next_u64() % 1000,
+            3 => max,
+            4 => max + 1 + self.next_u64() % 5,
+            _ => self.next_u64(),
+        }
+    }
+
+    /// A workload part as any reporter might send it, at its most awkward: each kind there or
+    /// not, counts past the limits, histograms longer than the buckets with trailing zeros,
+    /// ages over the limit or of nothing.
+    pub fn workloads(&mut self) -> Option<Workloads> {
+        if self.below(5) == 0 {
+            return None;
+        }
+        let mut w = Workloads::default();
+        for kind in ObjectKind::ALL {
+            if self.below(4) == 0 {
+                continue;
+            }
+            let buckets = *self.pick(&[0, 1, 5, WORKLOAD_BUCKETS, WORKLOAD_BUCKETS + 9]);
+            let per_namespace = (0..buckets)
+                .map(|_| self.count(MAX_WORKLOAD_COUNT))
+                .collect();
+            let age = (self.below(2) == 0).then(|| Ages {
+                count: self.count(MAX_WORKLOAD_COUNT),
+                mean_days: self.count(MAX_AGE_DAYS),
+                median_days: self.count(MAX_AGE_DAYS),
+                p90_days: self.count(MAX_AGE_DAYS),
+            });
+            *w.slot(kind) = Some(KindStats {
+                total: self.count(MAX_WORKLOAD_COUNT),
+                per_namespace,
+                age,
+            });
+        }
+        Some(w)
+    }
+}
+
+/// A realistic workload part: a cluster of 120 namespaces (the system ones the oldest).
+pub fn workloads() -> Workloads {
+    let ages = |count, mean_days, median_days, p90_days| Ages {
+        count,
+        mean_days,
+        median_days,
+        p90_days,
+    };
+    let kind = |total, per_namespace: &[u64], age| KindStats {
+        total,
+        per_namespace: per_namespace.to_vec(),
+        age,
+    };
+    Workloads {
+        namespaces: Some(kind(120, &[], Some(ages(120, 210, 180, 600)))),
+        pods: Some(kind(
+            2000,
+            &[48, 12, 9, 14, 10, 11, 8, 5, 3],
+            Some(ages(2000, 96, 41, 280)),
+        )),
+        services: Some(kind(
+            500,
+            &[51, 20, 17, 14, 10, 6, 2],
+            Some(ages(500, 150, 122, 400)),
+        )),
+        deployments: Some(kind(400, &[55, 18, 16, 13, 9, 6, 3], None)),
+        statefulsets: Some(kind(66, &[90, 20, 6, 3, 1], None)),
+        cronjobs: Some(kind(50, &[92, 19, 6, 3], None)),
+        ..Workloads::default()
+    }
+}
+
 /// A plain report of `nodes` nodes (IDs `0..nodes` in hex) from cluster `cluster`, with one
 /// extension: the shape the collector's tests store.
 pub fn report(cluster: &str, timestamp: i64, nodes: usize) -> Report {
@@ -168,6 +246,7 @@ pub fn report(cluster: &str, timestamp: i64, nodes: usize) -> Report {
             name: "example.com/tier".into(),
             value: "gold".into(),
         }],
+        workloads: None,
     }
 }
 

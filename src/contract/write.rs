@@ -1,10 +1,10 @@
 //! Writing a report as JSON, one node at a time, to any writer (a gzip encoder in the reporter,
 //! the collector's `stdout` store, a `Vec` in tests), so a report of any size is never held
-//! whole. Every value goes through the clamp rules of [`super::limits`] first: what is written is
+//! whole. The extensions and the workload part follow the nodes. Every value goes through the clamp rules of [`super::limits`] first: what is written is
 //! always within the limits a collector checks, and reads back exactly as written.
 
 use super::limits::{self, Clamps};
-use super::{Node, Report};
+use super::{Node, Report, Workloads};
 use std::io::{self, Write};
 
 /// Writes one report. The bytes are those of `serde_json::to_vec` of the whole [`Report`] (the
@@ -43,6 +43,7 @@ impl<W: Write> ReportWriter<W> {
         limits::clamp_header(&mut header, &mut clamps);
         let own = Report {
             extensions: Vec::new(),
+            workloads: None,
             ..header.clone()
         };
         let mut text = serde_json::to_vec(&own)?;
@@ -70,6 +71,13 @@ impl<W: Write> ReportWriter<W> {
         Ok(())
     }
 
+    /// Sets the workload part (clamped), written after the nodes: the reporter knows it only
+    /// once the nodes are listed.
+    pub fn set_workloads(&mut self, mut workloads: Option<Workloads>) {
+        limits::clamp_workloads(&mut workloads, &mut self.clamps);
+        self.header.workloads = workloads;
+    }
+
     /// How many nodes were written so far.
     pub fn node_count(&self) -> usize {
         self.nodes
@@ -80,7 +88,8 @@ impl<W: Write> ReportWriter<W> {
         &self.clamps
     }
 
-    /// Closes the node list, writes the extensions and returns the writer.
+    /// Closes the node list, writes the extensions and the workload part, and returns the
+    /// writer.
     pub fn finish(mut self) -> io::Result<W> {
         if self.nodes > 0 {
             self.out.write_all(b"]")?;
@@ -88,6 +97,10 @@ impl<W: Write> ReportWriter<W> {
         if !self.header.extensions.is_empty() {
             self.out.write_all(b",\"extensions\":")?;
             serde_json::to_writer(&mut self.out, &self.header.extensions)?;
+        }
+        if let Some(workloads) = &self.header.workloads {
+            self.out.write_all(b",\"workloads\":")?;
+            serde_json::to_writer(&mut self.out, workloads)?;
         }
         self.out.write_all(b"}")?;
         self.out.write_all(self.suffix)?;
@@ -98,8 +111,8 @@ impl<W: Write> ReportWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::limits::{Field, MAX_CAPACITY, MAX_STRING_CHARS};
-    use crate::contract::{Extension, FORMAT_VERSION, NodeFacts, Resource, build_node};
+    use crate::contract::limits::{Field, MAX_CAPACITY, MAX_STRING_CHARS, WORKLOAD_BUCKETS};
+    use crate::contract::{Extension, FORMAT_VERSION, KindStats, NodeFacts, Resource, build_node};
 
     fn header() -> Report {
         Report {
@@ -108,6 +121,17 @@ mod tests {
             cluster_id: "c0ffee00-0000-4000-8000-000000000000".into(),
             master_version: Some("v1.33.2".into()),
             ..Report::default()
+        }
+    }
+
+    fn workloads() -> Workloads {
+        Workloads {
+            pods: Some(KindStats {
+                total: 3,
+                per_namespace: vec![2, 1, 1],
+                age: None,
+            }),
+            ..Workloads::default()
         }
     }
 
@@ -140,10 +164,13 @@ mod tests {
             name: "example.com/tier".into(),
             value: "gold".into(),
         }];
+        h.workloads = Some(workloads());
         let bytes = write(&h, &nodes);
         let report: Report = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(report.nodes, nodes);
         assert_eq!(report.extensions, h.extensions);
+        assert_eq!(report.workloads, h.workloads);
+        assert!(bytes.ends_with(br#"],"workloads":{"pods":{"total":3,"perNamespace":[2,1,1]}}}"#));
         // Same bytes as serializing the whole struct at once.
         assert_eq!(serde_json::to_vec(&report).unwrap(), bytes);
     }
@@ -198,5 +225,38 @@ mod tests {
         let line: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(line["receivedAt"], "2026-12-01T00:00:00Z");
         assert_eq!(line["report"]["nodes"][0]["id"], "3".repeat(32));
+    }
+
+    /// The workload part set after the nodes is clamped by the same rules as the header's, and
+    /// an empty one is not written at all.
+    #[test]
+    fn workloads_set_late_are_clamped_and_empty_ones_left_out() {
+        let header = Report {
+            version: FORMAT_VERSION.into(),
+            cluster_id: "c".into(),
+            ..Report::default()
+        };
+        let mut w = ReportWriter::start(Vec::new(), &header).unwrap();
+        w.set_workloads(Some(Workloads::default()));
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"version":"v1.0.0","timestamp":"","clusterID":"c"}"#
+        );
+
+        let mut w = ReportWriter::start(Vec::new(), &header).unwrap();
+        w.set_workloads(Some(Workloads {
+            jobs: Some(KindStats {
+                total: 1,
+                per_namespace: vec![1; WORKLOAD_BUCKETS + 1],
+                age: None,
+            }),
+            ..Workloads::default()
+        }));
+        assert_eq!(w.clamps().get(Field::WorkloadBuckets), 1);
+        let report: Report = serde_json::from_slice(&w.finish().unwrap()).unwrap();
+        let jobs = report.workloads.unwrap().jobs.unwrap();
+        assert_eq!(jobs.per_namespace.len(), WORKLOAD_BUCKETS);
+        assert_eq!(jobs.per_namespace[WORKLOAD_BUCKETS - 1], 2);
     }
 }

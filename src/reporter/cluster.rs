@@ -272,11 +272,28 @@ impl Cluster {
         path: &str,
         deadline: &Deadline,
     ) -> Result<Attempt<http::Response<kube::client::Body>>> {
-        let mut request = request(Method::GET, path, kube::client::Body::empty())?;
-        request.headers_mut().insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
+        self.send_accepting(op, path, "application/json", deadline)
+            .await
+    }
+
+    /// Sends one raw GET within the deadline, asking for the media types of `accept`.
+    pub(super) async fn send_accepting(
+        &mut self,
+        op: &Op,
+        path: &str,
+        accept: &str,
+        deadline: &Deadline,
+    ) -> Result<Attempt<http::Response<kube::client::Body>>> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(http::header::ACCEPT, accept)
+            .header(
+                http::header::USER_AGENT,
+                concat!("spartakus/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(kube::client::Body::empty())
+            .context("building an API request")?;
         self.requests += 1;
         match tokio::time::timeout(deadline.remaining(), self.client.send(request)).await {
             Err(_) => Err(deadline_error(op, deadline)),

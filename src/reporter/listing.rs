@@ -1,23 +1,71 @@
-//! The paged lists, streamed: kube's typed list would hold whole pages of 10-15 KB Nodes. Each
-//! page is read as it arrives by [`super::nodelist`]'s scanner, which copies out only the
-//! fields a report needs.
+//! The paged lists, streamed: kube's typed list would hold whole pages of 10-15 KB Nodes (or of
+//! 1-3 KB object metadata). Each page is read as it arrives by [`super::nodelist`]'s scanner,
+//! which copies out only the fields a report needs. One loop serves the node list and the
+//! metadata-only lists of the workload statistics: `limit`/`continue` paging, a restart when a
+//! continue token expires (410), the one retry policy, and the run's deadline.
 
 use super::cluster::{
     Cluster, Op, Retry, Status, api_error, classify_status, deadline_error, escape, one_line,
     retry_after_of,
 };
-use super::nodelist::{ListMeta, ListScanner, Piece};
-use crate::contract::NodeFacts;
+use super::nodelist::{ItemField, ListMeta, ListScanner, NODE_FIELDS, OBJECT_FIELDS, Piece};
+use super::workloads::Tally;
+use crate::contract::{NodeFacts, ObjectKind, Workloads};
 use crate::retry::Deadline;
 use anyhow::{Context, Result};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use std::time::Duration;
 
-/// Nodes asked for per page (kubectl's default chunk size).
+/// Items asked for per page (kubectl's default chunk size).
 pub const PAGE_SIZE: usize = 500;
-/// How many times the node list may start over after its continue token expired (410).
+/// How many times a list may start over after its continue token expired (410).
 pub const MAX_LIST_RESTARTS: usize = 3;
+/// What a metadata-only list asks for, as client-go's metadata client does: the objects'
+/// metadata alone (`PartialObjectMetadataList`), else the whole objects, which the scanner reads
+/// the same way (it copies out the same two fields).
+pub const METADATA_ONLY: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
+/// One cluster-wide list: where it is, how to ask for it, and what to copy out of each item.
+#[derive(Debug, Clone)]
+pub struct ListSpec {
+    /// The resource, for messages (`list pods`).
+    pub resource: &'static str,
+    /// `/api/v1/nodes`, `/apis/apps/v1/deployments`.
+    pub path: &'static str,
+    /// The `Accept` header; `None` for plain JSON.
+    pub accept: Option<&'static str>,
+    pub fields: &'static [ItemField],
+}
+
+/// The node list.
+pub const NODES: ListSpec = ListSpec {
+    resource: "nodes",
+    path: "/api/v1/nodes",
+    accept: None,
+    fields: NODE_FIELDS,
+};
+
+/// The metadata-only list of a kind of the workload statistics.
+pub fn object_list(kind: ObjectKind) -> ListSpec {
+    let path = match kind {
+        ObjectKind::Namespaces => "/api/v1/namespaces",
+        ObjectKind::Pods => "/api/v1/pods",
+        ObjectKind::Services => "/api/v1/services",
+        ObjectKind::Deployments => "/apis/apps/v1/deployments",
+        ObjectKind::StatefulSets => "/apis/apps/v1/statefulsets",
+        ObjectKind::DaemonSets => "/apis/apps/v1/daemonsets",
+        ObjectKind::Jobs => "/apis/batch/v1/jobs",
+        ObjectKind::CronJobs => "/apis/batch/v1/cronjobs",
+    };
+    ListSpec {
+        resource: kind.name(),
+        path,
+        accept: Some(METADATA_ONLY),
+        fields: OBJECT_FIELDS,
+    }
+}
 
 impl Cluster {
     /// Lists every node, page by page, handing each to `sink` as it is read. If a continue token
@@ -29,9 +77,22 @@ impl Cluster {
         deadline: &Deadline,
         sink: &mut dyn NodeSink,
     ) -> Result<ListStats> {
+        self.list(&NODES, page_size, deadline, &mut Nodes(sink))
+            .await
+    }
+
+    /// Lists `spec`, page by page, handing each item to `sink` as it is read, with the restarts
+    /// of [`Cluster::list_nodes`].
+    pub async fn list(
+        &mut self,
+        spec: &ListSpec,
+        page_size: usize,
+        deadline: &Deadline,
+        sink: &mut dyn ListSink,
+    ) -> Result<ListStats> {
         let op = Op {
             verb: "list",
-            resource: "nodes".into(),
+            resource: spec.resource.into(),
         };
         let mut stats = ListStats::default();
         let mut failures = 0u32;
@@ -39,12 +100,12 @@ impl Cluster {
             sink.restart()?;
             let mut token: Option<String> = None;
             loop {
-                let mut path = format!("/api/v1/nodes?limit={page_size}");
+                let mut path = format!("{}?limit={page_size}", spec.path);
                 if let Some(t) = &token {
                     path.push_str("&continue=");
                     path.push_str(&escape(t));
                 }
-                match self.list_page(&op, &path, deadline, sink).await? {
+                match self.list_page(&op, spec, &path, deadline, sink).await? {
                     PageResult::Page(meta) => {
                         stats.pages += 1;
                         failures = 0;
@@ -55,20 +116,7 @@ impl Cluster {
                     }
                     PageResult::Expired => {
                         stats.restarts += 1;
-                        if stats.restarts > MAX_LIST_RESTARTS {
-                            return Err(api_error(
-                                &op,
-                                anyhow::anyhow!(
-                                    "the continue token expired (410 Gone) {} times: the list cannot be read consistently before the API server compacts it",
-                                    stats.restarts
-                                ),
-                            ));
-                        }
-                        let expired = Retry::new(anyhow::anyhow!(
-                            "the continue token expired (410 Gone); listing again from the start"
-                        ));
-                        self.wait_before_retry(&op, expired, stats.restarts as u32 - 1, deadline)
-                            .await?;
+                        self.expired(&op, stats.restarts, deadline).await?;
                         continue 'restart;
                     }
                     PageResult::Failed(retry) => {
@@ -85,14 +133,37 @@ impl Cluster {
         }
     }
 
+    /// A continue token expired (the `restarts`th time): wait by the policy before starting over,
+    /// or give up after [`MAX_LIST_RESTARTS`].
+    async fn expired(&mut self, op: &Op, restarts: usize, deadline: &Deadline) -> Result<()> {
+        if restarts > MAX_LIST_RESTARTS {
+            return Err(api_error(
+                op,
+                anyhow::anyhow!(
+                    "the continue token expired (410 Gone) {restarts} times: the list cannot be read consistently before the API server compacts it"
+                ),
+            ));
+        }
+        let expired = Retry::new(anyhow::anyhow!(
+            "the continue token expired (410 Gone); listing again from the start"
+        ));
+        self.wait_before_retry(op, expired, restarts as u32 - 1, deadline)
+            .await
+    }
+
     async fn list_page(
         &mut self,
         op: &Op,
+        spec: &ListSpec,
         path: &str,
         deadline: &Deadline,
-        sink: &mut dyn NodeSink,
+        sink: &mut dyn ListSink,
     ) -> Result<PageResult> {
-        let response = match self.send(op, path, deadline).await? {
+        let sent = match spec.accept {
+            None => self.send(op, path, deadline).await?,
+            Some(accept) => self.send_accepting(op, path, accept, deadline).await?,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(retry) => return Ok(PageResult::Failed(retry)),
         };
@@ -113,20 +184,11 @@ impl Cluster {
                 .map(PageResult::Failed);
         }
         let mut body = response.into_body();
-        let mut scanner = ListScanner::new();
+        let mut scanner = ListScanner::with_fields(spec.fields);
         let mut meta = ListMeta::default();
         let mut emit = |piece: Piece<'_>| -> Result<()> {
             match piece {
-                Piece::Item(bytes) => {
-                    // serde's message may quote a value (a machine ID, say): keep only where.
-                    let facts: NodeFacts = serde_json::from_slice(bytes).map_err(|e| {
-                        anyhow::anyhow!(
-                            "a Node in the list does not have the expected shape (a field of status.nodeInfo, status.capacity, metadata.uid or spec.providerID has the wrong type, near column {})",
-                            e.column()
-                        )
-                    })?;
-                    sink.node(facts)
-                }
+                Piece::Item(bytes) => sink.item(bytes),
                 Piece::Metadata(bytes) => {
                     meta = serde_json::from_slice(bytes)
                         .context("the list's metadata does not have the expected shape")?;
@@ -154,12 +216,81 @@ impl Cluster {
         }
         if !scanner.is_complete() {
             return Ok(PageResult::Failed(Retry::new(anyhow::anyhow!(
-                "the node list ended early (truncated response)"
+                "the list ended early (truncated response)"
             ))));
         }
         scanner.finish(&mut emit).map_err(|e| api_error(op, e))?;
         Ok(PageResult::Page(meta))
     }
+
+    /// The workload statistics: each kind of [`ObjectKind::ALL`] listed metadata-only and
+    /// counted ([`Tally`]), within half of the time left (the rest stays for the upload). Never
+    /// fails: a kind that cannot be listed (403, not served, errors, no time left) is left out
+    /// and named in the log, and the report goes out without it. `None` if no kind was listed.
+    pub async fn workload_stats(&mut self, deadline: &Deadline) -> Option<Workloads> {
+        // Whole seconds, for the messages.
+        let budget = Deadline::after(Duration::from_secs(deadline.remaining().as_secs() / 2));
+        let out_of_time = format!(
+            "the {}s given to them (half of the time left) ran out",
+            budget.total().as_secs()
+        );
+        let mut tally = Tally::new(crate::time::now_secs());
+        let mut stats = ListStats::default();
+        let mut left_out = Vec::new();
+        for kind in ObjectKind::ALL {
+            let listed = match budget.passed() {
+                true => Err(anyhow::anyhow!("{out_of_time}")),
+                false => {
+                    let mut sink = tally.sink(kind);
+                    self.list(&object_list(kind), PAGE_SIZE, &budget, &mut sink)
+                        .await
+                }
+            };
+            match listed {
+                Ok(s) => {
+                    tally.complete(kind);
+                    stats.pages += s.pages;
+                    stats.restarts += s.restarts;
+                }
+                Err(e) => {
+                    tally.abandon(kind);
+                    left_out.push(kind.name());
+                    let why = match budget.passed() {
+                        true => out_of_time.clone(),
+                        false => format!("{e:#}"),
+                    };
+                    eprintln!(
+                        "spartakus: workload statistics: {} left out: {why}",
+                        kind.name()
+                    );
+                }
+            }
+        }
+        if tally.overflowed() {
+            eprintln!(
+                "spartakus: workload statistics: more than {} namespaces; the per-namespace histograms are left out",
+                super::workloads::MAX_NAMESPACES
+            );
+        }
+        let workloads = tally.finish();
+        eprintln!(
+            "{}",
+            super::workloads::summary(workloads.as_ref(), &stats, &left_out)
+        );
+        workloads
+    }
+}
+
+/// Where the items of a list go, as the scanner hands them out.
+pub trait ListSink {
+    /// Forget every item received so far: the listing starts over.
+    fn restart(&mut self) -> Result<()>;
+    /// Whether items of an unfinished page were received (a retry must then start over).
+    fn partial(&self) -> bool {
+        true
+    }
+    /// One item, reduced to the list's fields (see [`super::nodelist::Piece::Item`]).
+    fn item(&mut self, bytes: &[u8]) -> Result<()>;
 }
 
 /// Where listed nodes go.
@@ -172,6 +303,30 @@ pub trait NodeSink {
     }
     /// One node.
     fn node(&mut self, facts: NodeFacts) -> Result<()>;
+}
+
+/// A [`NodeSink`] fed from the node list: each item decoded into [`NodeFacts`].
+struct Nodes<'a>(&'a mut dyn NodeSink);
+
+impl ListSink for Nodes<'_> {
+    fn restart(&mut self) -> Result<()> {
+        self.0.restart()
+    }
+
+    fn partial(&self) -> bool {
+        self.0.partial()
+    }
+
+    fn item(&mut self, bytes: &[u8]) -> Result<()> {
+        // serde's message may quote a value (a machine ID, say): keep only where.
+        let facts: NodeFacts = serde_json::from_slice(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "a Node in the list does not have the expected shape (a field of status.nodeInfo, status.capacity, metadata.uid or spec.providerID has the wrong type, near column {})",
+                e.column()
+            )
+        })?;
+        self.0.node(facts)
+    }
 }
 
 /// Counts from a listing.

@@ -14,7 +14,7 @@
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
 //! - [`receipt`]: the run's outcome as an Event on the CronJob (built pure, written through
 //!   [`cluster`]).
-//! - [`spread`]: load spreading (pure).
+//! - [`spread`]: load spreading (pure); [`workloads`]: the workload statistics, counted (pure).
 
 pub mod cluster;
 pub mod extensions;
@@ -30,6 +30,7 @@ pub mod spread;
 pub mod tls;
 pub mod transport;
 pub mod upload;
+pub mod workloads;
 pub mod x509;
 
 use crate::cli::usage;
@@ -156,7 +157,13 @@ fn run_report(settings: &ReportSettings) -> Result<Outcome> {
         &runtime,
         &deadline,
         "reading the cluster",
-        build(&mut cluster, cluster_id, extensions, &deadline),
+        build(
+            &mut cluster,
+            cluster_id,
+            extensions,
+            settings.workload_stats,
+            &deadline,
+        ),
     )?;
     drop(cluster);
     drop(runtime);
@@ -190,8 +197,13 @@ fn announce(settings: &ReportSettings) {
                 );
             }
             eprintln!(
-                "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity; no names, addresses or labels",
-                upload::redact(endpoint)
+                "spartakus: reporting to {}: cluster ID, Kubernetes version, and per node its OS, kernel, architecture, runtime and kubelet versions, cloud provider and capacity{}; no names, addresses or labels",
+                upload::redact(endpoint),
+                if settings.workload_stats {
+                    "; counts and ages of namespaces, pods, services and workloads"
+                } else {
+                    ""
+                }
             )
         }
         _ => eprintln!("spartakus: building the report to preview it; sending nothing"),
@@ -309,11 +321,13 @@ async fn cluster_id(
     }
 }
 
-/// Reads the API server version and every node, and builds the compressed report.
+/// Reads the API server version and every node (and, with `workload_stats`, the workload
+/// statistics), and builds the compressed report.
 pub async fn build(
     cluster: &mut Cluster,
     cluster_id: String,
     extensions: Vec<crate::contract::Extension>,
+    workload_stats: bool,
     deadline: &Deadline,
 ) -> Result<Built> {
     let master_version = cluster.git_version(deadline).await?;
@@ -324,9 +338,16 @@ pub async fn build(
         master_version: Some(master_version),
         nodes: Vec::new(),
         extensions,
+        workloads: None,
     };
     let mut sink = ReportSink::new(header);
     let stats = cluster.list_nodes(PAGE_SIZE, deadline, &mut sink).await?;
+    if workload_stats {
+        let workloads = cluster.workload_stats(deadline).await;
+        if let Some(writer) = sink.writer.as_mut() {
+            writer.set_workloads(workloads);
+        }
+    }
     if sink.missing_uid > 0 {
         eprintln!(
             "spartakus: {} nodes had no metadata.uid; they were given random IDs for this report",

@@ -1,19 +1,39 @@
-//! Streaming a `NodeList` response without holding it: a small scanner that reads the body as it
-//! arrives, in chunks, and hands out the list's `metadata` and, for each element of `items`, only
-//! the fields the report is built from.
+//! Streaming a list response (a `NodeList`, or a `PartialObjectMetadataList` of pods, services,
+//! ...) without holding it: a small scanner that reads the body as it arrives, in chunks, and
+//! hands out the list's `metadata` and, for each element of `items`, only the fields it was told
+//! to copy ([`ItemField`]).
 //!
 //! A full Node is 10-15 KB of JSON (mostly `status.images` and `metadata.managedFields`) and a
-//! page holds hundreds of them. The scanner walks every byte once (strings are skipped with a
-//! vectorized search) and copies out just `metadata.uid`, `spec.providerID`, `status.nodeInfo`
-//! and `status.capacity` of each node, which it hands out as a small JSON object of the same
-//! shape. Memory stays the same whatever the page size and however large Nodes are, and nothing
-//! else of a Node (names, addresses, labels, images) is ever copied. Pure: bytes in, callbacks out.
+//! page holds hundreds of them; an object's metadata alone is 1-3 KB (managedFields, labels,
+//! annotations). The scanner walks every byte once (strings are skipped with a vectorized
+//! search) and copies out just the wanted fields of each item, which it hands out as a small
+//! JSON object of the same shape: for a node ([`NODE_FIELDS`]) `metadata.uid`,
+//! `spec.providerID`, `status.nodeInfo` and `status.capacity`; for any other object
+//! ([`OBJECT_FIELDS`]) `metadata.namespace` and `metadata.creationTimestamp`. Memory stays the
+//! same whatever the page size and however large items are, and nothing else of an item (names,
+//! addresses, labels, annotations, owners, images) is ever copied. Pure: bytes in, callbacks out.
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// A single extracted field (or the list's metadata) larger than this is refused.
 pub const MAX_ITEM_BYTES: usize = 8 << 20;
+
+/// A field copied out of each item: the object it is in (`metadata`, `spec`, `status`), and its
+/// key there.
+pub type ItemField = (&'static str, &'static str);
+
+/// What a report needs of a Node.
+pub const NODE_FIELDS: &[ItemField] = &[
+    ("metadata", "uid"),
+    ("spec", "providerID"),
+    ("status", "nodeInfo"),
+    ("status", "capacity"),
+];
+
+/// What the workload statistics need of any other object: where it is and when it was made.
+pub const OBJECT_FIELDS: &[ItemField] =
+    &[("metadata", "namespace"), ("metadata", "creationTimestamp")];
 
 /// The list's own metadata.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -27,8 +47,9 @@ pub struct ListMeta {
 
 /// What the scanner hands out.
 pub enum Piece<'a> {
-    /// One element of `items`, reduced to `{"metadata":{"uid":..},"spec":{"providerID":..},
-    /// "status":{"nodeInfo":..,"capacity":..}}` (fields it lacks are left out).
+    /// One element of `items`, reduced to its wanted fields: for a node
+    /// `{"metadata":{"uid":..},"spec":{"providerID":..},"status":{"nodeInfo":..,"capacity":..}}`
+    /// (fields it lacks are left out).
     Item(&'a [u8]),
     /// The top-level `metadata` object, complete.
     Metadata(&'a [u8]),
@@ -39,24 +60,16 @@ pub enum Piece<'a> {
 enum Key {
     Other,
     Items,
+    /// The list's own `metadata`.
     Metadata,
-    Spec,
-    Status,
-    Uid,
-    ProviderId,
-    NodeInfo,
-    Capacity,
+    /// An object of an item holding wanted fields: the index of its first field.
+    Section(usize),
+    /// A wanted field: its index.
+    Field(usize),
 }
 
-/// A value copied out: the list's metadata, or one of the four fields of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    ListMeta = 0,
-    Uid = 1,
-    ProviderId = 2,
-    NodeInfo = 3,
-    Capacity = 4,
-}
+/// Slot 0 holds the list's metadata; slot `i + 1` the field `i` of the current item.
+const LIST_META: usize = 0;
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
@@ -70,19 +83,20 @@ struct Frame {
 /// Incremental scanner over one list response body.
 #[derive(Debug)]
 pub struct ListScanner {
-    /// Open containers; `stack[0]` is the root object, `stack[1]` the `items` array, `stack[2]` a
-    /// node, `stack[3]` one of its `metadata`/`spec`/`status` objects.
+    fields: &'static [ItemField],
+    /// Open containers; `stack[0]` is the root object, `stack[1]` the `items` array, `stack[2]` an
+    /// item, `stack[3]` one of its objects (`metadata`, `spec`, `status`).
     stack: Vec<Frame>,
     in_string: bool,
     escape: bool,
     reading_key: bool,
     key: Vec<u8>,
     /// After a `:` whose value is wanted: the slot that starts with the next non-blank byte.
-    pending: Option<Slot>,
+    pending: Option<usize>,
     /// The slot being copied, and the stack depth of the object holding its key.
-    capture: Option<(Slot, usize)>,
-    slots: [Vec<u8>; 5],
-    filled: [bool; 5],
+    capture: Option<(usize, usize)>,
+    slots: Vec<Vec<u8>>,
+    filled: Vec<bool>,
     item: Vec<u8>,
     root_closed: bool,
     items: usize,
@@ -95,17 +109,24 @@ impl Default for ListScanner {
 }
 
 impl ListScanner {
+    /// A scanner of a `NodeList` ([`NODE_FIELDS`]).
     pub fn new() -> Self {
+        Self::with_fields(NODE_FIELDS)
+    }
+
+    /// A scanner copying `fields` out of each item.
+    pub fn with_fields(fields: &'static [ItemField]) -> Self {
         ListScanner {
+            fields,
             stack: Vec::with_capacity(16),
             in_string: false,
             escape: false,
             reading_key: false,
-            key: Vec::with_capacity(16),
+            key: Vec::with_capacity(32),
             pending: None,
             capture: None,
-            slots: Default::default(),
-            filled: [false; 5],
+            slots: vec![Vec::new(); fields.len() + 1],
+            filled: vec![false; fields.len() + 1],
             item: Vec::new(),
             root_closed: false,
             items: 0,
@@ -118,33 +139,38 @@ impl ListScanner {
     }
 
     /// Which slot, if any, the value of `key` fills at the current position.
-    fn wanted(&self, key: Key) -> Option<Slot> {
-        let in_items = |i: usize| {
-            self.stack.get(i).is_some_and(|f| !f.object) && self.stack[0].key == Key::Items
-        };
+    fn wanted(&self, key: Key) -> Option<usize> {
+        let in_items =
+            self.stack.get(1).is_some_and(|f| !f.object) && self.stack[0].key == Key::Items;
         match (self.stack.len(), key) {
-            (1, Key::Metadata) => Some(Slot::ListMeta),
-            (4, _) if in_items(1) => match (self.stack[2].key, key) {
-                (Key::Metadata, Key::Uid) => Some(Slot::Uid),
-                (Key::Spec, Key::ProviderId) => Some(Slot::ProviderId),
-                (Key::Status, Key::NodeInfo) => Some(Slot::NodeInfo),
-                (Key::Status, Key::Capacity) => Some(Slot::Capacity),
-                _ => None,
-            },
+            (1, Key::Metadata) => Some(LIST_META),
+            (4, Key::Field(i)) if in_items => Some(i + 1),
             _ => None,
         }
     }
 
     fn classify_key(&self) -> Key {
-        match (self.stack.len(), self.key.as_slice()) {
-            (1, b"items") => Key::Items,
-            (1, b"metadata") | (3, b"metadata") => Key::Metadata,
-            (3, b"spec") => Key::Spec,
-            (3, b"status") => Key::Status,
-            (4, b"uid") => Key::Uid,
-            (4, b"providerID") => Key::ProviderId,
-            (4, b"nodeInfo") => Key::NodeInfo,
-            (4, b"capacity") => Key::Capacity,
+        let key = self.key.as_slice();
+        let fields = self.fields;
+        match self.stack.len() {
+            1 => match key {
+                b"items" => Key::Items,
+                b"metadata" => Key::Metadata,
+                _ => Key::Other,
+            },
+            3 => fields
+                .iter()
+                .position(|(section, _)| section.as_bytes() == key)
+                .map_or(Key::Other, Key::Section),
+            4 => match self.stack[2].key {
+                Key::Section(first) => fields
+                    .iter()
+                    .position(|(section, name)| {
+                        *section == fields[first].0 && name.as_bytes() == key
+                    })
+                    .map_or(Key::Other, Key::Field),
+                _ => Key::Other,
+            },
             _ => Key::Other,
         }
     }
@@ -170,7 +196,7 @@ impl ListScanner {
             }
             if let Some(slot) = self.pending.take() {
                 self.capture = Some((slot, self.stack.len()));
-                self.slots[slot as usize].clear();
+                self.slots[slot].clear();
                 span_start = i;
             }
             match byte {
@@ -182,7 +208,7 @@ impl ListScanner {
                 }
                 b':' => {
                     let Some(top) = self.stack.last_mut() else {
-                        bail!("the node list is not a JSON object");
+                        bail!("the list is not a JSON object");
                     };
                     top.expect_key = false;
                     let key = top.key;
@@ -193,19 +219,19 @@ impl ListScanner {
                     match self.stack.last_mut() {
                         Some(top) if top.object => top.expect_key = true,
                         Some(_) => {}
-                        None => bail!("the node list is not a JSON object"),
+                        None => bail!("the list is not a JSON object"),
                     }
                 }
-                _ if self.stack.is_empty() => bail!("the node list is not a JSON object"),
+                _ if self.stack.is_empty() => bail!("the list is not a JSON object"),
                 _ => {}
             }
             i += 1;
         }
         if let Some((slot, _)) = self.capture {
-            let buf = &mut self.slots[slot as usize];
+            let buf = &mut self.slots[slot];
             buf.extend_from_slice(&chunk[span_start..]);
             if buf.len() > MAX_ITEM_BYTES {
-                bail!("a field of a Node in the list is larger than {MAX_ITEM_BYTES} bytes");
+                bail!("a field of an item in the list is larger than {MAX_ITEM_BYTES} bytes");
             }
         }
         Ok(())
@@ -257,7 +283,7 @@ impl ListScanner {
                 self.key.clear();
             }
             Some(_) => {}
-            None => bail!("the node list is not a JSON object"),
+            None => bail!("the list is not a JSON object"),
         }
         Ok(())
     }
@@ -266,10 +292,10 @@ impl ListScanner {
     #[inline]
     fn open(&mut self, byte: u8) -> Result<()> {
         if self.root_closed {
-            bail!("unexpected data after the node list");
+            bail!("unexpected data after the list");
         }
         if self.stack.is_empty() && byte != b'{' {
-            bail!("the node list is not a JSON object");
+            bail!("the list is not a JSON object");
         }
         if self.stack.len() == 2 && self.stack[0].key == Key::Items {
             self.start_item();
@@ -286,16 +312,10 @@ impl ListScanner {
     #[inline]
     fn close(&mut self, byte: u8, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
         let Some(frame) = self.stack.pop() else {
-            bail!(
-                "the node list is not valid JSON (unbalanced '{}')",
-                byte as char
-            );
+            bail!("the list is not valid JSON (unbalanced '{}')", byte as char);
         };
         if frame.object != (byte == b'}') {
-            bail!(
-                "the node list is not valid JSON (mismatched '{}')",
-                byte as char
-            );
+            bail!("the list is not valid JSON (mismatched '{}')", byte as char);
         }
         if self.stack.len() == 2 && self.stack[0].key == Key::Items && frame.object {
             self.end_item(emit)?;
@@ -317,66 +337,56 @@ impl ListScanner {
             return Ok(());
         }
         self.capture = None;
-        let buf = &mut self.slots[slot as usize];
+        let buf = &mut self.slots[slot];
         buf.extend_from_slice(&chunk[span_start..at]);
         while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
             buf.pop();
         }
         if buf.len() > MAX_ITEM_BYTES {
-            bail!("a field of a Node in the list is larger than {MAX_ITEM_BYTES} bytes");
+            bail!("a field of an item in the list is larger than {MAX_ITEM_BYTES} bytes");
         }
-        self.filled[slot as usize] = true;
+        self.filled[slot] = true;
         Ok(())
     }
 
     fn start_item(&mut self) {
-        self.filled = [self.filled[0], false, false, false, false];
+        self.filled[LIST_META + 1..].fill(false);
     }
 
-    /// A node closed: hand out its reduced JSON.
+    /// An item closed: hand out its reduced JSON, the wanted fields grouped by the object they
+    /// were in, in the order of [`ItemField`]s.
     fn end_item(&mut self, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
         self.items += 1;
         let item = &mut self.item;
         item.clear();
         item.push(b'{');
-        let part = |item: &mut Vec<u8>, name: &[u8], fields: &[(&[u8], &Vec<u8>, bool)]| {
-            if !fields.iter().any(|f| f.2) {
-                return;
+        for (first, (section, _)) in self.fields.iter().enumerate() {
+            if self.fields[..first].iter().any(|(s, _)| s == section) {
+                continue;
             }
-            if item.len() > 1 {
-                item.push(b',');
-            }
-            item.extend_from_slice(name);
-            item.push(b'{');
-            let mut first = true;
-            for (key, value, filled) in fields {
-                if *filled {
-                    if !first {
+            let mut opened = false;
+            for (i, (s, name)) in self.fields.iter().enumerate().skip(first) {
+                if s != section || !self.filled[i + 1] {
+                    continue;
+                }
+                if !opened {
+                    if item.len() > 1 {
                         item.push(b',');
                     }
-                    first = false;
-                    item.extend_from_slice(key);
-                    item.extend_from_slice(value);
+                    quoted(item, section);
+                    item.extend_from_slice(b":{");
+                    opened = true;
+                } else {
+                    item.push(b',');
                 }
+                quoted(item, name);
+                item.push(b':');
+                item.extend_from_slice(&self.slots[i + 1]);
             }
-            item.push(b'}');
-        };
-        let [_, uid, provider, info, capacity] = &self.slots;
-        let filled = self.filled;
-        part(item, b"\"metadata\":", &[(b"\"uid\":", uid, filled[1])]);
-        part(
-            item,
-            b"\"spec\":",
-            &[(b"\"providerID\":", provider, filled[2])],
-        );
-        part(
-            item,
-            b"\"status\":",
-            &[
-                (b"\"nodeInfo\":", info, filled[3]),
-                (b"\"capacity\":", capacity, filled[4]),
-            ],
-        );
+            if opened {
+                item.push(b'}');
+            }
+        }
         item.push(b'}');
         emit(Piece::Item(item))?;
         self.start_item();
@@ -397,13 +407,20 @@ impl ListScanner {
     /// Checks that the whole body was seen, and hands out the list's metadata.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>) -> Result<()>) -> Result<()> {
         if !self.is_complete() {
-            bail!("the node list ended early (truncated response)");
+            bail!("the list ended early (truncated response)");
         }
-        if self.filled[Slot::ListMeta as usize] {
-            emit(Piece::Metadata(&self.slots[Slot::ListMeta as usize]))?;
+        if self.filled[LIST_META] {
+            emit(Piece::Metadata(&self.slots[LIST_META]))?;
         }
         Ok(())
     }
+}
+
+/// Appends `"key"` (the field names are plain ASCII identifiers, so nothing needs escaping).
+fn quoted(out: &mut Vec<u8>, key: &str) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'"');
 }
 
 /// The first `"` or `\\`. Most JSON strings are short (keys, quantities), so the first bytes are
@@ -418,148 +435,5 @@ fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::NodeFacts;
-
-    fn scan_in_chunks(body: &[u8], size: usize) -> Result<(Vec<NodeFacts>, Option<ListMeta>)> {
-        let mut scanner = ListScanner::new();
-        let mut nodes = Vec::new();
-        let mut meta = None;
-        let mut emit = |piece: Piece<'_>| -> Result<()> {
-            match piece {
-                Piece::Item(b) => nodes.push(serde_json::from_slice(b)?),
-                Piece::Metadata(b) => meta = Some(serde_json::from_slice(b)?),
-            }
-            Ok(())
-        };
-        for chunk in body.chunks(size.max(1)) {
-            scanner.feed(chunk, &mut emit)?;
-        }
-        scanner.finish(&mut emit)?;
-        Ok((nodes, meta))
-    }
-
-    const LIST: &str = r#" {"kind":"NodeList","apiVersion":"v1",
-      "metadata":{"resourceVersion":"42","continue":"eyJ2Ijoi\"x\\y"},
-      "items":[
-        {"metadata":{"name":"a]}\"{[","uid":"u1","labels":{"items":"[{"}},
-         "status":{"images":[{"names":["r/x:1","r/x@sha256:00"]}],"nodeInfo":{"osImage":"Ubuntu \"22\""}}},
-        {"metadata":{"uid":"u2"},"spec":{"providerID":"aws:///z/i-1"}},
-        {"metadata":{"uid":"u3\u00e9\\"}}
-      ],
-      "extra":{"items":[{"metadata":{"uid":"not-me"}}]} } "#;
-
-    #[test]
-    fn every_chunking_gives_the_same_items_and_metadata() {
-        let (whole, meta) = scan_in_chunks(LIST.as_bytes(), LIST.len()).unwrap();
-        let uids: Vec<_> = whole
-            .iter()
-            .map(|n| n.metadata.uid.clone().unwrap())
-            .collect();
-        assert_eq!(uids, ["u1", "u2", "u3é\\"]);
-        assert_eq!(
-            whole[0].status.node_info.os_image.as_deref(),
-            Some("Ubuntu \"22\"")
-        );
-        let meta = meta.unwrap();
-        assert_eq!(meta.resource_version.as_deref(), Some("42"));
-        assert_eq!(meta.continue_token.as_deref(), Some("eyJ2Ijoi\"x\\y"));
-        for size in 1..40 {
-            let (nodes, m) = scan_in_chunks(LIST.as_bytes(), size).unwrap();
-            assert_eq!(nodes, whole, "chunk size {size}");
-            assert_eq!(m.as_ref(), Some(&meta), "chunk size {size}");
-        }
-    }
-
-    #[test]
-    fn metadata_after_items_and_empty_lists() {
-        let body = br#"{"items":[{"metadata":{"uid":"a"}}],"metadata":{"continue":"t"}}"#;
-        let (nodes, meta) = scan_in_chunks(body, 5).unwrap();
-        assert_eq!(nodes.len(), 1);
-        assert_eq!(meta.unwrap().continue_token.as_deref(), Some("t"));
-        for empty in [
-            &br#"{"kind":"NodeList","metadata":{},"items":[]}"#[..],
-            br#"{"items":null,"metadata":{}}"#,
-            br#"{}"#,
-        ] {
-            let (nodes, _) = scan_in_chunks(empty, 3).unwrap();
-            assert!(nodes.is_empty());
-        }
-    }
-
-    #[test]
-    fn truncated_and_malformed_bodies_are_errors() {
-        for cut in [1, 10, LIST.len() / 2, LIST.len() - 3] {
-            assert!(
-                scan_in_chunks(&LIST.as_bytes()[..cut], 7).is_err(),
-                "cut at {cut}"
-            );
-        }
-        for bad in [&b"[]"[..], b"\"x\"", b"}", b"{}{}", b"x", b""] {
-            assert!(
-                scan_in_chunks(bad, 1).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn only_the_four_fields_are_copied_and_only_at_their_place() {
-        let body =
-            br#"{"items":[{"metadata":{"name":"secret-name","ownerReferences":[{"uid":"WRONG1"}],
-            "annotations":{"uid":"WRONG2","metadata":"x"},"uid":"right-uid"},
-            "spec":{"providerID":"aws:///z/i-1","taints":[{"key":"providerID"}]},
-            "status":{"images":[{"names":["nodeInfo"],"nodeInfo":{"osImage":"WRONG3"}}],
-              "capacity":{"cpu":"4","memory":"16Gi"},
-              "nodeInfo":{"osImage":"Real OS","machineID":"m"},
-              "addresses":[{"type":"InternalIP","address":"10.1.2.3"}]}}]}"#;
-        let mut scanner = ListScanner::new();
-        let mut items: Vec<String> = Vec::new();
-        let mut emit = |p: Piece<'_>| -> Result<()> {
-            if let Piece::Item(b) = p {
-                items.push(String::from_utf8(b.to_vec()).unwrap());
-            }
-            Ok(())
-        };
-        scanner.feed(body, &mut emit).unwrap();
-        scanner.finish(&mut emit).unwrap();
-        assert_eq!(items.len(), 1);
-        let item = &items[0];
-        for gone in ["WRONG", "secret-name", "10.1.2.3", "taints", "images"] {
-            assert!(!item.contains(gone), "{gone} copied: {item}");
-        }
-        let facts: NodeFacts = serde_json::from_str(item).unwrap();
-        assert_eq!(facts.metadata.uid.as_deref(), Some("right-uid"));
-        assert_eq!(facts.spec.provider_id.as_deref(), Some("aws:///z/i-1"));
-        assert_eq!(facts.status.node_info.os_image.as_deref(), Some("Real OS"));
-        assert_eq!(facts.status.capacity.unwrap()["memory"], "16Gi");
-    }
-
-    #[test]
-    fn huge_fields_elsewhere_cost_nothing_but_huge_wanted_fields_are_refused() {
-        let noise = format!(
-            r#"{{"items":[{{"status":{{"images":"{}"}},"metadata":{{"uid":"u"}}}}]}}"#,
-            "a".repeat(MAX_ITEM_BYTES + 10)
-        );
-        let (nodes, _) = scan_in_chunks(noise.as_bytes(), 1 << 16).unwrap();
-        assert_eq!(nodes[0].metadata.uid.as_deref(), Some("u"));
-        let big = format!(
-            r#"{{"items":[{{"status":{{"capacity":{{"x":"{}"}}}}}}]}}"#,
-            "a".repeat(MAX_ITEM_BYTES + 10)
-        );
-        let err = scan_in_chunks(big.as_bytes(), 1 << 16).unwrap_err();
-        assert!(err.to_string().contains("larger than"));
-    }
-
-    #[test]
-    fn null_and_odd_values_are_kept_as_they_are() {
-        let body = br#"{"items":[{"metadata":{"uid":null},"spec":{"providerID":"gce://p/z/n" },"status":{"capacity":null}}, {}]}"#;
-        let (nodes, _) = scan_in_chunks(body, 3).unwrap();
-        assert_eq!(nodes.len(), 2);
-        assert_eq!(nodes[0].metadata.uid, None);
-        assert_eq!(nodes[0].spec.provider_id.as_deref(), Some("gce://p/z/n"));
-        assert_eq!(nodes[1], NodeFacts::default());
-    }
-}
+#[path = "nodelist_tests.rs"]
+mod tests;

@@ -54,6 +54,8 @@ pub struct ReportSettings {
     pub job_name: Option<String>,
     /// The pod this runs in, for the receipt (see [`super::receipt`]).
     pub pod_name: Option<String>,
+    /// Whether the report carries workload statistics (see [`super::workloads`]).
+    pub workload_stats: bool,
 }
 
 impl ReportSettings {
@@ -124,6 +126,7 @@ impl ReportSettings {
             job_name: env
                 .raw("job-name", args.job_name)
                 .map(|g| g.value.trim().to_string()),
+            workload_stats: env.switch("workload-stats", args.workload_stats)?,
             pod_name: env.text("pod-name", args.pod_name).map(|g| g.value),
         })
     }
@@ -251,6 +254,9 @@ mod tests {
         assert_eq!(s.cluster_id.as_deref(), Some("abc"));
         assert_eq!(s.configmap, "spartakus");
         assert!(s.gzip && s.dry_run && !s.sending());
+        assert!(!s.workload_stats, "off unless asked for");
+        let on = report(&["--dry-run", "--workload-stats"], &no_env).unwrap();
+        assert!(on.workload_stats);
         let init = InitSettings::resolve(
             argh::FromArgs::from_args(&["init"], &["--namespace", "ns"]).unwrap(),
             &Env(&|n| match n {
@@ -276,10 +282,12 @@ mod tests {
                 "SPARTAKUS_CONFIGMAP" => Some("other".into()),
                 "SPARTAKUS_NO_GZIP" => Some("1".into()),
                 "SPARTAKUS_JOB_NAME" => Some(" ".into()),
+                "SPARTAKUS_WORKLOAD_STATS" => Some("true".into()),
                 _ => None,
             }
         };
         let s = report(&["--timeout", "10s"], &env).unwrap();
+        assert!(s.workload_stats);
         assert_eq!(s.endpoint.as_deref(), Some("https://env.example/api/v1"));
         assert_eq!(s.timeout, Duration::from_secs(10));
         assert!(s.dry_run && !s.gzip);

@@ -24,6 +24,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod browser;
 pub mod collector;
 pub mod http;
 pub mod nodes;

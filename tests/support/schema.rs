@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 /// Keywords that only annotate.
 const ANNOTATIONS: [&str; 3] = ["$schema", "title", "description"];
 /// Keywords this checker applies.
-const RULES: [&str; 12] = [
+const RULES: [&str; 14] = [
     "$ref",
     "$defs",
     "type",
@@ -22,6 +22,8 @@ const RULES: [&str; 12] = [
     "maxLength",
     "pattern",
     "minItems",
+    "minimum",
+    "maximum",
 ];
 
 /// A schema ready to check instances against.
@@ -69,6 +71,9 @@ impl Checker {
         {
             errors.push(format!("{at}: not of type {types}"));
             return;
+        }
+        if let Value::Number(number) = value {
+            check_number(schema, number, at, errors);
         }
         if let Value::String(text) = value {
             self.check_text(schema, text, at, errors);
@@ -164,6 +169,25 @@ impl Checker {
     }
 }
 
+fn check_number(
+    schema: &serde_json::Map<String, Value>,
+    number: &serde_json::Number,
+    at: &str,
+    errors: &mut Vec<String>,
+) {
+    let n = number.as_f64().expect("a JSON number");
+    if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+        && n < min
+    {
+        errors.push(format!("{at}: below {min}"));
+    }
+    if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+        && n > max
+    {
+        errors.push(format!("{at}: above {max}"));
+    }
+}
+
 fn type_matches(types: &Value, value: &Value) -> bool {
     let one = |t: &Value| match t.as_str().expect("type names are strings") {
         "object" => value.is_object(),
@@ -171,7 +195,8 @@ fn type_matches(types: &Value, value: &Value) -> bool {
         "string" => value.is_string(),
         "null" => value.is_null(),
         "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
+        // As JSON Schema has it: any number without a fractional part (1.0 too).
+        "integer" => value.as_f64().is_some_and(|n| n.fract() == 0.0),
         "number" => value.is_number(),
         other => panic!("unknown type {other}"),
     };
