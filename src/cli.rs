@@ -35,6 +35,7 @@ pub struct Args {
 pub enum Command {
     Init(InitArgs),
     Report(ReportArgs),
+    Send(SendArgs),
     Collect(CollectArgs),
     Summary(SummaryArgs),
     Backup(BackupArgs),
@@ -46,6 +47,7 @@ impl Command {
         match self {
             Command::Init(_) => "init",
             Command::Report(_) => "report",
+            Command::Send(_) => "send",
             Command::Collect(_) => "collect",
             Command::Summary(_) => "summary",
             Command::Backup(_) => "backup",
@@ -141,9 +143,46 @@ pub struct ReportArgs {
     /// the Job this pod runs for; a manually created Job is never delayed by --spread [env SPARTAKUS_JOB_NAME]
     #[argh(option)]
     pub job_name: Option<String>,
+    /// this pod's name (the CronJob sets it): the run's outcome is then recorded as an Event on the CronJob spartakus [env SPARTAKUS_POD_NAME]
+    #[argh(option)]
+    pub pod_name: Option<String>,
     /// also send workload statistics: how many namespaces, pods, services, deployments, statefulsets, daemonsets, jobs and cronjobs, how they spread over namespaces, how old namespaces, pods and services are (counts and days only, never names); needs the RBAC of kustomize/components/workload-stats [env SPARTAKUS_WORKLOAD_STATS]
     #[argh(switch)]
     pub workload_stats: bool,
+}
+
+/// Send a report file made by `spartakus report --output` (for clusters without internet
+/// access: export it there, review it, carry it out, send it from here). The file is checked
+/// against the report contract first, and sent as it is, with gzip, retries and an
+/// Idempotency-Key derived from its content (the same file sent twice is one report). Every flag
+/// can also be set by its variable, SPARTAKUS_ and the flag's name in upper case.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(
+    subcommand,
+    name = "send",
+    help_triggers("-h", "--help", "help"),
+    error_code(0, "report sent (any 2xx)"),
+    error_code(1, "internal error"),
+    error_code(
+        2,
+        "usage or configuration error (flags, a file a collector would refuse, CA file, untrusted collector certificate)"
+    ),
+    error_code(4, "the collector rejected the report (4xx); not retried"),
+    error_code(5, "the collector was unreachable until the deadline")
+)]
+pub struct SendArgs {
+    /// the report's JSON file (/dev/stdin reads a pipe)
+    #[argh(positional)]
+    pub file: String,
+    /// URL the report is POSTed to, ending in /api/v1 [env SPARTAKUS_ENDPOINT]
+    #[argh(option)]
+    pub endpoint: Option<String>,
+    /// extra CA certificates (PEM) trusted for the collector, added to the system roots [env SPARTAKUS_CA_FILE]
+    #[argh(option)]
+    pub ca_file: Option<String>,
+    /// hard deadline for sending, e.g. 5m, 90s (default 5m) [env SPARTAKUS_TIMEOUT]
+    #[argh(option)]
+    pub timeout: Option<String>,
 }
 
 /// Receive, check and store reports (the collector). Answers POST /api/v1, and GET /healthz,
@@ -391,7 +430,7 @@ pub fn parse(argv: &[String]) -> Parsed {
         }) => Parsed::Run(Box::new(command)),
         Ok(Args { command: None, .. }) => {
             eprintln!(
-                "spartakus: error: no command given; one of init, report, collect, summary, backup (see `{cmd} --help`)"
+                "spartakus: error: no command given; one of init, report, send, collect, summary, backup (see `{cmd} --help`)"
             );
             Parsed::Exit(ExitCode::from(Class::Usage.code()))
         }
@@ -413,7 +452,7 @@ pub fn parse(argv: &[String]) -> Parsed {
 
 /// `spartakus report --help` when the arguments name a subcommand, else `spartakus --help`.
 pub fn help_command(cmd: &str, args: &[&str]) -> String {
-    const COMMANDS: [&str; 5] = ["init", "report", "collect", "summary", "backup"];
+    const COMMANDS: [&str; 6] = ["init", "report", "send", "collect", "summary", "backup"];
     match args.iter().find(|a| COMMANDS.contains(a)) {
         Some(sub) => format!("{cmd} {sub} --help"),
         None => format!("{cmd} --help"),
@@ -445,6 +484,16 @@ mod tests {
         assert_eq!(r.endpoint.as_deref(), Some("https://c.example/api/v1"));
         assert!(r.dry_run);
         assert!(args(&["report", "--bogus"]).is_err());
+        let Ok(Args {
+            command: Some(Command::Send(send)),
+            ..
+        }) = args(&["send", "report.json", "--timeout", "2m"])
+        else {
+            panic!("send");
+        };
+        assert_eq!(send.file, "report.json");
+        assert_eq!(send.timeout.as_deref(), Some("2m"));
+        assert!(args(&["send"]).is_err(), "the file is required");
         assert!(args(&["-V"]).unwrap().version);
         assert!(args(&["--version"]).unwrap().version);
         for help in [
@@ -514,5 +563,9 @@ mod tests {
             "spartakus report --help"
         );
         assert_eq!(help_command("spartakus", &["--bogus"]), "spartakus --help");
+        assert_eq!(
+            help_command("spartakus", &["send", "--bogus"]),
+            "spartakus send --help"
+        );
     }
 }

@@ -22,6 +22,17 @@ pub enum Class {
 }
 
 impl Class {
+    /// A short name for the class, for the run's receipt (a Kubernetes Event).
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::Usage => "configuration",
+            Class::Kubernetes => "kubernetes-api",
+            Class::Rejected => "rejected-by-collector",
+            Class::Unreachable => "collector-unreachable",
+            Class::Internal => "internal",
+        }
+    }
+
     /// The process exit code for this class (documented in `--help` and the README).
     pub fn code(self) -> u8 {
         match self {
@@ -113,6 +124,17 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), 5);
+        let labels: std::collections::BTreeSet<&str> = [
+            Class::Usage,
+            Class::Kubernetes,
+            Class::Rejected,
+            Class::Unreachable,
+            Class::Internal,
+        ]
+        .iter()
+        .map(|c| c.label())
+        .collect();
+        assert_eq!(labels.len(), 5);
         assert!(!codes.contains(&0));
     }
 }

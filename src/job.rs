@@ -3,7 +3,7 @@
 
 use crate::cli::{Command, Env};
 use crate::collector::settings::{BackupSettings, CollectSettings, SummarySettings};
-use crate::reporter::settings::{InitSettings, ReportSettings};
+use crate::reporter::settings::{InitSettings, ReportSettings, SendSettings};
 use anyhow::Result;
 
 /// A subcommand with its validated settings.
@@ -11,6 +11,7 @@ use anyhow::Result;
 pub enum Job {
     Init(InitSettings),
     Report(ReportSettings),
+    Send(SendSettings),
     Collect(CollectSettings),
     Summary(SummarySettings),
     Backup(BackupSettings),
@@ -22,6 +23,7 @@ impl Job {
         Ok(match command {
             Command::Init(a) => Job::Init(InitSettings::resolve(a, env)?),
             Command::Report(a) => Job::Report(ReportSettings::resolve(a, env)?),
+            Command::Send(a) => Job::Send(SendSettings::resolve(a, env)?),
             Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
             Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
             Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
@@ -32,6 +34,7 @@ impl Job {
         match self {
             Job::Init(s) => crate::reporter::init(&s),
             Job::Report(s) => crate::reporter::report(&s),
+            Job::Send(s) => crate::reporter::send::send(&s),
             Job::Collect(s) => crate::collector::collect(s),
             Job::Summary(s) => crate::collector::summary(&s),
             Job::Backup(s) => crate::collector::backup(&s),

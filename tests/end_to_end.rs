@@ -132,6 +132,39 @@ fn report_to_a_real_collector_then_summary() {
     assert!(table.contains("v1.33"), "{table}");
 }
 
+/// The air-gapped path: `report --output` in the cluster, `send` from another machine (no
+/// kubeconfig at all), twice, to a real collector: one report is stored.
+#[test]
+fn an_exported_report_sent_twice_is_one_report_at_the_collector() {
+    let scratch = TempDir::new("e2e-send");
+    let kubeconfig = scratch.join("kubeconfig");
+    let store = scratch.join("reports.db");
+    let file = scratch.join("report.json");
+    let api = ApiServer::with_nodes(5);
+    api.write_kubeconfig(&kubeconfig, Some("spartakus"));
+    run(&["init"], &kubeconfig);
+    run(&["report", "--output", file.to_str().unwrap()], &kubeconfig);
+    drop(api);
+    let collector = Collect::start(&store);
+    let endpoint = format!("http://{}/api/v1", collector.addr);
+    let nowhere = scratch.join("no-kubeconfig");
+    for _ in 0..2 {
+        let sent = run(
+            &["send", file.to_str().unwrap(), "--endpoint", &endpoint],
+            &nowhere,
+        );
+        let log = String::from_utf8_lossy(&sent.stderr);
+        assert!(log.contains("delivered: 204 after 1 attempt"), "{log}");
+    }
+    let summary = run(
+        &["summary", "--store", store.to_str().unwrap(), "--json"],
+        &nowhere,
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(summary["reports"], 1, "{summary:#}");
+    assert_eq!(summary["nodes"], 5, "{summary:#}");
+}
+
 /// The workload statistics from the reporter through a real collector: `--store stdout` prints
 /// the part as the reporter built it (totals and histograms as a preview shows them; ages move
 /// only with the clock).

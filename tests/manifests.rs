@@ -1138,7 +1138,14 @@ fn rbac_grants_each_service_account_exactly_what_it_uses() {
         "spartakus: configmaps create",
         "spartakus: configmaps/spartakus get",
     ]);
-    let reporter = set(&["cluster: nodes list", "spartakus: configmaps/spartakus get"]);
+    // The receipt adds exactly two: creating its Event, and reading the one CronJob's UID that
+    // `kubectl describe cronjob` matches Events by.
+    let reporter = set(&[
+        "cluster: nodes list",
+        "spartakus: configmaps/spartakus get",
+        "spartakus: events.k8s.io/events create",
+        "spartakus: batch/cronjobs/spartakus get",
+    ]);
     for (dir, objects) in all_renders() {
         let mut expected = BTreeMap::from([
             ("spartakus/spartakus-init".to_owned(), init.clone()),
@@ -1368,6 +1375,8 @@ fn environment(
             let field = &from.field_ref.as_ref().expect("only fieldRef").field_path;
             if field == "metadata.namespace" {
                 NAMESPACE.to_owned()
+            } else if field == "metadata.name" {
+                "spartakus-29188997-x7k2p".to_owned()
             } else if let Some(label) = field
                 .strip_prefix("metadata.labels['")
                 .and_then(|l| l.strip_suffix("']"))
@@ -1484,6 +1493,23 @@ fn the_cronjob_reports_daily_with_bounded_retries_and_a_deadline_above_the_repor
         assert_eq!(
             job_name.as_deref(),
             Some("metadata.labels['batch.kubernetes.io/job-name']"),
+            "{dir}"
+        );
+        // The receipt names the pod that made it, and needs the CronJob the Role lets it read.
+        let field = |name: &str| {
+            let var = container.env.iter().flatten().find(|e| e.name == name);
+            var.and_then(|e| e.value_from.clone())
+                .and_then(|f| f.field_ref)
+                .map(|f| f.field_path)
+        };
+        assert_eq!(
+            field("SPARTAKUS_POD_NAME").as_deref(),
+            Some("metadata.name"),
+            "{dir}"
+        );
+        assert_eq!(
+            cronjob.metadata.name.as_deref(),
+            Some(spartakus::reporter::receipt::CRONJOB),
             "{dir}"
         );
         // Retrying a configuration error (2) or a rejected report (4) cannot help.

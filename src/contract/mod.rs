@@ -10,6 +10,7 @@
 //! - [`workloads`]: the optional workload part (counts of namespaces and objects, how they spread
 //!   over namespaces, ages in days), additive to the v1 format.
 //! - [`write`]: the streaming writer, one node at a time.
+//! - [`schema`]: the report as a JSON Schema, published as `docs/report.schema.json`.
 //! - [`decode`] and [`read`]: the collector's side. A body is decompressed as it arrives into
 //!   memory the caller pays for, then checked and streamed one node at a time.
 //!
@@ -19,6 +20,7 @@ pub mod anonymize;
 pub mod decode;
 pub mod limits;
 pub mod read;
+pub mod schema;
 pub mod workloads;
 pub mod write;
 

@@ -3,11 +3,13 @@
 //! errors, 429 and 5xx are retried inside the run's deadline; 401/403/404 and other answers, and
 //! anything that fails before a request is sent, are not.
 
+use super::tls::Peer;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 use anyhow::{Context, Result};
 use http::{Method, Request, StatusCode};
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ObjectMeta, PostParams};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -21,6 +23,9 @@ pub struct Cluster {
     default_namespace: String,
     /// The API server's host, for deciding what is worth retrying.
     host: String,
+    /// The API server's URL, for messages.
+    server: String,
+    in_cluster: bool,
     patience: Patience,
     /// Requests sent, retries included (for the log and the benchmark).
     pub requests: usize,
@@ -69,23 +74,28 @@ impl Cluster {
     pub async fn connect(patience: Patience) -> Result<Cluster> {
         let mut config = super::kubeconfig::load().await?;
         let host = config.cluster_url.host().unwrap_or("").to_string();
+        let server = super::upload::redact(&config.cluster_url.to_string());
         // Retries are ours, bounded by the run's deadline (kube's own policy could wait far longer).
         config.default_retry = false;
         config.read_timeout = Some(Duration::from_secs(60));
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| {
-            fail(
-                Class::Usage,
-                anyhow::anyhow!("building the Kubernetes client: {e}"),
-            )
-        })?;
+        // kube names the CA file only for the pod's own service account (in-cluster).
+        let in_cluster = config.root_cert_file.is_some();
+        let client = super::transport::client(config)?;
         Ok(Cluster {
             client,
             default_namespace,
             host,
+            server,
+            in_cluster,
             patience,
             requests: 0,
         })
+    }
+
+    /// Whether the connection uses the service account of the pod this runs in.
+    pub fn in_cluster(&self) -> bool {
+        self.in_cluster
     }
 
     /// The namespace of the in-cluster service account, else the kubeconfig context's.
@@ -159,6 +169,76 @@ impl Cluster {
         .await
     }
 
+    /// The UID of CronJob `name` in `namespace`, read as metadata only. One attempt, never
+    /// retried: it serves the run's receipt, which has a short budget of its own.
+    pub async fn cronjob_uid(&mut self, namespace: &str, name: &str) -> Result<String> {
+        let op = Op {
+            verb: "get",
+            resource: format!("cronjobs \"{name}\" in namespace \"{namespace}\""),
+        };
+        let path = format!(
+            "/apis/batch/v1/namespaces/{}/cronjobs/{}",
+            escape(namespace),
+            escape(name)
+        );
+        let request = request(Method::GET, &path, kube::client::Body::empty())?;
+        let body = self.once(&op, request).await?;
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Meta {
+            metadata: ObjectMeta,
+        }
+        let meta: Meta = serde_json::from_slice(&body).unwrap_or_default();
+        meta.metadata
+            .uid
+            .filter(|uid| !uid.is_empty())
+            .ok_or_else(|| api_error(&op, anyhow::anyhow!("the answer holds no metadata.uid")))
+    }
+
+    /// Creates `event` (events.k8s.io/v1) in `namespace`. One attempt, never retried (see
+    /// [`Cluster::cronjob_uid`]).
+    pub async fn create_event(&mut self, namespace: &str, event: &Event) -> Result<()> {
+        let op = Op {
+            verb: "create",
+            resource: format!("events.events.k8s.io in namespace \"{namespace}\""),
+        };
+        let path = format!(
+            "/apis/events.k8s.io/v1/namespaces/{}/events",
+            escape(namespace)
+        );
+        let body = serde_json::to_vec(event).context("writing the Event")?;
+        let request = request(Method::POST, &path, kube::client::Body::from(body))?;
+        self.once(&op, request).await.map(drop)
+    }
+
+    /// One request, one attempt: the body of a 2xx answer (at most 64 KiB), else the error.
+    async fn once(&mut self, op: &Op, request: Request<kube::client::Body>) -> Result<Vec<u8>> {
+        use http_body_util::BodyExt;
+        self.requests += 1;
+        let response = match self.client.send(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                return Err(self
+                    .classify_transport(op, e)
+                    .map_or_else(|e| e, |r| api_error(op, r.error)));
+            }
+        };
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), 64 << 10)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let parsed: Status = serde_json::from_slice(&body).unwrap_or_default();
+        match classify_status(op, status, &parsed.message, &parsed.reason, None) {
+            Ok(transient) => Err(api_error(op, transient.error)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A typed call through kube, retried by the policy.
     async fn typed<T, F, Fut>(&mut self, op: &Op, deadline: &Deadline, call: F) -> Result<T>
     where
@@ -227,11 +307,10 @@ impl Cluster {
     /// run someone is watching, a refused loopback connection or an unknown name.
     fn classify_transport(&self, op: &Op, error: kube::Error) -> Result<Retry> {
         let text = error_chain(&error);
-        if text.contains("certificate") || text.contains("UnknownIssuer") {
-            return Err(api_error(
-                op,
-                anyhow::anyhow!("TLS verification of the API server failed: {text}"),
-            ));
+        // Waiting cannot mend a certificate: the kubeconfig (or the server's certificate) must
+        // change, so it is a configuration error.
+        if let Some(message) = super::tls::explain(Peer::ApiServer, &self.server, &text) {
+            return Err(fail(Class::Usage, anyhow::anyhow!("{op}: {message}")));
         }
         if matches!(error, kube::Error::Auth(_))
             || text.contains("auth error")
@@ -292,6 +371,32 @@ impl Cluster {
         tokio::time::sleep(wait).await;
         Ok(())
     }
+}
+
+/// A raw API request with spartakus's User-Agent, asking for JSON (metadata only where the
+/// server can give it); a POST sends JSON.
+fn request(
+    method: Method,
+    path: &str,
+    body: kube::client::Body,
+) -> Result<Request<kube::client::Body>> {
+    let mut builder = Request::builder()
+        .uri(path)
+        .header(
+            http::header::ACCEPT,
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+        )
+        .header(
+            http::header::USER_AGENT,
+            concat!("spartakus/", env!("CARGO_PKG_VERSION")),
+        );
+    if method == Method::POST {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder
+        .method(method)
+        .body(body)
+        .context("building an API request")
 }
 
 fn configmap_op(verb: &'static str, namespace: &str, name: &str) -> Op {

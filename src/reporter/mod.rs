@@ -1,27 +1,39 @@
-//! The reporter: `spartakus init` and `spartakus report`, wiring its modules together.
+//! The reporter: `spartakus init`, `spartakus report` and `spartakus send`, wiring its modules
+//! together.
 //!
-//! - [`settings`]: the flags of both, resolved.
+//! - [`init`]: `spartakus init`, the cluster-ID ConfigMap; [`settings`]: the flags of each,
+//!   resolved.
 //! - [`cluster`]: every call to the Kubernetes API (I/O), with [`kubeconfig`] finding the cluster
 //!   and its credentials as kubectl does, and [`listing`] the paged, streamed lists;
 //!   [`nodelist`]: the streaming scanner
 //!   that reads only the needed fields of each Node (pure).
-//! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure).
+//! - [`transport`]: the API server's HTTP stack, with [`tls`] accepting its certificate as
+//!   kubectl does and saying what to change when TLS fails, and [`x509`] the DER it reads (pure).
+//! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure);
+//!   [`send`]: `spartakus send`, a report file through the same upload.
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
+//! - [`receipt`]: the run's outcome as an Event on the CronJob (built pure, written through
+//!   [`cluster`]).
 //! - [`spread`]: load spreading (pure); [`workloads`]: the workload statistics, counted (pure).
 
 pub mod cluster;
 pub mod extensions;
+pub mod init;
 pub mod kubeconfig;
 pub mod listing;
 pub mod nodelist;
 pub mod proxy;
+pub mod receipt;
+pub mod send;
 pub mod settings;
 pub mod spread;
+pub mod tls;
+pub mod transport;
 pub mod upload;
 pub mod workloads;
+pub mod x509;
 
 use crate::cli::usage;
-use crate::contract::limits::check_cluster_id;
 use crate::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node};
 use crate::contract::{node_id, random_node_id};
 use crate::exit::{Class, fail};
@@ -29,10 +41,12 @@ use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};
 use cluster::Cluster;
 use listing::{ListStats, NodeSink, PAGE_SIZE};
-use settings::{InitSettings, ReportSettings};
-use std::collections::BTreeMap;
+use receipt::Outcome;
+use settings::ReportSettings;
 use std::io::Write;
 use upload::{Payload, Target, Uploader};
+
+pub use init::init;
 
 /// The key of the cluster ID in the ConfigMap.
 pub const CLUSTER_ID_KEY: &str = "clusterID";
@@ -90,89 +104,6 @@ fn within<T>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// init
-// ---------------------------------------------------------------------------------------------
-
-/// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
-pub fn init(settings: &InitSettings) -> Result<()> {
-    let deadline = Deadline::after(settings.timeout);
-    let id = within(&runtime()?, &deadline, "init", async {
-        let mut cluster = Cluster::connect(Patience::for_run(false)).await?;
-        let namespace = settings
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_string());
-        ensure_cluster_id(&mut cluster, &namespace, &settings.configmap, &deadline).await
-    })?;
-    crate::exit::print(format!("{id}\n").as_bytes())
-}
-
-async fn ensure_cluster_id(
-    cluster: &mut Cluster,
-    namespace: &str,
-    name: &str,
-    deadline: &Deadline,
-) -> Result<String> {
-    if let Some(data) = cluster.get_configmap(namespace, name, deadline).await? {
-        let id = existing_id(&data, namespace, name)?;
-        eprintln!(
-            "spartakus: ConfigMap {namespace}/{name} already holds the cluster ID; left unchanged"
-        );
-        return Ok(id);
-    }
-    let id = uuid_v4(random_bytes()?);
-    let labels = BTreeMap::from([(
-        "app.kubernetes.io/name".to_string(),
-        "spartakus".to_string(),
-    )]);
-    let data = BTreeMap::from([(CLUSTER_ID_KEY.to_string(), id.clone())]);
-    if cluster
-        .create_configmap(namespace, name, &labels, &data, deadline)
-        .await?
-    {
-        eprintln!("spartakus: created ConfigMap {namespace}/{name} with a new cluster ID");
-        return Ok(id);
-    }
-    // Another init won the race between our get and create: use its ID.
-    eprintln!(
-        "spartakus: ConfigMap {namespace}/{name} was created concurrently; using its cluster ID"
-    );
-    match cluster.get_configmap(namespace, name, deadline).await? {
-        Some(data) => existing_id(&data, namespace, name),
-        None => Err(fail(
-            Class::Kubernetes,
-            anyhow::anyhow!(
-                "create configmaps \"{name}\" in namespace \"{namespace}\": already exists (409), yet a get finds nothing; try again"
-            ),
-        )),
-    }
-}
-
-fn existing_id(data: &BTreeMap<String, String>, namespace: &str, name: &str) -> Result<String> {
-    let id = data.get(CLUSTER_ID_KEY).map(|s| s.trim()).unwrap_or("");
-    if id.is_empty() && data.keys().any(|k| k != CLUSTER_ID_KEY) {
-        // Another ConfigMap, such as the settings (`spartakus-config`): never suggest deleting it.
-        let keys: Vec<&str> = data.keys().map(String::as_str).take(5).collect();
-        return Err(usage(format!(
-            "ConfigMap \"{name}\" in namespace \"{namespace}\" holds no {CLUSTER_ID_KEY} (its keys: {}): it is not the cluster-ID ConfigMap; the cluster ID is in the one `spartakus init` creates ({}), so drop --configmap/SPARTAKUS_CONFIGMAP or point it there",
-            keys.join(", "),
-            settings::DEFAULT_CONFIGMAP
-        )));
-    }
-    if id.is_empty() {
-        return Err(usage(format!(
-            "ConfigMap \"{name}\" in namespace \"{namespace}\" exists but is empty (no {CLUSTER_ID_KEY}); spartakus never changes an existing ConfigMap: delete this empty one and run `spartakus init` (the spartakus-init Job) again"
-        )));
-    }
-    check_cluster_id(id).map_err(|e| {
-        usage(format!(
-            "ConfigMap \"{name}\" in namespace \"{namespace}\": {CLUSTER_ID_KEY} {e}"
-        ))
-    })?;
-    Ok(id.to_string())
-}
-
-// ---------------------------------------------------------------------------------------------
 // report
 // ---------------------------------------------------------------------------------------------
 
@@ -185,8 +116,15 @@ pub struct Built {
     pub requests: usize,
 }
 
-/// `spartakus report`: builds the report per `settings`, then previews, saves or sends it.
+/// `spartakus report`: builds the report per `settings`, then previews, saves or sends it, and
+/// records what came of it as an Event on the CronJob (see [`receipt`]).
 pub fn report(settings: &ReportSettings) -> Result<()> {
+    let outcome = run_report(settings);
+    receipt::record(settings, &outcome);
+    outcome.map(drop)
+}
+
+fn run_report(settings: &ReportSettings) -> Result<Outcome> {
     let mut deadline = Deadline::after(settings.timeout);
     // Bad extensions, a bad CA file: configuration errors, found before the cluster is touched
     // (and before any spread wait).
@@ -310,7 +248,8 @@ fn deliver(
     uploader: Option<Uploader>,
     built: &Built,
     deadline: &Deadline,
-) -> Result<()> {
+) -> Result<Outcome> {
+    let (nodes, bytes) = (built.nodes, built.payload.raw_len());
     if let Some(path) = &settings.output {
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("creating {}", path.display()))
@@ -324,14 +263,15 @@ fn deliver(
             "spartakus: report written to {}; nothing sent",
             path.display()
         );
-        return Ok(());
+        return Ok(Outcome::Written { nodes, bytes });
     }
     if settings.dry_run {
         let mut raw = Vec::with_capacity(built.payload.raw_len() as usize + 1);
         built.payload.write_raw(&mut raw)?;
         raw.push(b'\n');
         eprintln!("spartakus: dry run: nothing sent");
-        return crate::exit::print(&raw);
+        crate::exit::print(&raw)?;
+        return Ok(Outcome::Previewed { nodes, bytes });
     }
     let Some(uploader) = uploader else {
         return Err(usage("no collector endpoint"));
@@ -341,7 +281,14 @@ fn deliver(
         "spartakus: report delivered: {} after {} attempt(s), {} bytes sent",
         delivered.status, delivered.attempts, delivered.bytes_on_wire
     );
-    Ok(())
+    Ok(Outcome::Sent {
+        nodes,
+        bytes,
+        bytes_on_wire: delivered.bytes_on_wire,
+        compressed: delivered.compressed,
+        attempts: delivered.attempts,
+        status: delivered.status,
+    })
 }
 
 /// The cluster ID: from the settings, else from the ConfigMap `spartakus init` made.
@@ -359,7 +306,7 @@ async fn cluster_id(
         .unwrap_or_else(|| cluster.default_namespace().to_string());
     let name = &settings.configmap;
     match cluster.get_configmap(&namespace, name, deadline).await? {
-        Some(data) => existing_id(&data, &namespace, name),
+        Some(data) => init::existing_id(&data, &namespace, name),
         // A preview before installing is worth having; it is never sent.
         // (--output writes a real report, which needs the real ID.)
         None if settings.dry_run && settings.output.is_none() => {
@@ -527,33 +474,6 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
-    }
-
-    #[test]
-    fn existing_ids_are_checked() {
-        let data = BTreeMap::from([(CLUSTER_ID_KEY.to_string(), "abc".to_string())]);
-        assert_eq!(existing_id(&data, "ns", "cm").unwrap(), "abc");
-        let err = existing_id(&BTreeMap::new(), "ns", "cm").unwrap_err();
-        let text = format!("{err:#}");
-        assert!(
-            text.contains("\"cm\"") && text.contains("\"ns\"") && text.contains("spartakus init"),
-            "{text}"
-        );
-        assert_eq!(crate::exit::class_of(&err), Class::Usage);
-        // The settings ConfigMap named by mistake: never told to delete it.
-        let settings = BTreeMap::from([(
-            "SPARTAKUS_ENDPOINT".to_string(),
-            "https://c.example.net/api/v1".to_string(),
-        )]);
-        let text = format!(
-            "{:#}",
-            existing_id(&settings, "spartakus", "spartakus-config").unwrap_err()
-        );
-        assert!(
-            text.contains("not the cluster-ID ConfigMap") && text.contains("SPARTAKUS_ENDPOINT"),
-            "{text}"
-        );
-        assert!(!text.contains("delete"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `spartakus init`'s and `spartakus report`'s settings: their flags, resolved once.
 
-use crate::cli::{Env, InitArgs, ReportArgs, usage};
+use crate::cli::{Env, InitArgs, ReportArgs, SendArgs, usage};
 use crate::contract::limits::check_cluster_id;
 use crate::retry::parse_duration;
 use anyhow::Result;
@@ -52,6 +52,8 @@ pub struct ReportSettings {
     pub spread: Duration,
     /// Empty when the pod's Job label is missing (it then reports at once, see spread).
     pub job_name: Option<String>,
+    /// The pod this runs in, for the receipt (see [`super::receipt`]).
+    pub pod_name: Option<String>,
     /// Whether the report carries workload statistics (see [`super::workloads`]).
     pub workload_stats: bool,
 }
@@ -125,6 +127,43 @@ impl ReportSettings {
                 .raw("job-name", args.job_name)
                 .map(|g| g.value.trim().to_string()),
             workload_stats: env.switch("workload-stats", args.workload_stats)?,
+            pod_name: env.text("pod-name", args.pod_name).map(|g| g.value),
+        })
+    }
+}
+
+/// `spartakus send`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendSettings {
+    /// The report file (`/dev/stdin` reads a pipe).
+    pub file: PathBuf,
+    pub endpoint: String,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl SendSettings {
+    pub fn resolve(args: SendArgs, env: &Env) -> Result<Self> {
+        let Some(endpoint) = env.text("endpoint", args.endpoint) else {
+            return Err(usage(
+                "no collector endpoint: set --endpoint or SPARTAKUS_ENDPOINT",
+            ));
+        };
+        validate_endpoint(&endpoint.value).map_err(|problem| endpoint.error(problem))?;
+        if is_placeholder(&endpoint.value) {
+            return Err(usage(format!(
+                "the endpoint {} is a placeholder (a reserved example domain): nothing was sent; set --endpoint or SPARTAKUS_ENDPOINT to your collector's URL",
+                super::upload::redact(&endpoint.value)
+            )));
+        }
+        if args.file.trim().is_empty() {
+            return Err(usage("no report file given"));
+        }
+        Ok(SendSettings {
+            file: PathBuf::from(args.file),
+            endpoint: endpoint.value,
+            ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
+            timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
         })
     }
 }
@@ -294,6 +333,46 @@ mod tests {
         }
         let env = |name: &str| (name == "SPARTAKUS_DRY_RUN").then(|| "maybe".to_string());
         assert!(report(&[], &env).is_err());
+    }
+
+    #[test]
+    fn send_settings() {
+        let send = |line: &[&str], vars: &dyn Fn(&str) -> Option<String>| {
+            let args: SendArgs = argh::FromArgs::from_args(&["send"], line).expect("parses");
+            SendSettings::resolve(args, &Env(vars))
+        };
+        let env = |name: &str| match name {
+            "SPARTAKUS_ENDPOINT" => Some("https://c.example-corp.com/api/v1".to_string()),
+            "SPARTAKUS_TIMEOUT" => Some("90s".to_string()),
+            _ => None,
+        };
+        let s = send(&["r.json"], &env).unwrap();
+        assert_eq!(s.file, PathBuf::from("r.json"));
+        assert_eq!(s.endpoint, "https://c.example-corp.com/api/v1");
+        assert_eq!(s.timeout, Duration::from_secs(90));
+        for (line, needle) in [
+            (&["r.json"][..], "no collector endpoint"),
+            (
+                &[
+                    "r.json",
+                    "--endpoint",
+                    "https://collector.spartakus.example/api/v1",
+                ],
+                "is a placeholder",
+            ),
+            (
+                &["r.json", "--endpoint", "c.example-corp.com"],
+                "must be a URL",
+            ),
+            (
+                &[" ", "--endpoint", "https://c.example-corp.com/api/v1"],
+                "no report file",
+            ),
+        ] {
+            let err = send(line, &no_env).unwrap_err();
+            assert_eq!(class_of(&err), Class::Usage, "{line:?}");
+            assert!(format!("{err:#}").contains(needle), "{line:?}: {err:#}");
+        }
     }
 
     #[test]

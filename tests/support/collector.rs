@@ -200,13 +200,18 @@ pub struct Collector {
 
 impl Collector {
     pub fn start(config: CollectorConfig) -> Collector {
+        let ca = config.tls.then(|| TestCa::new("stand-in collector"));
+        Collector::start_with_tls(config, ca)
+    }
+
+    /// A collector serving HTTPS with `ca`'s server certificate (plain HTTP if `None`).
+    pub fn start_with_tls(config: CollectorConfig, ca: Option<TestCa>) -> Collector {
         let state = Arc::new(Mutex::new(State {
             script: config.script.into(),
             default: config.default,
             reject_gzip: config.reject_gzip,
             received: Vec::new(),
         }));
-        let ca = config.tls.then(|| TestCa::new("stand-in collector"));
         let tls = ca.as_ref().map(TestCa::server_config);
         let for_handler = state.clone();
         let server = Server::start("stand-in-collector", tls, move |req| {

@@ -61,6 +61,53 @@ impl TestCa {
         }
     }
 
+    /// A server certificate that is its own trust anchor, as some hand-built and appliance
+    /// clusters have: self-signed for `names` (IP or DNS SANs), `CA:TRUE` if `is_ca`, and valid
+    /// only in 2019 if `expired`. [`TestCa::ca_pem`] is the certificate itself, which is what a
+    /// kubeconfig then holds in `certificate-authority-data`.
+    pub fn self_signed(common_name: &str, names: &[&str], is_ca: bool, expired: bool) -> TestCa {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+        } else {
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        }
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed certificate");
+        TestCa {
+            ca_pem: cert.pem(),
+            ca_der: cert.der().clone(),
+            server_chain: vec![cert.der().clone()],
+            server_key_der: key.serialize_der(),
+        }
+    }
+
+    /// A server certificate signed by a fresh CA, pinned: [`TestCa::ca_pem`] is the server's
+    /// own certificate, not its CA's (a kubeconfig that trusts exactly that certificate).
+    pub fn pinned_leaf(common_name: &str) -> TestCa {
+        let ca = TestCa::new(common_name);
+        let leaf = CertificateDer::from(ca.server_chain[0].to_vec());
+        TestCa {
+            ca_pem: pem("CERTIFICATE", leaf.as_ref()),
+            ca_der: leaf,
+            ..ca
+        }
+    }
+
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
@@ -90,4 +137,16 @@ impl TestCa {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
     }
+}
+
+/// `der` as a PEM block of `label`.
+fn pem(label: &str, der: &[u8]) -> String {
+    let text = super::util::base64_encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }

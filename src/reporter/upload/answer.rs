@@ -90,11 +90,6 @@ pub fn path_hint(status: u16, endpoint: &str) -> String {
     )
 }
 
-pub fn is_certificate_problem(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.contains("certificate") || lower.contains("unknownissuer")
-}
-
 pub fn describe(status: u16, detail: &str) -> String {
     let reason = http::StatusCode::from_u16(status)
         .ok()
@@ -203,9 +198,5 @@ mod tests {
             body_snippet(&b"Error:\n  failed\tto decode"[..]),
             "Error: failed to decode"
         );
-        assert!(is_certificate_problem(
-            "invalid peer certificate: UnknownIssuer"
-        ));
-        assert!(!is_certificate_problem("Connection refused"));
     }
 }

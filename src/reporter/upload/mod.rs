@@ -8,11 +8,12 @@
 mod answer;
 mod client;
 
+use super::tls::{Peer, explain};
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 pub use answer::redact;
 use answer::refused_encoding;
-use answer::{body_snippet, describe, follow, host_of, is_certificate_problem, path_hint};
+use answer::{body_snippet, describe, follow, host_of, path_hint};
 use anyhow::Result;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -256,15 +257,9 @@ impl Uploader {
         if matches!(error, ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl) {
             return usage(format!("sending to {shown}: {text}"));
         }
-        if is_certificate_problem(&text) {
-            return usage(format!(
-                "TLS verification of the collector at {shown} failed: {text}; add its CA with --ca-file"
-            ));
-        }
-        if text.contains("InvalidContentType") || text.contains("corrupt message") {
-            return usage(format!(
-                "the collector at {shown}{through} does not speak TLS ({text}): use http:// or the collector's HTTPS port"
-            ));
+        // A certificate not trusted, or a server that does not speak TLS: waiting cannot help.
+        if let Some(message) = explain(Peer::Collector, &format!("{shown}{through}"), &text) {
+            return usage(message);
         }
         if self.via.is_none()
             && self

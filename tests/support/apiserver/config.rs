@@ -38,6 +38,8 @@ pub struct Config {
     pub lose_create_race: Option<String>,
     /// Every response waits this long first (a hung server).
     pub delay: Option<Duration>,
+    /// Responses to requests of a kind (see [`super::Recorded::kind`]) wait this long first.
+    pub delays: BTreeMap<String, Duration>,
     /// CronJobs and Jobs served by name (the default: CronJob `spartakus/spartakus` and one Job
     /// it created, see [`batch`]).
     pub cronjobs: Vec<CronJob>,
@@ -59,6 +61,7 @@ impl Default for Config {
             forbidden: BTreeSet::new(),
             lose_create_race: None,
             delay: None,
+            delays: BTreeMap::new(),
             cronjobs: vec![cronjob],
             jobs: vec![job],
         }
@@ -138,6 +141,12 @@ impl Config {
 
     pub fn with_delay(mut self, delay: Duration) -> Config {
         self.delay = Some(delay);
+        self
+    }
+
+    /// Requests of `kind` (`events`, `cronjob`...) are answered only after `delay`.
+    pub fn with_delay_for(mut self, kind: &str, delay: Duration) -> Config {
+        self.delays.insert(kind.to_string(), delay);
         self
     }
 

@@ -8,12 +8,17 @@ impl ApiServer {
     /// A kubeconfig for this server: the CA inline, the bearer token, one context (with
     /// `namespace` if given), selected as current.
     pub fn kubeconfig(&self, namespace: Option<&str>) -> String {
+        self.kubeconfig_trusting(self.ca_pem(), namespace)
+    }
+
+    /// [`ApiServer::kubeconfig`] with `ca_pem` (PEM) as `certificate-authority-data`.
+    pub fn kubeconfig_trusting(&self, ca_pem: &str, namespace: Option<&str>) -> String {
         let namespace = namespace
             .map(|ns| format!("    namespace: {ns}\n"))
             .unwrap_or_default();
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: stand-in\n  cluster:\n    certificate-authority-data: {ca}\n    server: {url}\nusers:\n- name: stand-in-user\n  user:\n    token: {token}\ncontexts:\n- name: stand-in\n  context:\n    cluster: stand-in\n    user: stand-in-user\n{namespace}current-context: stand-in\npreferences: {{}}\n",
-            ca = base64_encode(self.ca_pem().as_bytes()),
+            ca = base64_encode(ca_pem.as_bytes()),
             url = self.url(),
             token = self.token(),
         )

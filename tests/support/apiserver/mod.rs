@@ -130,7 +130,12 @@ impl ApiServer {
     }
 
     pub fn start(config: Config) -> ApiServer {
-        let ca = TestCa::new("stand-in kube-apiserver");
+        ApiServer::start_with_tls(config, TestCa::new("stand-in kube-apiserver"))
+    }
+
+    /// Starts a stand-in presenting `ca`'s server certificate; its kubeconfig trusts
+    /// [`TestCa::ca_pem`] (a CA, or the server's own certificate: see [`TestCa::self_signed`]).
+    pub fn start_with_tls(config: Config, ca: TestCa) -> ApiServer {
         let token = config.token.clone();
         // The handler needs the port (for discovery), known only once bound: hand it over.
         let cell: Arc<Mutex<Option<Arc<Shared>>>> = Arc::new(Mutex::new(None));

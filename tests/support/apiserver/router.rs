@@ -226,7 +226,8 @@ pub async fn handle(
             user_agent: user_agent.clone(),
             kind,
         });
-        (state.requests.len() - 1, state.config.delay)
+        let delay = state.config.delays.get(kind).copied();
+        (state.requests.len() - 1, delay.or(state.config.delay))
     };
     let body = if method == Method::POST || method == Method::PUT {
         read_body(req.into_body()).await
