@@ -1248,3 +1248,74 @@ const ORIGINAL_RECORD_KEYS: [&str; 6] = [
     "nodes",
     "extensions",
 ];
+
+/// One address flooding made-up cluster IDs gets 429 once it used its allowance of new
+/// clusters; clusters the store knows still get through from it; behind a named proxy each
+/// client is its own source; and no address reaches the log.
+#[test]
+fn a_flood_of_new_clusters_from_one_source_is_held_back() {
+    let dir = TempDir::new("sources");
+    let c = Collector::sqlite(
+        &dir,
+        &["--rate-limit", "0", "--new-clusters-per-source", "5"],
+    );
+    for i in 0..5 {
+        let r = c.post(report(&format!("known-{i}"), 1).as_bytes(), &[]);
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    let r = c.post(report("made-up-1", 1).as_bytes(), &[]);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(
+        r.error()
+            .contains("too many new clusters from this address"),
+        "{}",
+        r.error()
+    );
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    // A cluster the store knows is never held back by its address.
+    let again = report("known-3", 2);
+    assert_eq!(c.post(again.as_bytes(), &[]).status, 204);
+    // The header is anyone's to write: without a trusted proxy it changes nothing.
+    let r = c.post(
+        report("made-up-2", 1).as_bytes(),
+        &[("X-Forwarded-For", "198.51.100.7")],
+    );
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        c.metric("spartakus_collector_reports_rejected_total{reason=\"new_clusters\"}"),
+        2.0
+    );
+
+    // Behind a named proxy, each client has its own allowance.
+    let dir = TempDir::new("sources-proxied");
+    let c = Collector::sqlite(
+        &dir,
+        &[
+            "--rate-limit",
+            "0",
+            "--new-clusters-per-source",
+            "2",
+            "--trusted-proxy",
+            "127.0.0.1/32",
+        ],
+    );
+    for i in 0..6 {
+        let client = format!("198.51.100.{}", i / 2);
+        let r = c.post(
+            report(&format!("behind-{i}"), 1).as_bytes(),
+            &[("X-Forwarded-For", client.as_str())],
+        );
+        assert_eq!(r.status, 204, "{client}: {}", r.text());
+    }
+    let r = c.post(
+        report("behind-over", 1).as_bytes(),
+        &[("X-Forwarded-For", "198.51.100.0")],
+    );
+    assert_eq!(r.status, 429, "the first client used its two");
+    assert!(
+        !c.log().contains("198.51.100"),
+        "an address reached the log:\n{}",
+        c.log()
+    );
+}

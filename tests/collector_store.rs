@@ -67,7 +67,11 @@ fn load(
 
 /// SIGKILL while eight clients post: every report that got a 204 is in the store.
 fn every_2xx_survives_sigkill(store: &str, spec: Option<Spec>) {
-    let mut c = Collector::start(store, &["--rate-limit", "0"]);
+    // One test client makes hundreds of new clusters: no per-source limit here.
+    let mut c = Collector::start(
+        store,
+        &["--rate-limit", "0", "--new-clusters-per-source", "0"],
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(&c, 8, stop.clone());
     std::thread::sleep(Duration::from_millis(1500));
@@ -293,7 +297,10 @@ fn store_files_that_cannot_take_reports_stop_the_start_with_one_line() {
 #[test]
 fn backup_while_collecting() {
     let dir = TempDir::new("backup");
-    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
+    let c = Collector::sqlite(
+        &dir,
+        &["--rate-limit", "0", "--new-clusters-per-source", "0"],
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(&c, 4, stop.clone());
     std::thread::sleep(Duration::from_millis(500));

@@ -90,6 +90,25 @@ impl Lease {
         }
     }
 
+    /// Hold at least `bytes` if the budget has room now, without waiting: whether it did.
+    pub fn try_grow(&mut self, bytes: usize) -> bool {
+        let more = pages(bytes).saturating_sub(self.chunks);
+        if more == 0 {
+            return true;
+        }
+        let Ok(more_u32) = u32::try_from(more) else {
+            return false;
+        };
+        match self.budget.chunks.try_acquire_many(more_u32) {
+            Ok(permit) => {
+                permit.forget();
+                self.chunks += more;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Give back all but `keep` bytes (rounded up to whole pages).
     pub fn shrink(&mut self, keep: usize) {
         let keep = pages(keep);
@@ -182,6 +201,20 @@ mod tests {
             0,
             "dropped leases and the waiter's give back"
         );
+    }
+
+    #[test]
+    fn trying_to_grow_never_waits() {
+        let budget = Budget::new(2 * PAGE);
+        let mut a = budget.lease();
+        assert!(a.try_grow(PAGE));
+        assert!(a.try_grow(PAGE), "already held");
+        let mut b = budget.lease();
+        assert!(b.try_grow(PAGE));
+        assert!(!b.try_grow(2 * PAGE), "no room");
+        assert_eq!(b.bytes(), PAGE, "nothing taken on failure");
+        drop(a);
+        assert!(b.try_grow(2 * PAGE));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 
 use super::budget::Lease;
 use super::metrics::Reason;
-use super::server::{Done, State};
+use super::server::{Done, Peer, State};
+use super::sources::{self, Source};
 use super::store::{Incoming, NodeSource};
 use super::writer::Outcome;
 use crate::contract::limits::idempotency_key;
@@ -120,6 +121,8 @@ struct Preflight {
     gzip: bool,
     key: Option<String>,
     length: Option<u64>,
+    /// Where the report comes from (in memory only: never logged nor stored).
+    source: Option<Source>,
 }
 
 /// The answer to a report request.
@@ -143,7 +146,11 @@ async fn stages(
     received: &mut usize,
     cluster: &mut Option<String>,
 ) -> Result<Done, Refusal> {
-    let pre = preflight(state, req.headers())?;
+    let mut pre = preflight(state, req.headers())?;
+    pre.source = req
+        .extensions()
+        .get::<Peer>()
+        .map(|peer| source_of(state, peer.0, req.headers()));
     let deadline = start + state.limits.request_timeout;
     let mut lease = state.budget.lease();
     let json = receive(state, req.into_body(), &pre, deadline, &mut lease).await?;
@@ -155,7 +162,71 @@ async fn stages(
         .ok_or_else(|| Refusal::overloaded("too many reports in progress, retry later"))?;
     let (json, checked) = check(json, &mut lease, deadline).await?;
     *cluster = Some(checked.report.cluster_id.clone());
+    admit(state, pre.source, &checked.report.cluster_id).await?;
     store(state, json, checked, pre.key, lease).await
+}
+
+/// The source a request comes from: its peer, or the client a trusted proxy names.
+fn source_of(state: &State, peer: std::net::IpAddr, headers: &HeaderMap) -> Source {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Source::of(sources::client(
+        peer,
+        &forwarded,
+        &state.limits.trusted_proxies,
+    ))
+}
+
+/// Stage 3b: a source may bring only so many new clusters an hour. Every report uses its
+/// source's allowance; once it is used up, only clusters the store already knows get through
+/// (a real cluster's ID is a secret random UUID; made-up ones are new).
+async fn admit(state: &State, source: Option<Source>, cluster: &str) -> Result<(), Refusal> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    let now_ms = state.started.elapsed().as_millis() as u64;
+    let checked = match state.sources.lock() {
+        Ok(mut sources) => {
+            let checked = sources.check(source, now_ms);
+            if checked.is_ok() {
+                sources.record(source, now_ms);
+            }
+            checked
+        }
+        Err(_) => Ok(()),
+    };
+    let Err(wait) = checked else {
+        return Ok(());
+    };
+    if known(state, cluster).await {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Reason::NewClusters,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many new clusters from this address, retry later",
+    )
+    .retry_after(wait))
+}
+
+/// Whether the store holds a report of `cluster`. A store that cannot say lets the report
+/// through (the store stage answers for it).
+async fn known(state: &State, cluster: &str) -> bool {
+    let Some(reader) = state.known.clone() else {
+        return false;
+    };
+    let cluster = cluster.to_string();
+    let asked = tokio::task::spawn_blocking(move || {
+        let mut reader = reader.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        crate::collector::store::read::has_cluster(reader.conn(), &cluster)
+    });
+    match timeout(Duration::from_secs(5), asked).await {
+        Ok(Ok(Ok(found))) => found,
+        _ => true,
+    }
 }
 
 /// Stage 1: the headers.
@@ -196,7 +267,12 @@ fn preflight(state: &State, headers: &HeaderMap) -> Result<Preflight, Refusal> {
     if length.is_some_and(|n| n > state.limits.max_body as u64) {
         return Err(Refusal::too_large(state.limits.max_body));
     }
-    Ok(Preflight { gzip, key, length })
+    Ok(Preflight {
+        gzip,
+        key,
+        length,
+        source: None,
+    })
 }
 
 /// Stage 2: receive and decode the body as it arrives, refusing it as soon as it passes the size
@@ -499,81 +575,5 @@ fn gzip_encoding(headers: &HeaderMap) -> Option<bool> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::testing::report_json;
-
-    #[test]
-    fn content_types_and_encodings() {
-        for ok in [
-            "application/json",
-            "Application/JSON",
-            "application/json; charset=utf-8",
-            " application/json ;charset=UTF-8",
-        ] {
-            assert!(is_json(&HeaderValue::from_static(ok)), "{ok}");
-        }
-        for bad in [
-            "text/plain",
-            "application/jsonx",
-            "application/x-www-form-urlencoded",
-            "",
-        ] {
-            assert!(!is_json(&HeaderValue::from_static(bad)), "{bad}");
-        }
-        let enc = |values: &[&'static str]| {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(header::CONTENT_ENCODING, HeaderValue::from_static(v));
-            }
-            gzip_encoding(&h)
-        };
-        assert_eq!(enc(&[]), Some(false));
-        assert_eq!(enc(&["identity"]), Some(false));
-        assert_eq!(enc(&["gzip"]), Some(true));
-        assert_eq!(enc(&["GZip"]), Some(true));
-        assert_eq!(enc(&["x-gzip"]), Some(true));
-        assert_eq!(enc(&["identity, gzip"]), Some(true));
-        assert_eq!(enc(&["br"]), None);
-        assert_eq!(enc(&["deflate"]), None);
-        assert_eq!(enc(&["gzip", "gzip"]), None, "twice compressed");
-    }
-
-    /// The nodes the store reads from received JSON are those of the report, clamped.
-    #[test]
-    fn received_json_gives_the_reports_nodes() {
-        let bytes = report_json("c", 3);
-        let json = contract::decode::decode(&bytes, false, 1 << 20).unwrap();
-        let received = Received {
-            json,
-            nodes: 3,
-            lease: None,
-        };
-        let mut ids = Vec::new();
-        received
-            .for_each(&mut |i, n| {
-                ids.push((i, n.id));
-                Ok(())
-            })
-            .unwrap();
-        let want: Vec<(usize, String)> = (0..3).map(|i| (i, format!("{i:032x}"))).collect();
-        assert_eq!(ids, want);
-        let whole: contract::Report = serde_json::from_slice(&bytes).unwrap();
-        let mut nodes = Vec::new();
-        received
-            .for_each(&mut |_, n| {
-                nodes.push(n);
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(nodes, whole.nodes);
-        // The callback's error stops the walk and comes back as it was.
-        let mut seen = 0;
-        let stopped = received.for_each(&mut |_, _| {
-            seen += 1;
-            anyhow::ensure!(seen < 2, "full");
-            Ok(())
-        });
-        assert_eq!((stopped.unwrap_err().to_string(), seen), ("full".into(), 2));
-    }
-}
+#[path = "ingest_tests.rs"]
+mod tests;

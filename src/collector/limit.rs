@@ -6,12 +6,15 @@
 //!
 //! The databases keep each cluster's `tat` in a table, on the wall clock, so that every collector
 //! on one store shares it (see `store::write`). [`Limiter`] keeps them in memory for the `stdout`
-//! store: only clusters that reported within the last hour, and at most [`MAX_TRACKED`] of them.
+//! store: only clusters that reported within the last hour, and at most [`MAX_TRACKED`] of them,
+//! each by a 128-bit digest of its ID (a fixed 32 bytes an entry, whatever the IDs). A full table
+//! never refuses a cluster: it forgets the clusters closest to a full allowance again, so a flood
+//! of made-up cluster IDs can at worst free their allowances early, never lock out real ones.
 
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-/// Most cluster IDs tracked at once. Past this (after dropping expired entries), reports from
-/// clusters not yet tracked are refused for a minute rather than letting memory grow.
+/// Most cluster IDs tracked at once (about 6 MiB).
 pub const MAX_TRACKED: usize = 200_000;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -46,11 +49,19 @@ impl Gcra {
     }
 }
 
+/// A cluster ID's 128-bit digest, the key of in-memory tables.
+pub fn digest(cluster: &str) -> u128 {
+    let hash = Sha256::digest(cluster.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    u128::from_le_bytes(bytes)
+}
+
 #[derive(Debug)]
 pub struct Limiter {
     /// `None`: no limit.
     gcra: Option<Gcra>,
-    tat: HashMap<String, u64>,
+    tat: HashMap<u128, u64>,
     max_tracked: usize,
 }
 
@@ -78,18 +89,8 @@ impl Limiter {
         let Some(gcra) = self.gcra else {
             return Ok(());
         };
-        match self.tat.get(cluster) {
-            Some(&tat) => gcra.allow(Some(tat), now_ms).map(|_| ()),
-            None if self.tat.len() >= self.max_tracked => {
-                self.tat.retain(|_, tat| *tat > now_ms);
-                if self.tat.len() >= self.max_tracked {
-                    Err(60)
-                } else {
-                    Ok(())
-                }
-            }
-            None => Ok(()),
-        }
+        let tat = self.tat.get(&digest(cluster)).copied();
+        gcra.allow(tat, now_ms).map(|_| ())
     }
 
     /// Use one report of `cluster`'s allowance.
@@ -97,12 +98,25 @@ impl Limiter {
         let Some(gcra) = self.gcra else {
             return;
         };
-        let tat = self.tat.entry(cluster.to_string()).or_insert(now_ms);
-        *tat = (*tat).max(now_ms) + gcra.interval_ms;
-        // Amortized cleanup: when the table doubles past a floor, drop expired entries.
-        if self.tat.len() > 1024 && self.tat.len().is_power_of_two() {
-            self.tat.retain(|_, tat| *tat > now_ms);
+        let key = digest(cluster);
+        if !self.tat.contains_key(&key) && self.tat.len() >= self.max_tracked {
+            self.make_room(now_ms);
         }
+        let tat = self.tat.entry(key).or_insert(now_ms);
+        *tat = (*tat).max(now_ms) + gcra.interval_ms;
+    }
+
+    /// Drops expired entries, then, if still full, the eighth closest to a full allowance.
+    fn make_room(&mut self, now_ms: u64) {
+        self.tat.retain(|_, tat| *tat > now_ms);
+        if self.tat.len() < self.max_tracked {
+            return;
+        }
+        let mut tats: Vec<u64> = self.tat.values().copied().collect();
+        let cut = (tats.len() / 8).max(1);
+        let (_, nth, _) = tats.select_nth_unstable(cut - 1);
+        let nth = *nth;
+        self.tat.retain(|_, tat| *tat > nth);
     }
 
     pub fn tracked(&self) -> usize {
@@ -177,17 +191,35 @@ mod tests {
         );
     }
 
+    /// A table full of live entries (a flood of made-up cluster IDs) never refuses a cluster it
+    /// does not track: it forgets the entries closest to a full allowance instead.
     #[test]
-    fn table_is_bounded() {
-        let mut l = Limiter::new(1).with_max_tracked(2);
-        take(&mut l, "a", 0).unwrap();
-        take(&mut l, "b", 0).unwrap();
-        assert_eq!(l.check("c", 1000), Err(60), "full of live entries");
+    fn a_full_table_forgets_rather_than_refuses() {
+        let mut l = Limiter::new(1).with_max_tracked(16);
+        for i in 0..16 {
+            take(&mut l, &format!("fake-{i}"), i).unwrap();
+        }
+        assert_eq!(l.tracked(), 16);
         assert_eq!(
-            take(&mut l, "c", HOUR_MS + 1),
+            take(&mut l, "real", 100),
+            Ok(()),
+            "a real cluster is not locked out"
+        );
+        assert!(l.tracked() <= 16);
+        assert!(
+            l.check("real", 101).is_err(),
+            "and it is tracked from now on"
+        );
+        assert_eq!(
+            l.check("fake-0", 101),
+            Ok(()),
+            "the oldest entry was forgotten"
+        );
+        assert_eq!(
+            take(&mut l, "later", HOUR_MS + 1000),
             Ok(()),
             "expired entries make room"
         );
-        assert!(l.tracked() <= 2);
+        assert_ne!(digest("a"), digest("b"));
     }
 }

@@ -20,10 +20,12 @@ pub enum Reason {
     Timeout,
     IdempotencyConflict,
     Overloaded,
+    /// A source brought more new clusters than `--new-clusters-per-source` allows.
+    NewClusters,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::InvalidJson,
         Reason::Schema,
         Reason::BadEncoding,
@@ -34,6 +36,7 @@ impl Reason {
         Reason::Timeout,
         Reason::IdempotencyConflict,
         Reason::Overloaded,
+        Reason::NewClusters,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::IdempotencyConflict => "idempotency_conflict",
             Reason::Overloaded => "overloaded",
+            Reason::NewClusters => "new_clusters",
         }
     }
 }

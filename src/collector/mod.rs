@@ -39,14 +39,23 @@ use std::time::Duration;
 pub fn collect(settings: CollectSettings) -> Result<()> {
     // Opened before the runtime starts: the PostgreSQL client runs a runtime of its own.
     let sinks = open_sinks(&settings.store, settings.rate_limit)?;
+    // A read connection, to tell known clusters from new ones (per-source limits).
+    let known = match &settings.store {
+        store::Spec::Stdout => None,
+        spec => Some(store::Reader::open(spec)?),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(settings, sinks))
+    runtime.block_on(serve(settings, sinks, known))
 }
 
-async fn serve(s: CollectSettings, sinks: Vec<store::Sink>) -> Result<()> {
+async fn serve(
+    s: CollectSettings,
+    mut sinks: Vec<store::Sink>,
+    known: Option<store::Reader>,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -62,8 +71,17 @@ async fn serve(s: CollectSettings, sinks: Vec<store::Sink>) -> Result<()> {
         window_secs: s.dedup_window.as_secs() as i64,
         rate: limit::Gcra::new(s.rate_limit),
     };
+    let budget = budget::Budget::new(s.limits.memory_budget);
+    for sink in &mut sinks {
+        sink.pay_from(&budget);
+    }
     let writer = writer::Writer::spawn(sinks, rules)?;
-    let state = Arc::new(server::State::new(s.limits.clone(), writer.handle()));
+    let state = Arc::new(server::State::new(
+        s.limits.clone(),
+        writer.handle(),
+        budget,
+        known,
+    ));
     tokio::spawn(maintenance(state.clone(), s.retention_days));
     server::log(&s.describe(addr, state.budget.bytes()));
 

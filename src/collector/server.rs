@@ -1,6 +1,7 @@
 //! The HTTP/1.1 server: connections, routing, the access log, and graceful shutdown. The report
-//! endpoint itself is [`super::ingest`]. Client addresses are dropped at `accept` and never
-//! reach a log or the store.
+//! endpoint itself is [`super::ingest`]. A client's address goes with its requests ([`Peer`]),
+//! in memory only, for the per-source limit ([`super::sources`]); it never reaches a log, a
+//! metric or the store.
 
 use super::budget::Budget;
 use super::metrics::Metrics;
@@ -14,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -44,6 +45,10 @@ pub struct Limits {
     pub max_body: usize,
     /// Log successful probes and scrapes (`/healthz`, `/readyz`, `/metrics`) too.
     pub log_probes: bool,
+    /// New cluster IDs one source may bring per hour (0: no limit).
+    pub new_clusters_per_source: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<super::sources::Cidr>,
 }
 
 /// What every request handler shares.
@@ -54,13 +59,30 @@ pub struct State {
     pub budget: Budget,
     /// Report requests handled at once (`--max-requests`).
     pub requests: Arc<Semaphore>,
+    /// New clusters per source, in memory only.
+    pub sources: Mutex<super::sources::Sources>,
+    /// A read connection to the store, to tell a known cluster from a new one (none for
+    /// `stdout`, where every cluster is new).
+    pub known: Option<Arc<Mutex<super::store::Reader>>>,
+    /// The clock of the in-memory limits.
+    pub started: Instant,
 }
 
 impl State {
-    pub fn new(limits: Limits, writer: writer::Handle) -> State {
+    /// `budget` is the one made of `limits.memory_budget` (the stdout store pays from it too);
+    /// `known` a read connection to the store, if it keeps reports.
+    pub fn new(
+        limits: Limits,
+        writer: writer::Handle,
+        budget: Budget,
+        known: Option<super::store::Reader>,
+    ) -> State {
         State {
             requests: Arc::new(Semaphore::new(limits.max_requests)),
-            budget: Budget::new(limits.memory_budget),
+            sources: Mutex::new(super::sources::Sources::new(limits.new_clusters_per_source)),
+            known: known.map(|r| Arc::new(Mutex::new(r))),
+            started: Instant::now(),
+            budget,
             limits,
             metrics: Metrics::default(),
             writer,
@@ -103,11 +125,11 @@ where
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                // The peer address is dropped here: it is never logged nor stored.
-                Ok((stream, _)) => stream,
+                // The peer address stays in memory with its requests: never logged nor stored.
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     log(&format!("accept failed: {e}"));
@@ -116,7 +138,13 @@ where
                 }
             },
         };
-        tokio::spawn(connection(stream, state.clone(), stop_rx.clone(), permit));
+        tokio::spawn(connection(
+            stream,
+            peer,
+            state.clone(),
+            stop_rx.clone(),
+            permit,
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -137,8 +165,13 @@ where
     Ok(())
 }
 
+/// The address a connection comes from, attached to each of its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
+
 async fn connection(
     stream: TcpStream,
+    peer: std::net::IpAddr,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
@@ -147,7 +180,10 @@ async fn connection(
     let header_timeout = state.limits.header_timeout;
     let metrics = state.clone();
     let metrics = &metrics.metrics;
-    let service = service_fn(move |req| handle(state.clone(), req));
+    let service = service_fn(move |mut req: Request<Body>| {
+        req.extensions_mut().insert(Peer(peer));
+        handle(state.clone(), req)
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

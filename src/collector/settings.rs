@@ -81,6 +81,23 @@ impl CollectSettings {
                 memory_budget,
                 max_body: MAX_BODY_BYTES,
                 log_probes: env.switch("log-probes", args.log_probes)?,
+                new_clusters_per_source: env.parsed(
+                    "new-clusters-per-source",
+                    args.new_clusters_per_source,
+                    600,
+                    whole,
+                )?,
+                trusted_proxies: env.parsed(
+                    "trusted-proxy",
+                    args.trusted_proxy,
+                    Vec::new(),
+                    |t| {
+                        t.split(',')
+                            .filter(|c| !c.trim().is_empty())
+                            .map(super::sources::Cidr::parse)
+                            .collect()
+                    },
+                )?,
             },
             shutdown_grace: env.parsed(
                 "shutdown-grace",

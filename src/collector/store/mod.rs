@@ -170,6 +170,14 @@ impl Sink {
         })
     }
 
+    /// Pay what this sink keeps in memory from the collector's budget (the stdout store's
+    /// duplicate table; the databases keep theirs on disk).
+    pub fn pay_from(&mut self, budget: &crate::collector::budget::Budget) {
+        if let Sink::Stdout(s) = self {
+            s.pay_from(budget);
+        }
+    }
+
     /// Store a batch in one transaction: each report's outcome, or an error of the whole
     /// batch (nothing of it stored).
     pub fn store_batch(

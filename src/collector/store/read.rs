@@ -37,6 +37,15 @@ pub const NODE_COLUMNS: &[&str] = &[
 /// The node count buckets, in order.
 pub const NODE_BUCKETS: &[&str] = &["0", "1", "2-5", "6-20", "21-100", "101-1000", ">1000"];
 
+/// Whether any report of `cluster` is stored.
+pub fn has_cluster(db: &mut dyn Conn, cluster: &str) -> Result<bool> {
+    let found = db.query_opt(
+        "SELECT 1 FROM reports WHERE cluster_id = $1 LIMIT 1",
+        &[Value::from(cluster)],
+    )?;
+    Ok(found.is_some())
+}
+
 fn window<'a>(since: i64, cluster: &'a str) -> [Value<'a>; 2] {
     [Value::Int(since), Value::from(cluster)]
 }

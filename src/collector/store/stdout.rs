@@ -1,21 +1,41 @@
 //! The `stdout` store: each accepted report printed as one JSON line, nothing kept. Duplicates
-//! and the rate limit are remembered in this process's memory only.
+//! and the rate limit are remembered in this process's memory only, within bounds: the
+//! duplicate table holds fixed-size digests, is paid for from the collector's memory budget (at
+//! most [`DEDUP_SHARE`] of it), and forgets its oldest keys first when it may grow no more; the
+//! rate limit's table is bounded by [`crate::collector::limit::MAX_TRACKED`].
 
 use super::{Incoming, Outcome, Seen};
+use crate::collector::budget::{Budget, Lease};
 use crate::collector::limit::Limiter;
 use crate::contract::ReportWriter;
 use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 
+/// Bytes one remembered key costs: its entry in the table (a 16-byte digest, the time, the
+/// content's 32-byte hash and the table's own overhead) and in the queue of arrival order.
+pub const ENTRY_BYTES: usize = 128;
+
+/// The share of the memory budget the duplicate table may hold (1/8: 12 MiB, about 98,000 keys,
+/// of the default 96 MiB).
+pub const DEDUP_SHARE: usize = 8;
+
+/// Keys remembered without a budget (tests, tools).
+const UNPAID_KEYS: usize = 65_536;
+
 /// Prints each accepted report as one JSON line: `{"receivedAt": "...", "report": {...}}`.
-/// Duplicates are remembered in memory for the dedup window only.
+/// Duplicates are remembered in memory for the dedup window, or less under a flood.
 pub struct StdoutSink {
     out: Box<dyn Write + Send>,
-    /// Lookup keys (`k` + cluster + key, or `h` + cluster + hash) with the time they were seen.
-    recent: HashMap<String, (i64, [u8; 32])>,
-    order: VecDeque<(i64, String)>,
+    /// Digests of lookup keys (by idempotency key, by content) with the time they were seen and
+    /// the content's hash.
+    recent: HashMap<u128, (i64, [u8; 32])>,
+    order: VecDeque<(i64, u128)>,
     limiter: Limiter,
+    /// What the table is paid from, and the most it may hold.
+    memory: Option<Lease>,
+    max_keys: usize,
 }
 
 impl StdoutSink {
@@ -26,6 +46,36 @@ impl StdoutSink {
             recent: HashMap::new(),
             order: VecDeque::new(),
             limiter: Limiter::new(rate_limit),
+            memory: None,
+            max_keys: UNPAID_KEYS,
+        }
+    }
+
+    /// Pay the duplicate table from `budget`, up to its [`DEDUP_SHARE`].
+    pub fn pay_from(&mut self, budget: &Budget) {
+        self.max_keys = (budget.bytes() / DEDUP_SHARE / ENTRY_BYTES).max(1);
+        self.memory = Some(budget.lease());
+    }
+
+    /// Keys remembered now.
+    pub fn remembered(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Room for one more key: paid for, or made by forgetting the oldest.
+    fn make_room(&mut self) {
+        let wanted = (self.recent.len() + 1) * ENTRY_BYTES;
+        let paid = match &mut self.memory {
+            Some(lease) => self.recent.len() < self.max_keys && lease.try_grow(wanted),
+            None => self.recent.len() < self.max_keys,
+        };
+        if paid {
+            return;
+        }
+        while let Some((_, key)) = self.order.pop_front() {
+            if self.recent.remove(&key).is_some() {
+                break;
+            }
         }
     }
 
@@ -68,15 +118,26 @@ impl StdoutSink {
         Ok(())
     }
 
-    fn keys(incoming: &Incoming) -> (Option<String>, String) {
+    /// The digests of a report's lookup keys: by idempotency key, and by content.
+    fn keys(incoming: &Incoming) -> (Option<u128>, u128) {
         let cluster = &incoming.report.cluster_id;
+        let digest = |parts: &[&[u8]]| {
+            let mut h = Sha256::new();
+            for p in parts {
+                h.update(p);
+                h.update([0]);
+            }
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&h.finalize()[..16]);
+            u128::from_le_bytes(bytes)
+        };
         let by_key = incoming
             .idempotency_key
             .as_ref()
-            .map(|k| format!("k{cluster}\0{k}"));
+            .map(|k| digest(&[b"k", cluster.as_bytes(), k.as_bytes()]));
         (
             by_key,
-            format!("h{cluster}\0{}", hex::encode(incoming.sha256)),
+            digest(&[b"h", cluster.as_bytes(), &incoming.sha256]),
         )
     }
 
@@ -113,8 +174,11 @@ impl StdoutSink {
         Self::write_line(&mut self.out, incoming).context("writing the report to stdout")?;
         let (by_key, by_hash) = Self::keys(incoming);
         for key in by_key.into_iter().chain([by_hash]) {
+            if !self.recent.contains_key(&key) {
+                self.make_room();
+            }
             self.recent
-                .insert(key.clone(), (incoming.received_at, incoming.sha256));
+                .insert(key, (incoming.received_at, incoming.sha256));
             self.order.push_back((incoming.received_at, key));
         }
         Ok(())
@@ -213,5 +277,48 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// Under a flood of fresh reports the table stays within its share of the budget, paid for,
+    /// forgetting the oldest keys first; recent duplicates are still caught.
+    #[test]
+    fn the_duplicate_table_is_bounded_and_paid_for() {
+        use crate::collector::budget::{Budget, PAGE};
+        let budget = Budget::new(64 * PAGE * DEDUP_SHARE);
+        let mut sink = StdoutSink::new(Box::new(std::io::sink()), 0);
+        sink.pay_from(&budget);
+        let max = 64 * PAGE / ENTRY_BYTES;
+        for i in 0..10 * max {
+            let r = incoming(&format!("c{i}"), 1000, Some("k"), 0);
+            assert_eq!(sink.seen(&r, 3600), Seen::New);
+            sink.insert(&r).unwrap();
+            assert!(sink.remembered() <= max, "{} keys", sink.remembered());
+        }
+        assert_eq!(sink.remembered(), max);
+        assert_eq!(budget.in_use(), max * ENTRY_BYTES, "paid from the budget");
+        let newest = incoming(&format!("c{}", 10 * max - 1), 1000, Some("k"), 0);
+        assert_eq!(
+            sink.seen(&newest, 3600),
+            Seen::Duplicate,
+            "recent keys are kept"
+        );
+        let oldest = incoming("c0", 1000, Some("k"), 0);
+        assert_eq!(
+            sink.seen(&oldest, 3600),
+            Seen::New,
+            "the oldest were forgotten"
+        );
+        // A budget with no room left: the table forgets instead of growing.
+        let full = Budget::new(PAGE);
+        let mut hog = full.lease();
+        assert!(hog.try_grow(PAGE));
+        let mut starved = StdoutSink::new(Box::new(std::io::sink()), 0);
+        starved.pay_from(&full);
+        for i in 0..100 {
+            starved
+                .insert(&incoming(&format!("s{i}"), 1000, None, 0))
+                .unwrap();
+            assert!(starved.remembered() <= 1);
+        }
     }
 }
