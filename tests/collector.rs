@@ -1319,3 +1319,94 @@ fn a_flood_of_new_clusters_from_one_source_is_held_back() {
         c.log()
     );
 }
+
+/// A small filesystem of its own for a store (tmpfs), where the machine allows mounting one.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &TempDir, size: &str) -> Option<SmallDisk> {
+        let path = dir.join("disk");
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            eprintln!("SKIPPED: this machine does not allow mounting a small tmpfs");
+            return None;
+        }
+        Some(SmallDisk(path))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk: reports get 503 with Retry-After (never a 2xx), `/readyz` says not ready, the
+/// log says why once; when space comes back the collector notices by itself.
+#[test]
+fn a_full_disk_is_not_ready_and_recovers_by_itself() {
+    let dir = TempDir::new("full-disk");
+    let Some(disk) = SmallDisk::mount(&dir, "3M") else {
+        return;
+    };
+    let store = disk.0.join("s.db");
+    let c = Collector::start(
+        store.to_str().unwrap(),
+        &["--rate-limit", "0", "--new-clusters-per-source", "0"],
+    );
+    assert_eq!(c.post(report("first", 5).as_bytes(), &[]).status, 204);
+    // Fill the disk but for a little.
+    let filler = disk.0.join("filler");
+    let _ = Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", filler.display()),
+            "bs=64k",
+        ])
+        .output();
+    let mut refused = None;
+    for i in 0..200 {
+        let r = c.post(report(&format!("full-{i}"), 200).as_bytes(), &[]);
+        assert!(matches!(r.status, 204 | 503), "{} {}", r.status, r.text());
+        if r.status == 503 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("a full disk refuses reports");
+    assert!(refused.header("retry-after").is_some());
+    let start = Instant::now();
+    while c.get("/readyz").status != 503 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still ready with a full disk"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for i in 0..5 {
+        assert_eq!(
+            c.post(report(&format!("more-{i}"), 200).as_bytes(), &[])
+                .status,
+            503
+        );
+    }
+    let failing = c.log().lines().filter(|l| l.contains("failing")).count();
+    assert_eq!(failing, 1, "the cause is logged once:\n{}", c.log());
+    // Space again: ready again without a restart, and reports are stored.
+    std::fs::remove_file(&filler).unwrap();
+    let start = Instant::now();
+    while c.get("/readyz").status != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never noticed the space"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(c.post(report("after", 5).as_bytes(), &[]).status, 204);
+    assert!(c.log().contains("recovered"), "{}", c.log());
+}

@@ -388,19 +388,44 @@ fn prune_in(db: &mut dyn Conn, cutoff: Option<i64>, now_ms: u64) -> Result<Prune
     Ok(pruned)
 }
 
+/// Bytes a probe writes: about what a small report needs, so that a disk with room for a
+/// probe has room for reports.
+pub const PROBE_BYTES: usize = 256 * 1024;
+
 /// Whether the store can take a write now: a transaction that reads the newest report and
-/// writes a rate limit row, then is rolled back.
+/// writes a rate limit row, then is rolled back. SQLite keeps a rolled-back transaction's pages
+/// in memory, so there the probe commits [`PROBE_BYTES`] (written, then deleted in the same
+/// transaction): a full disk fails it, as it fails reports.
 pub fn probe(db: &mut dyn Writable) -> Result<()> {
     db.begin(&[])?;
     let probed = (|| {
         db.query("SELECT id FROM reports ORDER BY id DESC LIMIT 1", &[])?;
+        let sqlite = db.dialect() == schema::Dialect::Sqlite;
+        let filler = if sqlite {
+            "x".repeat(PROBE_BYTES)
+        } else {
+            String::new()
+        };
+        let key = format!(" probe{filler}");
         db.execute(
             "INSERT INTO rate_limits (cluster_id, tat_ms) VALUES ($1, 0)
              ON CONFLICT (cluster_id) DO UPDATE SET tat_ms = excluded.tat_ms",
-            &[Value::from(" probe")],
+            &[Value::from(key.as_str())],
         )?;
-        Ok(())
+        if sqlite {
+            db.execute(
+                "DELETE FROM rate_limits WHERE cluster_id = $1",
+                &[Value::from(key.as_str())],
+            )?;
+        }
+        Ok(sqlite)
     })();
-    let rolled_back = db.batch("ROLLBACK");
-    probed.and(rolled_back)
+    match probed {
+        Ok(true) => db.batch("COMMIT"),
+        Ok(false) => db.batch("ROLLBACK"),
+        Err(e) => {
+            let _ = db.batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
