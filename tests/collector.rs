@@ -1410,3 +1410,37 @@ fn a_full_disk_is_not_ready_and_recovers_by_itself() {
     assert_eq!(c.post(report("after", 5).as_bytes(), &[]).status, 204);
     assert!(c.log().contains("recovered"), "{}", c.log());
 }
+
+/// Raw UTF-8 in a request path cannot forge or hide log lines: every character that is not
+/// printable ASCII is escaped, one request is one line.
+#[test]
+fn unicode_in_paths_cannot_forge_log_lines() {
+    let c = Collector::start("stdout", &[]);
+    let before = c.log().lines().count();
+    let path = "/x\u{2028}2026-01-01T00:00:00Z\u{2002}POST\u{2002}/api/v1\u{2002}204\u{202e}evil";
+    let mut s = connect(c.addr);
+    let head = format!("GET {path} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let start = Instant::now();
+    while c.log().lines().count() == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nothing logged:\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = c.log();
+    let new: Vec<&str> = log.lines().skip(before).collect();
+    assert_eq!(new.len(), 1, "one request, one line: {new:?}");
+    let line = new[0];
+    assert!(
+        line.contains(
+            r"/x\u{2028}2026-01-01T00:00:00Z\u{2002}POST\u{2002}/api/v1\u{2002}204\u{202e}evil"
+        ),
+        "{line}"
+    );
+    assert!(line.chars().all(|ch| (' '..='~').contains(&ch)), "{line}");
+}
