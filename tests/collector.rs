@@ -1444,3 +1444,28 @@ fn unicode_in_paths_cannot_forge_log_lines() {
     );
     assert!(line.chars().all(|ch| (' '..='~').contains(&ch)), "{line}");
 }
+
+/// Probes and scrapes do not bury the report lines: logged only when they fail, or with
+/// `--log-probes`.
+#[test]
+fn probes_are_logged_only_when_they_fail_or_when_asked() {
+    let quiet = Collector::start("stdout", &[]);
+    for path in ["/healthz", "/readyz", "/metrics", "/healthz"] {
+        assert_eq!(quiet.get(path).status, 200);
+    }
+    assert_eq!(quiet.post(report("logged", 1).as_bytes(), &[]).status, 204);
+    let start = Instant::now();
+    while !quiet.log().contains("POST /api/v1 204") {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = quiet.log();
+    assert!(!log.contains("GET /healthz") && !log.contains("GET /metrics"), "{log}");
+    let loud = Collector::start("stdout", &["--log-probes"]);
+    assert_eq!(loud.get("/healthz").status, 200);
+    let start = Instant::now();
+    while !loud.log().contains("GET /healthz 200") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", loud.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
