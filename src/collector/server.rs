@@ -100,20 +100,53 @@ pub struct Shutdown<A, B> {
     pub grace: Duration,
 }
 
+/// An answer on its way out.
+pub type Answer = std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
+/// What a server serves: the collector ([`State`]), or the dashboard.
+pub trait App: Send + Sync + 'static {
+    /// Open connections at most, and the header timeout (also the idle and unread limit).
+    fn connections(&self) -> (usize, Duration);
+    /// The answer to one request (its [`Peer`] attached).
+    fn answer(self: Arc<Self>, req: Request<Body>) -> Answer;
+    /// A connection was closed because its client did not read the responses.
+    fn unread(&self) {}
+}
+
+impl App for State {
+    fn connections(&self) -> (usize, Duration) {
+        (self.limits.max_connections, self.limits.header_timeout)
+    }
+
+    fn answer(self: Arc<Self>, req: Request<Body>) -> Answer {
+        Box::pin(async move {
+            match handle(self, req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+    }
+
+    fn unread(&self) {
+        self.metrics.unread();
+    }
+}
+
 /// Serve until `shutdown.drain` resolves, then stop accepting and give the requests in flight
 /// up to `shutdown.grace` to finish (less if `shutdown.now` resolves), and return.
-pub async fn serve<A, B>(
+pub async fn serve<S, A, B>(
     listener: TcpListener,
-    state: Arc<State>,
+    state: Arc<S>,
     shutdown: Shutdown<A, B>,
 ) -> anyhow::Result<()>
 where
+    S: App,
     A: Future<Output = ()>,
     B: Future<Output = ()>,
 {
     let Shutdown { drain, now, grace } = shutdown;
     let shutdown = drain;
-    let max = state.limits.max_connections;
+    let max = state.connections().0;
     let connections = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -169,20 +202,20 @@ where
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::IpAddr);
 
-async fn connection(
+async fn connection<S: App>(
     stream: TcpStream,
     peer: std::net::IpAddr,
-    state: Arc<State>,
+    state: Arc<S>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let header_timeout = state.limits.header_timeout;
-    let metrics = state.clone();
-    let metrics = &metrics.metrics;
+    let header_timeout = state.connections().1;
+    let app = state.clone();
     let service = service_fn(move |mut req: Request<Body>| {
         req.extensions_mut().insert(Peer(peer));
-        handle(state.clone(), req)
+        let answer = app.clone().answer(req);
+        async move { Ok::<_, Infallible>(answer.await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -206,7 +239,7 @@ async fn connection(
     if let Err(e) = ended
         && super::stall::is_unread(&e)
     {
-        metrics.unread();
+        state.unread();
     }
 }
 
