@@ -111,29 +111,18 @@ mod tests {
     #[test]
     fn untagged_errors_are_internal_and_codes_are_distinct() {
         assert_eq!(class_of(&anyhow::anyhow!("x")), Class::Internal);
-        let mut codes: Vec<u8> = [
+        const ALL: [Class; 5] = [
             Class::Usage,
             Class::Kubernetes,
             Class::Rejected,
             Class::Unreachable,
             Class::Internal,
-        ]
-        .iter()
-        .map(|c| c.code())
-        .collect();
+        ];
+        let mut codes: Vec<u8> = ALL.iter().map(|c| c.code()).collect();
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), 5);
-        let labels: std::collections::BTreeSet<&str> = [
-            Class::Usage,
-            Class::Kubernetes,
-            Class::Rejected,
-            Class::Unreachable,
-            Class::Internal,
-        ]
-        .iter()
-        .map(|c| c.label())
-        .collect();
+        let labels: std::collections::BTreeSet<&str> = ALL.iter().map(|c| c.label()).collect();
         assert_eq!(labels.len(), 5);
         assert!(!codes.contains(&0));
     }

@@ -22,3 +22,4 @@ pub mod job;
 pub mod reporter;
 pub mod retry;
 pub mod time;
+pub mod tls;

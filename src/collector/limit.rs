@@ -106,22 +106,27 @@ impl Limiter {
         *tat = (*tat).max(now_ms) + gcra.interval_ms;
     }
 
-    /// Drops expired entries, then, if still full, the eighth closest to a full allowance.
     fn make_room(&mut self, now_ms: u64) {
-        self.tat.retain(|_, tat| *tat > now_ms);
-        if self.tat.len() < self.max_tracked {
-            return;
-        }
-        let mut tats: Vec<u64> = self.tat.values().copied().collect();
-        let cut = (tats.len() / 8).max(1);
-        let (_, nth, _) = tats.select_nth_unstable(cut - 1);
-        let nth = *nth;
-        self.tat.retain(|_, tat| *tat > nth);
+        forget_soonest(&mut self.tat, now_ms, self.max_tracked);
     }
 
     pub fn tracked(&self) -> usize {
         self.tat.len()
     }
+}
+
+/// Makes room in a full table of GCRA times: drops the entries past `now_ms`, then, if it still
+/// holds `max`, the eighth that would be full again soonest (forgetting, never refusing).
+pub fn forget_soonest<K>(tat: &mut HashMap<K, u64>, now_ms: u64, max: usize) {
+    tat.retain(|_, t| *t > now_ms);
+    if tat.len() < max {
+        return;
+    }
+    let mut tats: Vec<u64> = tat.values().copied().collect();
+    let cut = (tats.len() / 8).max(1);
+    let (_, nth, _) = tats.select_nth_unstable(cut - 1);
+    let nth = *nth;
+    tat.retain(|_, t| *t > nth);
 }
 
 #[cfg(test)]

@@ -90,17 +90,8 @@ impl Sources {
         *tat = (*tat).max(now_ms) + self.interval_ms;
     }
 
-    /// Drops expired entries, then, if still full, the eighth that would be full soonest.
     fn make_room(&mut self, now_ms: u64) {
-        self.tat.retain(|_, tat| *tat > now_ms);
-        if self.tat.len() < self.max {
-            return;
-        }
-        let mut tats: Vec<u64> = self.tat.values().copied().collect();
-        let cut = (tats.len() / 8).max(1);
-        let (_, nth, _) = tats.select_nth_unstable(cut - 1);
-        let nth = *nth;
-        self.tat.retain(|_, tat| *tat > nth);
+        super::limit::forget_soonest(&mut self.tat, now_ms, self.max);
     }
 
     pub fn tracked(&self) -> usize {

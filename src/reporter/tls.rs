@@ -12,43 +12,49 @@
 //!   server, what was wrong, what to change. Pure.
 
 use super::x509;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use crate::tls::{Rule, Verifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_name};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
+use rustls::{CertificateError, Error};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Verifies the API server's certificate as kubectl does (see the module's documentation).
+pub type KubectlVerifier = Verifier<Kubectl>;
+
+/// kubectl's rule: a certificate trusted as it is, else the chain to a trusted one.
 #[derive(Debug)]
-pub struct KubectlVerifier {
+pub struct Kubectl {
     trusted: Vec<CertificateDer<'static>>,
     webpki: Arc<WebPkiServerVerifier>,
 }
 
-impl KubectlVerifier {
-    /// A verifier trusting `trusted` (DER), the kubeconfig's certificate authorities.
-    pub fn new(trusted: &[Vec<u8>]) -> Result<KubectlVerifier, String> {
-        let trusted: Vec<CertificateDer<'static>> = trusted
-            .iter()
-            .map(|der| CertificateDer::from(der.clone()))
-            .collect();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in &trusted {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("a certificate of the kubeconfig cannot be used: {e}"))?;
-        }
-        let webpki = WebPkiServerVerifier::builder(Arc::new(roots))
-            .build()
-            .map_err(|e| format!("the kubeconfig's certificate authority: {e}"))?;
-        Ok(KubectlVerifier { trusted, webpki })
+/// A verifier trusting `trusted` (DER), the kubeconfig's certificate authorities.
+pub fn kubectl_verifier(trusted: &[Vec<u8>]) -> Result<KubectlVerifier, String> {
+    let trusted: Vec<CertificateDer<'static>> = trusted
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in &trusted {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate of the kubeconfig cannot be used: {e}"))?;
     }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("the kubeconfig's certificate authority: {e}"))?;
+    Ok(Verifier {
+        rule: Kubectl { trusted, webpki },
+        provider,
+    })
 }
 
-impl ServerCertVerifier for KubectlVerifier {
-    fn verify_server_cert(
+impl Rule for Kubectl {
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -65,28 +71,6 @@ impl ServerCertVerifier for KubectlVerifier {
         }
         self.webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
     }
 }
 
@@ -215,7 +199,7 @@ mod tests {
 
     fn verify(trusted: &[&[u8]], presented: &[u8], name: &str) -> Result<(), Error> {
         let trusted: Vec<Vec<u8>> = trusted.iter().map(|t| t.to_vec()).collect();
-        let verifier = KubectlVerifier::new(&trusted).unwrap();
+        let verifier = kubectl_verifier(&trusted).unwrap();
         let name = ServerName::try_from(name.to_string()).unwrap();
         let cert = CertificateDer::from(presented.to_vec());
         verifier

@@ -4,7 +4,7 @@
 //! certificate verifier. The connector: TCP, through an `http://` proxy (`CONNECT`) when the
 //! configuration has one (see [`super::kubeconfig`]), then TLS, with kube's timeouts.
 
-use super::tls::KubectlVerifier;
+use super::tls::kubectl_verifier;
 use crate::exit::{Class, fail};
 use anyhow::Result;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -49,13 +49,14 @@ pub fn client(config: kube::Config) -> Result<kube::Client> {
 }
 
 /// kube's TLS settings (client certificate, `insecure-skip-tls-verify`, no CA: the system's
-/// verifier), with the kubeconfig's certificate authorities checked by [`KubectlVerifier`].
+/// verifier), with the kubeconfig's certificate authorities checked as kubectl does
+/// ([`super::tls::KubectlVerifier`]).
 fn tls_config(config: &kube::Config) -> Result<rustls::ClientConfig, String> {
     let mut tls = config
         .rustls_client_config()
         .map_err(|e| format!("the kubeconfig's TLS settings cannot be used: {e}"))?;
     if let (Some(trusted), false) = (&config.root_cert, config.accept_invalid_certs) {
-        let verifier = KubectlVerifier::new(trusted)?;
+        let verifier = kubectl_verifier(trusted)?;
         tls.dangerous().set_certificate_verifier(Arc::new(verifier));
     }
     Ok(tls)

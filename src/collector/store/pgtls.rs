@@ -3,13 +3,13 @@
 //! chains to a trusted CA, `verify-full` also that it names the host.
 
 use super::pgurl::{PgUrl, SslMode};
+use crate::tls::{Rule, Verifier};
 use anyhow::{Context, Result, anyhow};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConfig, WebPkiServerVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, Error, RootCertStore};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -22,7 +22,8 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 pub fn connector(url: &PgUrl) -> Result<MakeRustls> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match url.sslmode {
-        SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Unchecked {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Verifier {
+            rule: Unchecked,
             provider: provider.clone(),
         }),
         SslMode::VerifyCa | SslMode::VerifyFull => {
@@ -30,9 +31,12 @@ pub fn connector(url: &PgUrl) -> Result<MakeRustls> {
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .context("setting up certificate verification")?;
-            Arc::new(Chain {
-                webpki,
-                names: url.sslmode == SslMode::VerifyFull,
+            Arc::new(Verifier {
+                rule: Chain {
+                    webpki,
+                    names: url.sslmode == SslMode::VerifyFull,
+                },
+                provider: provider.clone(),
             })
         }
     };
@@ -84,8 +88,8 @@ struct Chain {
     names: bool,
 }
 
-impl ServerCertVerifier for Chain {
-    fn verify_server_cert(
+impl Rule for Chain {
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -103,38 +107,14 @@ impl ServerCertVerifier for Chain {
             other => other,
         }
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
 }
 
 /// `prefer` and `require`: any certificate (libpq's meaning); the handshake is still checked.
 #[derive(Debug)]
-struct Unchecked {
-    provider: Arc<CryptoProvider>,
-}
+struct Unchecked;
 
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
+impl Rule for Unchecked {
+    fn verify(
         &self,
         _: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
@@ -143,32 +123,6 @@ impl ServerCertVerifier for Unchecked {
         _: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
         Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 
