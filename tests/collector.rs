@@ -1460,7 +1460,10 @@ fn probes_are_logged_only_when_they_fail_or_when_asked() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let log = quiet.log();
-    assert!(!log.contains("GET /healthz") && !log.contains("GET /metrics"), "{log}");
+    assert!(
+        !log.contains("GET /healthz") && !log.contains("GET /metrics"),
+        "{log}"
+    );
     let loud = Collector::start("stdout", &["--log-probes"]);
     assert_eq!(loud.get("/healthz").status, 200);
     let start = Instant::now();
