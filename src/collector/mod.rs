@@ -12,7 +12,8 @@
 //! - [`store`]: SQLite and PostgreSQL (one schema, statements written once), and `stdout`.
 //! - [`summary`]: the fleet at a glance, as text or JSON.
 //! - [`fleet`]: the categories a report is counted in, and its profile (pure);
-//!   [`trends`]: periods and how the fleet changes over them (pure).
+//!   [`trends`]: periods and how the fleet changes over them (pure); [`workstats`]: the fleet's
+//!   workload statistics (pure).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod budget;
@@ -28,6 +29,7 @@ pub mod stall;
 pub mod store;
 pub mod summary;
 pub mod trends;
+pub mod workstats;
 pub mod writer;
 
 use anyhow::{Context, Result};

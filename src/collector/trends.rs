@@ -38,6 +38,15 @@ impl Every {
         }
     }
 
+    /// How the store's `cluster_periods.every` holds it: the period's length in days, roughly.
+    pub fn code(self) -> i64 {
+        match self {
+            Every::Day => 1,
+            Every::Week => 7,
+            Every::Month => 30,
+        }
+    }
+
     /// The start (Unix seconds, UTC midnight) of the period holding `secs`.
     pub fn start(self, secs: i64) -> i64 {
         let day = secs.div_euclid(86_400);
