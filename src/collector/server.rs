@@ -4,6 +4,7 @@
 
 use super::budget::Budget;
 use super::metrics::Metrics;
+use super::sources::Source;
 use super::writer;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
@@ -54,6 +55,8 @@ pub struct State {
     pub budget: Budget,
     /// Report requests handled at once (`--max-requests`).
     pub requests: Arc<Semaphore>,
+    /// Requests to forget a cluster, per source.
+    pub forgets: super::forget::Sources,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             limits,
             metrics: Metrics::default(),
             writer,
+            forgets: super::forget::Sources::default(),
         }
     }
 }
@@ -106,8 +110,9 @@ where
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                // The peer address is dropped here: it is never logged nor stored.
-                Ok((stream, _)) => stream,
+                // The peer address is dropped here, kept only as the source a deletion request
+                // is limited by, in memory: it is never logged nor stored.
+                Ok((stream, peer)) => (stream, Source::of(peer.ip())),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     log(&format!("accept failed: {e}"));
@@ -116,7 +121,14 @@ where
                 }
             },
         };
-        tokio::spawn(connection(stream, state.clone(), stop_rx.clone(), permit));
+        let (stream, source) = stream;
+        tokio::spawn(connection(
+            stream,
+            source,
+            state.clone(),
+            stop_rx.clone(),
+            permit,
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -139,6 +151,7 @@ where
 
 async fn connection(
     stream: TcpStream,
+    source: Source,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
@@ -147,7 +160,10 @@ async fn connection(
     let header_timeout = state.limits.header_timeout;
     let metrics = state.clone();
     let metrics = &metrics.metrics;
-    let service = service_fn(move |req| handle(state.clone(), req));
+    let service = service_fn(move |mut req: Request<Body>| {
+        req.extensions_mut().insert(source);
+        handle(state.clone(), req)
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -245,7 +261,8 @@ async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> 
     let _in_flight = state.metrics.start();
     let method = req.method().clone();
     let probe = PROBES.contains(&req.uri().path());
-    let path = printable(req.uri().path(), 64);
+    // Never the cluster ID of a deletion request.
+    let path = printable(super::forget::shown_path(req.uri().path()), 64);
     let done = route(&state, req, start).await;
     let status = done.response.status();
     let elapsed = start.elapsed();
@@ -285,6 +302,14 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
         }
         REPORT_PATH => Done::error(StatusCode::METHOD_NOT_ALLOWED, "use POST")
             .header(header::ALLOW, HeaderValue::from_static("POST")),
+        path if path.starts_with(super::forget::PREFIX) => {
+            if req.method() == Method::DELETE {
+                super::forget::delete(state, &req).await
+            } else {
+                Done::error(StatusCode::METHOD_NOT_ALLOWED, "use DELETE")
+                    .header(header::ALLOW, HeaderValue::from_static("DELETE"))
+            }
+        }
         "/healthz" if read => Done::text(StatusCode::OK, "ok\n"),
         "/readyz" if read => {
             if ready(state).await {

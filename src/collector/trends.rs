@@ -139,7 +139,7 @@ impl Trend {
 }
 
 /// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
-fn csv_field(value: &str) -> String {
+pub fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
@@ -233,6 +233,22 @@ pub fn json(trend: &Trend) -> String {
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The line that says what a trend's table shows.
+pub fn title(trend: &Trend, cluster: Option<&str>) -> String {
+    let (Some(first), Some(last)) = (trend.periods.first(), trend.periods.last()) else {
+        return "Fleet trend: no periods".into();
+    };
+    let every = trend.every.name();
+    let scope = cluster
+        .map(|c| format!(" (cluster {})", printable(c, 128)))
+        .unwrap_or_default();
+    format!(
+        "Fleet{scope} by {every}, {} to {}: each cluster once per {every}, by its latest report in it",
+        rfc3339_date(first.start),
+        rfc3339_date(last.start)
+    )
 }
 
 /// The trend as text: the totals per period, then per dimension its `top` values (most in
