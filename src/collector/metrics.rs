@@ -248,15 +248,15 @@ impl Metrics {
             "Reports deleted by retention.",
             self.pruned.load(Relaxed),
         );
+        self.render_responses(&mut s);
+        self.render_latency(&mut s);
+        s
+    }
+
+    /// Responses by status code, and deletion requests by result.
+    fn render_responses(&self, s: &mut String) {
         labeled_counter(
-            &mut s,
-            "forget_requests_total",
-            "Requests to forget a cluster (DELETE /api/v1/clusters/...), by result.",
-            "result",
-            Forget::ALL.iter().map(|r| r.label()).zip(&self.forget),
-        );
-        labeled_counter(
-            &mut s,
+            s,
             "http_responses_total",
             "HTTP responses, by status code.",
             "code",
@@ -268,8 +268,13 @@ impl Metrics {
                 })
                 .zip(&self.responses),
         );
-        self.render_latency(&mut s);
-        s
+        labeled_counter(
+            s,
+            "forget_requests_total",
+            "Requests to forget a cluster (DELETE /api/v1/clusters/...), by result.",
+            "result",
+            Forget::ALL.iter().map(|r| r.label()).zip(&self.forget),
+        );
     }
 
     /// The gauge of requests in flight and the latency histogram.

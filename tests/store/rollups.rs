@@ -48,7 +48,7 @@ fn totals(conn: &mut dyn Conn, every: Every, since: i64, until: i64) -> Vec<(i64
         every,
         since,
         until,
-        rows.iter().map(|(s, p, n)| (*s, p, *n)),
+        rows.iter().map(|(s, p, n)| (*s, &**p, *n)),
     );
     trend
         .periods

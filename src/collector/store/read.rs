@@ -2,7 +2,9 @@
 //! ([`super::rollup`]), never by scanning reports, once for both databases.
 //!
 //! - [`periods`]: for a trend, per period, each profile and how many clusters had it as their
-//!   latest report's (grouped in SQL; each distinct profile decoded once).
+//!   latest report's (grouped in SQL; each distinct profile decoded once, and shared by the rows
+//!   that have it: a profile is a few dozen allocations, a copy of it per row would cost more
+//!   than the query).
 //! - [`current`]: the fleet now, each cluster by its latest report in the last days, from the
 //!   day rows; [`latest`], [`reports`] and [`workloads`]: the rest of what the summary shows.
 //!
@@ -17,6 +19,7 @@ use crate::collector::trends::{Every, Period};
 use crate::contract::Workloads;
 use anyhow::{Result, anyhow};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Profiles looked up per query.
 const LOOKUP: usize = 500;
@@ -35,7 +38,7 @@ pub fn periods(
     every: Every,
     since: i64,
     until: i64,
-) -> Result<Vec<(i64, Profile, u64)>> {
+) -> Result<Vec<(i64, Arc<Profile>, u64)>> {
     periods_of(db, every, since, until, None)
 }
 
@@ -46,7 +49,7 @@ pub fn periods_of(
     since: i64,
     until: i64,
     cluster: Option<&str>,
-) -> Result<Vec<(i64, Profile, u64)>> {
+) -> Result<Vec<(i64, Arc<Profile>, u64)>> {
     let rows = db.query(
         "SELECT period_start, profile, COUNT(*) FROM cluster_periods
          WHERE every = $1 AND period_start >= $2 AND period_start <= $3
@@ -112,9 +115,10 @@ const LATEST: &str = "WITH latest AS (
         GROUP BY cluster_id
     )";
 
-/// The day rows of [`LATEST`], as `c`.
-const OF_LATEST: &str = "FROM cluster_periods c
-    JOIN latest l ON c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id";
+/// The day rows of [`LATEST`], as `c`, found by their primary key. (`CROSS JOIN` keeps SQLite's
+/// planner from reading every day row to join them to the latest; PostgreSQL plans it as a join.)
+const OF_LATEST: &str = "FROM latest l CROSS JOIN cluster_periods c
+    WHERE c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id";
 
 fn window(since_day: i64, cluster: Option<&str>) -> [Value<'_>; 2] {
     [Value::Int(since_day), Value::from(cluster.unwrap_or(""))]
@@ -186,14 +190,15 @@ pub fn workloads(
     cluster: Option<&str>,
 ) -> Result<Vec<Workloads>> {
     let sql = format!(
-        "{LATEST} SELECT w.part {OF_LATEST}
-         JOIN workload_parts w ON w.sha256 = c.workloads"
+        "{LATEST} SELECT (SELECT w.part FROM workload_parts w WHERE w.sha256 = c.workloads)
+         {OF_LATEST} AND c.workloads IS NOT NULL"
     );
     db.query(&sql, &window(since_day, cluster))?
         .into_iter()
-        .map(|row| {
-            let text = row.into_iter().next().unwrap_or(Cell::Null).string()?;
-            serde_json::from_str(&text).map_err(|e| {
+        // A part deleted under a reader (the cluster forgotten meanwhile) is skipped.
+        .filter_map(|row| row.into_iter().next()?.text().transpose())
+        .map(|text| {
+            serde_json::from_str(&text?).map_err(|e| {
                 anyhow!("the store holds a workload part this binary cannot read: {e}")
             })
         })
@@ -204,7 +209,7 @@ pub fn workloads(
 fn profiles<'a>(
     db: &mut dyn Conn,
     keys: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, Profile>> {
+) -> Result<HashMap<String, Arc<Profile>>> {
     let mut wanted: Vec<&str> = keys.collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -218,7 +223,7 @@ fn profiles<'a>(
         let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
         for row in db.query(&sql, &params)? {
             let (key, profile) = decoded(row)?;
-            out.insert(key, profile);
+            out.insert(key, Arc::new(profile));
         }
     }
     Ok(out)
@@ -233,7 +238,7 @@ fn decoded(row: Row) -> Result<(String, Profile)> {
     Ok((key, profile))
 }
 
-fn found<'a>(profiles: &'a HashMap<String, Profile>, key: &str) -> Result<&'a Profile> {
+fn found<'a>(profiles: &'a HashMap<String, Arc<Profile>>, key: &str) -> Result<&'a Arc<Profile>> {
     profiles
         .get(key)
         .ok_or_else(|| anyhow!("the store has no profile {key}, which a rollup names"))
