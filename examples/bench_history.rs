@@ -391,25 +391,34 @@ fn measure(m: &Measure) -> Result<()> {
     );
     let (_, t) = timed(m.runs, || read::current(db, now, 7))?;
     println!("current(7 days): ms {t:.1?}");
+    let mut parts = [Duration::ZERO; 3];
     let (html, t) = timed(m.runs, || {
+        let start = Instant::now();
         let rows = read::periods(db, Every::Week, since, now)?;
+        let queried = start.elapsed();
+        let current = read::current(db, now, 7)?;
+        let both = start.elapsed();
         let trend = Trend::build(
             Every::Week,
             since,
             now,
             rows.iter().map(|(s, p, n)| (*s, &**p, *n)),
         );
-        let current = read::current(db, now, 7)?;
-        Ok(page(&View {
+        let html = page(&View {
             generated_at: now,
             trend,
             current,
             current_days: 7,
-        }))
+        });
+        parts = [queried, both - queried, start.elapsed() - both];
+        Ok(html)
     })?;
     println!(
-        "dashboard page (both queries, the page built, {} bytes): ms {t:.1?}",
-        html.len()
+        "dashboard page (both queries, the page built, {} bytes): ms {t:.1?}; the last run: periods {:.1}, current {:.1}, trend and page {:.1}",
+        html.len(),
+        parts[0].as_secs_f64() * 1000.0,
+        parts[1].as_secs_f64() * 1000.0,
+        parts[2].as_secs_f64() * 1000.0
     );
     let (text, t) = timed(m.runs, || {
         let rows = read::periods_of(db, Every::Week, since, now, None)?;

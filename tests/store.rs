@@ -219,7 +219,7 @@ fn both_stores_summarize_the_same_fleet_alike() {
             (3, 22 + 8 + 15, 4),
             "{spec}"
         );
-        let one = read::latest(reader.conn(), 0, Some("a"), 5).unwrap();
+        let one = read::window(reader.conn(), 0, Some("a")).unwrap().latest;
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].master_version.as_deref(), Some("v1.33.1"));
         summaries.push(serde_json::to_value(&s).unwrap());

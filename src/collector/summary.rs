@@ -86,10 +86,12 @@ pub fn build(
     top: usize,
 ) -> Result<Summary> {
     let since = read::window_start(now, days);
-    let period = read::current_of(db, since, cluster)?;
+    let window = read::window(db, since, cluster)?;
     let reports = read::reports(db, since, cluster)?;
-    let recent = read::latest(db, since, cluster, top)?
+    let recent = window
+        .latest
         .into_iter()
+        .take(top)
         .map(|row| Recent {
             cluster_id: row.cluster_id,
             master_version: row.master_version,
@@ -97,8 +99,8 @@ pub fn build(
             received_at: crate::time::rfc3339(row.received_at),
         })
         .collect();
-    let workloads =
-        workstats::summarize(period.tally.clusters, &read::workloads(db, since, cluster)?);
+    let period = window.period;
+    let workloads = workstats::summarize(period.tally.clusters, &window.workloads);
     let rows = |dimension| rows(&period, dimension);
     Ok(Summary {
         days,

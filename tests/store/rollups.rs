@@ -134,7 +134,7 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
         assert_eq!(now.sizes["6-20"], 1);
         let today = read::current(conn, tue + 5 * HOUR, 1).unwrap();
         assert_eq!((today.tally.clusters, today.tally.nodes), (1, 8), "{spec}");
-        let latest = read::latest(conn, mon, None, 10).unwrap();
+        let latest = read::window(conn, mon, None).unwrap().latest;
         assert_eq!(latest[0].cluster_id, "a");
         assert_eq!(latest[0].master_version.as_deref(), Some("v1.34.1"));
         assert_eq!(
@@ -183,7 +183,7 @@ fn retention_deletes_reports_and_keeps_the_rollups() {
             "{spec}"
         );
         assert_eq!(read::reports(conn, mon, None).unwrap(), 2, "{spec}");
-        let parts = read::workloads(conn, mon, None).unwrap();
+        let parts = read::window(conn, mon, None).unwrap().workloads;
         assert_eq!(
             parts,
             [testing::workloads()],

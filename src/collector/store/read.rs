@@ -6,7 +6,7 @@
 //!   that have it: a profile is a few dozen allocations, a copy of it per row would cost more
 //!   than the query).
 //! - [`current`]: the fleet now, each cluster by its latest report in the last days, from the
-//!   day rows; [`latest`], [`reports`] and [`workloads`]: the rest of what the summary shows.
+//!   day rows; [`window`] and [`reports`]: what the summary shows of them.
 //!
 //! Windows of days are whole UTC days: "the last 30 days" are today and the 29 days before.
 //! The two dialects run every query here unchanged; a difference found later goes into one
@@ -89,7 +89,7 @@ pub fn current_of(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> R
          GROUP BY c.profile"
     );
     let rows: Vec<(String, u64)> = db
-        .query(&sql, &window(since_day, cluster))?
+        .query(&sql, &bounds(since_day, cluster))?
         .into_iter()
         .map(|row| {
             let mut cells = row.into_iter();
@@ -120,7 +120,7 @@ const LATEST: &str = "WITH latest AS (
 const OF_LATEST: &str = "FROM latest l CROSS JOIN cluster_periods c
     WHERE c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id";
 
-fn window(since_day: i64, cluster: Option<&str>) -> [Value<'_>; 2] {
+fn bounds(since_day: i64, cluster: Option<&str>) -> [Value<'_>; 2] {
     [Value::Int(since_day), Value::from(cluster.unwrap_or(""))]
 }
 
@@ -134,22 +134,24 @@ pub struct Latest {
     pub nodes: u64,
 }
 
-/// The clusters' latest reports in the window from `since_day`, newest first, at most `limit`.
-pub fn latest(
-    db: &mut dyn Conn,
-    since_day: i64,
-    cluster: Option<&str>,
-    limit: usize,
-) -> Result<Vec<Latest>> {
+/// What the summary shows of a window: the fleet, each cluster's latest report (newest first),
+/// and the workload parts of those that had one.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub period: Period,
+    pub latest: Vec<Latest>,
+    pub workloads: Vec<Workloads>,
+}
+
+/// The clusters' latest reports in the window from `since_day` (one query for all three parts
+/// of a [`Window`], and the profiles and workload parts they name).
+pub fn window(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Result<Window> {
     let sql = format!(
-        "{LATEST} SELECT c.cluster_id, c.received_at, c.master_version, c.profile {OF_LATEST}
-         ORDER BY c.received_at DESC, c.cluster_id
-         LIMIT $3"
+        "{LATEST} SELECT c.cluster_id, c.received_at, c.master_version, c.profile, c.workloads
+         {OF_LATEST}"
     );
-    let [a, b] = window(since_day, cluster);
-    let limit = Value::Int(i64::try_from(limit).unwrap_or(i64::MAX));
-    let rows: Vec<(Latest, String)> = db
-        .query(&sql, &[a, b, limit])?
+    let rows: Vec<(Latest, String, Option<String>)> = db
+        .query(&sql, &bounds(since_day, cluster))?
         .into_iter()
         .map(|row| {
             let mut cells = row.into_iter();
@@ -160,16 +162,38 @@ pub fn latest(
                 master_version: next().text()?,
                 nodes: 0,
             };
-            Ok((latest, next().string()?))
+            Ok((latest, next().string()?, next().text()?))
         })
         .collect::<Result<_>>()?;
-    let profiles = profiles(db, rows.iter().map(|(_, key)| key.as_str()))?;
-    rows.into_iter()
-        .map(|(latest, key)| {
-            let nodes = found(&profiles, &key)?.nodes;
-            Ok(Latest { nodes, ..latest })
+    let profiles = profiles(db, rows.iter().map(|(_, key, _)| key.as_str()))?;
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for (_, key, _) in &rows {
+        *counts.entry(key.as_str()).or_default() += 1;
+    }
+    let mut period = Period {
+        start: since_day,
+        ..Period::default()
+    };
+    for (key, clusters) in counts {
+        period.add(found(&profiles, key)?, clusters);
+    }
+    let workloads = parts(db, rows.iter().filter_map(|(_, _, part)| part.as_deref()))?;
+    let mut latest = rows
+        .iter()
+        .map(|(latest, key, _)| {
+            let nodes = found(&profiles, key)?.nodes;
+            Ok(Latest {
+                nodes,
+                ..latest.clone()
+            })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    latest.sort_by(|a, b| (b.received_at, &a.cluster_id).cmp(&(a.received_at, &b.cluster_id)));
+    Ok(Window {
+        period,
+        latest,
+        workloads,
+    })
 }
 
 /// How many reports were received in the window from `since_day` (all, not only the latest).
@@ -177,32 +201,39 @@ pub fn reports(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Resu
     let n = db.query_int(
         "SELECT COALESCE(SUM(report_count), 0) FROM cluster_periods
          WHERE every = 1 AND period_start >= $1 AND ($2 = '' OR cluster_id = $2)",
-        &window(since_day, cluster),
+        &bounds(since_day, cluster),
     )?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The workload parts of the clusters' latest reports in the window from `since_day`, one per
-/// cluster whose latest report had one.
-pub fn workloads(
-    db: &mut dyn Conn,
-    since_day: i64,
-    cluster: Option<&str>,
-) -> Result<Vec<Workloads>> {
-    let sql = format!(
-        "{LATEST} SELECT (SELECT w.part FROM workload_parts w WHERE w.sha256 = c.workloads)
-         {OF_LATEST} AND c.workloads IS NOT NULL"
-    );
-    db.query(&sql, &window(since_day, cluster))?
-        .into_iter()
-        // A part deleted under a reader (the cluster forgotten meanwhile) is skipped.
-        .filter_map(|row| row.into_iter().next()?.text().transpose())
-        .map(|text| {
-            serde_json::from_str(&text?).map_err(|e| {
+/// The workload parts of `keys`, a few hundred per query. A part deleted under a reader (its
+/// cluster forgotten meanwhile) is left out.
+fn parts<'a>(db: &mut dyn Conn, keys: impl Iterator<Item = &'a str>) -> Result<Vec<Workloads>> {
+    let keys: Vec<&str> = keys.collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(LOOKUP) {
+        let sql = format!(
+            "SELECT part FROM workload_parts WHERE sha256 IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
+        for row in db.query(&sql, &params)? {
+            let text = row.into_iter().next().unwrap_or(Cell::Null).string()?;
+            let part = serde_json::from_str(&text).map_err(|e| {
                 anyhow!("the store holds a workload part this binary cannot read: {e}")
-            })
-        })
-        .collect()
+            })?;
+            out.push(part);
+        }
+    }
+    Ok(out)
+}
+
+/// `$1, $2, ...` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The profiles of `keys` (each decoded once), a few hundred per query.
@@ -215,10 +246,9 @@ fn profiles<'a>(
     wanted.dedup();
     let mut out = HashMap::with_capacity(wanted.len());
     for chunk in wanted.chunks(LOOKUP) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT sha256, profile FROM profiles WHERE sha256 IN ({})",
-            list.join(", ")
+            placeholders(chunk.len())
         );
         let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
         for row in db.query(&sql, &params)? {
