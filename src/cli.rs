@@ -38,7 +38,9 @@ pub enum Command {
     Send(SendArgs),
     Collect(CollectArgs),
     Summary(SummaryArgs),
+    Export(ExportArgs),
     Backup(BackupArgs),
+    Forget(ForgetArgs),
 }
 
 impl Command {
@@ -50,7 +52,9 @@ impl Command {
             Command::Send(_) => "send",
             Command::Collect(_) => "collect",
             Command::Summary(_) => "summary",
+            Command::Export(_) => "export",
             Command::Backup(_) => "backup",
+            Command::Forget(_) => "forget",
         }
     }
 }
@@ -251,9 +255,11 @@ pub struct CollectArgs {
     pub log_probes: bool,
 }
 
-/// Print the fleet at a glance from a collector's store: clusters reporting, Kubernetes
-/// versions, node OS, architecture, container runtime, cloud provider, node counts. Every flag
-/// can also be set by its variable, SPARTAKUS_ and the flag's name in upper case.
+/// Print the fleet at a glance from a collector's store: clusters reporting, Kubernetes and
+/// kubelet versions, OS images, architectures, container runtimes, cloud providers,
+/// accelerators, node counts and workload statistics, each cluster by its latest report. With
+/// --since or --every, how the fleet changed, period by period. Every flag can also be set by
+/// its variable, SPARTAKUS_ and the flag's name in upper case.
 #[derive(FromArgs, Debug, PartialEq, Default)]
 #[argh(
     subcommand,
@@ -270,18 +276,56 @@ pub struct SummaryArgs {
     /// the collector's store: a SQLite file path, or postgres://... (default spartakus.db) [env SPARTAKUS_STORE]
     #[argh(option)]
     pub store: Option<String>,
-    /// look at clusters that reported in the last N days (default 30) [env SPARTAKUS_DAYS]
+    /// look at clusters that reported in the last N days: today (UTC) and the N-1 before (default 30) [env SPARTAKUS_DAYS]
     #[argh(option)]
     pub days: Option<String>,
+    /// a trend instead: each period from this long ago to now, e.g. 180d (default 180d with --every) [env SPARTAKUS_SINCE]
+    #[argh(option)]
+    pub since: Option<String>,
+    /// the trend's periods: day, week (ISO, from Monday) or month (default week with --since) [env SPARTAKUS_EVERY]
+    #[argh(option)]
+    pub every: Option<String>,
+    /// table (default), json, or csv (long and tidy: period_start,dimension,value,clusters,nodes) [env SPARTAKUS_FORMAT]
+    #[argh(option)]
+    pub format: Option<String>,
     /// only this cluster ID [env SPARTAKUS_CLUSTER]
     #[argh(option)]
     pub cluster: Option<String>,
-    /// rows shown per table, the rest summed up; also how many latest reports are listed (default 15) [env SPARTAKUS_TOP]
+    /// rows shown per table, the rest summed up, and how many latest reports are listed (default 15); of a trend, the values shown per category (default 5) [env SPARTAKUS_TOP]
     #[argh(option)]
     pub top: Option<String>,
-    /// print JSON (a stable shape for scripts) instead of text tables [env SPARTAKUS_JSON]
+    /// print JSON (a stable shape for scripts), as --format json [env SPARTAKUS_JSON]
     #[argh(switch)]
     pub json: bool,
+}
+
+/// Write the stored reports to stdout, oldest first, for BigQuery, ClickHouse, DuckDB or a
+/// spreadsheet: JSON lines (each report as received, with the time it was received) or CSV (a
+/// row per node). Reads a page of reports at a time: memory stays small however many there are.
+/// Every flag can also be set by its variable, SPARTAKUS_ and the flag's name in upper case.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(
+    subcommand,
+    name = "export",
+    help_triggers("-h", "--help", "help"),
+    note = "CSV columns: received_at, cluster_id, kubernetes_version, node_id, operating_system, os_image, kernel_version, architecture, container_runtime_version, kubelet_version, cloud_provider, cpu, memory, pods, ephemeral_storage, other_capacity (name=value;...).",
+    error_code(0, "written (or the reader stopped reading, as `| head` does)"),
+    error_code(1, "internal error (the store could not be read, stdout failed)"),
+    error_code(
+        2,
+        "usage error, or the store does not exist or is not a spartakus store"
+    )
+)]
+pub struct ExportArgs {
+    /// the collector's store: a SQLite file path, or postgres://... (default spartakus.db) [env SPARTAKUS_STORE]
+    #[argh(option)]
+    pub store: Option<String>,
+    /// only reports received in this last while, e.g. 30d, 12h (default: every stored report) [env SPARTAKUS_SINCE]
+    #[argh(option)]
+    pub since: Option<String>,
+    /// jsonl (default): a line per report, {"receivedAt": ..., "report": {...}}; or csv: a row per node [env SPARTAKUS_FORMAT]
+    #[argh(option)]
+    pub format: Option<String>,
 }
 
 /// Copy a collector's SQLite store to a new file, consistently, while collectors keep writing to
@@ -310,6 +354,57 @@ pub struct BackupArgs {
     /// replace the file given by --to if it exists [env SPARTAKUS_FORCE]
     #[argh(switch)]
     pub force: bool,
+}
+
+/// Ask the collector to forget this cluster: to delete every report of it that it stored, and
+/// its share of the fleet's history. The cluster ID is read as `report` reads it (the ConfigMap
+/// `spartakus init` made, or --cluster-id). The collector answers the same whether or not it
+/// had anything of the cluster. Every flag can also be set by its variable, SPARTAKUS_ and the
+/// flag's name in upper case.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(
+    subcommand,
+    name = "forget",
+    help_triggers("-h", "--help", "help"),
+    note = "A cluster that keeps reporting is stored again from its next report: stop reporting first (README, \"Stop reporting\").",
+    error_code(
+        0,
+        "the collector keeps nothing of the cluster now (whether or not it had anything)"
+    ),
+    error_code(1, "internal error"),
+    error_code(
+        2,
+        "usage or configuration error (flags, missing cluster ID, placeholder endpoint, CA file, untrusted collector certificate)"
+    ),
+    error_code(
+        3,
+        "Kubernetes API error reading the cluster ID (permission, server errors or no answer until the deadline)"
+    ),
+    error_code(
+        4,
+        "the collector refused the request (4xx, such as a collector that does not take deletion requests); not retried"
+    ),
+    error_code(5, "the collector was unreachable until the deadline")
+)]
+pub struct ForgetArgs {
+    /// the collector's report URL, ending in /api/v1; the request goes to its /clusters/ID [env SPARTAKUS_ENDPOINT]
+    #[argh(option)]
+    pub endpoint: Option<String>,
+    /// the cluster ID to forget; skips the ConfigMap [env SPARTAKUS_CLUSTER_ID]
+    #[argh(option)]
+    pub cluster_id: Option<String>,
+    /// namespace of the cluster-ID ConfigMap (default: the pod's, else the kubeconfig's) [env SPARTAKUS_NAMESPACE]
+    #[argh(option)]
+    pub namespace: Option<String>,
+    /// name of the cluster-ID ConfigMap (default spartakus) [env SPARTAKUS_CONFIGMAP]
+    #[argh(option)]
+    pub configmap: Option<String>,
+    /// extra CA certificates (PEM) trusted for the collector, added to the system roots [env SPARTAKUS_CA_FILE]
+    #[argh(option)]
+    pub ca_file: Option<String>,
+    /// hard deadline for the whole run, e.g. 5m, 90s (default 5m) [env SPARTAKUS_TIMEOUT]
+    #[argh(option)]
+    pub timeout: Option<String>,
 }
 
 /// A value given for a flag, and where it came from (for messages).
@@ -436,7 +531,7 @@ pub fn parse(argv: &[String]) -> Parsed {
         }) => Parsed::Run(Box::new(command)),
         Ok(Args { command: None, .. }) => {
             eprintln!(
-                "spartakus: error: no command given; one of init, report, send, collect, summary, backup (see `{cmd} --help`)"
+                "spartakus: error: no command given; one of init, report, send, forget, collect, summary, export, backup (see `{cmd} --help`)"
             );
             Parsed::Exit(ExitCode::from(Class::Usage.code()))
         }
@@ -458,7 +553,9 @@ pub fn parse(argv: &[String]) -> Parsed {
 
 /// `spartakus report --help` when the arguments name a subcommand, else `spartakus --help`.
 pub fn help_command(cmd: &str, args: &[&str]) -> String {
-    const COMMANDS: [&str; 6] = ["init", "report", "send", "collect", "summary", "backup"];
+    const COMMANDS: [&str; 8] = [
+        "init", "report", "send", "forget", "collect", "summary", "export", "backup",
+    ];
     match args.iter().find(|a| COMMANDS.contains(a)) {
         Some(sub) => format!("{cmd} {sub} --help"),
         None => format!("{cmd} --help"),
@@ -466,112 +563,5 @@ pub fn help_command(cmd: &str, args: &[&str]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(line: &[&str]) -> std::result::Result<Args, argh::EarlyExit> {
-        Args::from_args(&["spartakus"], line)
-    }
-
-    #[test]
-    fn flags_parse_into_their_subcommand() {
-        let Ok(Args {
-            command: Some(Command::Report(r)),
-            ..
-        }) = args(&[
-            "report",
-            "--endpoint",
-            "https://c.example/api/v1",
-            "--dry-run",
-        ])
-        else {
-            panic!("report");
-        };
-        assert_eq!(r.endpoint.as_deref(), Some("https://c.example/api/v1"));
-        assert!(r.dry_run);
-        assert!(args(&["report", "--bogus"]).is_err());
-        let Ok(Args {
-            command: Some(Command::Send(send)),
-            ..
-        }) = args(&["send", "report.json", "--timeout", "2m"])
-        else {
-            panic!("send");
-        };
-        assert_eq!(send.file, "report.json");
-        assert_eq!(send.timeout.as_deref(), Some("2m"));
-        assert!(args(&["send"]).is_err(), "the file is required");
-        assert!(args(&["-V"]).unwrap().version);
-        assert!(args(&["--version"]).unwrap().version);
-        for help in [
-            &["-h"][..],
-            &["--help"],
-            &["report", "-h"],
-            &["summary", "--help"],
-        ] {
-            let early = args(help).unwrap_err();
-            assert!(early.status.is_ok(), "{help:?}");
-            assert!(early.output.contains("Usage:"), "{help:?}");
-        }
-    }
-
-    #[test]
-    fn one_environment_rule() {
-        assert_eq!(env_var("memory-budget"), "SPARTAKUS_MEMORY_BUDGET");
-        let vars = |name: &str| match name {
-            "SPARTAKUS_TIMEOUT" => Some(" 2m ".to_string()),
-            "SPARTAKUS_DRY_RUN" => Some("yes".to_string()),
-            "SPARTAKUS_NO_GZIP" => Some("maybe".to_string()),
-            "SPARTAKUS_JOB_NAME" => Some(String::new()),
-            _ => None,
-        };
-        let env = Env(&vars);
-        let given = env.text("timeout", None).unwrap();
-        assert_eq!(
-            (given.source.as_str(), given.value.as_str()),
-            ("SPARTAKUS_TIMEOUT", "2m")
-        );
-        assert_eq!(
-            env.text("timeout", Some("9s".into())).unwrap().value,
-            "9s",
-            "flag wins"
-        );
-        assert!(env.text("job-name", None).is_none());
-        assert_eq!(
-            env.raw("job-name", None).unwrap().value,
-            "",
-            "kept when it means something"
-        );
-        assert!(env.switch("dry-run", false).unwrap());
-        let e = env.switch("no-gzip", false).unwrap_err();
-        assert_eq!(
-            format!("{e:#}"),
-            "SPARTAKUS_NO_GZIP=maybe: expected true or false"
-        );
-        assert_eq!(crate::exit::class_of(&e), Class::Usage);
-        let n = env.parsed("top", Some("x".into()), 1, |t| {
-            t.parse::<i32>().map_err(|e| e.to_string())
-        });
-        assert_eq!(
-            format!("{:#}", n.unwrap_err()),
-            "--top x: invalid digit found in string"
-        );
-        assert_eq!(
-            env.parsed("top", None, 15, |_| Err("unused".into()))
-                .unwrap(),
-            15
-        );
-    }
-
-    #[test]
-    fn errors_point_at_the_subcommands_help() {
-        assert_eq!(
-            help_command("spartakus", &["report", "--bogus"]),
-            "spartakus report --help"
-        );
-        assert_eq!(help_command("spartakus", &["--bogus"]), "spartakus --help");
-        assert_eq!(
-            help_command("spartakus", &["send", "--bogus"]),
-            "spartakus send --help"
-        );
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

@@ -2,8 +2,10 @@
 //! (flags, then their environment variables, then defaults, all validated), then run.
 
 use crate::cli::{Command, Env};
-use crate::collector::settings::{BackupSettings, CollectSettings, SummarySettings};
-use crate::reporter::settings::{InitSettings, ReportSettings, SendSettings};
+use crate::collector::settings::{
+    BackupSettings, CollectSettings, ExportSettings, SummarySettings,
+};
+use crate::reporter::settings::{ForgetSettings, InitSettings, ReportSettings, SendSettings};
 use anyhow::Result;
 
 /// A subcommand with its validated settings.
@@ -12,8 +14,10 @@ pub enum Job {
     Init(InitSettings),
     Report(ReportSettings),
     Send(SendSettings),
+    Forget(ForgetSettings),
     Collect(CollectSettings),
     Summary(SummarySettings),
+    Export(ExportSettings),
     Backup(BackupSettings),
 }
 
@@ -24,8 +28,10 @@ impl Job {
             Command::Init(a) => Job::Init(InitSettings::resolve(a, env)?),
             Command::Report(a) => Job::Report(ReportSettings::resolve(a, env)?),
             Command::Send(a) => Job::Send(SendSettings::resolve(a, env)?),
+            Command::Forget(a) => Job::Forget(ForgetSettings::resolve(a, env)?),
             Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
             Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
+            Command::Export(a) => Job::Export(ExportSettings::resolve(a, env)?),
             Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
         })
     }
@@ -35,8 +41,10 @@ impl Job {
             Job::Init(s) => crate::reporter::init(&s),
             Job::Report(s) => crate::reporter::report(&s),
             Job::Send(s) => crate::reporter::send::send(&s),
+            Job::Forget(s) => crate::reporter::forget::forget(&s),
             Job::Collect(s) => crate::collector::collect(s),
             Job::Summary(s) => crate::collector::summary(&s),
+            Job::Export(s) => crate::collector::export::export(&s),
             Job::Backup(s) => crate::collector::backup(&s),
         }
     }

@@ -1,9 +1,13 @@
 //! The store's suite, run against both stores: the embedded SQLite file and a real PostgreSQL
 //! server (see `pg_server`). Batches, duplicates inside and across batches, the rate limit,
 //! a report that fails alone, retention, the summary's queries, several writers on one store,
-//! and for PostgreSQL: an outage and reconnection, and TLS in each `sslmode`.
+//! and for PostgreSQL: an outage and reconnection, and TLS in each `sslmode`. The rollups, stored
+//! reports read back, forgetting a cluster and the migration that rolls up a store's history are
+//! in `store/rollups.rs`.
 
 mod pg_server;
+#[path = "store/rollups.rs"]
+mod rollups;
 mod support;
 
 use anyhow::Result;
@@ -215,7 +219,7 @@ fn both_stores_summarize_the_same_fleet_alike() {
             (3, 22 + 8 + 15, 4),
             "{spec}"
         );
-        let one = read::latest_reports(reader.conn(), 0, "a", 5).unwrap();
+        let one = read::window(reader.conn(), 0, Some("a")).unwrap().latest;
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].master_version.as_deref(), Some("v1.33.1"));
         summaries.push(serde_json::to_value(&s).unwrap());

@@ -231,7 +231,11 @@ impl Tally {
         for (dimension, values) in &profile.values {
             let counts = self.by.entry(*dimension).or_default();
             for (value, nodes) in values {
-                let count = counts.entry(value.clone()).or_default();
+                // Most values are there already: no copy of the key for them.
+                let count = match counts.get_mut(value) {
+                    Some(count) => count,
+                    None => counts.entry(value.clone()).or_default(),
+                };
                 count.clusters += clusters;
                 count.nodes += nodes * clusters;
             }

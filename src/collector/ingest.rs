@@ -167,7 +167,7 @@ async fn stages(
 }
 
 /// The source a request comes from: its peer, or the client a trusted proxy names.
-fn source_of(state: &State, peer: std::net::IpAddr, headers: &HeaderMap) -> Source {
+pub(super) fn source_of(state: &State, peer: std::net::IpAddr, headers: &HeaderMap) -> Source {
     let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()

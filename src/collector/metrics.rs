@@ -56,6 +56,38 @@ impl Reason {
     }
 }
 
+/// What became of a request to forget a cluster (`forget_requests_total{result}`); never which
+/// cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forget {
+    /// Nothing of the cluster is stored now (whether or not anything was).
+    Done,
+    /// Too many requests from the source or for the cluster ID.
+    RateLimited,
+    /// Not a cluster ID.
+    Invalid,
+    /// The store failed.
+    Failed,
+}
+
+impl Forget {
+    pub const ALL: [Forget; 4] = [
+        Forget::Done,
+        Forget::RateLimited,
+        Forget::Invalid,
+        Forget::Failed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Forget::Done => "done",
+            Forget::RateLimited => "rate_limited",
+            Forget::Invalid => "invalid",
+            Forget::Failed => "failed",
+        }
+    }
+}
+
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -85,6 +117,8 @@ pub struct Metrics {
     clamped: [AtomicU64; Field::ALL.len()],
     /// Connections closed because their client stopped reading.
     unread: AtomicU64,
+    /// Requests to forget a cluster, by [`Forget`].
+    forget: [AtomicU64; Forget::ALL.len()],
 }
 
 impl Metrics {
@@ -117,6 +151,12 @@ impl Metrics {
 
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Relaxed);
+    }
+
+    /// A request to forget a cluster was answered.
+    pub fn forget(&self, result: Forget) {
+        let i = Forget::ALL.iter().position(|r| *r == result).unwrap_or(0);
+        self.forget[i].fetch_add(1, Relaxed);
     }
 
     pub fn pruned(&self, n: usize) {
@@ -212,8 +252,15 @@ impl Metrics {
             "Reports deleted by retention.",
             self.pruned.load(Relaxed),
         );
+        self.render_responses(&mut s);
+        self.render_latency(&mut s);
+        s
+    }
+
+    /// Responses by status code, and deletion requests by result.
+    fn render_responses(&self, s: &mut String) {
         labeled_counter(
-            &mut s,
+            s,
             "http_responses_total",
             "HTTP responses, by status code.",
             "code",
@@ -225,8 +272,13 @@ impl Metrics {
                 })
                 .zip(&self.responses),
         );
-        self.render_latency(&mut s);
-        s
+        labeled_counter(
+            s,
+            "forget_requests_total",
+            "Requests to forget a cluster (DELETE /api/v1/clusters/...), by result.",
+            "result",
+            Forget::ALL.iter().map(|r| r.label()).zip(&self.forget),
+        );
     }
 
     /// The gauge of requests in flight and the latency histogram.

@@ -1,23 +1,28 @@
-//! The collector: `spartakus collect` (receive, check, store), `spartakus summary` and
-//! `spartakus backup`.
+//! The collector: `spartakus collect` (receive, check, store), `spartakus summary`,
+//! `spartakus export` and `spartakus backup`.
 //!
 //! - [`settings`]: the flags of each, resolved.
 //! - [`server`]: the HTTP/1.1 server: connections, routing, the access log, graceful shutdown;
 //!   [`stall`]: connections whose writes may not wait for ever.
-//! - [`ingest`]: the report endpoint, stage by stage (preflight, receive, check, store).
+//! - [`ingest`]: the report endpoint, stage by stage (preflight, receive, check, store);
+//!   [`forget`]: the deletion request of a cluster.
 //! - [`budget`]: the memory budget every received report is paid from.
 //! - [`writer`]: the threads that write to the store, a batch of reports per transaction.
 //! - [`limit`]: the per-cluster hourly rate limit's algorithm (kept in the store's database);
 //!   [`sources`]: new clusters per source, in memory.
 //! - [`store`]: SQLite and PostgreSQL (one schema, statements written once), and `stdout`.
-//! - [`summary`]: the fleet at a glance, as text or JSON.
+//! - [`summary`]: the fleet at a glance, or how it changed, as text, JSON or CSV;
+//!   [`export`]: the stored reports as JSON lines or CSV.
 //! - [`fleet`]: the categories a report is counted in, and its profile (pure);
-//!   [`trends`]: periods and how the fleet changes over them (pure).
+//!   [`trends`]: periods and how the fleet changes over them (pure); [`workstats`]: the fleet's
+//!   workload statistics (pure).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod budget;
 pub mod dashboard;
+pub mod export;
 pub mod fleet;
+pub mod forget;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
@@ -28,10 +33,11 @@ pub mod stall;
 pub mod store;
 pub mod summary;
 pub mod trends;
+pub mod workstats;
 pub mod writer;
 
 use anyhow::{Context, Result};
-use settings::{BackupSettings, CollectSettings, SummarySettings};
+use settings::{BackupSettings, CollectSettings, Format, SummarySettings, TrendSpec};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,25 +177,61 @@ async fn maintenance(state: Arc<server::State>, days: u32) {
     }
 }
 
-/// `spartakus summary`: print the fleet at a glance.
+/// `spartakus summary`: print the fleet at a glance, or how it changed.
 pub fn summary(s: &SummarySettings) -> Result<()> {
     let mut reader = store::Reader::open(&s.store)?;
-    let summary = summary::build(
-        reader.conn(),
-        crate::time::now_secs(),
-        s.days,
-        s.cluster.as_deref(),
-        s.top,
-    )
+    let now = crate::time::now_secs();
+    let text = match s.trend {
+        None => snapshot(reader.conn(), s, now),
+        Some(trend) => self::trend(reader.conn(), s, trend, now),
+    }
     .with_context(|| format!("querying store {}", s.store))?;
-    let text = if s.json {
-        let mut json = serde_json::to_string_pretty(&summary)?;
-        json.push('\n');
-        json
-    } else {
-        summary::render(&summary, s.top)
-    };
     crate::exit::print(text.as_bytes())
+}
+
+/// The fleet now, as `s.format` says.
+fn snapshot(db: &mut dyn store::sql::Conn, s: &SummarySettings, now: i64) -> Result<String> {
+    let cluster = s.cluster.as_deref();
+    Ok(match s.format {
+        Format::Table => summary::render(&summary::build(db, now, s.days, cluster, s.top)?, s.top),
+        Format::Json => {
+            let summary = summary::build(db, now, s.days, cluster, s.top)?;
+            let mut json = serde_json::to_string_pretty(&summary)?;
+            json.push('\n');
+            json
+        }
+        // One period: the window, from its first day.
+        Format::Csv => {
+            let since = store::read::window_start(now, s.days);
+            let period = store::read::current_of(db, since, cluster)?;
+            trends::csv(&trends::Trend {
+                every: trends::Every::Day,
+                periods: vec![period],
+            })
+        }
+    })
+}
+
+/// How the fleet changed, period by period, as `s.format` says.
+fn trend(
+    db: &mut dyn store::sql::Conn,
+    s: &SummarySettings,
+    spec: TrendSpec,
+    now: i64,
+) -> Result<String> {
+    let since = now - i64::try_from(spec.since.as_secs()).unwrap_or(i64::MAX / 2);
+    let rows = store::read::periods_of(db, spec.every, since, now, s.cluster.as_deref())?;
+    let rows = rows.iter().map(|(start, p, n)| (*start, &**p, *n));
+    let trend = trends::Trend::build(spec.every, since, now, rows);
+    Ok(match s.format {
+        Format::Table => format!(
+            "{}\n{}",
+            trends::title(&trend, s.cluster.as_deref()),
+            trends::table(&trend, s.top)
+        ),
+        Format::Json => trends::json(&trend),
+        Format::Csv => trends::csv(&trend),
+    })
 }
 
 /// `spartakus backup`: a consistent copy of a SQLite store, safe while collectors write to it.

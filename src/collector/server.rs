@@ -66,6 +66,8 @@ pub struct State {
     pub known: Option<Arc<Mutex<super::store::Reader>>>,
     /// The clock of the in-memory limits.
     pub started: Instant,
+    /// Requests to forget a cluster, per source.
+    pub forgets: super::forget::Sources,
 }
 
 impl State {
@@ -86,6 +88,7 @@ impl State {
             limits,
             metrics: Metrics::default(),
             writer,
+            forgets: super::forget::Sources::default(),
         }
     }
 }
@@ -314,7 +317,8 @@ async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> 
     let _in_flight = state.metrics.start();
     let method = req.method().clone();
     let probe = PROBES.contains(&req.uri().path());
-    let path = printable(req.uri().path(), 64);
+    // Never the cluster ID of a deletion request.
+    let path = printable(super::forget::shown_path(req.uri().path()), 64);
     let done = route(&state, req, start).await;
     let status = done.response.status();
     let elapsed = start.elapsed();
@@ -354,6 +358,14 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
         }
         REPORT_PATH => Done::error(StatusCode::METHOD_NOT_ALLOWED, "use POST")
             .header(header::ALLOW, HeaderValue::from_static("POST")),
+        path if path.starts_with(super::forget::PREFIX) => {
+            if req.method() == Method::DELETE {
+                super::forget::delete(state, &req).await
+            } else {
+                Done::error(StatusCode::METHOD_NOT_ALLOWED, "use DELETE")
+                    .header(header::ALLOW, HeaderValue::from_static("DELETE"))
+            }
+        }
         "/healthz" if read => Done::text(StatusCode::OK, "ok\n"),
         "/readyz" if read => {
             if ready(state).await {

@@ -1,9 +1,11 @@
-//! `spartakus collect`'s and `spartakus summary`'s settings: their flags, resolved once.
+//! `spartakus collect`'s, `summary`'s, `export`'s and `backup`'s settings: their flags, resolved
+//! once.
 
 use super::budget::parse_size;
 use super::server::Limits;
 use super::store::Spec;
-use crate::cli::{BackupArgs, CollectArgs, Env, SummaryArgs, usage};
+use super::trends::Every;
+use crate::cli::{BackupArgs, CollectArgs, Env, ExportArgs, SummaryArgs, usage};
 use crate::contract::limits::MAX_BODY_BYTES;
 use anyhow::Result;
 use std::net::SocketAddr;
@@ -127,6 +129,22 @@ impl CollectSettings {
     }
 }
 
+/// How `summary` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// Long and tidy: `period_start,dimension,value,clusters,nodes`.
+    Csv,
+}
+
+/// A trend's periods and how far back it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrendSpec {
+    pub since: Duration,
+    pub every: Every,
+}
+
 /// `spartakus summary`'s settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummarySettings {
@@ -134,30 +152,112 @@ pub struct SummarySettings {
     pub days: u32,
     pub cluster: Option<String>,
     pub top: usize,
-    pub json: bool,
+    pub format: Format,
+    /// A trend (`--since`, `--every`) instead of the fleet now.
+    pub trend: Option<TrendSpec>,
 }
 
 impl SummarySettings {
     pub fn resolve(args: SummaryArgs, env: &Env) -> Result<SummarySettings> {
-        let store = env
-            .text("store", args.store)
-            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
-        let store = Spec::parse(&store)?;
-        if store == Spec::Stdout {
-            return Err(usage(
-                "--store stdout keeps nothing to summarize; give the collector's store",
-            ));
+        let store = read_store(env, args.store, "summarize")?;
+        let since = env.parsed("since", args.since, None, |t| history(t).map(Some))?;
+        let every = env.parsed("every", args.every, None, |t| Every::parse(t).map(Some))?;
+        let trend = (since.is_some() || every.is_some()).then(|| TrendSpec {
+            since: since.unwrap_or(Duration::from_secs(180 * 86_400)),
+            every: every.unwrap_or(Every::Week),
+        });
+        let days = env.text("days", args.days);
+        if trend.is_some()
+            && let Some(days) = &days
+        {
+            return Err(days
+                .error("is the window of the fleet now; a trend's is --since: give one of them"));
         }
+        let days = match days {
+            None => 30,
+            Some(g) => match whole(&g.value) {
+                Ok(d @ 1..=36_500) => d,
+                _ => return Err(g.error("must be between 1 and 36500")),
+            },
+        };
+        let json = env.switch("json", args.json)?;
+        let format = env.parsed("format", args.format, None, |t| match t {
+            "table" => Ok(Some(Format::Table)),
+            "json" => Ok(Some(Format::Json)),
+            "csv" => Ok(Some(Format::Csv)),
+            _ => Err("want table, json or csv".into()),
+        })?;
+        let format = match (format, json) {
+            (Some(f), true) if f != Format::Json => {
+                return Err(usage("--json is --format json: give one of them"));
+            }
+            (_, true) => Format::Json,
+            (f, false) => f.unwrap_or(Format::Table),
+        };
+        let top = if trend.is_some() { 5 } else { 15 };
         Ok(SummarySettings {
             store,
-            days: env.parsed("days", args.days, 30, |t| match whole(t)? {
-                d @ 1..=36_500 => Ok(d),
-                _ => Err("must be between 1 and 36500".into()),
-            })?,
+            days,
             cluster: env.text("cluster", args.cluster).map(|g| g.value),
-            top: env.parsed("top", args.top, 15, count(100_000))?,
-            json: env.switch("json", args.json)?,
+            top: env.parsed("top", args.top, top, count(100_000))?,
+            format,
+            trend,
         })
+    }
+}
+
+/// How `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A line per report: `{"receivedAt": ..., "report": {...}}`.
+    Jsonl,
+    /// A row per node.
+    Csv,
+}
+
+/// `spartakus export`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSettings {
+    pub store: Spec,
+    /// Only reports received this recently; `None`: all.
+    pub since: Option<Duration>,
+    pub format: ExportFormat,
+}
+
+impl ExportSettings {
+    pub fn resolve(args: ExportArgs, env: &Env) -> Result<ExportSettings> {
+        Ok(ExportSettings {
+            store: read_store(env, args.store, "export")?,
+            since: env.parsed("since", args.since, None, |t| history(t).map(Some))?,
+            format: env.parsed("format", args.format, ExportFormat::Jsonl, |t| match t {
+                "jsonl" => Ok(ExportFormat::Jsonl),
+                "csv" => Ok(ExportFormat::Csv),
+                _ => Err("want jsonl or csv".into()),
+            })?,
+        })
+    }
+}
+
+/// `--store` of a command that reads it (`what`s it): stdout keeps nothing.
+fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
+    let store = env
+        .text("store", given)
+        .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+    let store = Spec::parse(&store)?;
+    if store == Spec::Stdout {
+        return Err(usage(format!(
+            "--store stdout keeps nothing to {what}; give the collector's store"
+        )));
+    }
+    Ok(store)
+}
+
+/// How far back to look: a duration above zero, at most a hundred years.
+fn history(text: &str) -> std::result::Result<Duration, String> {
+    match crate::retry::parse_duration(text)? {
+        d if d.is_zero() => Err("must be above 0".into()),
+        d if d > Duration::from_secs(36_500 * 86_400) => Err("at most 36500d".into()),
+        d => Ok(d),
     }
 }
 
@@ -255,7 +355,10 @@ mod tests {
             &Env(&no_env),
         )
         .unwrap();
-        assert_eq!((summary.days, summary.top, summary.json), (30, 15, false));
+        assert_eq!(
+            (summary.days, summary.top, summary.format, summary.trend),
+            (30, 15, Format::Table, None)
+        );
         assert_eq!(summary.store, Spec::Sqlite("spartakus.db".into()));
         let line = s.describe("127.0.0.1:1".parse().unwrap(), 96 << 20);
         assert!(
@@ -348,6 +451,8 @@ mod tests {
             ("collect", &["collect", "--help"][..]),
             ("summary", &["summary", "--help"]),
             ("backup", &["backup", "--help"]),
+            ("export", &["export", "--help"]),
+            ("forget", &["forget", "--help"]),
             ("report", &["report", "--help"]),
             ("init", &["init", "--help"]),
         ] {
@@ -372,6 +477,75 @@ mod tests {
                     "{command} {flag}: {help}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn summary_trends_formats_and_export() {
+        let summary = |line: &[&str], env: &dyn Fn(&str) -> Option<String>| {
+            SummarySettings::resolve(
+                SummaryArgs::from_args(&["summary"], line).unwrap(),
+                &Env(env),
+            )
+        };
+        let s = summary(&["--since", "90d"], &no_env).unwrap();
+        let week = TrendSpec {
+            since: Duration::from_secs(90 * 86_400),
+            every: Every::Week,
+        };
+        assert_eq!((s.trend, s.top, s.format), (Some(week), 5, Format::Table));
+        let s = summary(&["--every", "month", "--format", "csv"], &no_env).unwrap();
+        assert_eq!(s.trend.unwrap().since, Duration::from_secs(180 * 86_400));
+        assert_eq!(
+            (s.trend.unwrap().every, s.format),
+            (Every::Month, Format::Csv)
+        );
+        let env = |name: &str| match name {
+            "SPARTAKUS_JSON" => Some("true".to_string()),
+            "SPARTAKUS_EVERY" => Some("day".to_string()),
+            _ => None,
+        };
+        let s = summary(&[], &env).unwrap();
+        assert_eq!(
+            (s.format, s.trend.unwrap().every),
+            (Format::Json, Every::Day)
+        );
+        assert_eq!(
+            summary(&["--json", "--format", "json"], &no_env)
+                .unwrap()
+                .format,
+            Format::Json
+        );
+        for bad in [
+            &["--json", "--format", "csv"][..],
+            &["--days", "7", "--since", "30d"],
+            &["--every", "year"],
+            &["--since", "0"],
+            &["--since", "36501d"],
+            &["--format", "xml"],
+            &["--store", "stdout"],
+        ] {
+            let e = summary(bad, &no_env).unwrap_err();
+            assert_eq!(class_of(&e), Class::Usage, "{bad:?}: {e:#}");
+        }
+        let export = |line: &[&str]| {
+            ExportSettings::resolve(
+                ExportArgs::from_args(&["export"], line).unwrap(),
+                &Env(&no_env),
+            )
+        };
+        let e = export(&[]).unwrap();
+        assert_eq!((e.since, e.format), (None, ExportFormat::Jsonl));
+        assert_eq!(e.store, Spec::Sqlite("spartakus.db".into()));
+        let e = export(&["--since", "30d", "--format", "csv"]).unwrap();
+        assert_eq!(e.since, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(e.format, ExportFormat::Csv);
+        for bad in [
+            &["--format", "parquet"][..],
+            &["--store", "stdout"],
+            &["--since", "soon"],
+        ] {
+            assert_eq!(class_of(&export(bad).unwrap_err()), Class::Usage, "{bad:?}");
         }
     }
 

@@ -1,63 +1,70 @@
-//! `spartakus summary`: the fleet at a glance, from the store's queries ([`read`]), the same for
-//! SQLite and PostgreSQL.
+//! `spartakus summary`: the fleet at a glance, from the rollups ([`read`]), the same for SQLite
+//! and PostgreSQL.
 //!
-//! Each cluster counts once, by its latest report in the window. Versions are folded to their
-//! minor release (`v1.33.2-eks-1` -> `v1.33`, `containerd://1.7.27` -> `containerd://1.7`)
-//! here rather than in SQL, so the queries stay portable.
+//! Each cluster counts once, by its latest report in the window (whole UTC days: the last 30
+//! days are today and the 29 before). The categories are those of [`Dimension`], with versions
+//! folded to their minor release and OS images to their family (see [`super::fleet`]). The
+//! workload statistics are those of [`workstats`].
 
+use super::fleet::{Count, Dimension, SIZE_BUCKETS};
 use super::server::printable;
-use super::store::read::{self, NODE_BUCKETS};
+use super::store::read;
 use super::store::sql::Conn;
+use super::trends::Period;
+use super::workstats::{self, WorkloadSummary};
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// What a missing value is shown as.
-pub const NONE: &str = "(not reported)";
+pub use super::fleet::NOT_REPORTED as NONE;
 
-/// The whole summary; its JSON form (`--json`) is a stable interface for scripts and tests.
+/// The whole summary; its JSON form (`--format json`) is a stable interface for scripts and
+/// tests.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub days: u32,
-    /// Start of the window, RFC 3339.
+    /// The window's first day, RFC 3339.
     pub since: String,
     pub generated_at: String,
     /// Set when the summary is restricted to one cluster (`--cluster`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
     /// Clusters with at least one report in the window.
-    pub clusters: i64,
+    pub clusters: u64,
     /// Nodes in those clusters' latest reports.
-    pub nodes: i64,
+    pub nodes: u64,
     /// Reports received in the window (all of them, not only the latest).
-    pub reports: i64,
+    pub reports: u64,
     pub kubernetes_versions: Vec<Row>,
     pub kubelet_versions: Vec<Row>,
-    pub operating_systems: Vec<Row>,
+    /// OS image families (`Ubuntu`, `Amazon Linux`).
     pub os_images: Vec<Row>,
     pub architectures: Vec<Row>,
     pub container_runtimes: Vec<Row>,
     pub cloud_providers: Vec<Row>,
+    /// Accelerator kinds (`nvidia`, ...; `none` for nodes without).
+    pub accelerators: Vec<Row>,
     pub node_counts: Vec<Bucket>,
     /// The most recent latest reports, newest first (at most `--top`).
     pub recent: Vec<Recent>,
+    pub workloads: WorkloadSummary,
 }
 
 /// One value and how many clusters (and, for node attributes, nodes) have it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Row {
     pub value: String,
-    pub clusters: i64,
+    pub clusters: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<i64>,
+    pub nodes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Bucket {
     pub nodes: String,
-    pub clusters: i64,
+    pub clusters: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -66,39 +73,11 @@ pub struct Recent {
     #[serde(rename = "clusterID")]
     pub cluster_id: String,
     pub master_version: Option<String>,
-    pub nodes: i64,
+    pub nodes: u64,
     pub received_at: String,
 }
 
-/// `v1.33.2-eks-1` -> `v1.33`; anything that does not start like a version is kept as is.
-pub fn minor(version: &str) -> String {
-    let (prefix, rest) = match version.strip_prefix('v') {
-        Some(rest) => ("v", rest),
-        None => ("", version),
-    };
-    let mut parts = rest.splitn(3, '.');
-    let major = parts.next().unwrap_or("");
-    let minor: String = parts
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) || minor.is_empty() {
-        return version.to_string();
-    }
-    format!("{prefix}{major}.{minor}")
-}
-
-/// `containerd://1.7.27` -> `containerd://1.7`.
-pub fn runtime(version: &str) -> String {
-    match version.split_once("://") {
-        Some((name, v)) => format!("{name}://{}", minor(v)),
-        None => minor(version),
-    }
-}
-
-/// Build the summary of the `days` before `now` (Unix seconds).
+/// Build the summary of the `days` days up to `now` (Unix seconds), from the rollups.
 pub fn build(
     db: &mut dyn Conn,
     now: i64,
@@ -106,106 +85,71 @@ pub fn build(
     cluster: Option<&str>,
     top: usize,
 ) -> Result<Summary> {
-    let since = now - i64::from(days) * 86_400;
-    let only = cluster.unwrap_or("");
-    let (clusters, nodes, reports) = read::totals(db, since, only)?;
-    let mut by_node =
-        |column: &str, fold: fn(&str) -> String| node_rows(&mut *db, since, only, column, fold);
-    let same = |v: &str| v.to_string();
-    let kubelet_versions = by_node("kubelet_version", minor)?;
-    let operating_systems = by_node("operating_system", same)?;
-    let os_images = by_node("os_image", same)?;
-    let architectures = by_node("architecture", same)?;
-    let container_runtimes = by_node("container_runtime_version", runtime)?;
-    let cloud_providers = by_node("cloud_provider", same)?;
-    let recent = read::latest_reports(db, since, only, top as i64)?
+    let since = read::window_start(now, days);
+    let window = read::window(db, since, cluster)?;
+    let reports = read::reports(db, since, cluster)?;
+    let recent = window
+        .latest
         .into_iter()
+        .take(top)
         .map(|row| Recent {
             cluster_id: row.cluster_id,
             master_version: row.master_version,
-            nodes: row.node_count,
+            nodes: row.nodes,
             received_at: crate::time::rfc3339(row.received_at),
         })
         .collect();
+    let period = window.period;
+    let workloads = workstats::summarize(period.tally.clusters, &window.workloads);
+    let rows = |dimension| rows(&period, dimension);
     Ok(Summary {
         days,
         since: crate::time::rfc3339(since),
         generated_at: crate::time::rfc3339(now),
         cluster_id: cluster.map(String::from),
-        clusters,
-        nodes,
+        clusters: period.tally.clusters,
+        nodes: period.tally.nodes,
         reports,
-        kubernetes_versions: kubernetes_versions(db, since, only)?,
-        kubelet_versions,
-        operating_systems,
-        os_images,
-        architectures,
-        container_runtimes,
-        cloud_providers,
-        node_counts: node_counts(db, since, only)?,
+        kubernetes_versions: rows(Dimension::KubernetesVersion),
+        kubelet_versions: rows(Dimension::KubeletVersion),
+        os_images: rows(Dimension::OsImage),
+        architectures: rows(Dimension::Architecture),
+        container_runtimes: rows(Dimension::ContainerRuntime),
+        cloud_providers: rows(Dimension::CloudProvider),
+        accelerators: rows(Dimension::Accelerator),
+        node_counts: node_counts(&period),
         recent,
+        workloads,
     })
 }
 
-/// Clusters by the minor Kubernetes version of their latest report.
-fn kubernetes_versions(db: &mut dyn Conn, since: i64, only: &str) -> Result<Vec<Row>> {
-    let mut versions: HashMap<String, i64> = HashMap::new();
-    for (v, n) in read::master_versions(db, since, only)? {
-        *versions
-            .entry(v.as_deref().map_or_else(|| NONE.to_string(), minor))
-            .or_default() += n;
-    }
-    Ok(sorted(
-        versions
-            .into_iter()
-            .map(|(value, clusters)| Row {
-                value,
-                clusters,
-                nodes: None,
-            })
-            .collect(),
-    ))
-}
-
-/// Nodes (and clusters with such nodes) by one node column, folded by `fold`.
-fn node_rows(
-    db: &mut dyn Conn,
-    since: i64,
-    only: &str,
-    column: &str,
-    fold: fn(&str) -> String,
-) -> Result<Vec<Row>> {
-    let mut acc: HashMap<String, (i64, BTreeSet<String>)> = HashMap::new();
-    for (value, cluster, n) in read::node_values(db, since, only, column)? {
-        let key = value.as_deref().map_or_else(|| NONE.to_string(), fold);
-        let entry = acc.entry(key).or_default();
-        entry.0 += n;
-        entry.1.insert(cluster);
-    }
-    Ok(sorted(
-        acc.into_iter()
-            .map(|(value, (nodes, clusters))| Row {
-                value,
-                clusters: clusters.len() as i64,
-                nodes: Some(nodes),
-            })
-            .collect(),
-    ))
-}
-
-/// Clusters by the size of their latest report, in [`NODE_BUCKETS`].
-fn node_counts(db: &mut dyn Conn, since: i64, only: &str) -> Result<Vec<Bucket>> {
-    let counts: HashMap<String, i64> = read::node_count_buckets(db, since, only)?
+/// A dimension's values: clusters only for the Kubernetes version (one per cluster), clusters
+/// and nodes otherwise.
+fn rows(period: &Period, dimension: Dimension) -> Vec<Row> {
+    let by_nodes = dimension != Dimension::KubernetesVersion;
+    let values = period.tally.by.get(&dimension);
+    let rows = values
         .into_iter()
-        .collect();
-    Ok(NODE_BUCKETS
-        .iter()
-        .filter(|b| **b != "0" || counts.contains_key("0"))
-        .map(|b| Bucket {
-            nodes: b.to_string(),
-            clusters: counts.get(*b).copied().unwrap_or(0),
+        .flatten()
+        .map(|(value, Count { clusters, nodes })| Row {
+            value: value.clone(),
+            clusters: *clusters,
+            nodes: by_nodes.then_some(*nodes),
         })
-        .collect())
+        .collect();
+    sorted(rows)
+}
+
+/// Clusters by the size of their latest report, in [`SIZE_BUCKETS`] (`0` only when there are).
+fn node_counts(period: &Period) -> Vec<Bucket> {
+    SIZE_BUCKETS
+        .iter()
+        .map(|(_, label)| Bucket {
+            nodes: label.to_string(),
+            clusters: period.sizes.get(label).copied().unwrap_or(0),
+        })
+        .filter(|b| b.nodes != "0" || b.clusters > 0)
+        .collect()
 }
 
 /// Most nodes (else clusters) first, then by value.
@@ -218,7 +162,7 @@ fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
-fn percent(part: i64, whole: i64) -> String {
+fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "-".into();
     }
@@ -256,19 +200,19 @@ pub fn render(s: &Summary, top: usize) -> String {
         let _ = writeln!(out, "\nNo reports in this window.");
         return out;
     }
-    let tables: [(&str, &[Row], bool); 7] = [
-        ("Kubernetes version", &s.kubernetes_versions, false),
-        ("Kubelet version", &s.kubelet_versions, true),
-        ("Operating system", &s.operating_systems, true),
-        ("OS image", &s.os_images, true),
-        ("Architecture", &s.architectures, true),
-        ("Container runtime", &s.container_runtimes, true),
-        ("Cloud provider", &s.cloud_providers, true),
+    let tables: [(Dimension, &[Row]); 7] = [
+        (Dimension::KubernetesVersion, &s.kubernetes_versions),
+        (Dimension::KubeletVersion, &s.kubelet_versions),
+        (Dimension::OsImage, &s.os_images),
+        (Dimension::Architecture, &s.architectures),
+        (Dimension::ContainerRuntime, &s.container_runtimes),
+        (Dimension::CloudProvider, &s.cloud_providers),
+        (Dimension::Accelerator, &s.accelerators),
     ];
-    for (title, rows, by_nodes) in tables {
+    for (dimension, rows) in tables {
         let t = Table {
-            title,
-            by_nodes,
+            title: dimension.title(),
+            by_nodes: dimension != Dimension::KubernetesVersion,
             top,
             total_nodes: s.nodes,
             total_clusters: s.clusters,
@@ -300,6 +244,7 @@ pub fn render(s: &Summary, top: usize) -> String {
             );
         }
     }
+    workstats::render(&mut out, &s.workloads);
     out
 }
 
@@ -309,8 +254,8 @@ struct Table<'a> {
     /// A node table (nodes, %, clusters) rather than a cluster table (clusters, %).
     by_nodes: bool,
     top: usize,
-    total_nodes: i64,
-    total_clusters: i64,
+    total_nodes: u64,
+    total_clusters: u64,
 }
 
 impl Table<'_> {
@@ -353,7 +298,7 @@ impl Table<'_> {
         }
     }
 
-    fn line(&self, out: &mut String, width: usize, value: &str, clusters: i64, nodes: Option<i64>) {
+    fn line(&self, out: &mut String, width: usize, value: &str, clusters: u64, nodes: Option<u64>) {
         let value = clip(&printable(value, 256), width);
         match nodes {
             Some(n) if self.by_nodes => {
@@ -374,27 +319,10 @@ mod tests {
     use crate::collector::store::Db;
     use crate::collector::store::sqlite::tests::{Scratch, insert};
     use crate::collector::store::tests::{incoming, whole};
-    use crate::contract::testing::report;
-
-    #[test]
-    fn version_folding() {
-        assert_eq!(minor("v1.33.2"), "v1.33");
-        assert_eq!(minor("v1.28.3-eks-a1b2c3"), "v1.28");
-        assert_eq!(minor("v1.30.0+k3s1"), "v1.30");
-        assert_eq!(minor("1.7.27"), "1.7");
-        assert_eq!(minor("v1.3"), "v1.3");
-        assert_eq!(minor("v1"), "v1");
-        assert_eq!(minor("weird"), "weird");
-        assert_eq!(minor(""), "");
-        assert_eq!(runtime("containerd://1.7.27"), "containerd://1.7");
-        assert_eq!(runtime("docker://1.11.2"), "docker://1.11");
-        assert_eq!(runtime("cri-o://1.30.4"), "cri-o://1.30");
-        assert_eq!(runtime("containerd://2.0.0-rc.1"), "containerd://2.0");
-        assert_eq!(runtime("custom"), "custom");
-    }
+    use crate::contract::testing::{self, report};
 
     const DAY: i64 = 86_400;
-    const NOW: i64 = 100 * DAY;
+    const NOW: i64 = 100 * DAY + 7200;
 
     /// Clusters a to d, reporting in and out of a 30-day window before [`NOW`].
     fn fleet(dir: &Scratch) -> Db {
@@ -406,15 +334,18 @@ mod tests {
         insert(&mut db, &whole(old));
         let mut a1 = report("a", now - 10 * day, 2);
         a1.master_version = Some("v1.32.1".into());
+        a1.workloads = Some(testing::workloads());
         insert(&mut db, &whole(a1));
         let mut a2 = report("a", now - day, 3);
         a2.master_version = Some("v1.33.2-eks-1".into());
         a2.nodes[2].container_runtime_version = Some("cri-o://1.33.1".into());
         a2.nodes[2].cloud_provider = None;
         insert(&mut db, &whole(a2));
-        // b: one report, one node; c: 1,200 nodes; d: no nodes, no master version.
+        // b: one report, one node, with workload statistics; c: 1,200 nodes; d: no nodes, no
+        // master version.
         let mut b = report("b", now - 2 * day, 1);
         b.master_version = Some("v1.33.0".into());
+        b.workloads = Some(testing::workloads());
         insert(&mut db, &whole(b));
         insert(&mut db, &incoming("c", now - 3 * day, None, 1200));
         let mut d = report("d", now - 3 * day, 0);
@@ -429,6 +360,10 @@ mod tests {
         let mut db = fleet(&dir);
         let s = build(&mut db, NOW, 30, None, 10).unwrap();
         assert_eq!((s.clusters, s.nodes, s.reports), (4, 3 + 1 + 1200, 5));
+        assert_eq!(
+            s.since, "1970-03-13T00:00:00Z",
+            "today and the 29 days before"
+        );
         let row = |rows: &[Row], v: &str| rows.iter().find(|r| r.value == v).cloned();
         assert_eq!(
             row(&s.kubernetes_versions, "v1.33").map(|r| r.clusters),
@@ -447,6 +382,7 @@ mod tests {
             row(&s.kubernetes_versions, "v1.20").is_none(),
             "outside the window"
         );
+        assert!(s.kubernetes_versions.iter().all(|r| r.nodes.is_none()));
 
         let containerd = row(&s.container_runtimes, "containerd://1.7").unwrap();
         assert_eq!(
@@ -462,8 +398,9 @@ mod tests {
         assert_eq!(row(&s.cloud_providers, NONE).unwrap().nodes, Some(1));
         let arm = row(&s.architectures, "arm64").unwrap();
         assert_eq!(arm.nodes, Some(1 + 600));
+        assert_eq!(row(&s.accelerators, "none").unwrap().nodes, Some(1204));
 
-        let buckets: Vec<(String, i64)> = s
+        let buckets: Vec<(String, u64)> = s
             .node_counts
             .iter()
             .map(|b| (b.nodes.clone(), b.clusters))
@@ -482,7 +419,14 @@ mod tests {
             .map(|(b, n)| (b.to_string(), n))
         );
         assert_eq!(s.recent[0].cluster_id, "a");
+        assert_eq!(s.recent[0].master_version.as_deref(), Some("v1.33.2-eks-1"));
+        assert_eq!(s.recent[0].nodes, 3);
         assert_eq!(s.recent.len(), 4);
+        // a's workload part was in an earlier report than its latest: only b's counts.
+        assert_eq!(
+            (s.workloads.clusters, s.workloads.clusters_with_statistics),
+            (4, 1)
+        );
     }
 
     #[test]
@@ -491,10 +435,15 @@ mod tests {
         let mut db = fleet(&dir);
         let (day, now) = (DAY, NOW);
         let s = build(&mut db, now, 30, None, 10).unwrap();
-        // One cluster only; and a window that holds only a's old report... excluded by days.
         let one = build(&mut db, now, 30, Some("a"), 10).unwrap();
         assert_eq!((one.clusters, one.nodes, one.reports), (1, 3, 2));
         assert_eq!(one.kubernetes_versions[0].value, "v1.33");
+        let short = build(&mut db, now, 3, None, 10).unwrap();
+        assert_eq!(
+            (short.clusters, short.reports),
+            (2, 2),
+            "a and b: today and the 2 days before"
+        );
         let none = build(&mut db, now + 365 * day, 30, None, 10).unwrap();
         assert_eq!((none.clusters, none.nodes), (0, 0));
         assert!(render(&none, 10).contains("No reports in this window."));
@@ -514,10 +463,20 @@ mod tests {
         assert!(text.contains("containerd://1.7"), "{text}");
         assert!(text.contains("(1 more)"), "top 1 sums up the rest:\n{text}");
         assert!(text.contains(">1000"), "{text}");
+        assert!(text.contains("Accelerator"), "{text}");
+        assert!(
+            text.contains("Workload statistics: 1 of 4 clusters"),
+            "{text}"
+        );
 
         let json: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(json["clusters"], 4);
         assert_eq!(json["recent"][0]["clusterID"], "a");
         assert_eq!(json["nodeCounts"][6]["nodes"], ">1000");
+        assert_eq!(json["workloads"]["clustersWithStatistics"], 1);
+        assert_eq!(
+            json["osImages"][0]["value"], NONE,
+            "the fixture's nodes send no image"
+        );
     }
 }

@@ -38,6 +38,15 @@ impl Every {
         }
     }
 
+    /// How the store's `cluster_periods.every` holds it: the period's length in days, roughly.
+    pub fn code(self) -> i64 {
+        match self {
+            Every::Day => 1,
+            Every::Week => 7,
+            Every::Month => 30,
+        }
+    }
+
     /// The start (Unix seconds, UTC midnight) of the period holding `secs`.
     pub fn start(self, secs: i64) -> i64 {
         let day = secs.div_euclid(86_400);
@@ -130,7 +139,7 @@ impl Trend {
 }
 
 /// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
-fn csv_field(value: &str) -> String {
+pub fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
@@ -224,6 +233,22 @@ pub fn json(trend: &Trend) -> String {
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The line that says what a trend's table shows.
+pub fn title(trend: &Trend, cluster: Option<&str>) -> String {
+    let (Some(first), Some(last)) = (trend.periods.first(), trend.periods.last()) else {
+        return "Fleet trend: no periods".into();
+    };
+    let every = trend.every.name();
+    let scope = cluster
+        .map(|c| format!(" (cluster {})", printable(c, 128)))
+        .unwrap_or_default();
+    format!(
+        "Fleet{scope} by {every}, {} to {}: each cluster once per {every}, by its latest report in it",
+        rfc3339_date(first.start),
+        rfc3339_date(last.start)
+    )
 }
 
 /// The trend as text: the totals per period, then per dimension its `top` values (most in

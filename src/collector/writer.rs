@@ -9,7 +9,7 @@
 //! its own. [`Health`] remembers whether the store took the last attempt: the transitions are
 //! logged once, and `/readyz` reads it.
 
-use super::store::{Incoming, Pruned, Rules, Sink};
+use super::store::{Forgot, Incoming, Pruned, Rules, Sink};
 use anyhow::{Context, Result, anyhow};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,7 @@ enum Command {
     Ingest(Box<Incoming>, oneshot::Sender<Result<Outcome>>),
     Prune(Option<i64>, oneshot::Sender<Result<Pruned>>),
     Probe(oneshot::Sender<Result<()>>),
+    Forget(String, oneshot::Sender<Result<Forgot>>),
     Stop,
 }
 
@@ -107,6 +108,12 @@ impl Handle {
     /// limit entries that are past.
     pub async fn prune(&self, cutoff: Option<i64>) -> Result<Pruned> {
         self.ask(|reply| Command::Prune(cutoff, reply)).await
+    }
+
+    /// Delete everything stored of `cluster`, in a transaction of its own (unless its deletion
+    /// requests are over their limit).
+    pub async fn forget(&self, cluster: String) -> Result<Forgot> {
+        self.ask(|reply| Command::Forget(cluster, reply)).await
     }
 
     /// Whether the store takes a write now (a transaction that is rolled back).
@@ -203,6 +210,11 @@ fn run(queue: &Queue, mut sink: Sink, rules: &Rules, health: &Health) {
                 note(health, &probed);
                 let _ = reply.send(probed);
             }
+            Then::Forget(cluster, reply) => {
+                let forgot = sink.forget(&cluster, now_ms());
+                note(health, &forgot);
+                let _ = reply.send(forgot);
+            }
         }
     }
 }
@@ -215,6 +227,7 @@ enum Then {
     Stop,
     Prune(Option<i64>, oneshot::Sender<Result<Pruned>>),
     Probe(oneshot::Sender<Result<()>>),
+    Forget(String, oneshot::Sender<Result<Forgot>>),
 }
 
 /// The next batch of reports (the first waiting, and all others already waiting, within the
@@ -234,6 +247,7 @@ fn next(rx: &mut mpsc::Receiver<Command>) -> (Batch, Then) {
             }
             Command::Prune(cutoff, reply) => Then::Prune(cutoff, reply),
             Command::Probe(reply) => Then::Probe(reply),
+            Command::Forget(cluster, reply) => Then::Forget(cluster, reply),
             Command::Stop => Then::Stop,
         };
         if !matches!(then, Then::More) || batch.len() >= MAX_BATCH || nodes >= MAX_BATCH_NODES {

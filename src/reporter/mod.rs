@@ -1,5 +1,5 @@
-//! The reporter: `spartakus init`, `spartakus report` and `spartakus send`, wiring its modules
-//! together.
+//! The reporter: `spartakus init`, `spartakus report`, `spartakus send` and `spartakus forget`,
+//! wiring its modules together.
 //!
 //! - [`init`]: `spartakus init`, the cluster-ID ConfigMap; [`settings`]: the flags of each,
 //!   resolved.
@@ -10,7 +10,8 @@
 //! - [`transport`]: the API server's HTTP stack, with [`tls`] accepting its certificate as
 //!   kubectl does and saying what to change when TLS fails, and [`x509`] the DER it reads (pure).
 //! - [`upload`]: sending the report to the collector (I/O); [`proxy`]: `NO_PROXY` (pure);
-//!   [`send`]: `spartakus send`, a report file through the same upload.
+//!   [`send`]: `spartakus send`, a report file through the same upload; [`forget`]:
+//!   `spartakus forget`, the request to delete the cluster's reports, the same way.
 //! - [`extensions`]: operator-chosen extensions (parsing is pure; `load` reads the files).
 //! - [`receipt`]: the run's outcome as an Event on the CronJob (built pure, written through
 //!   [`cluster`]).
@@ -18,6 +19,7 @@
 
 pub mod cluster;
 pub mod extensions;
+pub mod forget;
 pub mod init;
 pub mod kubeconfig;
 pub mod listing;

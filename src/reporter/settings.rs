@@ -1,6 +1,6 @@
 //! `spartakus init`'s and `spartakus report`'s settings: their flags, resolved once.
 
-use crate::cli::{Env, InitArgs, ReportArgs, SendArgs, usage};
+use crate::cli::{Env, ForgetArgs, InitArgs, ReportArgs, SendArgs, usage};
 use crate::contract::limits::check_cluster_id;
 use crate::retry::parse_duration;
 use anyhow::Result;
@@ -144,24 +144,63 @@ pub struct SendSettings {
 
 impl SendSettings {
     pub fn resolve(args: SendArgs, env: &Env) -> Result<Self> {
-        let Some(endpoint) = env.text("endpoint", args.endpoint) else {
-            return Err(usage(
-                "no collector endpoint: set --endpoint or SPARTAKUS_ENDPOINT",
-            ));
-        };
-        validate_endpoint(&endpoint.value).map_err(|problem| endpoint.error(problem))?;
-        if is_placeholder(&endpoint.value) {
-            return Err(usage(format!(
-                "the endpoint {} is a placeholder (a reserved example domain): nothing was sent; set --endpoint or SPARTAKUS_ENDPOINT to your collector's URL",
-                super::upload::redact(&endpoint.value)
-            )));
-        }
+        let endpoint = collector_endpoint(env, args.endpoint)?;
         if args.file.trim().is_empty() {
             return Err(usage("no report file given"));
         }
         Ok(SendSettings {
             file: PathBuf::from(args.file),
-            endpoint: endpoint.value,
+            endpoint,
+            ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
+            timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
+        })
+    }
+}
+
+/// The collector endpoint of `send` and `forget`: required, a URL, not a placeholder.
+fn collector_endpoint(env: &Env, given: Option<String>) -> Result<String> {
+    let Some(endpoint) = env.text("endpoint", given) else {
+        return Err(usage(
+            "no collector endpoint: set --endpoint or SPARTAKUS_ENDPOINT",
+        ));
+    };
+    validate_endpoint(&endpoint.value).map_err(|problem| endpoint.error(problem))?;
+    if is_placeholder(&endpoint.value) {
+        return Err(usage(format!(
+            "the endpoint {} is a placeholder (a reserved example domain): nothing was sent; set --endpoint or SPARTAKUS_ENDPOINT to your collector's URL",
+            super::upload::redact(&endpoint.value)
+        )));
+    }
+    Ok(endpoint.value)
+}
+
+/// `spartakus forget`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForgetSettings {
+    /// The collector's report URL (`.../api/v1`).
+    pub endpoint: String,
+    /// `None`: read it from the ConfigMap.
+    pub cluster_id: Option<String>,
+    pub namespace: Option<String>,
+    pub configmap: String,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl ForgetSettings {
+    pub fn resolve(args: ForgetArgs, env: &Env) -> Result<Self> {
+        let endpoint = collector_endpoint(env, args.endpoint)?;
+        let cluster_id = env.text("cluster-id", args.cluster_id);
+        if let Some(id) = &cluster_id {
+            check_cluster_id(&id.value).map_err(|e| id.error(e))?;
+        }
+        Ok(ForgetSettings {
+            endpoint,
+            cluster_id: cluster_id.map(|g| g.value),
+            namespace: env.text("namespace", args.namespace).map(|g| g.value),
+            configmap: env
+                .text("configmap", args.configmap)
+                .map_or_else(|| DEFAULT_CONFIGMAP.to_string(), |g| g.value),
             ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
             timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
         })
@@ -370,6 +409,56 @@ mod tests {
             ),
         ] {
             let err = send(line, &no_env).unwrap_err();
+            assert_eq!(class_of(&err), Class::Usage, "{line:?}");
+            assert!(format!("{err:#}").contains(needle), "{line:?}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn forget_settings() {
+        let forget = |line: &[&str], vars: &dyn Fn(&str) -> Option<String>| {
+            let args: ForgetArgs = argh::FromArgs::from_args(&["forget"], line).expect("parses");
+            ForgetSettings::resolve(args, &Env(vars))
+        };
+        let env = |name: &str| match name {
+            "SPARTAKUS_ENDPOINT" => Some("https://c.example-corp.com/api/v1".to_string()),
+            "SPARTAKUS_NAMESPACE" => Some("spartakus".to_string()),
+            // The CronJob's other settings are not forget's, and change nothing.
+            "SPARTAKUS_SPREAD" => Some("2h".to_string()),
+            _ => None,
+        };
+        let s = forget(&[], &env).unwrap();
+        assert_eq!(s.endpoint, "https://c.example-corp.com/api/v1");
+        assert_eq!(
+            (s.cluster_id, s.namespace.as_deref()),
+            (None, Some("spartakus"))
+        );
+        assert_eq!(
+            (s.configmap.as_str(), s.timeout),
+            ("spartakus", DEFAULT_TIMEOUT)
+        );
+        let s = forget(&["--cluster-id", "abc", "--timeout", "30s"], &env).unwrap();
+        assert_eq!(
+            (s.cluster_id.as_deref(), s.timeout),
+            (Some("abc"), Duration::from_secs(30))
+        );
+        for (line, needle) in [
+            (&[][..], "no collector endpoint"),
+            (
+                &["--endpoint", "https://collector.spartakus.example/api/v1"],
+                "is a placeholder",
+            ),
+            (
+                &[
+                    "--endpoint",
+                    "https://c.example-corp.com/api/v1",
+                    "--cluster-id",
+                    "a b",
+                ],
+                "--cluster-id",
+            ),
+        ] {
+            let err = forget(line, &no_env).unwrap_err();
             assert_eq!(class_of(&err), Class::Usage, "{line:?}");
             assert!(format!("{err:#}").contains(needle), "{line:?}: {err:#}");
         }

@@ -6,20 +6,26 @@
 //!   time; tests hand a list).
 //! - [`schema`]: the one schema, and the one place where the two databases' SQL differs.
 //! - [`write`]: a batch of reports in one transaction, step by step (duplicates, rate limit,
-//!   rows), and retention; [`read`]: the summary's queries. Both are written once, over
-//!   [`sql::Conn`], which [`sqlite::Db`] and [`postgres::Pg`] implement.
+//!   rows, rollups), and retention; [`rollup`]: the rollups per cluster and period, kept as
+//!   reports are stored; [`forget`]: deleting everything of a cluster; [`read`]: what summaries,
+//!   trends and the dashboard read (the rollups); [`stored`]: stored reports read back, a page
+//!   at a time (exports). All are written once, over [`sql::Conn`], which [`sqlite::Db`] and
+//!   [`postgres::Pg`] implement.
 //! - [`Sink`]: the write side a writer thread owns; [`Reader`]: the read side.
 
+pub mod forget;
 pub mod pgsink;
 pub mod pgtls;
 pub mod pgurl;
 pub mod postgres;
 pub mod read;
+pub mod rollup;
 pub mod rows;
 pub mod schema;
 pub mod sql;
 pub mod sqlite;
 pub mod stdout;
+pub mod stored;
 pub mod write;
 
 use crate::contract::{Node, Report};
@@ -28,6 +34,7 @@ use anyhow::{Result, anyhow};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use forget::Forgot;
 pub use pgsink::PgSink;
 pub use pgurl::PgUrl;
 pub use postgres::Pg;
@@ -200,6 +207,16 @@ impl Sink {
             Sink::Sqlite(db) => write::prune(db.as_mut(), cutoff, now_ms),
             Sink::Postgres(pg) => pg.with(|pg| write::prune(pg, cutoff, now_ms)),
             Sink::Stdout(_) => Ok(Pruned::default()),
+        }
+    }
+
+    /// Delete everything stored of `cluster` (see [`forget`]), unless its deletion requests
+    /// are over their limit at `now_ms`. `stdout` keeps nothing to delete.
+    pub fn forget(&mut self, cluster: &str, now_ms: u64) -> Result<Forgot> {
+        match self {
+            Sink::Sqlite(db) => db.forget(cluster, now_ms),
+            Sink::Postgres(pg) => pg.with(|pg| forget::forget(pg, cluster, now_ms)),
+            Sink::Stdout(_) => Ok(Forgot::Done),
         }
     }
 

@@ -11,6 +11,7 @@
 //! for those clusters (READ COMMITTED reads what was committed before each statement).
 
 use super::pgurl::{PgUrl, SslMode, redact};
+use super::rollup::Known;
 use super::schema::{self, Dialect};
 use super::sql::{Cell, Conn, Row, Value};
 use super::write::Writable;
@@ -36,6 +37,7 @@ pub struct Pg {
     statements: HashMap<String, Statement>,
     /// Sent with the next statement that waits for an answer.
     deferred: Vec<Request>,
+    known: Known,
 }
 
 /// A statement on its way to the server, its parameters owned (it may wait to be sent).
@@ -208,6 +210,7 @@ impl Pg {
             url: url.clone(),
             statements: HashMap::new(),
             deferred: Vec::new(),
+            known: Known::default(),
         })
     }
 
@@ -479,6 +482,10 @@ impl Writable for Pg {
             let _ = self.batch("ROLLBACK");
         }
         locked.map_err(pg_error)
+    }
+
+    fn known(&mut self) -> &mut Known {
+        &mut self.known
     }
 }
 

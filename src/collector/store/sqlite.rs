@@ -2,6 +2,8 @@
 //! [`super::schema`], the statements of [`super::write`] and [`super::read`] through [`Conn`],
 //! and an online backup.
 
+use super::forget::Forgot;
+use super::rollup::Known;
 use super::schema::{self, Dialect};
 use super::sql::{Cell, Conn, Row, Value};
 use super::write::{self, Writable};
@@ -16,6 +18,7 @@ use std::time::Duration;
 pub struct Db {
     conn: Connection,
     path: PathBuf,
+    known: Known,
 }
 
 impl std::fmt::Debug for Db {
@@ -51,6 +54,7 @@ impl Db {
             let mut db = Db {
                 conn,
                 path: path.to_path_buf(),
+                known: Known::default(),
             };
             db.found()?;
             db.configure()
@@ -99,6 +103,7 @@ impl Db {
         let db = Db {
             conn,
             path: path.to_path_buf(),
+            known: Known::default(),
         };
         db.conn
             .busy_timeout(Duration::from_secs(5))
@@ -206,6 +211,21 @@ impl Db {
                 Err(e)
             }
         }
+    }
+
+    /// [`super::forget::forget`], with what it deletes overwritten by zeros (`secure_delete`) and
+    /// the WAL emptied afterwards, so that nothing of the cluster stays in the file (unless a
+    /// reader holds an older snapshot of it at that moment: its frames go at a later checkpoint).
+    pub fn forget(&mut self, cluster: &str, now_ms: u64) -> Result<Forgot> {
+        self.conn.pragma_update(None, "secure_delete", true)?;
+        let forgot = super::forget::forget(self, cluster, now_ms);
+        let _ = self.conn.pragma_update(None, "secure_delete", false);
+        if matches!(forgot, Ok(Forgot::Done)) {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+        forgot
     }
 
     /// A consistent copy of the store, taken while collectors keep writing to it, through
@@ -347,6 +367,10 @@ impl Writable for Db {
     /// `BEGIN IMMEDIATE` takes the file's write lock: other processes on the same file wait.
     fn begin(&mut self, _clusters: &[&str]) -> Result<()> {
         Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn known(&mut self) -> &mut Known {
+        &mut self.known
     }
 }
 

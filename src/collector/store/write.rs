@@ -1,11 +1,12 @@
 //! The write side, once for both databases: a batch of reports in one transaction, each report
 //! under a savepoint of its own, in steps ([`store_one`]): duplicates, the rate limit, the rows.
 //!
-//! A step added later (issue 12's per-day rollups, say) is one more call in [`store_one`] after
-//! the report's rows: it runs in the same transaction, sees the report and its row ID, and a
-//! failure rolls back that report alone.
+//! The rollups ([`super::rollup`]) are the step after the report's rows: the profile is counted
+//! as the rows are read, and the rollups are written with the batch's rows, in the same
+//! transaction; a failure rolls back that report alone.
 
 use super::Incoming;
+use super::rollup::Known;
 use super::rows::Rows;
 use super::schema;
 use super::sql::{Conn, Value};
@@ -49,6 +50,9 @@ pub trait Writable: Conn {
     /// Begin the transaction of a batch about these clusters (sorted, distinct), holding
     /// whatever keeps other writers off them until it ends.
     fn begin(&mut self, clusters: &[&str]) -> Result<()>;
+
+    /// The profiles this connection's writer knows are stored (see [`Known`]).
+    fn known(&mut self) -> &mut Known;
 }
 
 /// Store `batch` in one transaction: each report's outcome, or its own error (the others kept).
@@ -67,11 +71,32 @@ pub fn store_batch(
     rules: &Rules,
     now_ms: u64,
 ) -> Result<Vec<Result<Outcome>>> {
+    let mut known = std::mem::take(db.known());
+    let stored = store_known(db, &known, batch, rules, now_ms);
+    let stored = stored.map(|(outcomes, written)| {
+        known.learn(&written);
+        outcomes
+    });
+    *db.known() = known;
+    stored
+}
+
+/// Each report's outcome, and the profiles written (known once the batch commits).
+type Stored = (Vec<Result<Outcome>>, Vec<[u8; 32]>);
+
+/// [`store_batch`], knowing the profiles in `known`.
+fn store_known(
+    db: &mut dyn Writable,
+    known: &Known,
+    batch: &[&Incoming],
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<Stored> {
     let mut clusters: Vec<&str> = batch.iter().map(|i| i.report.cluster_id.as_str()).collect();
     clusters.sort_unstable();
     clusters.dedup();
     db.begin(&clusters)?;
-    let mut rows = Rows::default();
+    let mut rows = Rows::new(known);
     let at_once: Result<Vec<Outcome>> = batch
         .iter()
         .map(|incoming| store_one(db, incoming, rules, now_ms, &mut rows))
@@ -82,13 +107,16 @@ pub fn store_batch(
         Ok(outcomes)
     });
     match at_once {
-        Ok(outcomes) => return commit(db, outcomes.into_iter().map(Ok).collect()),
+        Ok(outcomes) => {
+            let outcomes = outcomes.into_iter().map(Ok).collect();
+            return commit(db, (outcomes, rows.written()));
+        }
         Err(_) => {
             let _ = db.batch("ROLLBACK");
         }
     }
     db.begin(&clusters)?;
-    let outcomes = each_under_a_savepoint(db, batch, rules, now_ms);
+    let outcomes = each_under_a_savepoint(db, known, batch, rules, now_ms);
     match outcomes {
         Ok(outcomes) => commit(db, outcomes),
         Err(e) => {
@@ -110,21 +138,26 @@ fn commit<T>(db: &mut dyn Writable, outcomes: T) -> Result<T> {
 
 fn each_under_a_savepoint(
     db: &mut dyn Writable,
+    known: &Known,
     batch: &[&Incoming],
     rules: &Rules,
     now_ms: u64,
-) -> Result<Vec<Result<Outcome>>> {
+) -> Result<Stored> {
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut written = Vec::new();
     for incoming in batch {
         db.defer_batch("SAVEPOINT report")?;
         // The release waits for every statement of the report: their errors are its own.
-        let mut rows = Rows::default();
+        let mut rows = Rows::new(known);
         let outcome = store_one(db, incoming, rules, now_ms, &mut rows).and_then(|o| {
             rows.flush(db)?;
             db.batch("RELEASE SAVEPOINT report").map(|()| o)
         });
         let outcome = match outcome {
-            Ok(o) => Ok(o),
+            Ok(o) => {
+                written.extend(rows.written());
+                Ok(o)
+            }
             Err(e) => {
                 db.batch("ROLLBACK TO SAVEPOINT report")?;
                 db.batch("RELEASE SAVEPOINT report")?;
@@ -133,7 +166,7 @@ fn each_under_a_savepoint(
         };
         outcomes.push(outcome);
     }
-    Ok(outcomes)
+    Ok((outcomes, written))
 }
 
 /// One report, in steps. Duplicates first (a retry never counts against the limit), then the
@@ -143,7 +176,7 @@ pub fn store_one(
     incoming: &Incoming,
     rules: &Rules,
     now_ms: u64,
-    rows: &mut Rows,
+    rows: &mut Rows<'_>,
 ) -> Result<Outcome> {
     // Both lookups at once: whether it is a duplicate, and the cluster's allowance.
     let cluster = incoming.report.cluster_id.as_str();
@@ -164,7 +197,8 @@ pub fn store_one(
         anyhow::bail!("the store gave no ID for a new report");
     };
     insert_report(db, id, incoming)?;
-    rows.add(db, id, incoming)?;
+    let profile = rows.add(db, id, incoming)?;
+    rows.rollup(incoming, &profile);
     if let Some(tat) = tat {
         use_allowance(db, cluster, tat)?;
     }
@@ -333,6 +367,11 @@ pub fn migrate(db: &mut dyn Conn, now: i64) -> Result<()> {
             .ok_or_else(|| anyhow!("no schema version {version}"))?;
         db.batch(&sql)
             .with_context(|| format!("applying schema version {version}"))?;
+        if version == schema::BACKFILL_VERSION {
+            super::rollup::backfill(db).with_context(|| {
+                format!("rolling up the stored reports (schema version {version})")
+            })?;
+        }
         db.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[Value::Int(version), Value::Int(now)],
@@ -350,7 +389,7 @@ pub struct Pruned {
 }
 
 /// Delete every report received before `cutoff` (Unix seconds; `None` keeps them), with its rows
-/// in the other tables, and the rate limit entries that are past at `now_ms`.
+/// in the other tables, and the rate limit entries that are past at `now_ms`. The rollups stay.
 pub fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
     db.begin(&[])?;
     let pruned = prune_in(db, cutoff, now_ms);
@@ -367,7 +406,7 @@ pub fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<
 fn prune_in(db: &mut dyn Conn, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     if let Some(cutoff) = cutoff {
-        for table in ["capacities", "nodes", "extensions"] {
+        for table in super::forget::REPORT_ROWS {
             db.execute(
                 &format!(
                     "DELETE FROM {table} WHERE report_id IN

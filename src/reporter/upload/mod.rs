@@ -1,4 +1,5 @@
 //! Sending the report to the collector: one POST, retried with backoff inside the deadline.
+//! (`spartakus forget` sends its DELETE the same way, see [`Uploader::delete`].)
 //!
 //! The body is built once (gzip-compressed, see [`Payload`]) and every attempt sends the same
 //! bytes with the same `Idempotency-Key`, so a collector can drop duplicates. A collector that
@@ -117,9 +118,26 @@ impl Uploader {
     /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a collector whose
     /// certificate is not trusted or that does not speak TLS (retrying cannot help).
     pub fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
+        self.deliver(Some(payload), self.target.endpoint.clone(), deadline)
+    }
+
+    /// Asks the collector to forget a cluster: a `DELETE` of `url` (the endpoint's
+    /// `/clusters/{id}`), with the retries, deadline and error classes of [`Uploader::send`].
+    pub fn delete(&self, url: &str, deadline: &Deadline) -> Result<Delivered> {
+        self.deliver(None, url.to_string(), deadline)
+    }
+
+    /// Sends the payload to `endpoint`, or without one, the `DELETE`.
+    fn deliver(
+        &self,
+        payload: Option<&Payload>,
+        endpoint: String,
+        deadline: &Deadline,
+    ) -> Result<Delivered> {
         let mut at = Sending {
-            endpoint: self.target.endpoint.clone(),
-            compressed: self.target.gzip,
+            endpoint,
+            compressed: self.target.gzip && payload.is_some(),
+            forget: payload.is_none(),
             attempts: 0,
             failures: 0,
             redirects: 0,
@@ -128,19 +146,28 @@ impl Uploader {
             at.attempts += 1;
             let budget = deadline.remaining().min(ATTEMPT_TIMEOUT);
             if budget.is_zero() {
-                return Err(deadline_passed(deadline, at.attempts - 1, "no time left"));
+                let attempts = at.attempts - 1;
+                return Err(deadline_passed(&at, deadline, attempts, "no time left"));
             }
-            let bytes_on_wire = if at.compressed {
-                payload.gzip.len() as u64
-            } else {
-                payload.raw_len
+            let bytes_on_wire = match payload {
+                None => 0,
+                Some(p) if at.compressed => p.gzip.len() as u64,
+                Some(p) => p.raw_len,
             };
-            eprintln!(
-                "spartakus: sending report to {} (attempt {}, {bytes_on_wire} bytes{})",
-                redact(&at.endpoint),
-                at.attempts,
-                if at.compressed { ", gzip" } else { "" }
-            );
+            if at.forget {
+                eprintln!(
+                    "spartakus: asking the collector to forget the cluster: DELETE {} (attempt {})",
+                    redact(&at.endpoint),
+                    at.attempts
+                );
+            } else {
+                eprintln!(
+                    "spartakus: sending report to {} (attempt {}, {bytes_on_wire} bytes{})",
+                    redact(&at.endpoint),
+                    at.attempts,
+                    if at.compressed { ", gzip" } else { "" }
+                );
+            }
             match self.attempt(&at, payload, bytes_on_wire, budget)? {
                 Next::Delivered(status) => {
                     return Ok(Delivered {
@@ -160,14 +187,27 @@ impl Uploader {
         }
     }
 
-    /// One POST and what its outcome means.
+    /// One POST (or DELETE) and what its outcome means.
     fn attempt(
         &self,
         at: &Sending,
-        payload: &Payload,
+        payload: Option<&Payload>,
         bytes_on_wire: u64,
         budget: Duration,
     ) -> Result<Next> {
+        let Some(payload) = payload else {
+            let deleted = self
+                .agent
+                .delete(&at.endpoint)
+                .config()
+                .timeout_global(Some(budget))
+                .build()
+                .call();
+            return match deleted {
+                Ok(response) => self.answer(at, response),
+                Err(error) => self.no_answer(at, error),
+            };
+        };
         let request = self
             .agent
             .post(&at.endpoint)
@@ -239,8 +279,14 @@ impl Uploader {
                 location.as_deref().map_or("nowhere".to_string(), redact)
             )));
         }
+        if at.forget && matches!(status, 404 | 405) {
+            return Err(rejected(format!(
+                "the collector at {shown} does not take deletion requests ({summary}): is it a spartakus collector of this version or later?"
+            )));
+        }
         Err(rejected(format!(
-            "the collector at {shown} rejected the report: {summary}; not retrying{}",
+            "the collector at {shown} rejected the {}: {summary}; not retrying{}",
+            at.what(),
             path_hint(status, &at.endpoint)
         )))
     }
@@ -283,9 +329,21 @@ impl Uploader {
 struct Sending {
     endpoint: String,
     compressed: bool,
+    /// A deletion request, not a report.
+    forget: bool,
     attempts: u32,
     failures: u32,
     redirects: u32,
+}
+
+impl Sending {
+    fn what(&self) -> &'static str {
+        if self.forget {
+            "deletion request"
+        } else {
+            "report"
+        }
+    }
 }
 
 /// What one attempt came to.
@@ -310,6 +368,7 @@ fn wait(
         Ok(wait) => wait,
         Err(wait) => {
             return Err(deadline_passed(
+                at,
                 deadline,
                 at.attempts,
                 &format!(
@@ -340,11 +399,12 @@ fn rejected(message: String) -> anyhow::Error {
     fail(Class::Rejected, anyhow::anyhow!("{message}"))
 }
 
-fn deadline_passed(deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
+fn deadline_passed(at: &Sending, deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
     fail(
         Class::Unreachable,
         anyhow::anyhow!(
-            "report not delivered within the {:?} deadline after {attempts} attempt(s): {last}",
+            "{} not delivered within the {:?} deadline after {attempts} attempt(s): {last}",
+            at.what(),
             deadline.total()
         ),
     )

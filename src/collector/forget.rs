@@ -1,0 +1,181 @@
+//! `DELETE /api/v1/clusters/{id}`: a cluster asks to be forgotten. The cluster ID is the only key
+//! a reporting cluster holds; with it, everything stored of the cluster is deleted
+//! ([`super::store::forget`]). The answer is the same whether or not anything was stored, 204,
+//! and nothing says which: not the answer, not the log (which shows the path as
+//! `/api/v1/clusters/...`), not the metrics (`forget_requests_total{result}`).
+//!
+//! Requests are limited per source in memory ([`PER_SOURCE_PER_HOUR`], an IPv4 address or an
+//! IPv6 /64, kept no longer than its allowance) and per cluster ID in the store.
+
+use super::metrics::Forget;
+use super::server::{Done, State, log};
+use super::sources::Source;
+use super::store::Forgot;
+use crate::contract::limits::check_cluster_id;
+use hyper::body::Incoming as Body;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
+use std::sync::Mutex;
+
+/// Where deletion requests go: this, then the percent-encoded cluster ID.
+pub const PREFIX: &str = "/api/v1/clusters/";
+
+/// Deletion requests per source per hour (a burst of that many, then one every six minutes).
+pub const PER_SOURCE_PER_HOUR: u32 = 10;
+
+/// What the access log shows of a request's path: a deletion request's without its ID.
+pub fn shown_path(path: &str) -> &str {
+    if path.starts_with(PREFIX) {
+        "/api/v1/clusters/..."
+    } else {
+        path
+    }
+}
+
+/// The cluster ID a deletion request's path names, percent-decoded and checked as a report's
+/// cluster ID is; `None` if it names none.
+pub fn cluster_of(path: &str) -> Option<String> {
+    let encoded = path.strip_prefix(PREFIX)?;
+    if encoded.contains('/') {
+        return None;
+    }
+    let id = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    check_cluster_id(&id).ok()?;
+    Some(id)
+}
+
+/// The deletion allowance of each source, in memory.
+#[derive(Debug)]
+pub struct Sources(Mutex<super::sources::Sources>);
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources(Mutex::new(super::sources::Sources::new(
+            PER_SOURCE_PER_HOUR,
+        )))
+    }
+}
+
+impl Sources {
+    /// Whether `source` may ask now; if so, the request is counted against it.
+    fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
+        let Ok(mut sources) = self.0.lock() else {
+            return Ok(());
+        };
+        sources.check(source, now_ms)?;
+        sources.record(source, now_ms);
+        Ok(())
+    }
+}
+
+/// Answers a deletion request.
+pub async fn delete(state: &State, req: &Request<Body>) -> Done {
+    let Some(cluster) = cluster_of(req.uri().path()) else {
+        state.metrics.forget(Forget::Invalid);
+        return Done::error(
+            StatusCode::BAD_REQUEST,
+            "not a cluster ID: 1 to 128 printable ASCII characters without spaces, percent-encoded in the path",
+        );
+    };
+    let now = now_ms();
+    let source = req
+        .extensions()
+        .get::<super::server::Peer>()
+        .map(|peer| super::ingest::source_of(state, peer.0, req.headers()));
+    if let Some(source) = source
+        && let Err(wait) = state.forgets.take(source, now)
+    {
+        return rate_limited(state, wait, "too many deletion requests from here");
+    }
+    let limit = state.limits.request_timeout;
+    match tokio::time::timeout(limit, state.writer.forget(cluster.clone())).await {
+        Ok(Ok(Forgot::Done)) => {
+            state.metrics.forget(Forget::Done);
+            Done::new(StatusCode::NO_CONTENT, "", "")
+        }
+        Ok(Ok(Forgot::RateLimited(wait))) => rate_limited(
+            state,
+            wait,
+            "too many deletion requests for this cluster ID",
+        ),
+        Ok(Err(e)) => {
+            let cause = format!("{e:#}").replace(&cluster, "...");
+            log(&format!("forgetting a cluster failed: {cause}"));
+            failed(state)
+        }
+        Err(_) => failed(state),
+    }
+}
+
+fn rate_limited(state: &State, wait: u64, message: &str) -> Done {
+    state.metrics.forget(Forget::RateLimited);
+    Done::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("{message}; retry in {wait} s"),
+    )
+    .header(header::RETRY_AFTER, HeaderValue::from(wait))
+}
+
+fn failed(state: &State) -> Done {
+    state.metrics.forget(Forget::Failed);
+    Done::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store cannot take the request now; retry later",
+    )
+    .header(header::RETRY_AFTER, HeaderValue::from_static("10"))
+}
+
+/// Unix milliseconds now: the rate limits' clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_a_cluster_and_the_log_never_shows_it() {
+        let id = "3f2b1c4d-0000-4000-8000-0123456789ab";
+        let path = format!("{PREFIX}{id}");
+        assert_eq!(cluster_of(&path).as_deref(), Some(id));
+        assert_eq!(shown_path(&path), "/api/v1/clusters/...");
+        assert_eq!(shown_path("/api/v1"), "/api/v1");
+        assert_eq!(
+            cluster_of("/api/v1/clusters/a%2Fb%3Fc").as_deref(),
+            Some("a/b?c")
+        );
+        for bad in [
+            "/api/v1/clusters/",
+            "/api/v1/clusters/a/b",
+            "/api/v1/clusters/a%20b",
+            "/api/v1/clusters/%ff",
+            "/api/v1/cluster/a",
+        ] {
+            assert_eq!(cluster_of(bad), None, "{bad}");
+        }
+        assert_eq!(cluster_of(&format!("{PREFIX}{}", "x".repeat(129))), None);
+    }
+
+    #[test]
+    fn each_source_has_its_own_allowance() {
+        let sources = Sources::default();
+        let (a, b) = (Source::V4(1), Source::V4(2));
+        for _ in 0..PER_SOURCE_PER_HOUR {
+            assert_eq!(sources.take(a, 1_000), Ok(()));
+        }
+        let wait = sources.take(a, 1_000).unwrap_err();
+        assert!((1..=360).contains(&wait), "{wait}");
+        assert_eq!(sources.take(b, 1_000), Ok(()));
+        assert_eq!(
+            sources.take(a, 1_000 + 360_000),
+            Ok(()),
+            "one back after 6 min"
+        );
+    }
+}
