@@ -421,13 +421,7 @@ fn measure(m: &Measure) -> Result<()> {
         parts[2].as_secs_f64() * 1000.0
     );
     let (text, t) = timed(m.runs, || {
-        let rows = read::periods_of(db, Every::Week, since, now, None)?;
-        let trend = Trend::build(
-            Every::Week,
-            since,
-            now,
-            rows.iter().map(|(s, p, n)| (*s, &**p, *n)),
-        );
+        let trend = read::trend(db, Every::Week, since, now, None)?;
         Ok(trends::table(&trend, 5))
     })?;
     println!(

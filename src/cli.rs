@@ -39,6 +39,7 @@ pub enum Command {
     Collect(CollectArgs),
     Summary(SummaryArgs),
     Export(ExportArgs),
+    Dashboard(DashboardArgs),
     Backup(BackupArgs),
     Forget(ForgetArgs),
 }
@@ -53,6 +54,7 @@ impl Command {
             Command::Collect(_) => "collect",
             Command::Summary(_) => "summary",
             Command::Export(_) => "export",
+            Command::Dashboard(_) => "dashboard",
             Command::Backup(_) => "backup",
             Command::Forget(_) => "forget",
         }
@@ -328,6 +330,45 @@ pub struct ExportArgs {
     pub format: Option<String>,
 }
 
+/// Serve a read-only web page over a collector's store: clusters and nodes over time, the
+/// adoption of Kubernetes versions, the fleet's current shares and cluster sizes, as SVG charts
+/// drawn on the server, each with its table. No script, nothing from elsewhere; never a cluster
+/// ID. Needs only read access to the store. Stops on SIGTERM or SIGINT. Every flag can also be
+/// set by its variable, SPARTAKUS_ and the flag's name in upper case.
+#[derive(FromArgs, Debug, PartialEq, Default)]
+#[argh(
+    subcommand,
+    name = "dashboard",
+    help_triggers("-h", "--help", "help"),
+    note = "Routes: / (the page), /style.css, /healthz. The page is made anew at most every 30 seconds.",
+    error_code(0, "stopped by SIGTERM or SIGINT"),
+    error_code(1, "internal error (the listener failed)"),
+    error_code(
+        2,
+        "usage error, or the store does not exist or is not a spartakus store"
+    )
+)]
+pub struct DashboardArgs {
+    /// the collector's store: a SQLite file path, or postgres://... (default spartakus.db) [env SPARTAKUS_STORE]
+    #[argh(option)]
+    pub store: Option<String>,
+    /// address to serve the page on, IP:PORT (default 127.0.0.1:8081; 0.0.0.0:8081 to be reached from elsewhere) [env SPARTAKUS_LISTEN]
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// how far back the charts over time go, e.g. 180d (default 180d) [env SPARTAKUS_SINCE]
+    #[argh(option)]
+    pub since: Option<String>,
+    /// the periods of the charts over time: day, week (ISO, from Monday) or month (default week) [env SPARTAKUS_EVERY]
+    #[argh(option)]
+    pub every: Option<String>,
+    /// the fleet now: each cluster by its latest report in the last N days (default 7) [env SPARTAKUS_NOW_DAYS]
+    #[argh(option)]
+    pub now_days: Option<String>,
+    /// open connections at most (default 64) [env SPARTAKUS_MAX_CONNECTIONS]
+    #[argh(option)]
+    pub max_connections: Option<String>,
+}
+
 /// Copy a collector's SQLite store to a new file, consistently, while collectors keep writing to
 /// it (SQLite's online backup). For a PostgreSQL store, use pg_dump. Every flag can also be set
 /// by its variable, SPARTAKUS_ and the flag's name in upper case.
@@ -531,7 +572,7 @@ pub fn parse(argv: &[String]) -> Parsed {
         }) => Parsed::Run(Box::new(command)),
         Ok(Args { command: None, .. }) => {
             eprintln!(
-                "spartakus: error: no command given; one of init, report, send, forget, collect, summary, export, backup (see `{cmd} --help`)"
+                "spartakus: error: no command given; one of init, report, send, forget, collect, summary, export, dashboard, backup (see `{cmd} --help`)"
             );
             Parsed::Exit(ExitCode::from(Class::Usage.code()))
         }
@@ -553,8 +594,16 @@ pub fn parse(argv: &[String]) -> Parsed {
 
 /// `spartakus report --help` when the arguments name a subcommand, else `spartakus --help`.
 pub fn help_command(cmd: &str, args: &[&str]) -> String {
-    const COMMANDS: [&str; 8] = [
-        "init", "report", "send", "forget", "collect", "summary", "export", "backup",
+    const COMMANDS: [&str; 9] = [
+        "init",
+        "report",
+        "send",
+        "forget",
+        "collect",
+        "summary",
+        "export",
+        "dashboard",
+        "backup",
     ];
     match args.iter().find(|a| COMMANDS.contains(a)) {
         Some(sub) => format!("{cmd} {sub} --help"),

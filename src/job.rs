@@ -18,6 +18,7 @@ pub enum Job {
     Collect(CollectSettings),
     Summary(SummarySettings),
     Export(ExportSettings),
+    Dashboard(crate::collector::dashboard::serve::Options),
     Backup(BackupSettings),
 }
 
@@ -32,6 +33,9 @@ impl Job {
             Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
             Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
             Command::Export(a) => Job::Export(ExportSettings::resolve(a, env)?),
+            Command::Dashboard(a) => Job::Dashboard(
+                crate::collector::dashboard::serve::Options::resolve(a, env)?,
+            ),
             Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
         })
     }
@@ -45,6 +49,7 @@ impl Job {
             Job::Collect(s) => crate::collector::collect(s),
             Job::Summary(s) => crate::collector::summary(&s),
             Job::Export(s) => crate::collector::export::export(&s),
+            Job::Dashboard(s) => crate::collector::dashboard::serve::run(s),
             Job::Backup(s) => crate::collector::backup(&s),
         }
     }

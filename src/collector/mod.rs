@@ -220,9 +220,7 @@ fn trend(
     now: i64,
 ) -> Result<String> {
     let since = now - i64::try_from(spec.since.as_secs()).unwrap_or(i64::MAX / 2);
-    let rows = store::read::periods_of(db, spec.every, since, now, s.cluster.as_deref())?;
-    let rows = rows.iter().map(|(start, p, n)| (*start, &**p, *n));
-    let trend = trends::Trend::build(spec.every, since, now, rows);
+    let trend = store::read::trend(db, spec.every, since, now, s.cluster.as_deref())?;
     Ok(match s.format {
         Format::Table => format!(
             "{}\n{}",

@@ -239,7 +239,7 @@ impl ExportSettings {
 }
 
 /// `--store` of a command that reads it (`what`s it): stdout keeps nothing.
-fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
+pub(crate) fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
     let store = env
         .text("store", given)
         .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
@@ -253,7 +253,7 @@ fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
 }
 
 /// How far back to look: a duration above zero, at most a hundred years.
-fn history(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
     match crate::retry::parse_duration(text)? {
         d if d.is_zero() => Err("must be above 0".into()),
         d if d > Duration::from_secs(36_500 * 86_400) => Err("at most 36500d".into()),
@@ -306,13 +306,13 @@ fn positive(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-fn whole(text: &str) -> std::result::Result<u32, String> {
+pub(crate) fn whole(text: &str) -> std::result::Result<u32, String> {
     text.parse::<u32>()
         .map_err(|_| "want a whole number".to_string())
 }
 
 /// A count from 1 to `max`.
-fn count(max: usize) -> impl Fn(&str) -> std::result::Result<usize, String> {
+pub(crate) fn count(max: usize) -> impl Fn(&str) -> std::result::Result<usize, String> {
     move |text| match text.parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("want a whole number from 1 to {max}")),
@@ -452,6 +452,7 @@ mod tests {
             ("summary", &["summary", "--help"]),
             ("backup", &["backup", "--help"]),
             ("export", &["export", "--help"]),
+            ("dashboard", &["dashboard", "--help"]),
             ("forget", &["forget", "--help"]),
             ("report", &["report", "--help"]),
             ("init", &["init", "--help"]),

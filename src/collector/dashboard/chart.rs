@@ -32,6 +32,8 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
+/// Characters of a bar's label that fit left of it.
+const LABEL_CHARS: usize = 23;
 
 /// The palette, in order of series; the last colour is for `other`.
 const COLOURS: [&str; 8] = [
@@ -51,17 +53,21 @@ fn open(out: &mut String, title: &str) {
     );
 }
 
-/// "Nice" upper bound of an axis: 1, 2 or 5 times a power of ten, at least `max`.
+/// The top of an axis with four gridlines: four times a "nice" step (1, 2 or 5 times a power of
+/// ten), at least `max`, so that every gridline falls on a round number.
 fn nice(max: f64) -> f64 {
     if max <= 0.0 {
-        return 1.0;
+        return 4.0;
     }
-    let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    let want = max / 4.0;
+    let power = 10f64.powf(want.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * power)
-        .find(|v| *v >= max)
-        .unwrap_or(10.0 * power)
+        .find(|v| *v >= want)
+        .unwrap_or(10.0 * power);
+    // Counts are whole: no gridline at a fraction of one.
+    4.0 * step.max(1.0)
 }
 
 /// The axes: a y scale up to `top` with a few gridlines, and the first, middle and last of
@@ -88,9 +94,15 @@ fn axes(out: &mut String, top: f64, labels: &[String], percent: bool) {
     let shown: std::collections::BTreeSet<usize> = [0, n / 2, n.saturating_sub(1)].into();
     for i in shown {
         if let Some(label) = labels.get(i) {
+            // The first and last are aligned to the plot's edges, to stay inside the picture.
+            let anchor = match i {
+                0 if n > 1 => "start",
+                i if i + 1 == n && n > 1 => "end",
+                _ => "middle",
+            };
             let _ = write!(
                 out,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="{anchor}" font-size="11">{}</text>"#,
                 x_of(i, n),
                 HEIGHT - 8.0,
                 escape(label)
@@ -200,10 +212,16 @@ pub fn bars(title: &str, bars: &[(String, f64)]) -> String {
     for (i, (label, value)) in bars.iter().enumerate() {
         let y = TOP + 22.0 * i as f64;
         let w = plot_w * (value / top).clamp(0.0, 1.0);
-        let shown: String = label.chars().take(28).collect();
+        // A long value is cut to fit its place; the whole is the bar's tooltip.
+        let shown: String = if label.chars().count() > LABEL_CHARS {
+            label.chars().take(LABEL_CHARS - 1).chain(['…']).collect()
+        } else {
+            label.clone()
+        };
         let _ = write!(
             out,
-            r#"<g class="series" data-series="{}"><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text><rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="16" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12">{value:.0}</text></g>"#,
+            r#"<g class="series" data-series="{}"><title>{}</title><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text><rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="16" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12">{value:.0}</text></g>"#,
+            escape(label),
             escape(label),
             label_w - 6.0,
             y + 12.0,
@@ -243,10 +261,7 @@ mod tests {
         assert!(svg.contains(r#"data-series="&lt;nodes&gt;""#));
         assert!(svg.contains("<title>Fleet &amp; size</title>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(
-            svg.contains(">50<") || svg.contains(">50</text>"),
-            "axis up to a nice 50: {svg}"
-        );
+        assert!(svg.contains(">80</text>"), "axis up to a round 80: {svg}");
 
         let st = stacked("Versions", &labels(3), &s);
         assert_eq!(st.matches("<polygon").count(), 2);
@@ -259,9 +274,45 @@ mod tests {
             escape(r#"<a href="x">'&"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
         );
-        assert_eq!(nice(0.0), 1.0);
-        assert_eq!(nice(7.0), 10.0);
-        assert_eq!(nice(120.0), 200.0);
+    }
+
+    #[test]
+    fn gridlines_fall_on_round_numbers_and_labels_stay_inside() {
+        for (max, top) in [
+            (0.0, 4.0),
+            (3.0, 4.0),
+            (7.0, 8.0),
+            (40.0, 40.0),
+            (50.0, 80.0),
+        ] {
+            assert_eq!(nice(max), top, "{max}");
+        }
+        assert_eq!(nice(155.0), 200.0);
+        assert_eq!(nice(3613.0), 4000.0);
+        let svg = lines(
+            "x",
+            &labels(3),
+            &[Series {
+                name: "a".into(),
+                values: vec![0.0, 25.0, 50.0],
+            }],
+        );
+        for tick in [">0<", ">20<", ">40<", ">60<", ">80<"] {
+            assert!(svg.contains(tick), "{tick}: {svg}");
+        }
+        assert!(
+            svg.contains(r#"text-anchor="start" font-size="11">w0<"#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"text-anchor="end" font-size="11">w2<"#),
+            "{svg}"
+        );
+
+        let long = "Container-Optimized OS from Google";
+        let b = bars("x", &[(long.into(), 1.0)]);
+        assert!(b.contains(&format!("<title>{long}</title>")), "{b}");
+        assert!(b.contains(">Container-Optimized OS…<"), "{b}");
     }
 
     #[test]

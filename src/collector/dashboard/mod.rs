@@ -2,6 +2,8 @@
 //!
 //! - [`page`]: the page, from a [`page::View`] of the fleet (pure).
 //! - [`chart`]: the SVG charts (pure).
+//! - [`serve`]: the server: the page from a store's rollups, cached briefly; the routes.
 
 pub mod chart;
 pub mod page;
+pub mod serve;

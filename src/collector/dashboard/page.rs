@@ -31,7 +31,7 @@ section{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1
 section h2{flex-basis:100%;margin:0;font-size:1.15rem}\
 figure{margin:0;flex:2 1 560px}figure svg{width:100%;height:auto}\
 table{border-collapse:collapse;font-size:.85rem;flex:1 1 260px}\
-th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee}th:first-child,td:first-child{text-align:left}\
+th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee}th:first-child,td:first-child{text-align:left;min-width:6.5em}\
 .key{display:inline-block;width:.8em;height:.8em;margin-right:.3em}";
 
 /// The Content-Security-Policy the page is served with.

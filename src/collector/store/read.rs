@@ -15,7 +15,7 @@
 use super::schema::Dialect;
 use super::sql::{Cell, Conn, Row, Value};
 use crate::collector::fleet::Profile;
-use crate::collector::trends::{Every, Period};
+use crate::collector::trends::{Every, Period, Trend};
 use crate::contract::Workloads;
 use anyhow::{Result, anyhow};
 use std::collections::HashMap;
@@ -40,6 +40,20 @@ pub fn periods(
     until: i64,
 ) -> Result<Vec<(i64, Arc<Profile>, u64)>> {
     periods_of(db, every, since, until, None)
+}
+
+/// The trend from `since` to `until` by `every`, of one cluster or of all: [`periods_of`],
+/// counted into every period (empty ones too).
+pub fn trend(
+    db: &mut dyn Conn,
+    every: Every,
+    since: i64,
+    until: i64,
+    cluster: Option<&str>,
+) -> Result<Trend> {
+    let rows = periods_of(db, every, since, until, cluster)?;
+    let rows = rows.iter().map(|(start, p, n)| (*start, &**p, *n));
+    Ok(Trend::build(every, since, until, rows))
 }
 
 /// [`periods`] of one cluster only, or of all.

@@ -1,0 +1,235 @@
+//! The dashboard's server: a read-only connection to a store, the page made from its rollups
+//! (cached for a short while), and the routes `/`, `/style.css`, `/healthz` and `/favicon.ico`.
+//! Every answer carries a strict Content-Security-Policy; the page holds no cluster ID.
+
+use super::page::{self, View};
+use crate::cli::{DashboardArgs, Env};
+use crate::collector::server::{self, Answer, App, Shutdown};
+use crate::collector::settings;
+use crate::collector::store::{Reader, Spec, read};
+use crate::collector::trends::Every;
+use anyhow::{Context, Result};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming as Body};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a page made once is served again before it is made anew.
+pub const FRESH: Duration = Duration::from_secs(30);
+
+/// `spartakus dashboard`'s settings: the store, what the page shows, and where it is served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub store: Spec,
+    pub listen: SocketAddr,
+    /// How far back the charts over time go.
+    pub since: Duration,
+    pub every: Every,
+    /// "Now": each cluster by its latest report in this many days.
+    pub now_days: u32,
+    pub max_connections: usize,
+}
+
+impl Options {
+    pub fn resolve(args: DashboardArgs, env: &Env) -> Result<Options> {
+        Ok(Options {
+            store: settings::read_store(env, args.store, "show")?,
+            listen: env.parsed(
+                "listen",
+                args.listen,
+                SocketAddr::from(([127, 0, 0, 1], 8081)),
+                |t| {
+                    t.parse()
+                        .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8081 or 127.0.0.1:0".to_string())
+                },
+            )?,
+            since: env.parsed(
+                "since",
+                args.since,
+                Duration::from_secs(180 * 86_400),
+                settings::history,
+            )?,
+            every: env.parsed("every", args.every, Every::Week, Every::parse)?,
+            now_days: env.parsed("now-days", args.now_days, 7, |t| match settings::whole(t) {
+                Ok(d @ 1..=366) => Ok(d),
+                _ => Err("want a whole number from 1 to 366".to_string()),
+            })?,
+            max_connections: env.parsed(
+                "max-connections",
+                args.max_connections,
+                64,
+                settings::count(1 << 16),
+            )?,
+        })
+    }
+}
+
+/// The dashboard as a server [`App`].
+pub struct Dashboard {
+    reader: Arc<Mutex<Reader>>,
+    options: Options,
+    cache: Mutex<Option<(Instant, Bytes)>>,
+}
+
+impl Dashboard {
+    pub fn new(reader: Reader, options: Options) -> Dashboard {
+        Dashboard {
+            reader: Arc::new(Mutex::new(reader)),
+            options,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The page, from the cache while it is fresh.
+    async fn page(&self) -> Result<Bytes> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((made, page)) = cache.as_ref()
+            && made.elapsed() < FRESH
+        {
+            return Ok(page.clone());
+        }
+        let reader = self.reader.clone();
+        let options = self.options.clone();
+        let view = tokio::task::spawn_blocking(move || {
+            let mut reader = reader
+                .lock()
+                .map_err(|_| anyhow::anyhow!("store reader poisoned"))?;
+            view(&mut reader, &options, crate::time::now_secs())
+        })
+        .await
+        .context("making the page")??;
+        let page = Bytes::from(page::page(&view));
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((Instant::now(), page.clone()));
+        }
+        Ok(page)
+    }
+}
+
+/// The fleet as the page shows it, from the store's rollups.
+pub fn view(reader: &mut Reader, options: &Options, now: i64) -> Result<View> {
+    let since = now - options.since.as_secs() as i64;
+    let mut trend = read::trend(reader.conn(), options.every, since, now, None)?;
+    // The periods before the store's first report are not a fleet of none: they are left out.
+    let first = trend
+        .periods
+        .iter()
+        .position(|p| p.tally.clusters > 0)
+        .unwrap_or(trend.periods.len().saturating_sub(1));
+    trend.periods.drain(..first);
+    let current = read::current(reader.conn(), now, options.now_days)?;
+    Ok(View {
+        generated_at: now,
+        trend,
+        current,
+        current_days: options.now_days,
+    })
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(page::CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl App for Dashboard {
+    fn connections(&self) -> (usize, Duration) {
+        (self.options.max_connections, Duration::from_secs(10))
+    }
+
+    fn answer(self: Arc<Self>, req: Request<Body>) -> Answer {
+        Box::pin(async move {
+            let start = Instant::now();
+            let path = server::printable(req.uri().path(), 64);
+            let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+            let text = "text/plain; charset=utf-8";
+            let response = match req.uri().path() {
+                _ if !readable => {
+                    let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, text, "use GET\n".into());
+                    r.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                    r
+                }
+                "/" => match self.page().await {
+                    Ok(page) => respond(StatusCode::OK, "text/html; charset=utf-8", page),
+                    Err(e) => {
+                        server::log(&format!("dashboard: {e:#}"));
+                        let body = "the store could not be read; see the log\n";
+                        respond(StatusCode::SERVICE_UNAVAILABLE, text, body.into())
+                    }
+                },
+                "/style.css" => respond(
+                    StatusCode::OK,
+                    "text/css; charset=utf-8",
+                    page::STYLE.into(),
+                ),
+                "/healthz" => respond(StatusCode::OK, text, "ok\n".into()),
+                "/favicon.ico" => respond(StatusCode::NO_CONTENT, text, Bytes::new()),
+                _ => respond(StatusCode::NOT_FOUND, text, "not found\n".into()),
+            };
+            if !response.status().is_success() || path == "/" {
+                server::log(&format!(
+                    "GET {path} {} {}ms",
+                    response.status().as_u16(),
+                    start.elapsed().as_millis()
+                ));
+            }
+            response
+        })
+    }
+}
+
+/// `spartakus dashboard`: serve the page until SIGTERM or SIGINT.
+pub fn run(options: Options) -> Result<()> {
+    let reader = Reader::open(&options.store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("listening on {}", options.listen))?;
+        let addr = listener.local_addr().context("listening")?;
+        server::log(&format!(
+            "dashboard listening on {addr}, store {}: the last {} days by {}, now = the last {} days",
+            options.store,
+            options.since.as_secs() / 86_400,
+            options.every.name(),
+            options.now_days
+        ));
+        let app = Arc::new(Dashboard::new(reader, options));
+        let shutdown = Shutdown {
+            drain: async move {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            },
+            now: std::future::pending::<()>(),
+            grace: Duration::from_secs(5),
+        };
+        server::serve(listener, app, shutdown).await
+    })
+}

@@ -1,0 +1,213 @@
+//! The dashboard in a real headless browser: `spartakus dashboard` over a store with half a year
+//! of history, loaded by Chromium (through chromedriver), every chart drawn with the series its
+//! data has, the stylesheet applied under the strict Content-Security-Policy, no script, no
+//! cluster ID, and a screenshot of the page kept in the test run's directory.
+
+mod support;
+
+use sha2::Digest;
+use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
+use spartakus::contract::{Node, Report, Resource};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::browser::Browser;
+use support::util::TempDir;
+
+const DAY: i64 = 86_400;
+
+/// A report of `nodes` nodes: version, OS image and architecture as given, GPUs on some.
+fn report(cluster: &str, version: &str, image: &str, arch: &str, nodes: usize, at: i64) -> Report {
+    Report {
+        version: "v1.0.0".into(),
+        timestamp: at.to_string(),
+        cluster_id: cluster.into(),
+        master_version: Some(version.into()),
+        nodes: (0..nodes)
+            .map(|i| Node {
+                id: format!("{:032x}", i + 1),
+                operating_system: Some("linux".into()),
+                os_image: Some(image.into()),
+                architecture: Some(arch.into()),
+                kubelet_version: Some(version.into()),
+                container_runtime_version: Some("containerd://1.7.27".into()),
+                cloud_provider: Some("aws".into()),
+                capacity: vec![Resource {
+                    resource: "nvidia.com/gpu".into(),
+                    value: if i % 4 == 0 { "8" } else { "0" }.into(),
+                }],
+                ..Node::default()
+            })
+            .collect(),
+        extensions: Vec::new(),
+        workloads: None,
+    }
+}
+
+/// 40 clusters reporting weekly for 26 weeks; a new Kubernetes version spreads over the last
+/// ten weeks (30 of 40 clusters upgraded by now); cluster IDs planted to be looked for on the page.
+fn fill(store: &std::path::Path, now: i64) -> Vec<String> {
+    let mut sink = Sink::open(&Spec::Sqlite(store.to_path_buf()), 0).unwrap();
+    let rules = Rules {
+        window_secs: 0,
+        rate: None,
+    };
+    let ids: Vec<String> = (0..40).map(|i| format!("secret-cluster-{i:03}")).collect();
+    for week in 0..26i64 {
+        let at = now - (25 - week) * 7 * DAY - 3600;
+        let batch: Vec<Incoming> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let upgraded = week >= 16 && (i as i64) < (week - 15) * 3;
+                let version = if upgraded { "v1.33.2" } else { "v1.32.5" };
+                let (image, arch) = if i % 3 == 0 {
+                    ("Bottlerocket OS 1.19.2 (aws-k8s-1.29)", "arm64")
+                } else {
+                    ("Ubuntu 24.04.1 LTS", "amd64")
+                };
+                let r = report(id, version, image, arch, 1 + i % 7, at);
+                let sha = sha2::Sha256::digest(serde_json::to_vec(&r).unwrap()).into();
+                Incoming::whole(r, at, Some(format!("k{week}")), sha)
+            })
+            .collect();
+        let refs: Vec<&Incoming> = batch.iter().collect();
+        for outcome in sink.store_batch(&refs, &rules, 0).unwrap() {
+            outcome.unwrap();
+        }
+    }
+    ids
+}
+
+struct Dashboard {
+    child: Child,
+    url: String,
+}
+
+impl Dashboard {
+    fn start(store: &std::path::Path) -> Dashboard {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+            .args(["dashboard", "--listen", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // "dashboard listening on 127.0.0.1:PORT, store ...".
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the dashboard started");
+        Dashboard {
+            child,
+            url: format!("http://{addr}/"),
+        }
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_dashboard_draws_the_fleet_in_a_real_browser() {
+    let dir = TempDir::new("dashboard");
+    let store = dir.join("s.db");
+    let now = spartakus::time::now_secs();
+    let ids = fill(&store, now);
+    let dashboard = Dashboard::start(&store);
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let started = Instant::now();
+    browser.open(&dashboard.url);
+    eprintln!("page loaded in {:?}", started.elapsed());
+    assert_eq!(browser.title(), "spartakus: the fleet");
+
+    // Each chart is drawn, with the series its data has, at a visible size.
+    let series = |section: &str| -> Vec<String> {
+        let root = browser.find_all(&format!("section#{section}"));
+        assert_eq!(root.len(), 1, "no section {section}");
+        browser
+            .find_in(&root[0], "figure svg g.series")
+            .iter()
+            .map(|g| {
+                let rect = browser.rect(g);
+                assert!(
+                    rect.width > 0.0 || rect.height > 0.0,
+                    "{section}: an empty series"
+                );
+                browser.attribute(g, "data-series").unwrap_or_default()
+            })
+            .collect()
+    };
+    assert_eq!(series("clusters"), ["clusters"]);
+    assert_eq!(series("nodes"), ["nodes"]);
+    assert_eq!(series("versions"), ["v1.33", "v1.32"]);
+    assert_eq!(series("kubernetes_version"), ["v1.33", "v1.32"]);
+    let mut archs = series("architecture");
+    archs.sort();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let mut images = series("os_image");
+    images.sort();
+    assert_eq!(images, ["Bottlerocket OS", "Ubuntu"]);
+    let mut accelerators = series("accelerator");
+    accelerators.sort();
+    assert_eq!(accelerators, ["none", "nvidia"]);
+    assert_eq!(
+        series("sizes"),
+        ["0", "1", "2-5", "6-20", "21-100", "101-1000", ">1000"]
+    );
+
+    // The data table beside a chart says what the chart shows: 40 clusters now.
+    let clusters_table = browser.find_all("section#clusters table tbody tr");
+    // 26 weeks with reports (this one included); the empty weeks before the first are left out.
+    assert_eq!(clusters_table.len(), 26);
+    let last = browser.text(clusters_table.last().unwrap());
+    assert!(last.contains(" 40 "), "{last}");
+
+    // The stylesheet applied (served from the page's origin, under its policy), no script, and
+    // nothing blocked.
+    let body = browser.find_all("body");
+    assert_eq!(browser.css(&body[0], "max-width"), "1200px");
+    assert!(browser.find_all("script").is_empty());
+    let console = browser.console();
+    assert!(
+        !console
+            .iter()
+            .any(|m| m.contains("Content Security Policy") || m.contains("Refused")),
+        "{console:?}"
+    );
+
+    // Never a cluster ID.
+    let text = browser.text(&body[0]);
+    for id in &ids {
+        assert!(!text.contains(id.as_str()), "the page shows a cluster ID");
+    }
+    let html = ureq::get(&dashboard.url)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(!html.contains("secret-cluster"));
+
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"));
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+}
