@@ -315,13 +315,13 @@ pub fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> S
     gauge(
         &mut out,
         "clusters",
-        "Clusters that reported in the last day.",
+        "Clusters whose latest report came in the last 24 hours.",
     );
     let _ = writeln!(out, "{p}_clusters {}", tally.clusters);
     gauge(
         &mut out,
         "nodes",
-        "Nodes of those clusters, by their latest reports.",
+        "Nodes of those clusters, by their latest reports (last 24 hours).",
     );
     let _ = writeln!(out, "{p}_nodes {}", tally.nodes);
     let by = |out: &mut String, name: &str, what: fn(&Count) -> u64| {
@@ -340,19 +340,19 @@ pub fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> S
     gauge(
         &mut out,
         "clusters_by_category",
-        "Clusters with a value of a category, last day.",
+        "Clusters with a value of a category (last 24 hours).",
     );
     by(&mut out, "clusters_by_category", |c| c.clusters);
     gauge(
         &mut out,
         "nodes_by_category",
-        "Nodes with a value of a category, last day.",
+        "Nodes with a value of a category (last 24 hours).",
     );
     by(&mut out, "nodes_by_category", |c| c.nodes);
     gauge(
         &mut out,
         "clusters_by_size",
-        "Clusters by how many nodes they have, last day.",
+        "Clusters by how many nodes they have (last 24 hours).",
     );
     for (_, bucket) in SIZE_BUCKETS {
         let n = sizes.get(bucket).copied().unwrap_or(0);

@@ -1,5 +1,5 @@
 //! The collector: `spartakus collect` (receive, check, store), `spartakus summary`,
-//! `spartakus export` and `spartakus backup`.
+//! `spartakus export`, `spartakus dashboard` and `spartakus backup`.
 //!
 //! - [`settings`]: the flags of each, resolved.
 //! - [`server`]: the HTTP/1.1 server: connections, routing, the access log, graceful shutdown;
@@ -16,13 +16,15 @@
 //! - [`fleet`]: the categories a report is counted in, and its profile (pure);
 //!   [`trends`]: periods and how the fleet changes over them (pure); [`workstats`]: the fleet's
 //!   workload statistics (pure).
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters; [`gauges`]: the fleet's gauges beside them.
+//! - [`dashboard`]: the read-only web page over a store.
 
 pub mod budget;
 pub mod dashboard;
 pub mod export;
 pub mod fleet;
 pub mod forget;
+pub mod gauges;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;

@@ -68,6 +68,8 @@ pub struct State {
     pub started: Instant,
     /// Requests to forget a cluster, per source.
     pub forgets: super::forget::Sources,
+    /// The fleet's gauges on /metrics, made from `known`'s connection.
+    pub fleet: super::gauges::FleetGauges,
 }
 
 impl State {
@@ -89,6 +91,7 @@ impl State {
             metrics: Metrics::default(),
             writer,
             forgets: super::forget::Sources::default(),
+            fleet: super::gauges::FleetGauges::default(),
         }
     }
 }
@@ -383,7 +386,7 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
         "/metrics" if read => Done::new(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics_text(state),
+            metrics_text(state).await,
         ),
         "/healthz" | "/readyz" | "/version" | "/metrics" => {
             Done::error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
@@ -393,8 +396,8 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
     }
 }
 
-/// The counters, and the memory budget's gauges.
-fn metrics_text(state: &State) -> String {
+/// The counters, the memory budget's gauges and the fleet's.
+async fn metrics_text(state: &State) -> String {
     let mut text = state.metrics.render();
     let p = super::metrics::PREFIX;
     for (name, help, value) in [
@@ -413,6 +416,7 @@ fn metrics_text(state: &State) -> String {
             "# HELP {p}_{name} {help}\n# TYPE {p}_{name} gauge\n{p}_{name} {value}\n"
         ));
     }
+    text.push_str(&state.fleet.text(state.known.as_ref()).await);
     text
 }
 

@@ -10,7 +10,7 @@ use spartakus::collector::store::forget::{Forgot, limit_key};
 use spartakus::collector::store::sql::Conn;
 use spartakus::collector::store::stored::{Cursor, nodes};
 use spartakus::collector::store::{Incoming, Reader, Sink, Spec, read, schema};
-use spartakus::collector::trends::{Every, Trend};
+use spartakus::collector::trends::Every;
 use spartakus::contract::{Report, testing};
 use spartakus::time::days_from_civil;
 
@@ -43,14 +43,8 @@ fn store(sink: &mut Sink, reports: Vec<(Report, i64)>) {
 
 /// (clusters, nodes) per period start of a trend.
 fn totals(conn: &mut dyn Conn, every: Every, since: i64, until: i64) -> Vec<(i64, u64, u64)> {
-    let rows = read::periods(conn, every, since, until).unwrap();
-    let trend = Trend::build(
-        every,
-        since,
-        until,
-        rows.iter().map(|(s, p, n)| (*s, &**p, *n)),
-    );
-    trend
+    read::trend(conn, every, since, until, None)
+        .unwrap()
         .periods
         .iter()
         .map(|p| (p.start, p.tally.clusters, p.tally.nodes))
@@ -134,6 +128,11 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
         assert_eq!(now.sizes["6-20"], 1);
         let today = read::current(conn, tue + 5 * HOUR, 1).unwrap();
         assert_eq!((today.tally.clusters, today.tally.nodes), (1, 8), "{spec}");
+        // The last 24 hours (the fleet gauges): c, 23 h 30 min before, in; b, 24 h 30 min, out.
+        let day = read::last_day(conn, tue + HOUR + HOUR / 2).unwrap();
+        assert_eq!((day.tally.clusters, day.tally.nodes), (2, 8 + 1), "{spec}");
+        let day = read::last_day(conn, tue + 5 * HOUR).unwrap();
+        assert_eq!((day.tally.clusters, day.tally.nodes), (1, 8), "{spec}");
         let latest = read::window(conn, mon, None).unwrap().latest;
         assert_eq!(latest[0].cluster_id, "a");
         assert_eq!(latest[0].master_version.as_deref(), Some("v1.34.1"));

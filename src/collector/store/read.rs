@@ -98,12 +98,30 @@ pub fn current(db: &mut dyn Conn, now: i64, days: u32) -> Result<Period> {
 
 /// [`current`] from the day starting at `since_day`, of one cluster only, or of all.
 pub fn current_of(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Result<Period> {
+    fleet(db, since_day, cluster, i64::MIN)
+}
+
+/// The fleet of the last 24 hours at `now`: each cluster whose latest report was received
+/// since then, by that report (the collector's fleet gauges).
+pub fn last_day(db: &mut dyn Conn, now: i64) -> Result<Period> {
+    fleet(db, window_start(now, 2), None, now - 86_400)
+}
+
+/// Each cluster by its latest day row from `since_day`, if that report was received at
+/// `received_since` or later.
+fn fleet(
+    db: &mut dyn Conn,
+    since_day: i64,
+    cluster: Option<&str>,
+    received_since: i64,
+) -> Result<Period> {
     let sql = format!(
-        "{LATEST} SELECT c.profile, COUNT(*) {OF_LATEST}
+        "{LATEST} SELECT c.profile, COUNT(*) {OF_LATEST} AND c.received_at >= $3
          GROUP BY c.profile"
     );
+    let [a, b] = bounds(since_day, cluster);
     let rows: Vec<(String, u64)> = db
-        .query(&sql, &bounds(since_day, cluster))?
+        .query(&sql, &[a, b, Value::Int(received_since)])?
         .into_iter()
         .map(|row| {
             let mut cells = row.into_iter();

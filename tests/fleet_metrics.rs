@@ -1,0 +1,89 @@
+//! The fleet's gauges on a real collector's `/metrics`: the clusters of the last 24 hours by
+//! category, from the store's rollups, with bounded label sets and never a cluster ID.
+
+mod collector_support;
+mod support;
+
+use collector_support::*;
+
+/// The value of the metric line that starts with `series` (name and labels), if any.
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn the_fleet_of_the_last_day_as_gauges() {
+    let dir = TempDir::new("fleet-gauges");
+    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
+    // Fifteen small clusters, each on an OS image of its own, and one of 25 nodes.
+    let secret = |i: usize| format!("secret-fleet-{i:02}");
+    for i in 0..15 {
+        let body = report(&secret(i), 2).replace("Ubuntu 24.04.2 LTS", &format!("Distro{i} 1.0"));
+        assert_eq!(c.post(body.as_bytes(), &[]).status, 204);
+    }
+    assert_eq!(c.post(report(&secret(99), 25).as_bytes(), &[]).status, 204);
+
+    let metrics = c.get("/metrics").text();
+    let fleet = |series: &str| value(&metrics, series);
+    assert_eq!(fleet("spartakus_fleet_clusters"), Some(16.0), "{metrics}");
+    assert_eq!(fleet("spartakus_fleet_nodes"), Some(55.0));
+    assert_eq!(
+        fleet(r#"spartakus_fleet_clusters_by_size{nodes="2-5"}"#),
+        Some(15.0)
+    );
+    assert_eq!(
+        fleet(r#"spartakus_fleet_clusters_by_size{nodes="21-100"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        fleet(r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="arm64"}"#),
+        Some(15.0 + 9.0),
+        "one node in three is arm64: 1 of each small cluster's 2, 9 of the 25"
+    );
+    assert_eq!(
+        fleet(
+            r#"spartakus_fleet_clusters_by_category{dimension="kubernetes_version",value="v1.33"}"#
+        ),
+        Some(16.0)
+    );
+
+    // Sixteen OS image families: the top values and `other`, no more.
+    let images: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("spartakus_fleet_clusters_by_category{dimension=\"os_image\""))
+        .collect();
+    assert!(images.len() <= 11, "{images:#?}");
+    assert!(
+        images.iter().any(|l| l.contains("value=\"other\"")),
+        "{images:#?}"
+    );
+    let shown: f64 = images
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(shown, 16.0, "every cluster counted once: {images:#?}");
+
+    assert!(
+        !metrics.contains("secret-fleet"),
+        "a cluster ID on /metrics"
+    );
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("spartakus_fleet_"))
+    {
+        let (_, n) = line.rsplit_once(' ').unwrap();
+        assert!(n.parse::<f64>().is_ok(), "{line}");
+    }
+}
+
+#[test]
+fn a_collector_that_keeps_nothing_has_no_fleet_gauges() {
+    let c = Collector::start("stdout", &[]);
+    assert_eq!(c.post(report("a", 3).as_bytes(), &[]).status, 204);
+    let metrics = c.get("/metrics").text();
+    assert!(metrics.contains("spartakus_collector_"), "{metrics}");
+    assert!(!metrics.contains("spartakus_fleet_"), "{metrics}");
+}
