@@ -10,7 +10,7 @@ use super::fleet::{Count, Dimension, SIZE_BUCKETS};
 use super::server::printable;
 use super::store::read;
 use super::store::sql::Conn;
-use super::trends::Period;
+use super::trends::{Period, clip};
 use super::workstats::{self, WorkloadSummary};
 use anyhow::Result;
 use serde::Serialize;
@@ -167,15 +167,6 @@ fn percent(part: u64, whole: u64) -> String {
         return "-".into();
     }
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(width - 1).collect();
-    out.push('~');
-    out
 }
 
 /// The summary as a readable text table; at most `top` rows per table, the rest summed up.

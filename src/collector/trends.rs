@@ -286,9 +286,16 @@ pub fn table(trend: &Trend, top: usize) -> String {
         let _ = writeln!(out, "\n{} ({unit})", dimension.title());
         let heads: Vec<String> = columns
             .iter()
-            .map(|c| clip(&printable(c, 64), 14))
+            .map(|c| clip(&printable(c, 64), 20))
             .collect();
-        let _ = writeln!(out, "{:<12} {}", trend.every.name(), row(&heads));
+        // As wide as the widest value shown (a count is narrower than any value's name).
+        let width = heads
+            .iter()
+            .map(|h| h.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(9);
+        let _ = writeln!(out, "{:<12} {}", trend.every.name(), row(&heads, width));
         for p in &trend.periods {
             let values = p.tally.by.get(&dimension);
             let cells: Vec<String> = columns
@@ -306,21 +313,22 @@ pub fn table(trend: &Trend, top: usize) -> String {
                     .to_string()
                 })
                 .collect();
-            let _ = writeln!(out, "{:<12} {}", rfc3339_date(p.start), row(&cells));
+            let _ = writeln!(out, "{:<12} {}", rfc3339_date(p.start), row(&cells, width));
         }
     }
     out
 }
 
-fn row(cells: &[String]) -> String {
+fn row(cells: &[String], width: usize) -> String {
     cells
         .iter()
-        .map(|c| format!("{c:>14}"))
+        .map(|c| format!("{c:>width$}"))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-fn clip(text: &str, width: usize) -> String {
+/// `text` cut to `width` characters, a `~` marking the cut.
+pub fn clip(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }
