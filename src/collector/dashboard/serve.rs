@@ -233,3 +233,58 @@ pub fn run(options: Options) -> Result<()> {
         server::serve(listener, app, shutdown).await
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{Class, class_of};
+    use argh::FromArgs;
+
+    fn options(line: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Options> {
+        Options::resolve(
+            DashboardArgs::from_args(&["dashboard"], line).unwrap(),
+            &Env(env),
+        )
+    }
+
+    #[test]
+    fn defaults_flags_variables_and_refusals() {
+        let o = options(&[], &|_| None).unwrap();
+        assert_eq!(o.store, Spec::Sqlite("spartakus.db".into()));
+        assert_eq!(
+            o.listen,
+            "127.0.0.1:8081".parse().unwrap(),
+            "loopback unless told"
+        );
+        assert_eq!(o.since, Duration::from_secs(180 * 86_400));
+        assert_eq!(
+            (o.every, o.now_days, o.max_connections),
+            (Every::Week, 7, 64)
+        );
+
+        let env = |name: &str| match name {
+            "SPARTAKUS_EVERY" => Some("month".to_string()),
+            "SPARTAKUS_LISTEN" => Some("0.0.0.0:9000".to_string()),
+            _ => None,
+        };
+        let o = options(
+            &["--every", "day", "--since", "30d", "--now-days", "1"],
+            &env,
+        )
+        .unwrap();
+        assert_eq!((o.every, o.now_days), (Every::Day, 1), "the flag wins");
+        assert_eq!(o.since, Duration::from_secs(30 * 86_400));
+        assert_eq!(o.listen.port(), 9000);
+
+        for bad in [
+            &["--store", "stdout"][..],
+            &["--every", "year"],
+            &["--now-days", "0"],
+            &["--since", "0s"],
+            &["--listen", "localhost"],
+        ] {
+            let e = options(bad, &|_| None).unwrap_err();
+            assert_eq!(class_of(&e), Class::Usage, "{bad:?}: {e:#}");
+        }
+    }
+}
