@@ -1395,8 +1395,17 @@ fn a_full_disk_is_not_ready_and_recovers_by_itself() {
             503
         );
     }
-    let failing = c.log().lines().filter(|l| l.contains("failing")).count();
-    assert_eq!(failing, 1, "the cause is logged once:\n{}", c.log());
+    let failing: Vec<String> = c
+        .log()
+        .lines()
+        .filter(|l| l.contains("failing"))
+        .map(String::from)
+        .collect();
+    assert_eq!(failing.len(), 1, "the cause is logged once:\n{}", c.log());
+    assert!(
+        failing[0].contains("full") && !failing[0].contains("savepoint"),
+        "the cause, not what failed after it: {failing:?}"
+    );
     // Space again: ready again without a restart, and reports are stored.
     std::fs::remove_file(&filler).unwrap();
     let start = Instant::now();

@@ -159,7 +159,11 @@ fn each_under_a_savepoint(
                 Ok(o)
             }
             Err(e) => {
-                db.batch("ROLLBACK TO SAVEPOINT report")?;
+                // A failure that ends the whole transaction (a full disk: SQLite rolls it back
+                // itself) leaves no savepoint to go back to; the report's own error says why.
+                if db.batch("ROLLBACK TO SAVEPOINT report").is_err() {
+                    return Err(e);
+                }
                 db.batch("RELEASE SAVEPOINT report")?;
                 answer_conflict(db, incoming).ok_or(e)
             }
