@@ -3,6 +3,7 @@
 //! data has, the stylesheet applied under the strict Content-Security-Policy, no script, no
 //! cluster ID, and a screenshot of the page kept in the test run's directory.
 
+mod pg_server;
 mod support;
 
 use sha2::Digest;
@@ -46,8 +47,8 @@ fn report(cluster: &str, version: &str, image: &str, arch: &str, nodes: usize, a
 
 /// 40 clusters reporting weekly for 26 weeks; a new Kubernetes version spreads over the last
 /// ten weeks (30 of 40 clusters upgraded by now); cluster IDs planted to be looked for on the page.
-fn fill(store: &std::path::Path, now: i64) -> Vec<String> {
-    let mut sink = Sink::open(&Spec::Sqlite(store.to_path_buf()), 0).unwrap();
+fn fill(store: &Spec, now: i64) -> Vec<String> {
+    let mut sink = Sink::open(store, 0).unwrap();
     let rules = Rules {
         window_secs: 0,
         rate: None,
@@ -85,7 +86,7 @@ struct Dashboard {
 }
 
 impl Dashboard {
-    fn start(store: &std::path::Path) -> Dashboard {
+    fn start(store: &str) -> Dashboard {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spartakus"))
             .args(["dashboard", "--listen", "127.0.0.1:0", "--store"])
             .arg(store)
@@ -127,8 +128,8 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
     let dir = TempDir::new("dashboard");
     let store = dir.join("s.db");
     let now = spartakus::time::now_secs();
-    let ids = fill(&store, now);
-    let dashboard = Dashboard::start(&store);
+    let ids = fill(&Spec::Sqlite(store.clone()), now);
+    let dashboard = Dashboard::start(store.to_str().unwrap());
     let Some(browser) = Browser::start() else {
         return;
     };
@@ -210,4 +211,59 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&shot, &png).unwrap();
     eprintln!("screenshot: {}", shot.display());
+}
+
+/// The dashboard, summaries and export need only read access: on PostgreSQL, a role that may
+/// only SELECT serves the page and prints the trend and the export.
+#[test]
+fn reading_needs_only_select_on_postgres() {
+    let Some(server) = pg_server::shared() else {
+        return;
+    };
+    let url = server.fresh_url();
+    let now = spartakus::time::now_secs();
+    let ids = fill(&Spec::parse(&url).unwrap(), now);
+    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let role = format!("reader_{}", std::process::id());
+    {
+        use spartakus::collector::store::{Pg, PgUrl, sql::Conn};
+        let mut admin = Pg::connect(&PgUrl::parse(&url).unwrap()).unwrap();
+        admin
+            .batch(&format!(
+                "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+                 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+            ))
+            .unwrap();
+    }
+    let reader = format!(
+        "postgres://{role}@127.0.0.1:{}/{database}?sslmode=disable",
+        server.port
+    );
+    let dashboard = Dashboard::start(&reader);
+    let page = ureq::get(&dashboard.url)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("<svg") && page.contains("v1.33"), "{page}");
+    assert!(!page.contains("secret-cluster"));
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
+            .args(args)
+            .args(["--store", &reader])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let trend = run(&["summary", "--since", "30d", "--every", "week"]);
+    assert!(trend.contains("v1.32"), "{trend}");
+    let export = run(&["export", "--since", "3d"]);
+    assert_eq!(export.lines().count(), ids.len(), "{export}");
 }

@@ -7,7 +7,7 @@ use crate::cli::{DashboardArgs, Env};
 use crate::collector::server::{self, Answer, App, Shutdown};
 use crate::collector::settings;
 use crate::collector::store::{Reader, Spec, read};
-use crate::collector::trends::Every;
+use crate::collector::trends::{Every, Trend};
 use anyhow::{Context, Result};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
@@ -67,17 +67,20 @@ impl Options {
     }
 }
 
-/// The dashboard as a server [`App`].
+/// The dashboard as a server [`App`]. Two read connections: the history and the fleet now are
+/// read at once, one on each (the page takes the longer of the two, not their sum).
 pub struct Dashboard {
-    reader: Arc<Mutex<Reader>>,
+    history: Arc<Mutex<Reader>>,
+    now: Arc<Mutex<Reader>>,
     options: Options,
     cache: Mutex<Option<(Instant, Bytes)>>,
 }
 
 impl Dashboard {
-    pub fn new(reader: Reader, options: Options) -> Dashboard {
+    pub fn new(history: Reader, now: Reader, options: Options) -> Dashboard {
         Dashboard {
-            reader: Arc::new(Mutex::new(reader)),
+            history: Arc::new(Mutex::new(history)),
+            now: Arc::new(Mutex::new(now)),
             options,
             cache: Mutex::new(None),
         }
@@ -91,17 +94,22 @@ impl Dashboard {
         {
             return Ok(page.clone());
         }
-        let reader = self.reader.clone();
-        let options = self.options.clone();
-        let view = tokio::task::spawn_blocking(move || {
-            let mut reader = reader
-                .lock()
-                .map_err(|_| anyhow::anyhow!("store reader poisoned"))?;
-            view(&mut reader, &options, crate::time::now_secs())
-        })
-        .await
-        .context("making the page")??;
-        let page = Bytes::from(page::page(&view));
+        let now = crate::time::now_secs();
+        let (every, since, days) = (
+            self.options.every,
+            self.options.since,
+            self.options.now_days,
+        );
+        let (trend, current) = tokio::try_join!(
+            blocking(&self.history, move |r| history(r, every, since, now)),
+            blocking(&self.now, move |r| read::current(r.conn(), now, days)),
+        )?;
+        let page = Bytes::from(page::page(&View {
+            generated_at: now,
+            trend,
+            current,
+            current_days: days,
+        }));
         if let Ok(mut cache) = self.cache.lock() {
             *cache = Some((Instant::now(), page.clone()));
         }
@@ -109,24 +117,34 @@ impl Dashboard {
     }
 }
 
-/// The fleet as the page shows it, from the store's rollups.
-pub fn view(reader: &mut Reader, options: &Options, now: i64) -> Result<View> {
-    let since = now - options.since.as_secs() as i64;
-    let mut trend = read::trend(reader.conn(), options.every, since, now, None)?;
-    // The periods before the store's first report are not a fleet of none: they are left out.
+/// `f` on `reader`, on a thread where blocking is allowed.
+async fn blocking<T: Send + 'static>(
+    reader: &Arc<Mutex<Reader>>,
+    f: impl FnOnce(&mut Reader) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let reader = reader.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader
+            .lock()
+            .map_err(|_| anyhow::anyhow!("store reader poisoned"))?;
+        f(&mut reader)
+    })
+    .await
+    .context("reading the store")?
+}
+
+/// The page's history: from `since` ago to `now` by `every`, from the store's rollups, without
+/// the periods before the store's first report (they are not a fleet of none).
+pub fn history(reader: &mut Reader, every: Every, since: Duration, now: i64) -> Result<Trend> {
+    let since = now - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
+    let mut trend = read::trend(reader.conn(), every, since, now, None)?;
     let first = trend
         .periods
         .iter()
         .position(|p| p.tally.clusters > 0)
         .unwrap_or(trend.periods.len().saturating_sub(1));
     trend.periods.drain(..first);
-    let current = read::current(reader.conn(), now, options.now_days)?;
-    Ok(View {
-        generated_at: now,
-        trend,
-        current,
-        current_days: options.now_days,
-    })
+    Ok(trend)
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
@@ -199,7 +217,8 @@ impl App for Dashboard {
 
 /// `spartakus dashboard`: serve the page until SIGTERM or SIGINT.
 pub fn run(options: Options) -> Result<()> {
-    let reader = Reader::open(&options.store)?;
+    let history = Reader::open(&options.store)?;
+    let now = Reader::open(&options.store)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,7 +238,7 @@ pub fn run(options: Options) -> Result<()> {
             options.every.name(),
             options.now_days
         ));
-        let app = Arc::new(Dashboard::new(reader, options));
+        let app = Arc::new(Dashboard::new(history, now, options));
         let shutdown = Shutdown {
             drain: async move {
                 tokio::select! {
