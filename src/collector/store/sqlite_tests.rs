@@ -76,6 +76,30 @@ fn migrates_once_and_the_released_schema_is_unchanged() {
 }
 
 #[test]
+fn a_week_trend_is_counted_along_the_index_on_week_rows() {
+    use crate::collector::trends::Every;
+    let dir = Scratch::new("plan");
+    let mut db = Db::open(&dir.join("s.db")).unwrap();
+    let mut plan = |every| {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::collector::store::read::periods_sql(every)
+        );
+        let params = [Value::Int(0), Value::Int(1), Value::from("")];
+        let rows = db.query(&sql, &params).unwrap();
+        rows.into_iter()
+            .map(|row| format!("{:?}", row.last().unwrap()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let week = plan(Every::Week);
+    assert!(week.contains("cluster_periods_week_profile"), "{week}");
+    assert!(!week.contains("TEMP B-TREE"), "no sort: {week}");
+    let day = plan(Every::Day);
+    assert!(!day.contains("cluster_periods_week_profile"), "{day}");
+}
+
+#[test]
 fn parameters_are_numbered_for_sqlite() {
     assert_eq!(
         numbered("SELECT $1, $2 WHERE a = $12 AND b = '$'"),
