@@ -555,18 +555,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body.as_bytes()[..10]).unwrap();
     // Wait until the server is handling it (the /metrics request itself counts one).
-    let start = Instant::now();
-    while !c
-        .get("/metrics")
-        .text()
-        .contains("spartakus_collector_requests_in_flight 2")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the upload never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    c.await_in_flight(2);
     c.signal("-TERM");
     // No longer accepting...
     let start = Instant::now();
@@ -885,18 +874,7 @@ fn a_stalled_client_holds_shutdown_only_for_the_grace_period() {
         let mut s = connect(c.addr);
         let head = "POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
         s.write_all(head.as_bytes()).unwrap();
-        let start = Instant::now();
-        while !c
-            .get("/metrics")
-            .text()
-            .contains("spartakus_collector_requests_in_flight 2")
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the upload never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        c.await_in_flight(2);
         s
     };
     // The grace period ends the wait (the request timeout alone would take two minutes).

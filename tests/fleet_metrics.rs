@@ -6,14 +6,6 @@ mod support;
 
 use collector_support::*;
 
-/// The value of the metric line that starts with `series` (name and labels), if any.
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.trim().parse().unwrap())
-}
-
 #[test]
 fn the_fleet_of_the_last_day_as_gauges() {
     let dir = TempDir::new("fleet-gauges");
@@ -27,27 +19,27 @@ fn the_fleet_of_the_last_day_as_gauges() {
     assert_eq!(c.post(report(&secret(99), 25).as_bytes(), &[]).status, 204);
 
     let metrics = c.get("/metrics").text();
-    let fleet = |series: &str| value(&metrics, series);
-    assert_eq!(fleet("spartakus_fleet_clusters"), Some(16.0), "{metrics}");
-    assert_eq!(fleet("spartakus_fleet_nodes"), Some(55.0));
+    let fleet = |series: &str| c.metric(series);
+    assert_eq!(fleet("spartakus_fleet_clusters"), 16.0, "{metrics}");
+    assert_eq!(fleet("spartakus_fleet_nodes"), 55.0);
     assert_eq!(
         fleet(r#"spartakus_fleet_clusters_by_size{nodes="2-5"}"#),
-        Some(15.0)
+        15.0
     );
     assert_eq!(
         fleet(r#"spartakus_fleet_clusters_by_size{nodes="21-100"}"#),
-        Some(1.0)
+        1.0
     );
     assert_eq!(
         fleet(r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="arm64"}"#),
-        Some(15.0 + 9.0),
+        15.0 + 9.0,
         "one node in three is arm64: 1 of each small cluster's 2, 9 of the 25"
     );
     assert_eq!(
         fleet(
             r#"spartakus_fleet_clusters_by_category{dimension="kubernetes_version",value="v1.33"}"#
         ),
-        Some(16.0)
+        16.0
     );
 
     // Sixteen OS image families: the top values and `other`, no more.

@@ -6,58 +6,21 @@ mod support;
 use spartakus::contract::{Ages, ObjectKind, limits};
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::apiserver::{ApiServer, Config};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
 use support::nodes;
 use support::objects::{Layout, Resource};
+use support::run::Run;
 use support::util::TempDir;
 
 const NS: &str = "spartakus";
 const CLUSTER_ID: &str = "3b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    fn report(&self) -> spartakus::contract::Report {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", self.stdout))
-    }
-}
-
 /// Runs the binary with a kubeconfig for `api` and nothing from this machine's environment but
 /// PATH (no proxies, no SPARTAKUS_* variables, no ~/.kube).
 fn spartakus(api: &ApiServer, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let home = TempDir::new("home");
-    let kubeconfig = home.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, Some(NS));
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("KUBECONFIG", &kubeconfig)
-        .envs(env.iter().copied())
-        .output()
-        .expect("running spartakus");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: start.elapsed(),
-    };
-    assert!(
-        !run.stderr.contains(api.token()),
-        "the bearer token leaked into the log:\n{}",
-        run.stderr
-    );
-    run
+    support::run::against(api, NS, args, env)
 }
 
 /// `spartakus report --endpoint {url} --cluster-id CLUSTER_ID {extra...}` with `env` added.
@@ -793,23 +756,7 @@ fn preview_and_output_flags_that_conflict_are_refused() {
 
 /// Runs the binary with `kubeconfig` (text) and nothing else from this machine's environment.
 fn with_kubeconfig(kubeconfig: &str, args: &[&str]) -> Run {
-    let home = TempDir::new("home");
-    let path = home.path().join("kubeconfig");
-    std::fs::write(&path, kubeconfig).unwrap();
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("KUBECONFIG", &path)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: start.elapsed(),
-    }
+    support::run::with_kubeconfig(kubeconfig, args, &[])
 }
 
 /// A preview against a stale context (nothing listens on the kubeconfig's loopback port) or an

@@ -13,72 +13,23 @@ mod tls;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
+use support::run::Run;
 use support::util::TempDir;
 
 const NS: &str = "spartakus";
 const CLUSTER_ID: &str = "3b8f6a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b";
 const POD: &str = "spartakus-29188997-x7k2p";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    fn expect(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// The line `main` ends a failed run with.
-    fn error_line(&self) -> &str {
-        let line = self.stderr.lines().last().unwrap_or("");
-        assert!(line.starts_with("spartakus: error: "), "{}", self.stderr);
-        line
-    }
-}
-
 /// Runs the binary with `kubeconfig` and nothing from this machine's environment but PATH.
 fn run_with(kubeconfig: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let home = TempDir::new("trust-home");
-    let path = home.join("kubeconfig");
-    std::fs::write(&path, kubeconfig).unwrap();
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("KUBECONFIG", &path)
-        .envs(env.iter().copied())
-        .output()
-        .expect("running spartakus");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: start.elapsed(),
-    }
+    support::run::with_kubeconfig(kubeconfig, args, env)
 }
 
 /// Runs the binary against `api` (its own kubeconfig, namespace `spartakus`); the token must
 /// never reach the log.
 fn run(api: &ApiServer, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let run = run_with(&api.kubeconfig(Some(NS)), args, env);
-    assert!(
-        !run.stderr.contains(api.token()),
-        "the token leaked: {}",
-        run.stderr
-    );
-    run
+    support::run::against(api, NS, args, env)
 }
 
 /// `spartakus report` as the CronJob's pod runs it: with its pod's name.

@@ -97,6 +97,20 @@ impl Collector {
         request(self.addr, "GET", path, &[], b"")
     }
 
+    /// Waits (up to 10 s) until `n` requests are in flight, the `/metrics` request that asks
+    /// counting itself.
+    pub fn await_in_flight(&self, n: u32) {
+        let line = format!("spartakus_collector_requests_in_flight {n}");
+        let start = std::time::Instant::now();
+        while !self.get("/metrics").text().contains(&line) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "never {n} requests in flight"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn metric(&self, series: &str) -> f64 {
         let text = self.get("/metrics").text();
         text.lines()

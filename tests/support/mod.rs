@@ -12,6 +12,7 @@
 //! - [`nodes`]: realistic Nodes of eight provider shapes with planted identifying strings.
 //! - [`objects`]: namespaces, pods, services and workloads spread unevenly over the namespaces,
 //!   with planted identifying strings.
+//! - [`run`]: the binary run as a user runs it, with a kubeconfig and nothing else.
 //! - [`schema`]: a small checker of the JSON Schema keywords `docs/report.schema.json` uses.
 //! - [`util`]: base64, query strings, times, UUIDs, hashing, gzip and [`util::TempDir`], one
 //!   copy for every test crate.
@@ -29,6 +30,7 @@ pub mod collector;
 pub mod http;
 pub mod nodes;
 pub mod objects;
+pub mod run;
 pub mod schema;
 pub mod tls;
 pub mod util;
