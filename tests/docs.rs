@@ -72,16 +72,22 @@ fn the_provider_allowlist_is_the_codes() {
     );
 }
 
+/// The row of README's limits table that starts with `value`.
+fn limits_row(readme: &str, value: &str) -> String {
+    let table = &readme[readme
+        .find("**Limits.**")
+        .expect("README has a limits table")..];
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {value} |")))
+        .unwrap_or_else(|| panic!("README's limits table has no row {value}"))
+        .to_string()
+}
+
 #[test]
 fn the_limits_table_is_the_codes() {
-    let all = readme();
-    let text = &all[all.find("**Limits.**").expect("README has a limits table")..];
-    let row = |value: &str| -> String {
-        text.lines()
-            .find(|l| l.starts_with(&format!("| {value} |")))
-            .unwrap_or_else(|| panic!("README's limits table has no row {value}"))
-            .to_string()
-    };
+    let text = readme();
+    let row = |value: &str| limits_row(&text, value);
     assert!(
         row("`clusterID`").contains(&format!("1 to {} printable", limits::MAX_CLUSTER_ID_CHARS))
     );
@@ -113,14 +119,8 @@ fn thousands(n: u64) -> String {
 
 #[test]
 fn the_workload_limits_and_buckets_are_the_codes() {
-    let all = readme();
-    let text = &all[all.find("**Limits.**").expect("README has a limits table")..];
-    let row = |value: &str| -> String {
-        text.lines()
-            .find(|l| l.starts_with(&format!("| {value} |")))
-            .unwrap_or_else(|| panic!("README's limits table has no row {value}"))
-            .to_string()
-    };
+    let text = readme();
+    let row = |value: &str| limits_row(&text, value);
     let last = limits::bucket_label(limits::WORKLOAD_BUCKETS - 1);
     assert!(row("every count of `workloads`").contains(&thousands(limits::MAX_WORKLOAD_COUNT)));
     let buckets = row("`workloads.<kind>.perNamespace`");
@@ -128,7 +128,7 @@ fn the_workload_limits_and_buckets_are_the_codes() {
     assert!(buckets.contains(&format!("{last} objects")), "{buckets}");
     assert!(row("`workloads.<kind>.age` days").contains(&thousands(limits::MAX_AGE_DAYS)));
     // The buckets as the workload section spells them out.
-    let section = &all[all.find("### Workload statistics (opt-in)").unwrap()..];
+    let section = &text[text.find("### Workload statistics (opt-in)").unwrap()..];
     let line = section.lines().find(|l| l.contains("**Buckets**")).unwrap();
     let rest = &section[section.find(line).unwrap()..];
     let spelled: String = rest.lines().take(3).collect::<Vec<_>>().join(" ");
