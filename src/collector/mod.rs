@@ -44,23 +44,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `spartakus collect`: run the collector until SIGTERM or SIGINT.
+///
+/// In this order, so that a collector that cannot run leaves nothing behind: the port is bound
+/// (a port in use creates no store file), the store's lock is taken (a second collector on the
+/// same SQLite file is refused before it touches it), then the store is opened, created and
+/// migrated as needed.
 pub fn collect(settings: CollectSettings) -> Result<()> {
-    // Opened before the runtime starts: the PostgreSQL client runs a runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(settings.listen))
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let _lock = match &settings.store {
+        store::Spec::Sqlite(path) => Some(store::lock::take(path)?),
+        _ => None,
+    };
+    // Opened outside the runtime: the PostgreSQL client runs a runtime of its own.
     let sinks = open_sinks(&settings.store, settings.rate_limit)?;
     // A read connection, to tell known clusters from new ones (per-source limits).
     let known = match &settings.store {
         store::Spec::Stdout => None,
         spec => Some(store::Reader::open(spec)?),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(serve(settings, sinks, known))
+    runtime.block_on(serve(settings, listener, sinks, known))
 }
 
 async fn serve(
     s: CollectSettings,
+    listener: tokio::net::TcpListener,
     mut sinks: Vec<store::Sink>,
     known: Option<store::Reader>,
 ) -> Result<()> {
@@ -68,9 +81,6 @@ async fn serve(
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let listener = tokio::net::TcpListener::bind(s.listen)
-        .await
-        .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener
         .local_addr()
         .with_context(|| format!("listening on {}", s.listen))?;
@@ -249,6 +259,13 @@ pub fn backup(s: &BackupSettings) -> Result<()> {
             return Err(refuse("--store stdout keeps nothing to back up".into()));
         }
     };
+    if let Some(file) = store::sqlite::part_of(path, &s.to) {
+        return Err(refuse(format!(
+            "--to {} is {} of the store itself; write the copy to another file",
+            s.to.display(),
+            file
+        )));
+    }
     let db = store::Db::open_existing(path)?;
     if s.to.as_os_str() == "-" {
         return backup_to_stdout(&db, path);
@@ -257,6 +274,12 @@ pub fn backup(s: &BackupSettings) -> Result<()> {
         if !s.force {
             return Err(refuse(format!(
                 "{} exists; give --force to replace it",
+                s.to.display()
+            )));
+        }
+        if store::lock::in_use(&s.to) {
+            return Err(refuse(format!(
+                "{} is the store of a running collector; stop it first, or choose another file",
                 s.to.display()
             )));
         }
@@ -300,7 +323,10 @@ fn backup_to_stdout(db: &store::Db, path: &std::path::Path) -> Result<()> {
 
 /// A SQLite file and its journal files, if there.
 fn remove_store_files(file: &std::path::Path) -> Result<()> {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
+    let journals = store::sqlite::PARTS
+        .iter()
+        .filter(|(suffix, _)| *suffix != ".lock");
+    for (suffix, _) in journals {
         let file = store::sqlite::with_suffix(file, suffix);
         match std::fs::remove_file(&file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

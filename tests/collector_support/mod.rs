@@ -40,10 +40,17 @@ pub struct Collector {
 
 impl Collector {
     pub fn start(store: &str, extra: &[&str]) -> Collector {
-        let mut child = Command::new(BIN)
-            .args(["collect", "--listen", "127.0.0.1:0", "--store", store])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["collect", "--listen", "127.0.0.1:0", "--store", store])
             .args(extra)
-            .env_clear()
+            .env_clear();
+        Collector::spawn(cmd)
+    }
+
+    /// Any server of the binary (`collect`, `dashboard`) started by `cmd`, once it says
+    /// `listening on ADDR`.
+    pub fn spawn(mut cmd: Command) -> Collector {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

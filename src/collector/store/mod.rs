@@ -14,6 +14,7 @@
 //! - [`Sink`]: the write side a writer thread owns; [`Reader`]: the read side.
 
 pub mod forget;
+pub mod lock;
 pub mod pgsink;
 pub mod pgtls;
 pub mod pgurl;

@@ -49,20 +49,20 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         let shown = path.display().to_string();
         let opened = (|| {
-            Self::refuse_other_files(path, true)?;
-            let conn = Connection::open(path).map_err(|e| explain(&shown, e.into()))?;
+            let conn =
+                Connection::open(path).map_err(|e| explain(path, Access::Write, e.into()))?;
             let mut db = Db {
                 conn,
                 path: path.to_path_buf(),
                 known: Known::default(),
             };
-            db.found()?;
+            db.found(Access::Write)?;
             db.configure()
-                .map_err(|e| explain(&shown, e.context("configuring")))?;
+                .map_err(|e| explain(path, Access::Write, e.context("configuring")))?;
             db.migrate()
-                .map_err(|e| explain(&shown, e.context("migrating")))?;
+                .map_err(|e| explain(path, Access::Write, e.context("migrating")))?;
             write::probe(&mut db)
-                .map_err(|e| explain(&shown, e.context("it cannot take a write")))?;
+                .map_err(|e| explain(path, Access::Write, e.context("it cannot take a write")))?;
             Ok(db)
         })();
         opened.map_err(|e: anyhow::Error| match crate::exit::class_of(&e) {
@@ -87,6 +87,13 @@ impl Db {
     }
 
     /// Open an existing spartakus store of any version up to this binary's, read only.
+    ///
+    /// Only SQLite opens the file (its header is checked by the first query): a descriptor of
+    /// the store opened and closed beside SQLite's would drop every POSIX lock this process
+    /// holds on it, and another process would then take the live WAL for its own (issue 17).
+    /// A store whose directory this user cannot write is read as it is, through its existing
+    /// `-wal` and `-shm` (a collector has it open); with neither, no collector has it open and it
+    /// is read as an immutable file.
     fn open_any_version(path: &Path) -> Result<(Db, i64)> {
         let shown = path.display();
         if !path.exists() {
@@ -94,22 +101,16 @@ impl Db {
                 "store {shown} does not exist (start `spartakus collect --store {shown}` first)"
             )));
         }
-        Self::refuse_other_files(path, false)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening store {shown}"))?;
+        if path.is_dir() {
+            return Err(refuse(format!("store {shown} is a directory, not a file")));
+        }
+        let conn = Self::connect_read_only(path)?;
         let db = Db {
             conn,
             path: path.to_path_buf(),
             known: Known::default(),
         };
-        db.conn
-            .busy_timeout(Duration::from_secs(5))
-            .and_then(|()| db.conn.pragma_update(None, "query_only", true))
-            .with_context(|| format!("configuring store {shown}"))?;
-        match db.found()? {
+        match db.found(Access::Read)? {
             Found::Empty => Err(refuse(format!(
                 "no spartakus store in {shown}: the database is empty (a copy of a running \
                  store's file misses what is still in its WAL; copy stores with `spartakus backup`)"
@@ -118,35 +119,47 @@ impl Db {
         }
     }
 
-    /// A file that is not SQLite (or, unless `empty_ok`, an empty one) refused with a message
-    /// that says so.
-    fn refuse_other_files(path: &Path, empty_ok: bool) -> Result<()> {
-        use std::io::Read;
-        let shown = path.display();
-        let Ok(mut file) = std::fs::File::open(path) else {
-            return Ok(()); // missing (created by `open`), or unreadable (SQLite says why)
+    /// A connection to `path` that only reads (see [`Db::open_any_version`]). It is opened for
+    /// writing where this user may write, like the `sqlite3` shell's, so that the last
+    /// connection to close checkpoints the WAL and removes it, and made `query_only`.
+    fn connect_read_only(path: &Path) -> Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let configure = |conn: Connection| -> rusqlite::Result<Connection> {
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "query_only", true)?;
+            // The first read: the header is checked here, and the WAL index opened.
+            conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
         };
-        let mut head = [0u8; 16];
-        let n = file.read(&mut head).unwrap_or(0);
-        if n == 0 {
-            if empty_ok {
-                return Ok(());
+        let first = Connection::open_with_flags(path, flags).and_then(configure);
+        let cannot_open = |e: &rusqlite::Error| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+            )
+        };
+        match first {
+            Ok(conn) => Ok(conn),
+            Err(e) if cannot_open(&e) && !with_suffix(path, "-wal").exists() => {
+                // No WAL: no collector has the store open, and SQLite cannot create the WAL
+                // index beside it. Nothing changes the file while it is read.
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                Connection::open_with_flags(immutable_uri(path), flags)
+                    .and_then(configure)
+                    .map_err(|e| explain(path, Access::Read, e.into()))
             }
-            return Err(refuse(format!(
-                "no spartakus store in {shown}: the file is empty"
-            )));
+            Err(e) => Err(explain(path, Access::Read, e.into())),
         }
-        if n < 16 || &head != b"SQLite format 3\0" {
-            return Err(refuse(format!(
-                "{shown} is not a spartakus store (not a SQLite database)"
-            )));
-        }
-        Ok(())
     }
 
     /// What the file holds: refuses another program's database and a newer schema.
-    fn found(&self) -> Result<Found> {
+    fn found(&self, access: Access) -> Result<Found> {
         let shown = self.path.display();
+        let explain = |e: rusqlite::Error| explain(&self.path, access, e.into());
         let tables: Vec<String> = (|| {
             let mut stmt = self
                 .conn
@@ -154,8 +167,17 @@ impl Db {
             let names = stmt.query_map([], |r| r.get(0))?;
             names.collect::<rusqlite::Result<Vec<String>>>()
         })()
-        .map_err(|e| explain(&shown.to_string(), e.into()))?;
+        .map_err(explain)?;
         if tables.is_empty() {
+            let pages: i64 = self
+                .conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(explain)?;
+            if pages == 0 && access == Access::Read {
+                return Err(refuse(format!(
+                    "no spartakus store in {shown}: the file is empty"
+                )));
+            }
             return Ok(Found::Empty);
         }
         if !tables.iter().any(|t| t == "schema_migrations") {
@@ -170,7 +192,7 @@ impl Db {
                 [],
                 |r| r.get(0),
             )
-            .map_err(|e| explain(&shown.to_string(), e.into()))?;
+            .map_err(explain)?;
         if version > schema::version() {
             return Err(refuse(format!(
                 "store {shown} has schema version {version}, newer than this binary's ({}); \
@@ -245,6 +267,12 @@ impl Db {
         })();
         if let Err(e) = copied {
             let _ = std::fs::remove_file(&partial);
+            if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
+                return Err(refuse(format!(
+                    "cannot write the backup {shown}: {}",
+                    directory_fault(to)
+                )));
+            }
             return Err(anyhow::Error::from(e).context(format!("writing {}", partial.display())));
         }
         std::fs::rename(&partial, to)
@@ -264,24 +292,108 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// An error of the store at `shown`, said as the operator needs it: a damaged file, or a file
-/// that is not a database, is named as such.
-fn explain(shown: &str, e: anyhow::Error) -> anyhow::Error {
+/// Why a store is opened: the collector writes (and creates), the views only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
+}
+
+/// `file:` URI of `path` with `immutable=1`: SQLite reads it without locks or a WAL index.
+fn immutable_uri(path: &Path) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    // What a file: URI's path may not hold as it is.
+    const PATH: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#').add(b' ');
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let encoded = utf8_percent_encode(&absolute.to_string_lossy(), PATH).to_string();
+    format!("file:{encoded}?immutable=1")
+}
+
+/// An error of the store at `path`, said as the operator needs it: a damaged file, a file that
+/// is not a database, or one that cannot be opened or written is named as such, in words rather
+/// than SQLite's codes.
+fn explain(path: &Path, access: Access, e: anyhow::Error) -> anyhow::Error {
+    let shown = path.display();
     let code = e
         .chain()
         .find_map(|c| c.downcast_ref::<rusqlite::Error>())
         .and_then(rusqlite::Error::sqlite_error_code);
-    match code {
-        Some(ErrorCode::NotADatabase) => refuse(format!(
+    match (code, access) {
+        (Some(ErrorCode::NotADatabase), _) => refuse(format!(
             "{shown} is not a spartakus store (not a SQLite database)"
         )),
-        Some(ErrorCode::DatabaseCorrupt) => refuse(format!(
+        (Some(ErrorCode::DatabaseCorrupt), _) => refuse(format!(
             "store {shown} is damaged ({e:#}); restore it from a backup"
         )),
-        Some(ErrorCode::ReadOnly) => refuse(format!(
+        (Some(ErrorCode::ReadOnly), Access::Write) => refuse(format!(
             "store {shown} is read-only ({e:#}); the collector needs to write to it and its directory"
         )),
+        (Some(ErrorCode::CannotOpen), Access::Write) => refuse(format!(
+            "cannot create or open store {shown}: {} (the store is the file and its -wal and \
+                 -shm beside it)",
+            directory_fault(path)
+        )),
+        (Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly), Access::Read) => refuse(format!(
+            "cannot read store {shown}: this user may not write its directory, and SQLite needs \
+             {wal} and {shm} beside it to read it while a collector has it open; run this as the \
+             collector's user, or read a copy made with `spartakus backup`",
+            wal = with_suffix(path, "-wal").display(),
+            shm = with_suffix(path, "-shm").display(),
+        )),
         _ => e,
+    }
+}
+
+/// The files of the store at `store`: the database, its journals and the collector's lock.
+pub const PARTS: [(&str, &str); 5] = [
+    ("", "the file"),
+    ("-wal", "the WAL"),
+    ("-shm", "the WAL index"),
+    ("-journal", "the rollback journal"),
+    (".lock", "the collector's lock"),
+];
+
+/// Which part of the store at `store` the path `other` names, if any (as far as the file
+/// system can tell without opening either: same directory after resolving links, same name).
+pub fn part_of(store: &Path, other: &Path) -> Option<&'static str> {
+    let resolve = |path: &Path| -> Option<PathBuf> {
+        let dir = std::fs::canonicalize(directory_of(path)).ok()?;
+        Some(dir.join(path.file_name()?))
+    };
+    let store = resolve(store)?;
+    let other = resolve(other)?;
+    let same = |a: &Path, b: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => a == b,
+        }
+    };
+    PARTS
+        .iter()
+        .find(|(suffix, _)| same(&with_suffix(&store, suffix), &other))
+        .map(|(_, name)| *name)
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+pub fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Why a file cannot be created or opened at `path`, as far as its directory tells.
+pub fn directory_fault(path: &Path) -> String {
+    let dir = directory_of(path);
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("the directory {shown} does not exist")
+        }
+        Err(e) => format!("the directory {shown} cannot be read ({e})"),
+        Ok(meta) if !meta.is_dir() => format!("{shown} is not a directory"),
+        Ok(_) => format!("this user may not create or write files in the directory {shown}"),
     }
 }
 
