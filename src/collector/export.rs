@@ -17,8 +17,8 @@ use super::settings::{ExportFormat, ExportSettings};
 use super::store::sql::Conn;
 use super::store::stored::{self, Cursor};
 use super::store::{Reader, read};
-use super::trends::csv_field;
 use crate::contract::{Node, Report, ReportWriter};
+use crate::text::csv_field;
 use anyhow::{Context, Result};
 use std::io::Write;
 

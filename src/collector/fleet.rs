@@ -286,83 +286,8 @@ pub fn size_bucket(nodes: u64) -> &'static str {
         .map_or(">1000", |(_, label)| *label)
 }
 
-/// A Prometheus label value: `\\`, `\"` and, for every character that is not printable ASCII,
-/// `\\u{...}` (so the text shows the escape and no parser is confused).
-fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            ' '..='~' => out.push(c),
-            _ => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
-        }
-    }
-    out
-}
-
-/// The fleet as Prometheus gauges (`spartakus_fleet_...`): clusters and nodes in all, by
-/// category (at most `top` values per dimension, the rest as `other`) and clusters by size.
-/// Label sets stay bounded whatever the reports say.
-pub fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let p = "spartakus_fleet";
-    let gauge = |out: &mut String, name: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {p}_{name} {help}");
-        let _ = writeln!(out, "# TYPE {p}_{name} gauge");
-    };
-    gauge(
-        &mut out,
-        "clusters",
-        "Clusters whose latest report came in the last 24 hours.",
-    );
-    let _ = writeln!(out, "{p}_clusters {}", tally.clusters);
-    gauge(
-        &mut out,
-        "nodes",
-        "Nodes of those clusters, by their latest reports (last 24 hours).",
-    );
-    let _ = writeln!(out, "{p}_nodes {}", tally.nodes);
-    let by = |out: &mut String, name: &str, what: fn(&Count) -> u64| {
-        for dimension in Dimension::ALL {
-            for (value, count) in tally.top(dimension, top) {
-                let _ = writeln!(
-                    out,
-                    "{p}_{name}{{dimension=\"{}\",value=\"{}\"}} {}",
-                    dimension.name(),
-                    label(&value),
-                    what(&count)
-                );
-            }
-        }
-    };
-    gauge(
-        &mut out,
-        "clusters_by_category",
-        "Clusters with a value of a category (last 24 hours).",
-    );
-    by(&mut out, "clusters_by_category", |c| c.clusters);
-    gauge(
-        &mut out,
-        "nodes_by_category",
-        "Nodes with a value of a category (last 24 hours).",
-    );
-    by(&mut out, "nodes_by_category", |c| c.nodes);
-    gauge(
-        &mut out,
-        "clusters_by_size",
-        "Clusters by how many nodes they have (last 24 hours).",
-    );
-    for (_, bucket) in SIZE_BUCKETS {
-        let n = sizes.get(bucket).copied().unwrap_or(0);
-        let _ = writeln!(out, "{p}_clusters_by_size{{nodes=\"{bucket}\"}} {n}");
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::contract::Resource;
 
@@ -417,8 +342,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn profiles_and_tallies() {
+    /// Three clusters: two of `p` (v1.33; amd64 with a GPU, amd64, arm64) and one of a single
+    /// arm64 node; `p` is returned too.
+    pub(crate) fn three_clusters() -> (Profile, Tally) {
         let report = Report {
             master_version: Some("v1.33.2-eks-1".into()),
             ..Report::default()
@@ -427,6 +353,17 @@ mod tests {
         for n in [node("amd64", "0"), node("amd64", "8"), node("arm64", "0")] {
             p.add(&n);
         }
+        let mut small = Profile::of(&Report::default());
+        small.add(&node("arm64", "0"));
+        let mut t = Tally::default();
+        t.add(&p, 2);
+        t.add(&small, 1);
+        (p, t)
+    }
+
+    #[test]
+    fn profiles_and_tallies() {
+        let (p, t) = three_clusters();
         assert_eq!(p.nodes, 3);
         assert_eq!(p.values[&Dimension::KubernetesVersion]["v1.33"], 3);
         assert_eq!(p.values[&Dimension::Architecture]["amd64"], 2);
@@ -440,11 +377,6 @@ mod tests {
             "the same bytes for the same profile"
         );
 
-        let mut small = Profile::of(&Report::default());
-        small.add(&node("arm64", "0"));
-        let mut t = Tally::default();
-        t.add(&p, 2);
-        t.add(&small, 1);
         assert_eq!((t.clusters, t.nodes), (3, 7));
         let arch = t.top(Dimension::Architecture, 10);
         assert_eq!(arch[0].0, "amd64");
@@ -470,35 +402,6 @@ mod tests {
             versions.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
             ["v1.33", NOT_REPORTED]
         );
-        let sizes = BTreeMap::from([("2-5", 2u64), ("1", 1)]);
-        let text = metrics_text(&t, &sizes, 1);
-        assert!(text.contains("spartakus_fleet_clusters 3\n"), "{text}");
-        assert!(text.contains("spartakus_fleet_nodes 7\n"), "{text}");
-        assert!(
-            text.contains(
-                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="amd64"} 4"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="other"} 3"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"spartakus_fleet_clusters_by_size{nodes="2-5"} 2"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"spartakus_fleet_clusters_by_size{nodes=">1000"} 0"#),
-            "{text}"
-        );
-        assert_eq!(label("a\"b\\c\u{2028}"), r#"a\"b\\c\\u{2028}"#);
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (_, v) = line.rsplit_once(' ').unwrap();
-            assert!(v.parse::<u64>().is_ok(), "{line}");
-        }
         assert_eq!(size_bucket(0), "0");
         assert_eq!(size_bucket(3), "2-5");
         assert_eq!(size_bucket(5000), ">1000");

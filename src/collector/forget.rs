@@ -8,10 +8,11 @@
 //! IPv6 /64, kept no longer than its allowance) and per cluster ID in the store.
 
 use super::metrics::Forget;
-use super::server::{Done, State, log};
+use super::server::{Done, State};
 use super::sources::Source;
 use super::store::Forgot;
 use crate::contract::limits::check_cluster_id;
+use crate::log;
 use hyper::body::Incoming as Body;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -103,7 +104,7 @@ pub async fn delete(state: &State, req: &Request<Body>) -> Done {
         ),
         Ok(Err(e)) => {
             let cause = format!("{e:#}").replace(&cluster, "...");
-            log(&format!("forgetting a cluster failed: {cause}"));
+            log::line(&format!("forgetting a cluster failed: {cause}"));
             failed(state)
         }
         Err(_) => failed(state),

@@ -5,9 +5,11 @@
 //! none. When the store cannot be read the gauges are left out (absent means unknown; a stale
 //! value would look like a fleet that stopped changing), and the log says so once.
 
-use super::fleet;
-use super::server::log;
+use super::fleet::{Count, Dimension, SIZE_BUCKETS, Tally};
 use super::store::{Reader, read};
+use crate::log;
+use crate::prom::{Kind, Text};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,7 @@ impl FleetGauges {
                 return Ok(None);
             };
             let fleet = read::last_day(reader.conn(), crate::time::now_secs())?;
-            anyhow::Ok(Some(fleet::metrics_text(&fleet.tally, &fleet.sizes, TOP)))
+            anyhow::Ok(Some(metrics_text(&fleet.tally, &fleet.sizes, TOP)))
         });
         let text: Arc<str> = match tokio::time::timeout(WAIT, made).await {
             Ok(Ok(Ok(Some(text)))) => {
@@ -54,7 +56,7 @@ impl FleetGauges {
                     .failing
                     .swap(false, std::sync::atomic::Ordering::Relaxed)
                 {
-                    log("fleet gauges: the store can be read again");
+                    log::line("fleet gauges: the store can be read again");
                 }
                 Arc::from(text)
             }
@@ -70,7 +72,7 @@ impl FleetGauges {
                     .failing
                     .swap(true, std::sync::atomic::Ordering::Relaxed)
                 {
-                    log(&format!(
+                    log::line(&format!(
                         "fleet gauges: reading the store failed, left out of /metrics until it can be read: {why}"
                     ));
                 }
@@ -81,5 +83,113 @@ impl FleetGauges {
             *last = Some((Instant::now(), text.clone()));
         }
         text
+    }
+}
+
+/// A fleet value as a label value: every character that is not printable ASCII written as
+/// `\u{...}`, before the exposition's own escaping.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    out
+}
+
+/// The fleet as Prometheus gauges (`spartakus_fleet_...`): clusters and nodes in all, by
+/// category (at most `top` values per dimension, the rest as `other`) and clusters by size.
+/// Label sets stay bounded whatever the reports say.
+fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> String {
+    let mut text = Text::new();
+    let name = |n: &str| format!("spartakus_fleet_{n}");
+    text.single(
+        &name("clusters"),
+        Kind::Gauge,
+        "Clusters whose latest report came in the last 24 hours.",
+        tally.clusters,
+    );
+    text.single(
+        &name("nodes"),
+        Kind::Gauge,
+        "Nodes of those clusters, by their latest reports (last 24 hours).",
+        tally.nodes,
+    );
+    let by: [(&str, &str, fn(&Count) -> u64); 2] = [
+        (
+            "clusters_by_category",
+            "Clusters with a value of a category (last 24 hours).",
+            |c| c.clusters,
+        ),
+        (
+            "nodes_by_category",
+            "Nodes with a value of a category (last 24 hours).",
+            |c| c.nodes,
+        ),
+    ];
+    for (n, help, what) in by {
+        text.family(&name(n), Kind::Gauge, help);
+        for dimension in Dimension::ALL {
+            for (value, count) in tally.top(dimension, top) {
+                let labels = [("dimension", dimension.name()), ("value", &label(&value))];
+                text.sample(&name(n), &labels, what(&count));
+            }
+        }
+    }
+    text.family(
+        &name("clusters_by_size"),
+        Kind::Gauge,
+        "Clusters by how many nodes they have (last 24 hours).",
+    );
+    for (_, bucket) in SIZE_BUCKETS {
+        let n = sizes.get(bucket).copied().unwrap_or(0);
+        text.sample(&name("clusters_by_size"), &[("nodes", bucket)], n);
+    }
+    text.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::fleet;
+    use crate::prom::label_value;
+
+    #[test]
+    fn the_fleet_as_gauges() {
+        let (_, t) = fleet::tests::three_clusters();
+        let sizes = BTreeMap::from([("2-5", 2u64), ("1", 1)]);
+        let text = metrics_text(&t, &sizes, 1);
+        assert!(text.contains("spartakus_fleet_clusters 3\n"), "{text}");
+        assert!(text.contains("spartakus_fleet_nodes 7\n"), "{text}");
+        assert!(
+            text.contains(
+                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="amd64"} 4"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="other"} 3"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"spartakus_fleet_clusters_by_size{nodes="2-5"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"spartakus_fleet_clusters_by_size{nodes=">1000"} 0"#),
+            "{text}"
+        );
+        assert_eq!(
+            label_value(&label("a\"b\\c\u{2028}")),
+            r#"a\"b\\c\\u{2028}"#
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = line.rsplit_once(' ').unwrap();
+            assert!(v.parse::<u64>().is_ok(), "{line}");
+        }
     }
 }

@@ -516,7 +516,7 @@ async fn store(
 /// The store could not take the report: 503, and the client retries later.
 fn store_failed(state: &State, log: Option<&str>) -> Refusal {
     if let Some(log) = log {
-        super::server::log(log);
+        crate::log::line(log);
     }
     state.metrics.store_error();
     Refusal {
@@ -531,7 +531,7 @@ fn store_failed(state: &State, log: Option<&str>) -> Refusal {
 
 /// A failure of the collector itself: 500.
 fn internal(log: &str) -> Refusal {
-    super::server::log(log);
+    crate::log::line(log);
     Refusal {
         reason: None,
         status: StatusCode::INTERNAL_SERVER_ERROR,

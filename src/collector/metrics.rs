@@ -3,7 +3,7 @@
 
 use crate::contract::Clamps;
 use crate::contract::limits::Field;
-use std::fmt::Write;
+use crate::prom::{Kind, Text};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -193,74 +193,77 @@ impl Metrics {
 
     /// The exposition text.
     pub fn render(&self) -> String {
-        let mut s = String::with_capacity(4096);
-        let p = PREFIX;
-        let _ = writeln!(s, "# HELP {p}_build_info The running version.");
-        let _ = writeln!(s, "# TYPE {p}_build_info gauge");
-        let _ = writeln!(
-            s,
-            "{p}_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        counter(
-            &mut s,
-            "reports_accepted_total",
-            "Reports stored (answered 204, duplicates not included).",
-            self.accepted.load(Relaxed),
-        );
-        counter(
-            &mut s,
-            "reports_duplicate_total",
-            "Reports already stored (same idempotency key, or same content within the window), answered 204.",
-            self.duplicates.load(Relaxed),
-        );
-        counter(
-            &mut s,
-            "nodes_accepted_total",
-            "Nodes in stored reports.",
-            self.nodes.load(Relaxed),
-        );
+        let mut text = Text::new();
+        self.write(&mut text);
+        text.finish()
+    }
+
+    /// The counters, written to `text`.
+    pub fn write(&self, text: &mut Text) {
+        let name = |n: &str| format!("{PREFIX}_{n}");
+        let version = env!("CARGO_PKG_VERSION");
+        text.family(&name("build_info"), Kind::Gauge, "The running version.")
+            .sample(&name("build_info"), &[("version", version)], 1);
+        for (n, help, value) in [
+            (
+                "reports_accepted_total",
+                "Reports stored (answered 204, duplicates not included).",
+                &self.accepted,
+            ),
+            (
+                "reports_duplicate_total",
+                "Reports already stored (same idempotency key, or same content within the window), answered 204.",
+                &self.duplicates,
+            ),
+            (
+                "nodes_accepted_total",
+                "Nodes in stored reports.",
+                &self.nodes,
+            ),
+        ] {
+            text.single(&name(n), Kind::Counter, help, value.load(Relaxed));
+        }
         labeled_counter(
-            &mut s,
+            text,
             "reports_rejected_total",
             "Report requests refused, by reason.",
             "reason",
             Reason::ALL.iter().map(|r| r.label()).zip(&self.rejected),
         );
         labeled_counter(
-            &mut s,
+            text,
             "values_clamped_total",
             "Optional values of stored reports cut to the report's limits (over-long text, control characters, capacity entries folded into `other`, extensions dropped, workload counts, buckets and ages over theirs), by field.",
             "field",
             Field::ALL.iter().map(|f| f.label()).zip(&self.clamped),
         );
-        counter(
-            &mut s,
-            "store_errors_total",
-            "Reports that could not be stored (answered 500 or 503).",
-            self.store_errors.load(Relaxed),
-        );
-        counter(
-            &mut s,
-            "connections_unread_total",
-            "Connections closed because the client did not read a response within --header-timeout.",
-            self.unread.load(Relaxed),
-        );
-        counter(
-            &mut s,
-            "reports_pruned_total",
-            "Reports deleted by retention.",
-            self.pruned.load(Relaxed),
-        );
-        self.render_responses(&mut s);
-        self.render_latency(&mut s);
-        s
+        for (n, help, value) in [
+            (
+                "store_errors_total",
+                "Reports that could not be stored (answered 500 or 503).",
+                &self.store_errors,
+            ),
+            (
+                "connections_unread_total",
+                "Connections closed because the client did not read a response within --header-timeout.",
+                &self.unread,
+            ),
+            (
+                "reports_pruned_total",
+                "Reports deleted by retention.",
+                &self.pruned,
+            ),
+        ] {
+            text.single(&name(n), Kind::Counter, help, value.load(Relaxed));
+        }
+        self.render_responses(text);
+        self.render_latency(text);
     }
 
     /// Responses by status code, and deletion requests by result.
-    fn render_responses(&self, s: &mut String) {
+    fn render_responses(&self, text: &mut Text) {
         labeled_counter(
-            s,
+            text,
             "http_responses_total",
             "HTTP responses, by status code.",
             "code",
@@ -273,7 +276,7 @@ impl Metrics {
                 .zip(&self.responses),
         );
         labeled_counter(
-            s,
+            text,
             "forget_requests_total",
             "Requests to forget a cluster (DELETE /api/v1/clusters/...), by result.",
             "result",
@@ -282,60 +285,52 @@ impl Metrics {
     }
 
     /// The gauge of requests in flight and the latency histogram.
-    fn render_latency(&self, s: &mut String) {
-        let p = PREFIX;
-        let _ = writeln!(s, "# HELP {p}_requests_in_flight Requests being handled.");
-        let _ = writeln!(s, "# TYPE {p}_requests_in_flight gauge");
-        let _ = writeln!(s, "{p}_requests_in_flight {}", self.in_flight.load(Relaxed));
-        let name = format!("{p}_request_duration_seconds");
-        let _ = writeln!(
-            s,
-            "# HELP {name} Time from request head to response, all endpoints."
+    fn render_latency(&self, text: &mut Text) {
+        text.single(
+            &format!("{PREFIX}_requests_in_flight"),
+            Kind::Gauge,
+            "Requests being handled.",
+            self.in_flight.load(Relaxed),
         );
-        let _ = writeln!(s, "# TYPE {name} histogram");
+        let name = format!("{PREFIX}_request_duration_seconds");
+        text.family(
+            &name,
+            Kind::Histogram,
+            "Time from request head to response, all endpoints.",
+        );
+        let bucket = format!("{name}_bucket");
         let mut cumulative = 0;
         for (i, n) in self.latency_buckets.iter().enumerate() {
             cumulative += n.load(Relaxed);
             let le = BUCKETS
                 .get(i)
                 .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(s, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+            text.sample(&bucket, &[("le", &le)], cumulative);
         }
-        let _ = writeln!(
-            s,
-            "{name}_sum {}",
-            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
+        let sum = self.latency_sum_micros.load(Relaxed) as f64 / 1e6;
+        text.sample(&format!("{name}_sum"), &[], sum).sample(
+            &format!("{name}_count"),
+            &[],
+            self.latency_count.load(Relaxed),
         );
-        let _ = writeln!(s, "{name}_count {}", self.latency_count.load(Relaxed));
     }
 }
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "spartakus_collector";
 
-/// One unlabelled counter, with its HELP and TYPE lines.
-fn counter(s: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(s, "# HELP {PREFIX}_{name} {help}");
-    let _ = writeln!(s, "# TYPE {PREFIX}_{name} counter");
-    let _ = writeln!(s, "{PREFIX}_{name} {value}");
-}
-
 /// One counter family with a single label: a series per (label value, count).
-fn labeled_counter<'a, V: std::fmt::Display>(
-    s: &mut String,
+fn labeled_counter<'a, V: AsRef<str>>(
+    text: &mut Text,
     name: &str,
     help: &str,
     label: &str,
     series: impl Iterator<Item = (V, &'a AtomicU64)>,
 ) {
-    let _ = writeln!(s, "# HELP {PREFIX}_{name} {help}");
-    let _ = writeln!(s, "# TYPE {PREFIX}_{name} counter");
+    let name = format!("{PREFIX}_{name}");
+    text.family(&name, Kind::Counter, help);
     for (value, n) in series {
-        let _ = writeln!(
-            s,
-            "{PREFIX}_{name}{{{label}=\"{value}\"}} {}",
-            n.load(Relaxed)
-        );
+        text.sample(&name, &[(label, value.as_ref())], n.load(Relaxed));
     }
 }
 

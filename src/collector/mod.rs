@@ -101,7 +101,7 @@ async fn serve(
         known,
     ));
     tokio::spawn(maintenance(state.clone(), s.retention_days));
-    server::log(&s.describe(addr, state.budget.bytes()));
+    crate::log::line(&s.describe(addr, state.budget.bytes()));
 
     // The first signal drains; a second one (of either kind) stops at once.
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
@@ -112,7 +112,7 @@ async fn serve(
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        server::log(&format!(
+        crate::log::line(&format!(
             "{name}: no longer accepting; finishing requests in flight (up to {}s; a second signal stops at once)",
             grace.as_secs()
         ));
@@ -134,7 +134,7 @@ async fn serve(
     };
     server::serve(listener, state.clone(), shutdown).await?;
     writer.stop().await;
-    server::log(&format!(
+    crate::log::line(&format!(
         "stopped; {} report(s) stored since start",
         state.metrics.accepted_total()
     ));
@@ -174,10 +174,10 @@ async fn maintenance(state: Arc<server::State>, days: u32) {
                 match writer.prune(cutoff).await {
                     Ok(pruned) if pruned.reports > 0 => {
                         state.metrics.pruned(pruned.reports);
-                        server::log(&format!("retention: deleted {} report(s)", pruned.reports));
+                        crate::log::line(&format!("retention: deleted {} report(s)", pruned.reports));
                     }
                     Ok(_) => {}
-                    Err(e) => server::log(&format!("retention: {e:#}")),
+                    Err(e) => crate::log::line(&format!("retention: {e:#}")),
                 }
             }
             _ = check.tick() => {

@@ -171,7 +171,7 @@ where
                 Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    log(&format!("accept failed: {e}"));
+                    crate::log::line(&format!("accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -189,7 +189,7 @@ where
     let _ = stop_tx.send(true);
     let open = max - connections.available_permits();
     if open > 0 {
-        log(&format!(
+        crate::log::line(&format!(
             "shutting down: waiting for {open} open connection(s)"
         ));
     }
@@ -197,9 +197,9 @@ where
     tokio::select! {
         closed = all_closed => if closed.is_err() {
             let open = max - connections.available_permits();
-            log(&format!("shutting down: {open} connection(s) still open after the {}s grace period; closing them", grace.as_secs()));
+            crate::log::line(&format!("shutting down: {open} connection(s) still open after the {}s grace period; closing them", grace.as_secs()));
         },
-        () = now => log("second signal: stopping at once"),
+        () = now => crate::log::line("second signal: stopping at once"),
     }
     Ok(())
 }
@@ -309,7 +309,7 @@ async fn handle(
     match tokio::spawn(answer(state, req)).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            log(&format!("a request handler failed: {e}"));
+            crate::log::line(&format!("a request handler failed: {e}"));
             Ok(Done::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").response)
         }
     }
@@ -321,7 +321,7 @@ async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> 
     let method = req.method().clone();
     let probe = PROBES.contains(&req.uri().path());
     // Never the cluster ID of a deletion request.
-    let path = printable(super::forget::shown_path(req.uri().path()), 64);
+    let path = crate::text::printable(super::forget::shown_path(req.uri().path()), 64);
     let done = route(&state, req, start).await;
     let status = done.response.status();
     let elapsed = start.elapsed();
@@ -332,16 +332,16 @@ async fn answer(state: Arc<State>, req: Request<Body>) -> Response<Full<Bytes>> 
     let cluster = done
         .cluster
         .as_deref()
-        .map(|c| format!(" cluster=\"{}\"", printable(c, 128)))
+        .map(|c| format!(" cluster=\"{}\"", crate::text::printable(c, 128)))
         .unwrap_or_default();
     let clamped = done
         .clamped
         .as_deref()
         .map(|c| format!(" clamped={c}"))
         .unwrap_or_default();
-    log(&format!(
+    crate::log::line(&format!(
         "{} {} {} in={}B {}ms{}{}{}",
-        printable(method.as_str(), 16),
+        crate::text::printable(method.as_str(), 16),
         path,
         status.as_u16(),
         done.received,
@@ -398,7 +398,9 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
 
 /// The counters, the memory budget's gauges and the fleet's.
 async fn metrics_text(state: &State) -> String {
-    let mut text = state.metrics.render();
+    use crate::prom::{Kind, Text};
+    let mut text = Text::new();
+    state.metrics.write(&mut text);
     let p = super::metrics::PREFIX;
     for (name, help, value) in [
         (
@@ -412,12 +414,10 @@ async fn metrics_text(state: &State) -> String {
             state.budget.in_use(),
         ),
     ] {
-        text.push_str(&format!(
-            "# HELP {p}_{name} {help}\n# TYPE {p}_{name} gauge\n{p}_{name} {value}\n"
-        ));
+        text.single(&format!("{p}_{name}"), Kind::Gauge, help, value);
     }
-    text.push_str(&state.fleet.text(state.known.as_ref()).await);
-    text
+    text.push(&state.fleet.text(state.known.as_ref()).await);
+    text.finish()
 }
 
 /// Ready: the store can take a report now. The writers know whether their last attempt went
@@ -439,48 +439,3 @@ async fn ready(state: &State) -> bool {
 
 /// How long a successful write vouches for the store.
 const FRESH: Duration = Duration::from_secs(10);
-
-/// Text from a client (or a report), made safe for one line of a log or a terminal: every
-/// character that is not plain printable ASCII is written as `\u{...}` (so no line separator,
-/// bidirectional override or escape sequence gets through), a backslash as `\\` and a double
-/// quote as `\"` (so a quoted field cannot be closed early); at most
-/// `max` characters, then `...`.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for c in text.chars().take(max) {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            ' '..='~' => out.push(c),
-            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
-    }
-    if text.chars().nth(max).is_some() {
-        out.push_str("...");
-    }
-    out
-}
-
-/// One line on stderr, with the time.
-pub fn log(line: &str) {
-    eprintln!("{} {line}", crate::time::rfc3339(crate::time::now_secs()));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_text_is_one_safe_line() {
-        assert_eq!(printable("/api/v1", 64), "/api/v1");
-        assert_eq!(printable("/a\nb\x1b", 64), "/a\\u{a}b\\u{1b}");
-        assert_eq!(
-            printable("/x\u{2028}GET /y\u{2002}\u{202e}é\\", 64),
-            "/x\\u{2028}GET /y\\u{2002}\\u{202e}\\u{e9}\\\\"
-        );
-        assert_eq!(
-            printable(&"x".repeat(70), 64),
-            format!("{}...", "x".repeat(64))
-        );
-    }
-}

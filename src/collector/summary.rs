@@ -7,11 +7,11 @@
 //! workload statistics are those of [`workstats`].
 
 use super::fleet::{Count, Dimension, SIZE_BUCKETS};
-use super::server::printable;
 use super::store::read;
 use super::store::sql::Conn;
 use super::trends::{Period, clip};
 use super::workstats::{self, WorkloadSummary};
+use crate::text::printable;
 use anyhow::Result;
 use serde::Serialize;
 use std::fmt::Write;

@@ -3,7 +3,7 @@
 //! profile with the number of clusters whose latest report in the period had it.
 
 use super::fleet::{Count, Dimension, Profile, Tally, size_bucket};
-use super::server::printable;
+use crate::text::{csv_field, printable};
 use crate::time::{civil, days_from_civil, rfc3339_date};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -135,20 +135,6 @@ impl Trend {
             }
         }
         Trend { every, periods }
-    }
-}
-
-/// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
-pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
     }
 }
 

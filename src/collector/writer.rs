@@ -57,7 +57,7 @@ impl Health {
             return;
         };
         if state.0.take().is_some() {
-            super::server::log("store: recovered, taking reports again");
+            crate::log::line("store: recovered, taking reports again");
         }
         state.1 = Instant::now();
         self.failing.store(false, Relaxed);
@@ -70,7 +70,7 @@ impl Health {
         };
         if state.0.is_none() {
             let cause = format!("{error:#}");
-            super::server::log(&format!(
+            crate::log::line(&format!(
                 "store: failing, reports are answered 503 until it recovers: {cause}"
             ));
             state.0 = Some(cause);
@@ -274,7 +274,7 @@ fn store(sink: &mut Sink, batch: Batch, rules: &Rules, health: &Health) {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 if let Err(e) = &outcome {
-                    super::server::log(&format!("storing a report failed: {e:#}"));
+                    crate::log::line(&format!("storing a report failed: {e:#}"));
                 }
                 let _ = reply.send(outcome);
             }

@@ -176,7 +176,7 @@ impl App for Dashboard {
     fn answer(self: Arc<Self>, req: Request<Body>) -> Answer {
         Box::pin(async move {
             let start = Instant::now();
-            let path = server::printable(req.uri().path(), 64);
+            let path = crate::text::printable(req.uri().path(), 64);
             let readable = matches!(*req.method(), Method::GET | Method::HEAD);
             let text = "text/plain; charset=utf-8";
             let response = match req.uri().path() {
@@ -189,7 +189,7 @@ impl App for Dashboard {
                 "/" => match self.page().await {
                     Ok(page) => respond(StatusCode::OK, "text/html; charset=utf-8", page),
                     Err(e) => {
-                        server::log(&format!("dashboard: {e:#}"));
+                        crate::log::line(&format!("dashboard: {e:#}"));
                         let body = "the store could not be read; see the log\n";
                         respond(StatusCode::SERVICE_UNAVAILABLE, text, body.into())
                     }
@@ -204,7 +204,7 @@ impl App for Dashboard {
                 _ => respond(StatusCode::NOT_FOUND, text, "not found\n".into()),
             };
             if !response.status().is_success() || path == "/" {
-                server::log(&format!(
+                crate::log::line(&format!(
                     "GET {path} {} {}ms",
                     response.status().as_u16(),
                     start.elapsed().as_millis()
@@ -231,7 +231,7 @@ pub fn run(options: Options) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", options.listen))?;
         let addr = listener.local_addr().context("listening")?;
-        server::log(&format!(
+        crate::log::line(&format!(
             "dashboard listening on {addr}, store {}: the last {} days by {}, now = the last {} days",
             options.store,
             options.since.as_secs() / 86_400,
