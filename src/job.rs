@@ -3,8 +3,9 @@
 
 use crate::cli::{Command, Env};
 use crate::collector::settings::{
-    BackupSettings, CollectSettings, ExportSettings, SummarySettings,
+    BackupSettings, CollectSettings, DashboardSettings, ExportSettings, SummarySettings,
 };
+use crate::collector::{collect, views};
 use crate::reporter::settings::{ForgetSettings, InitSettings, ReportSettings, SendSettings};
 use anyhow::Result;
 
@@ -18,7 +19,7 @@ pub enum Job {
     Collect(CollectSettings),
     Summary(SummarySettings),
     Export(ExportSettings),
-    Dashboard(crate::collector::dashboard::serve::Options),
+    Dashboard(DashboardSettings),
     Backup(BackupSettings),
 }
 
@@ -33,9 +34,7 @@ impl Job {
             Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
             Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
             Command::Export(a) => Job::Export(ExportSettings::resolve(a, env)?),
-            Command::Dashboard(a) => Job::Dashboard(
-                crate::collector::dashboard::serve::Options::resolve(a, env)?,
-            ),
+            Command::Dashboard(a) => Job::Dashboard(DashboardSettings::resolve(a, env)?),
             Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
         })
     }
@@ -46,11 +45,11 @@ impl Job {
             Job::Report(s) => crate::reporter::report(&s),
             Job::Send(s) => crate::reporter::send::send(&s),
             Job::Forget(s) => crate::reporter::forget::forget(&s),
-            Job::Collect(s) => crate::collector::collect(s),
-            Job::Summary(s) => crate::collector::summary(&s),
-            Job::Export(s) => crate::collector::export::export(&s),
-            Job::Dashboard(s) => crate::collector::dashboard::serve::run(s),
-            Job::Backup(s) => crate::collector::backup(&s),
+            Job::Collect(s) => collect::run(s),
+            Job::Summary(s) => views::summary::run(&s),
+            Job::Export(s) => views::export::run(&s),
+            Job::Dashboard(s) => views::dashboard::run(s),
+            Job::Backup(s) => views::backup::run(&s),
         }
     }
 }

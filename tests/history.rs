@@ -204,7 +204,7 @@ fn trends_by_day_week_and_month() {
     let weeks = tidy(&ok(&[
         "summary", "--store", db, "--since", "60d", "--format", "csv",
     ]));
-    let this_week = spartakus::collector::trends::Every::Week.start(now);
+    let this_week = spartakus::collector::fleet::trends::Every::Week.start(now);
     assert_eq!(
         total(&weeks, date(this_week)),
         Some((2, 5)),
@@ -214,7 +214,7 @@ fn trends_by_day_week_and_month() {
         let secs = spartakus::time::parse_rfc3339(&format!("{start}T00:00:00Z")).unwrap();
         assert_eq!((secs / DAY + 3) % 7, 0, "{start} is a Monday");
     }
-    let c_week = date(spartakus::collector::trends::Every::Week.start(now - 40 * DAY));
+    let c_week = date(spartakus::collector::fleet::trends::Every::Week.start(now - 40 * DAY));
     assert_eq!(
         weeks.get(&(c_week, "architecture".into(), "arm64".into())),
         Some(&(1, 3)),
@@ -288,7 +288,7 @@ fn export_as_json_lines_and_csv() {
 
     let csv = ok(&["export", "--store", db, "--since", "30d", "--format", "csv"]);
     let mut rows = csv.lines();
-    let header = spartakus::collector::export::CSV_HEADER.trim_end();
+    let header = spartakus::collector::views::export::CSV_HEADER.trim_end();
     assert_eq!(rows.next(), Some(header));
     let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
     assert_eq!(rows.len(), 20 * 3 + 7 * 2, "a row per node");

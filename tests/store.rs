@@ -12,7 +12,7 @@ mod support;
 
 use anyhow::Result;
 use sha2::Digest;
-use spartakus::collector::limit::Gcra;
+use spartakus::collector::guard::limit::Gcra;
 use spartakus::collector::store::{
     Incoming, NodeSource, Outcome, Reader, Rules, Sink, Spec, read, sql::Conn,
 };
@@ -213,7 +213,7 @@ fn both_stores_summarize_the_same_fleet_alike() {
         outcomes(&mut sink, &refs, &rules(0), 0);
         drop(sink);
         let mut reader = Reader::open(&spec).unwrap();
-        let s = spartakus::collector::summary::build(reader.conn(), 2000, 30, None, 10).unwrap();
+        let s = spartakus::collector::views::summary::build(reader.conn(), 2000, 30, None, 10).unwrap();
         assert_eq!(
             (s.clusters, s.nodes, s.reports),
             (3, 22 + 8 + 15, 4),

@@ -4,10 +4,38 @@
 //! compressed bytes are never kept. As the JSON is written it is also scanned for strings longer
 //! than [`MAX_TOKEN_BYTES`], so a parser never buffers one.
 
-use super::limits::MAX_TOKEN_BYTES;
-use super::read::Invalid;
+use super::limits::{self, MAX_TOKEN_BYTES};
 use sha2::{Digest, Sha256};
+use std::fmt;
 use std::io::{Read, Write};
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// The decompressed body is larger than [`limits::MAX_BODY_BYTES`] (HTTP 413).
+    TooLarge,
+    /// The body says gzip but is not (HTTP 400).
+    BadEncoding(String),
+    /// Not JSON at all, or truncated (HTTP 400).
+    Syntax(String),
+    /// JSON, but not a valid report: types, required values, limits (HTTP 400).
+    Schema(String),
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::TooLarge => write!(
+                f,
+                "report larger than {} MiB once decompressed",
+                limits::MAX_BODY_BYTES >> 20
+            ),
+            Invalid::BadEncoding(m) => write!(f, "body is not valid gzip: {m}"),
+            Invalid::Syntax(m) => write!(f, "invalid JSON: {m}"),
+            Invalid::Schema(m) => write!(f, "invalid report: {m}"),
+        }
+    }
+}
 
 /// The largest buffer a report is kept in. The first buffers are smaller ([`chunk_size`]), so a
 /// body that has sent little holds little.

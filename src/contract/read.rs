@@ -14,6 +14,7 @@
 //! (`nodes[3].osImage`).
 
 use super::Json;
+pub use super::decode::Invalid;
 use super::limits::{self, Clamps, MAX_NODES};
 use super::{Node, Report};
 use serde::Deserialize;
@@ -24,34 +25,6 @@ use std::fmt;
 /// ([`limits::MAX_CAPACITY`], [`limits::MAX_EXTENSIONS`]) entries are folded or dropped, but a
 /// list longer than this is nothing any reporter sends, and is refused.
 pub const MAX_LIST: usize = 1024;
-
-/// Why a body was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invalid {
-    /// The decompressed body is larger than [`limits::MAX_BODY_BYTES`] (HTTP 413).
-    TooLarge,
-    /// The body says gzip but is not (HTTP 400).
-    BadEncoding(String),
-    /// Not JSON at all, or truncated (HTTP 400).
-    Syntax(String),
-    /// JSON, but not a valid report: types, required values, limits (HTTP 400).
-    Schema(String),
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Invalid::TooLarge => write!(
-                f,
-                "report larger than {} MiB once decompressed",
-                limits::MAX_BODY_BYTES >> 20
-            ),
-            Invalid::BadEncoding(m) => write!(f, "body is not valid gzip: {m}"),
-            Invalid::Syntax(m) => write!(f, "invalid JSON: {m}"),
-            Invalid::Schema(m) => write!(f, "invalid report: {m}"),
-        }
-    }
-}
 
 /// A checked report: its own fields (clamped; `nodes` empty; the workload part, if any, whole
 /// and clamped in `report.workloads`), how many nodes it has, and what was clamped in all.

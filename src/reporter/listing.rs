@@ -8,7 +8,9 @@ use super::cluster::{
     Cluster, Op, Retry, Status, api_error, classify_status, deadline_error, escape, one_line,
     retry_after_of,
 };
-use super::nodelist::{ItemField, ListMeta, ListScanner, NODE_FIELDS, OBJECT_FIELDS, Piece};
+use super::nodelist::{
+    ItemField, ListMeta, ListScanner, ListSink, ListStats, NODE_FIELDS, OBJECT_FIELDS, Piece,
+};
 use super::workloads::Tally;
 use crate::contract::{NodeFacts, ObjectKind, Workloads};
 use crate::retry::Deadline;
@@ -281,18 +283,6 @@ impl Cluster {
     }
 }
 
-/// Where the items of a list go, as the scanner hands them out.
-pub trait ListSink {
-    /// Forget every item received so far: the listing starts over.
-    fn restart(&mut self) -> Result<()>;
-    /// Whether items of an unfinished page were received (a retry must then start over).
-    fn partial(&self) -> bool {
-        true
-    }
-    /// One item, reduced to the list's fields (see [`super::nodelist::Piece::Item`]).
-    fn item(&mut self, bytes: &[u8]) -> Result<()>;
-}
-
 /// Where listed nodes go.
 pub trait NodeSink {
     /// Forget every node received so far: the listing starts over.
@@ -327,13 +317,6 @@ impl ListSink for Nodes<'_> {
         })?;
         self.0.node(facts)
     }
-}
-
-/// Counts from a listing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ListStats {
-    pub pages: usize,
-    pub restarts: usize,
 }
 
 enum PageResult {

@@ -434,6 +434,25 @@ fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|at| at + head)
 }
 
+/// Where the items of a list go, as the scanner hands them out.
+pub trait ListSink {
+    /// Forget every item received so far: the listing starts over.
+    fn restart(&mut self) -> Result<()>;
+    /// Whether items of an unfinished page were received (a retry must then start over).
+    fn partial(&self) -> bool {
+        true
+    }
+    /// One item, reduced to the list's fields (see [`Piece::Item`]).
+    fn item(&mut self, bytes: &[u8]) -> Result<()>;
+}
+
+/// Counts from a listing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListStats {
+    pub pages: usize,
+    pub restarts: usize,
+}
+
 #[cfg(test)]
 #[path = "nodelist_tests.rs"]
 mod tests;

@@ -15,7 +15,7 @@
 //!   says so by carrying no `namespaces` entry;
 //! - a kind whose list failed midway is left out whole, never sent in part.
 
-use super::listing::{ListSink, ListStats};
+use super::nodelist::{ListSink, ListStats};
 use crate::contract::limits::{MAX_AGE_DAYS, WORKLOAD_BUCKETS, namespace_bucket};
 use crate::contract::{Ages, KindStats, ObjectKind, Workloads};
 use anyhow::Result;

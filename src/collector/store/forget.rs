@@ -10,19 +10,10 @@
 
 use super::sql::{Conn, Value};
 use super::write::Writable;
-use crate::collector::limit::Gcra;
-use crate::collector::trends::Every;
+use crate::collector::fleet::trends::Every;
+use crate::collector::guard::limit::Gcra;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-
-/// The tables of a report's own rows, deleted before the report (their foreign keys).
-pub const REPORT_ROWS: [&str; 5] = [
-    "capacities",
-    "nodes",
-    "extensions",
-    "workload_kinds",
-    "workload_buckets",
-];
 
 /// Deletion requests per cluster ID per hour.
 pub const PER_HOUR: u32 = 6;
@@ -82,7 +73,7 @@ fn forget_in(db: &mut dyn Conn, cluster: &str, now_ms: u64) -> Result<Forgot> {
         Err(wait) => return Ok(Forgot::RateLimited(wait)),
     };
     let id = [Value::from(cluster)];
-    for table in REPORT_ROWS {
+    for table in super::schema::REPORT_ROWS {
         db.defer(
             &format!(
                 "DELETE FROM {table} WHERE report_id IN

@@ -28,6 +28,7 @@ pub mod sqlite;
 pub mod stdout;
 pub mod stored;
 pub mod write;
+pub mod writer;
 
 use crate::contract::{Node, Report};
 use crate::exit::{Class, fail};
@@ -180,7 +181,7 @@ impl Sink {
 
     /// Pay what this sink keeps in memory from the collector's budget (the stdout store's
     /// duplicate table; the databases keep theirs on disk).
-    pub fn pay_from(&mut self, budget: &crate::collector::budget::Budget) {
+    pub fn pay_from(&mut self, budget: &crate::collector::guard::budget::Budget) {
         if let Sink::Stdout(s) = self {
             s.pay_from(budget);
         }

@@ -15,7 +15,7 @@
 use super::schema::Dialect;
 use super::sql::{Cell, Conn, Row, Value};
 use crate::collector::fleet::Profile;
-use crate::collector::trends::{Every, Period, Trend};
+use crate::collector::fleet::trends::{Every, Period, Trend};
 use crate::contract::Workloads;
 use anyhow::{Result, anyhow};
 use std::collections::HashMap;

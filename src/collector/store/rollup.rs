@@ -15,7 +15,7 @@
 use super::sql::{Conn, Value, insert_rows};
 use super::stored;
 use crate::collector::fleet::Profile;
-use crate::collector::trends::Every;
+use crate::collector::fleet::trends::Every;
 use crate::contract::Report;
 use anyhow::Result;
 use sha2::{Digest, Sha256};

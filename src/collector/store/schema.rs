@@ -6,6 +6,15 @@
 //! the rate limit, milliseconds) in `BIGINT` columns, hashes hex `CHAR(64)`. Where the two
 //! differ, a migration names a `{placeholder}` that [`Dialect::fill`] substitutes.
 
+/// The tables of a report's own rows, deleted before the report (their foreign keys).
+pub const REPORT_ROWS: [&str; 5] = [
+    "capacities",
+    "nodes",
+    "extensions",
+    "workload_kinds",
+    "workload_buckets",
+];
+
 /// Which database a statement is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

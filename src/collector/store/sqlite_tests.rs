@@ -77,7 +77,7 @@ fn migrates_once_and_the_released_schema_is_unchanged() {
 
 #[test]
 fn a_week_trend_is_counted_along_the_index_on_week_rows() {
-    use crate::collector::trends::Every;
+    use crate::collector::fleet::trends::Every;
     let dir = Scratch::new("plan");
     let mut db = Db::open(&dir.join("s.db")).unwrap();
     let mut plan = |every| {

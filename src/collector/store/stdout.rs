@@ -2,11 +2,11 @@
 //! and the rate limit are remembered in this process's memory only, within bounds: the
 //! duplicate table holds fixed-size digests, is paid for from the collector's memory budget (at
 //! most [`DEDUP_SHARE`] of it), and forgets its oldest keys first when it may grow no more; the
-//! rate limit's table is bounded by [`crate::collector::limit::MAX_TRACKED`].
+//! rate limit's table is bounded by [`crate::collector::guard::limit::MAX_TRACKED`].
 
 use super::{Incoming, Outcome, Seen};
-use crate::collector::budget::{Budget, Lease};
-use crate::collector::limit::Limiter;
+use crate::collector::guard::budget::{Budget, Lease};
+use crate::collector::guard::limit::Limiter;
 use crate::contract::ReportWriter;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -283,7 +283,7 @@ mod tests {
     /// forgetting the oldest keys first; recent duplicates are still caught.
     #[test]
     fn the_duplicate_table_is_bounded_and_paid_for() {
-        use crate::collector::budget::{Budget, PAGE};
+        use crate::collector::guard::budget::{Budget, PAGE};
         let budget = Budget::new(64 * PAGE * DEDUP_SHARE);
         let mut sink = StdoutSink::new(Box::new(std::io::sink()), 0);
         sink.pay_from(&budget);

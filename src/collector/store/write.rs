@@ -10,7 +10,7 @@ use super::rollup::Known;
 use super::rows::Rows;
 use super::schema;
 use super::sql::{Conn, Value};
-use crate::collector::limit::Gcra;
+use crate::collector::guard::limit::Gcra;
 use anyhow::{Context, Result, anyhow, bail};
 
 /// What became of a report.
@@ -410,7 +410,7 @@ pub fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<
 fn prune_in(db: &mut dyn Conn, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     if let Some(cutoff) = cutoff {
-        for table in super::forget::REPORT_ROWS {
+        for table in super::schema::REPORT_ROWS {
             db.execute(
                 &format!(
                     "DELETE FROM {table} WHERE report_id IN

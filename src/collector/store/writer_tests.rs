@@ -1,7 +1,7 @@
 //! Tests of the writer threads, on the SQLite store (both stores: tests/store.rs).
 
 use super::*;
-use crate::collector::limit::Gcra;
+use crate::collector::guard::limit::Gcra;
 use crate::collector::store::sqlite::tests::Scratch;
 use crate::collector::store::tests::incoming;
 use crate::collector::store::{Reader, Spec, read};

@@ -3,21 +3,79 @@
 //!
 //! Each cluster counts once, by its latest report in the window (whole UTC days: the last 30
 //! days are today and the 29 before). The categories are those of [`Dimension`], with versions
-//! folded to their minor release and OS images to their family (see [`super::fleet`]). The
+//! folded to their minor release and OS images to their family (see [`crate::collector::fleet`]). The
 //! workload statistics are those of [`workstats`].
 
-use super::fleet::{Count, Dimension, SIZE_BUCKETS};
-use super::store::read;
-use super::store::sql::Conn;
-use super::trends::{Period, clip};
-use super::workstats::{self, WorkloadSummary};
+use crate::collector::fleet::trends;
+use crate::collector::fleet::trends::{Period, clip};
+use crate::collector::fleet::workstats::{self, WorkloadSummary};
+use crate::collector::fleet::{Count, Dimension, SIZE_BUCKETS};
+use crate::collector::settings::{Format, SummarySettings, TrendSpec};
+use crate::collector::store;
+use crate::collector::store::read;
+use crate::collector::store::sql::Conn;
 use crate::text::printable;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fmt::Write;
 
+/// `spartakus summary`: print the fleet at a glance, or how it changed.
+pub fn run(s: &SummarySettings) -> Result<()> {
+    let mut reader = store::Reader::open(&s.store)?;
+    let now = crate::time::now_secs();
+    let text = match s.trend {
+        None => snapshot(reader.conn(), s, now),
+        Some(trend) => self::trend(reader.conn(), s, trend, now),
+    }
+    .with_context(|| format!("querying store {}", s.store))?;
+    crate::exit::print(text.as_bytes())
+}
+
+/// The fleet now, as `s.format` says.
+fn snapshot(db: &mut dyn store::sql::Conn, s: &SummarySettings, now: i64) -> Result<String> {
+    let cluster = s.cluster.as_deref();
+    Ok(match s.format {
+        Format::Table => render(&build(db, now, s.days, cluster, s.top)?, s.top),
+        Format::Json => {
+            let summary = build(db, now, s.days, cluster, s.top)?;
+            let mut json = serde_json::to_string_pretty(&summary)?;
+            json.push('\n');
+            json
+        }
+        // One period: the window, from its first day.
+        Format::Csv => {
+            let since = store::read::window_start(now, s.days);
+            let period = store::read::current_of(db, since, cluster)?;
+            trends::csv(&trends::Trend {
+                every: trends::Every::Day,
+                periods: vec![period],
+            })
+        }
+    })
+}
+
+/// How the fleet changed, period by period, as `s.format` says.
+fn trend(
+    db: &mut dyn store::sql::Conn,
+    s: &SummarySettings,
+    spec: TrendSpec,
+    now: i64,
+) -> Result<String> {
+    let since = now - i64::try_from(spec.since.as_secs()).unwrap_or(i64::MAX / 2);
+    let trend = store::read::trend(db, spec.every, since, now, s.cluster.as_deref())?;
+    Ok(match s.format {
+        Format::Table => format!(
+            "{}\n{}",
+            trends::title(&trend, s.cluster.as_deref()),
+            trends::table(&trend, s.top)
+        ),
+        Format::Json => trends::json(&trend),
+        Format::Csv => trends::csv(&trend),
+    })
+}
+
 /// What a missing value is shown as.
-pub use super::fleet::NOT_REPORTED as NONE;
+pub use crate::collector::fleet::NOT_REPORTED as NONE;
 
 /// The whole summary; its JSON form (`--format json`) is a stable interface for scripts and
 /// tests.

@@ -3,81 +3,32 @@
 //! Every answer carries a strict Content-Security-Policy; the page holds no cluster ID.
 
 use super::page::{self, View};
-use crate::cli::{DashboardArgs, Env};
-use crate::collector::server::{self, Answer, App, Shutdown};
-use crate::collector::settings;
-use crate::collector::store::{Reader, Spec, read};
-use crate::collector::trends::{Every, Trend};
+use crate::collector::fleet::trends::{Every, Trend};
+use crate::collector::http::{self, Answer, App, Shutdown};
+use crate::collector::settings::DashboardSettings;
+use crate::collector::store::{Reader, read};
 use anyhow::{Context, Result};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a page made once is served again before it is made anew.
 pub const FRESH: Duration = Duration::from_secs(30);
 
-/// `spartakus dashboard`'s settings: the store, what the page shows, and where it is served.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    pub store: Spec,
-    pub listen: SocketAddr,
-    /// How far back the charts over time go.
-    pub since: Duration,
-    pub every: Every,
-    /// "Now": each cluster by its latest report in this many days.
-    pub now_days: u32,
-    pub max_connections: usize,
-}
-
-impl Options {
-    pub fn resolve(args: DashboardArgs, env: &Env) -> Result<Options> {
-        Ok(Options {
-            store: settings::read_store(env, args.store, "show")?,
-            listen: env.parsed(
-                "listen",
-                args.listen,
-                SocketAddr::from(([127, 0, 0, 1], 8081)),
-                |t| {
-                    t.parse()
-                        .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8081 or 127.0.0.1:0".to_string())
-                },
-            )?,
-            since: env.parsed(
-                "since",
-                args.since,
-                Duration::from_secs(180 * 86_400),
-                settings::history,
-            )?,
-            every: env.parsed("every", args.every, Every::Week, Every::parse)?,
-            now_days: env.parsed("now-days", args.now_days, 7, |t| match settings::whole(t) {
-                Ok(d @ 1..=366) => Ok(d),
-                _ => Err("want a whole number from 1 to 366".to_string()),
-            })?,
-            max_connections: env.parsed(
-                "max-connections",
-                args.max_connections,
-                64,
-                settings::count(1 << 16),
-            )?,
-        })
-    }
-}
-
 /// The dashboard as a server [`App`]. Two read connections: the history and the fleet now are
 /// read at once, one on each (the page takes the longer of the two, not their sum).
 pub struct Dashboard {
     history: Arc<Mutex<Reader>>,
     now: Arc<Mutex<Reader>>,
-    options: Options,
+    options: DashboardSettings,
     cache: Mutex<Option<(Instant, Bytes)>>,
 }
 
 impl Dashboard {
-    pub fn new(history: Reader, now: Reader, options: Options) -> Dashboard {
+    pub fn new(history: Reader, now: Reader, options: DashboardSettings) -> Dashboard {
         Dashboard {
             history: Arc::new(Mutex::new(history)),
             now: Arc::new(Mutex::new(now)),
@@ -216,7 +167,7 @@ impl App for Dashboard {
 }
 
 /// `spartakus dashboard`: serve the page until SIGTERM or SIGINT.
-pub fn run(options: Options) -> Result<()> {
+pub fn run(options: DashboardSettings) -> Result<()> {
     let history = Reader::open(&options.store)?;
     let now = Reader::open(&options.store)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -249,61 +200,6 @@ pub fn run(options: Options) -> Result<()> {
             now: std::future::pending::<()>(),
             grace: Duration::from_secs(5),
         };
-        server::serve(listener, app, shutdown).await
+        http::serve(listener, app, shutdown).await
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exit::{Class, class_of};
-    use argh::FromArgs;
-
-    fn options(line: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Options> {
-        Options::resolve(
-            DashboardArgs::from_args(&["dashboard"], line).unwrap(),
-            &Env(env),
-        )
-    }
-
-    #[test]
-    fn defaults_flags_variables_and_refusals() {
-        let o = options(&[], &|_| None).unwrap();
-        assert_eq!(o.store, Spec::Sqlite("spartakus.db".into()));
-        assert_eq!(
-            o.listen,
-            "127.0.0.1:8081".parse().unwrap(),
-            "loopback unless told"
-        );
-        assert_eq!(o.since, Duration::from_secs(180 * 86_400));
-        assert_eq!(
-            (o.every, o.now_days, o.max_connections),
-            (Every::Week, 7, 64)
-        );
-
-        let env = |name: &str| match name {
-            "SPARTAKUS_EVERY" => Some("month".to_string()),
-            "SPARTAKUS_LISTEN" => Some("0.0.0.0:9000".to_string()),
-            _ => None,
-        };
-        let o = options(
-            &["--every", "day", "--since", "30d", "--now-days", "1"],
-            &env,
-        )
-        .unwrap();
-        assert_eq!((o.every, o.now_days), (Every::Day, 1), "the flag wins");
-        assert_eq!(o.since, Duration::from_secs(30 * 86_400));
-        assert_eq!(o.listen.port(), 9000);
-
-        for bad in [
-            &["--store", "stdout"][..],
-            &["--every", "year"],
-            &["--now-days", "0"],
-            &["--since", "0s"],
-            &["--listen", "localhost"],
-        ] {
-            let e = options(bad, &|_| None).unwrap_err();
-            assert_eq!(class_of(&e), Class::Usage, "{bad:?}: {e:#}");
-        }
-    }
 }

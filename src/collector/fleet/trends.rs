@@ -2,7 +2,7 @@
 //! ways of showing it (`--format table|json|csv`). Pure: the store hands in, per period, each
 //! profile with the number of clusters whose latest report in the period had it.
 
-use super::fleet::{Count, Dimension, Profile, Tally, size_bucket};
+use super::{Count, Dimension, Profile, Tally, size_bucket};
 use crate::text::{csv_field, printable};
 use crate::time::{civil, days_from_civil, rfc3339_date};
 use serde::Serialize;
@@ -93,7 +93,7 @@ pub struct Period {
     /// Unix seconds.
     pub start: i64,
     pub tally: Tally,
-    /// Clusters by size bucket (see [`super::fleet::SIZE_BUCKETS`]).
+    /// Clusters by size bucket (see [`super::SIZE_BUCKETS`]).
     pub sizes: BTreeMap<&'static str, u64>,
 }
 

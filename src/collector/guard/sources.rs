@@ -9,6 +9,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// Deletion requests per source per hour (a burst of that many, then one every six minutes).
+pub const DELETIONS_PER_SOURCE_PER_HOUR: u32 = 10;
 
 /// Sources tracked at once. When full, expired entries go first, then the ones that would be
 /// full again soonest: a full table never refuses anyone, it forgets.
@@ -170,6 +174,27 @@ pub fn client(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr 
         .unwrap_or(peer)
 }
 
+/// An allowance per source shared by the requests of a kind (deletion requests): each request is
+/// checked and counted at once.
+#[derive(Debug)]
+pub struct Shared(Mutex<Sources>);
+
+impl Shared {
+    pub fn new(per_hour: u32) -> Shared {
+        Shared(Mutex::new(Sources::new(per_hour)))
+    }
+
+    /// Whether `source` may ask now; if so, the request is counted against it.
+    pub fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
+        let Ok(mut sources) = self.0.lock() else {
+            return Ok(());
+        };
+        sources.check(source, now_ms)?;
+        sources.record(source, now_ms);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +283,22 @@ mod tests {
             ip("10.0.0.1")
         );
         assert_eq!(client(ip("10.0.0.1"), &[], &proxies), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn each_source_has_its_own_allowance() {
+        let sources = Shared::new(DELETIONS_PER_SOURCE_PER_HOUR);
+        let (a, b) = (Source::V4(1), Source::V4(2));
+        for _ in 0..DELETIONS_PER_SOURCE_PER_HOUR {
+            assert_eq!(sources.take(a, 1_000), Ok(()));
+        }
+        let wait = sources.take(a, 1_000).unwrap_err();
+        assert!((1..=360).contains(&wait), "{wait}");
+        assert_eq!(sources.take(b, 1_000), Ok(()));
+        assert_eq!(
+            sources.take(a, 1_000 + 360_000),
+            Ok(()),
+            "one back after 6 min"
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! tallies only: never a cluster ID. Pure.
 
 use super::chart::{self, Series, escape};
+use crate::collector::fleet::trends::{Period, Trend};
 use crate::collector::fleet::{Dimension, SIZE_BUCKETS};
-use crate::collector::trends::{Period, Trend};
 use crate::time::{rfc3339, rfc3339_date};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -295,7 +295,7 @@ fn cluster_sizes(out: &mut String, view: &View) {
 mod tests {
     use super::*;
     use crate::collector::fleet::Profile;
-    use crate::collector::trends::Every;
+    use crate::collector::fleet::trends::Every;
     use crate::contract::{Node, Report};
 
     fn profile(version: &str, nodes: u64) -> Profile {

@@ -9,7 +9,7 @@
 //! its own. [`Health`] remembers whether the store took the last attempt: the transitions are
 //! logged once, and `/readyz` reads it.
 
-use super::store::{Forgot, Incoming, Pruned, Rules, Sink};
+use super::{Forgot, Incoming, Pruned, Rules, Sink};
 use anyhow::{Context, Result, anyhow};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-pub use super::store::Outcome;
+pub use super::Outcome;
 
 /// Most reports committed in one transaction.
 pub const MAX_BATCH: usize = 256;

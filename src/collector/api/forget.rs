@@ -1,28 +1,25 @@
 //! `DELETE /api/v1/clusters/{id}`: a cluster asks to be forgotten. The cluster ID is the only key
 //! a reporting cluster holds; with it, everything stored of the cluster is deleted
-//! ([`super::store::forget`]). The answer is the same whether or not anything was stored, 204,
+//! ([`crate::collector::store::forget`]). The answer is the same whether or not anything was stored, 204,
 //! and nothing says which: not the answer, not the log (which shows the path as
 //! `/api/v1/clusters/...`), not the metrics (`forget_requests_total{result}`).
 //!
-//! Requests are limited per source in memory ([`PER_SOURCE_PER_HOUR`], an IPv4 address or an
+//! Requests are limited per source in memory ([`DELETIONS_PER_SOURCE_PER_HOUR`], an IPv4 address or an
 //! IPv6 /64, kept no longer than its allowance) and per cluster ID in the store.
 
 use super::metrics::Forget;
-use super::server::{Done, State};
-use super::sources::Source;
-use super::store::Forgot;
+use super::{Done, State};
+#[allow(unused_imports)] // named in the docs
+use crate::collector::guard::sources::DELETIONS_PER_SOURCE_PER_HOUR;
+use crate::collector::store::Forgot;
 use crate::contract::limits::check_cluster_id;
 use crate::log;
 use hyper::body::Incoming as Body;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
-use std::sync::Mutex;
 
 /// Where deletion requests go: this, then the percent-encoded cluster ID.
 pub const PREFIX: &str = "/api/v1/clusters/";
-
-/// Deletion requests per source per hour (a burst of that many, then one every six minutes).
-pub const PER_SOURCE_PER_HOUR: u32 = 10;
 
 /// What the access log shows of a request's path: a deletion request's without its ID.
 pub fn shown_path(path: &str) -> &str {
@@ -48,30 +45,6 @@ pub fn cluster_of(path: &str) -> Option<String> {
     Some(id)
 }
 
-/// The deletion allowance of each source, in memory.
-#[derive(Debug)]
-pub struct Sources(Mutex<super::sources::Sources>);
-
-impl Default for Sources {
-    fn default() -> Self {
-        Sources(Mutex::new(super::sources::Sources::new(
-            PER_SOURCE_PER_HOUR,
-        )))
-    }
-}
-
-impl Sources {
-    /// Whether `source` may ask now; if so, the request is counted against it.
-    fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
-        let Ok(mut sources) = self.0.lock() else {
-            return Ok(());
-        };
-        sources.check(source, now_ms)?;
-        sources.record(source, now_ms);
-        Ok(())
-    }
-}
-
 /// Answers a deletion request.
 pub async fn delete(state: &State, req: &Request<Body>) -> Done {
     let Some(cluster) = cluster_of(req.uri().path()) else {
@@ -84,7 +57,7 @@ pub async fn delete(state: &State, req: &Request<Body>) -> Done {
     let now = now_ms();
     let source = req
         .extensions()
-        .get::<super::server::Peer>()
+        .get::<crate::collector::http::Peer>()
         .map(|peer| super::ingest::source_of(state, peer.0, req.headers()));
     if let Some(source) = source
         && let Err(wait) = state.forgets.take(source, now)
@@ -161,22 +134,5 @@ mod tests {
             assert_eq!(cluster_of(bad), None, "{bad}");
         }
         assert_eq!(cluster_of(&format!("{PREFIX}{}", "x".repeat(129))), None);
-    }
-
-    #[test]
-    fn each_source_has_its_own_allowance() {
-        let sources = Sources::default();
-        let (a, b) = (Source::V4(1), Source::V4(2));
-        for _ in 0..PER_SOURCE_PER_HOUR {
-            assert_eq!(sources.take(a, 1_000), Ok(()));
-        }
-        let wait = sources.take(a, 1_000).unwrap_err();
-        assert!((1..=360).contains(&wait), "{wait}");
-        assert_eq!(sources.take(b, 1_000), Ok(()));
-        assert_eq!(
-            sources.take(a, 1_000 + 360_000),
-            Ok(()),
-            "one back after 6 min"
-        );
     }
 }

@@ -5,8 +5,8 @@
 //! none. When the store cannot be read the gauges are left out (absent means unknown; a stale
 //! value would look like a fleet that stopped changing), and the log says so once.
 
-use super::fleet::{Count, Dimension, SIZE_BUCKETS, Tally};
-use super::store::{Reader, read};
+use crate::collector::fleet::{Count, Dimension, SIZE_BUCKETS, Tally};
+use crate::collector::store::{Reader, read};
 use crate::log;
 use crate::prom::{Kind, Text};
 use std::collections::BTreeMap;
@@ -117,7 +117,8 @@ fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> Strin
         "Nodes of those clusters, by their latest reports (last 24 hours).",
         tally.nodes,
     );
-    let by: [(&str, &str, fn(&Count) -> u64); 2] = [
+    type Family = (&'static str, &'static str, fn(&Count) -> u64);
+    let by: [Family; 2] = [
         (
             "clusters_by_category",
             "Clusters with a value of a category (last 24 hours).",
@@ -158,7 +159,7 @@ mod tests {
 
     #[test]
     fn the_fleet_as_gauges() {
-        let (_, t) = fleet::tests::three_clusters();
+        let (_, t) = fleet::categories::tests::three_clusters();
         let sizes = BTreeMap::from([("2-5", 2u64), ("1", 1)]);
         let text = metrics_text(&t, &sizes, 1);
         assert!(text.contains("spartakus_fleet_clusters 3\n"), "{text}");

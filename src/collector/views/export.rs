@@ -13,10 +13,10 @@
 //! memory stays bounded however many there are. A reader that stops reading (`| head`) ends the
 //! export without an error.
 
-use super::settings::{ExportFormat, ExportSettings};
-use super::store::sql::Conn;
-use super::store::stored::{self, Cursor};
-use super::store::{Reader, read};
+use crate::collector::settings::{ExportFormat, ExportSettings};
+use crate::collector::store::sql::Conn;
+use crate::collector::store::stored::{self, Cursor};
+use crate::collector::store::{Reader, read};
 use crate::contract::{Node, Report, ReportWriter};
 use crate::text::csv_field;
 use anyhow::{Context, Result};
@@ -36,7 +36,7 @@ pub struct Written {
 }
 
 /// `spartakus export`.
-pub fn export(s: &ExportSettings) -> Result<()> {
+pub fn run(s: &ExportSettings) -> Result<()> {
     let mut reader = Reader::open(&s.store)?;
     let since = s.since.map_or(i64::MIN, |d| {
         crate::time::now_secs() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)

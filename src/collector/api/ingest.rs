@@ -10,12 +10,13 @@
 //!
 //! A 2xx is only ever answered once the report is committed.
 
-use super::budget::Lease;
 use super::metrics::Reason;
-use super::server::{Done, Peer, State};
-use super::sources::{self, Source};
-use super::store::{Incoming, NodeSource};
-use super::writer::Outcome;
+use super::{Done, State};
+use crate::collector::guard::budget::Lease;
+use crate::collector::guard::sources::{self, Source};
+use crate::collector::http::Peer;
+use crate::collector::store::writer::Outcome;
+use crate::collector::store::{Incoming, NodeSource};
 use crate::contract::limits::idempotency_key;
 use crate::contract::{self, Checked, Decoder, Invalid, Json, Node, Stop};
 use http_body_util::BodyExt;

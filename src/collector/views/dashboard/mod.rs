@@ -7,3 +7,5 @@
 pub mod chart;
 pub mod page;
 pub mod serve;
+
+pub use serve::run;

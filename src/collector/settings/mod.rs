@@ -1,0 +1,195 @@
+//! Every collector command's settings: its flags (and their variables), resolved once and
+//! validated. `collect`'s are here, those of the commands that read a store in [`views`]; the
+//! parsers they share are here too.
+
+mod views;
+pub use views::{
+    BackupSettings, DashboardSettings, ExportFormat, ExportSettings, Format, SummarySettings,
+    TrendSpec,
+};
+
+use crate::cli::{CollectArgs, Env, usage};
+use crate::collector::api::Limits;
+use crate::collector::guard::budget::parse_size;
+use crate::collector::store::Spec;
+use crate::contract::limits::MAX_BODY_BYTES;
+use anyhow::Result;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The memory budget unless told otherwise. With the default --max-connections, the collector's
+/// peak RSS stays below 192 MiB (README, "Limits").
+pub const DEFAULT_MEMORY_BUDGET: &str = "96Mi";
+/// The store unless told otherwise.
+pub const DEFAULT_STORE: &str = "spartakus.db";
+
+/// The collector's settings.
+#[derive(Debug, Clone)]
+pub struct CollectSettings {
+    pub listen: SocketAddr,
+    pub store: Spec,
+    /// Reports per cluster per hour; 0 for no limit.
+    pub rate_limit: u32,
+    pub dedup_window: Duration,
+    /// 0 keeps reports forever.
+    pub retention_days: u32,
+    pub limits: Limits,
+    /// How long the requests in flight get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl CollectSettings {
+    pub fn resolve(args: CollectArgs, env: &Env) -> Result<CollectSettings> {
+        let listen = env.parsed(
+            "listen",
+            args.listen,
+            SocketAddr::from(([0, 0, 0, 0], 8080)),
+            |t| {
+                t.parse()
+                    .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0".to_string())
+            },
+        )?;
+        let store = env
+            .text("store", args.store)
+            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+        let header_timeout =
+            env.parsed("header-timeout", args.header_timeout, secs(10), positive)?;
+        let request_timeout =
+            env.parsed("request-timeout", args.request_timeout, secs(60), positive)?;
+        let max_connections =
+            env.parsed("max-connections", args.max_connections, 512, count(1 << 20))?;
+        let max_requests = env.parsed("max-requests", args.max_requests, 16, count(1 << 16))?;
+        let rate_limit = env.parsed("rate-limit", args.rate_limit, 6, whole)?;
+        let retention_days = env.parsed("retention-days", args.retention_days, 400, whole)?;
+        let default_budget = parse_size(DEFAULT_MEMORY_BUDGET).unwrap_or(96 << 20);
+        let memory_budget = env.parsed(
+            "memory-budget",
+            args.memory_budget,
+            default_budget,
+            |t| match parse_size(t)? {
+                b if b < MAX_BODY_BYTES => Err(format!(
+                    "must be at least {}Mi, the largest report",
+                    MAX_BODY_BYTES >> 20
+                )),
+                b => Ok(b),
+            },
+        )?;
+        Ok(CollectSettings {
+            listen,
+            store: Spec::parse(&store)?,
+            rate_limit,
+            dedup_window: env.parsed("dedup-window", args.dedup_window, secs(3600), duration)?,
+            retention_days,
+            limits: Limits {
+                header_timeout,
+                request_timeout,
+                max_connections,
+                max_requests,
+                memory_budget,
+                max_body: MAX_BODY_BYTES,
+                log_probes: env.switch("log-probes", args.log_probes)?,
+                new_clusters_per_source: env.parsed(
+                    "new-clusters-per-source",
+                    args.new_clusters_per_source,
+                    600,
+                    whole,
+                )?,
+                trusted_proxies: env.parsed(
+                    "trusted-proxy",
+                    args.trusted_proxy,
+                    Vec::new(),
+                    |t| {
+                        t.split(',')
+                            .filter(|c| !c.trim().is_empty())
+                            .map(crate::collector::guard::sources::Cidr::parse)
+                            .collect()
+                    },
+                )?,
+            },
+            shutdown_grace: env.parsed(
+                "shutdown-grace",
+                args.shutdown_grace,
+                secs(25),
+                duration,
+            )?,
+        })
+    }
+
+    /// The settings as the start-up line tells them.
+    pub fn describe(&self, listening: SocketAddr, budget_bytes: usize) -> String {
+        let rate = match self.rate_limit {
+            0 => "no rate limit".to_string(),
+            n => format!("rate limit {n}/h per cluster"),
+        };
+        let retention = match self.retention_days {
+            0 => "reports kept forever".to_string(),
+            n => format!("retention {n} days"),
+        };
+        format!(
+            "listening on {listening}, store {}, {rate}, dedup window {}s, {retention}, memory budget {} MiB",
+            self.store,
+            self.dedup_window.as_secs(),
+            budget_bytes >> 20
+        )
+    }
+}
+
+/// `--store` of a command that reads it (`what`s it): stdout keeps nothing.
+pub(crate) fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
+    let store = env
+        .text("store", given)
+        .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+    let store = Spec::parse(&store)?;
+    if store == Spec::Stdout {
+        return Err(usage(format!(
+            "--store stdout keeps nothing to {what}; give the collector's store"
+        )));
+    }
+    Ok(store)
+}
+
+/// How far back to look: a duration above zero, at most a hundred years.
+pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
+    match crate::retry::parse_duration(text)? {
+        d if d.is_zero() => Err("must be above 0".into()),
+        d if d > Duration::from_secs(36_500 * 86_400) => Err("at most 36500d".into()),
+        d => Ok(d),
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at
+/// most a year.
+pub fn duration(text: &str) -> std::result::Result<Duration, String> {
+    let d = crate::retry::parse_duration(text)?;
+    if d > Duration::from_secs(366 * 86_400) {
+        return Err("longer than a year".to_string());
+    }
+    Ok(d)
+}
+
+fn positive(text: &str) -> std::result::Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err("must be above 0".into()),
+        d => Ok(d),
+    }
+}
+
+pub(crate) fn whole(text: &str) -> std::result::Result<u32, String> {
+    text.parse::<u32>()
+        .map_err(|_| "want a whole number".to_string())
+}
+
+/// A count from 1 to `max`.
+pub(crate) fn count(max: usize) -> impl Fn(&str) -> std::result::Result<usize, String> {
+    move |text| match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("want a whole number from 1 to {max}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

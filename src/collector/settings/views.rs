@@ -1,0 +1,191 @@
+//! The settings of the commands that read a store: `summary`, `export`, `dashboard` and
+//! `backup`.
+
+use super::{DEFAULT_STORE, count, history, read_store, whole};
+use crate::cli::{BackupArgs, DashboardArgs, Env, ExportArgs, SummaryArgs, usage};
+use crate::collector::fleet::trends::Every;
+use crate::collector::store::Spec;
+use anyhow::Result;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How `summary` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// Long and tidy: `period_start,dimension,value,clusters,nodes`.
+    Csv,
+}
+
+/// A trend's periods and how far back it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrendSpec {
+    pub since: Duration,
+    pub every: Every,
+}
+
+/// `spartakus summary`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummarySettings {
+    pub store: Spec,
+    pub days: u32,
+    pub cluster: Option<String>,
+    pub top: usize,
+    pub format: Format,
+    /// A trend (`--since`, `--every`) instead of the fleet now.
+    pub trend: Option<TrendSpec>,
+}
+
+impl SummarySettings {
+    pub fn resolve(args: SummaryArgs, env: &Env) -> Result<SummarySettings> {
+        let store = read_store(env, args.store, "summarize")?;
+        let since = env.parsed("since", args.since, None, |t| history(t).map(Some))?;
+        let every = env.parsed("every", args.every, None, |t| Every::parse(t).map(Some))?;
+        let trend = (since.is_some() || every.is_some()).then(|| TrendSpec {
+            since: since.unwrap_or(Duration::from_secs(180 * 86_400)),
+            every: every.unwrap_or(Every::Week),
+        });
+        let days = env.text("days", args.days);
+        if trend.is_some()
+            && let Some(days) = &days
+        {
+            return Err(days
+                .error("is the window of the fleet now; a trend's is --since: give one of them"));
+        }
+        let days = match days {
+            None => 30,
+            Some(g) => match whole(&g.value) {
+                Ok(d @ 1..=36_500) => d,
+                _ => return Err(g.error("must be between 1 and 36500")),
+            },
+        };
+        let json = env.switch("json", args.json)?;
+        let format = env.parsed("format", args.format, None, |t| match t {
+            "table" => Ok(Some(Format::Table)),
+            "json" => Ok(Some(Format::Json)),
+            "csv" => Ok(Some(Format::Csv)),
+            _ => Err("want table, json or csv".into()),
+        })?;
+        let format = match (format, json) {
+            (Some(f), true) if f != Format::Json => {
+                return Err(usage("--json is --format json: give one of them"));
+            }
+            (_, true) => Format::Json,
+            (f, false) => f.unwrap_or(Format::Table),
+        };
+        let top = if trend.is_some() { 5 } else { 15 };
+        Ok(SummarySettings {
+            store,
+            days,
+            cluster: env.text("cluster", args.cluster).map(|g| g.value),
+            top: env.parsed("top", args.top, top, count(100_000))?,
+            format,
+            trend,
+        })
+    }
+}
+
+/// How `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A line per report: `{"receivedAt": ..., "report": {...}}`.
+    Jsonl,
+    /// A row per node.
+    Csv,
+}
+
+/// `spartakus export`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSettings {
+    pub store: Spec,
+    /// Only reports received this recently; `None`: all.
+    pub since: Option<Duration>,
+    pub format: ExportFormat,
+}
+
+impl ExportSettings {
+    pub fn resolve(args: ExportArgs, env: &Env) -> Result<ExportSettings> {
+        Ok(ExportSettings {
+            store: read_store(env, args.store, "export")?,
+            since: env.parsed("since", args.since, None, |t| history(t).map(Some))?,
+            format: env.parsed("format", args.format, ExportFormat::Jsonl, |t| match t {
+                "jsonl" => Ok(ExportFormat::Jsonl),
+                "csv" => Ok(ExportFormat::Csv),
+                _ => Err("want jsonl or csv".into()),
+            })?,
+        })
+    }
+}
+
+/// `spartakus dashboard`'s settings: the store, what the page shows, and where it is served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardSettings {
+    pub store: Spec,
+    pub listen: SocketAddr,
+    /// How far back the charts over time go.
+    pub since: Duration,
+    pub every: Every,
+    /// "Now": each cluster by its latest report in this many days.
+    pub now_days: u32,
+    pub max_connections: usize,
+}
+
+impl DashboardSettings {
+    pub fn resolve(args: DashboardArgs, env: &Env) -> Result<DashboardSettings> {
+        Ok(DashboardSettings {
+            store: read_store(env, args.store, "show")?,
+            listen: env.parsed(
+                "listen",
+                args.listen,
+                SocketAddr::from(([127, 0, 0, 1], 8081)),
+                |t| {
+                    t.parse()
+                        .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8081 or 127.0.0.1:0".to_string())
+                },
+            )?,
+            since: env.parsed(
+                "since",
+                args.since,
+                Duration::from_secs(180 * 86_400),
+                history,
+            )?,
+            every: env.parsed("every", args.every, Every::Week, Every::parse)?,
+            now_days: env.parsed("now-days", args.now_days, 7, |t| match whole(t) {
+                Ok(d @ 1..=366) => Ok(d),
+                _ => Err("want a whole number from 1 to 366".to_string()),
+            })?,
+            max_connections: env.parsed(
+                "max-connections",
+                args.max_connections,
+                64,
+                count(1 << 16),
+            )?,
+        })
+    }
+}
+
+/// `spartakus backup`'s settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSettings {
+    pub store: Spec,
+    pub to: PathBuf,
+    pub force: bool,
+}
+
+impl BackupSettings {
+    pub fn resolve(args: BackupArgs, env: &Env) -> Result<BackupSettings> {
+        let store = env
+            .text("store", args.store)
+            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+        let to = env
+            .text("to", args.to)
+            .ok_or_else(|| usage("--to: give the file to write the copy to"))?;
+        Ok(BackupSettings {
+            store: Spec::parse(&store)?,
+            to: PathBuf::from(to.value),
+            force: env.switch("force", args.force)?,
+        })
+    }
+}
