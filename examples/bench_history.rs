@@ -16,11 +16,11 @@
 use anyhow::Result;
 use argh::FromArgs;
 use sha2::Digest;
-use spartakus::collector::views::dashboard::page::{View, page};
+use spartakus::collector::fleet::trends::{self, Every, Trend};
 use spartakus::collector::guard::limit::Gcra;
 use spartakus::collector::store::{Incoming, Reader, Rules, Sink, Spec, read};
+use spartakus::collector::views::dashboard::page::{View, page};
 use spartakus::collector::views::summary;
-use spartakus::collector::fleet::trends::{self, Every, Trend};
 use spartakus::contract::testing::{self, Rng};
 use spartakus::contract::{FORMAT_VERSION, Node, Report, Resource};
 use std::time::{Duration, Instant};

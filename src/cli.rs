@@ -2,12 +2,13 @@
 //! given is read from the environment (`--memory-budget` from `SPARTAKUS_MEMORY_BUDGET`). A
 //! leaf: it knows no subcommand's logic; `crate::job` turns these flags into settings.
 
-use crate::exit::{Class, fail};
+use crate::exit::{Class, usage};
 use anyhow::Result;
 use argh::FromArgs;
 use std::process::ExitCode;
 
 mod collector;
+pub mod values;
 pub use collector::{BackupArgs, CollectArgs, DashboardArgs, ExportArgs, SummaryArgs};
 
 /// spartakus: anonymous, opt-in Kubernetes usage reporting. `spartakus report --dry-run`
@@ -332,11 +333,6 @@ impl Env<'_> {
             Some(g) => parse(&g.value).map_err(|e| g.error(e)),
         }
     }
-}
-
-/// A usage error.
-pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
-    fail(Class::Usage, anyhow::anyhow!("{msg}"))
 }
 
 /// What `parse` decided.

@@ -69,6 +69,11 @@ pub fn fail(class: Class, error: impl Into<anyhow::Error>) -> anyhow::Error {
     })
 }
 
+/// A usage error (exit code 2): a flag, a file or a setting the operator must fix.
+pub fn usage(message: impl fmt::Display) -> anyhow::Error {
+    fail(Class::Usage, anyhow::anyhow!("{message}"))
+}
+
 /// The class of an error chain: the outermost [`Failure`] found, else [`Class::Internal`].
 pub fn class_of(error: &anyhow::Error) -> Class {
     error

@@ -23,6 +23,7 @@ pub mod log;
 pub mod prom;
 pub mod reporter;
 pub mod retry;
+pub mod runtime;
 pub mod text;
 pub mod time;
 pub mod tls;

@@ -1,5 +1,21 @@
 //! Text made safe for where it goes: one line of a log or a terminal ([`printable`]), a
-//! CSV field ([`csv_field`]). Pure; the one place each of these rules is written.
+//! CSV field ([`csv_field`]), a URL's path segment or query value ([`url_part`]). Pure; the one
+//! place each of these rules is written.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// What stays as it is in a URL's path segment or query value: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` percent-encoded for a URL's path segment or query value (RFC 3986 unreserved
+/// characters stay).
+pub fn url_part(text: &str) -> String {
+    utf8_percent_encode(text, UNRESERVED).to_string()
+}
 
 /// Text from a client (or a report), made safe for one line of a log or a terminal: every
 /// character that is not plain printable ASCII is written as `\u{...}` (so no line separator,
@@ -39,6 +55,13 @@ pub fn csv_field(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(url_part("eyJ2+/="), "eyJ2%2B%2F%3D");
+        assert_eq!(url_part("kube-system"), "kube-system");
+        assert_eq!(url_part("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+    }
 
     #[test]
     fn log_text_is_one_safe_line() {

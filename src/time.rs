@@ -9,6 +9,14 @@ pub fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Unix milliseconds now: the clock of the rate limits kept in the store, which every collector
+/// on it shares.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Unix seconds as RFC 3339 UTC, e.g. `2026-11-01T09:30:00Z`.
 pub fn rfc3339(secs: i64) -> String {
     let (year, month, day) = civil(secs.div_euclid(86_400));

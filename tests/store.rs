@@ -213,7 +213,8 @@ fn both_stores_summarize_the_same_fleet_alike() {
         outcomes(&mut sink, &refs, &rules(0), 0);
         drop(sink);
         let mut reader = Reader::open(&spec).unwrap();
-        let s = spartakus::collector::views::summary::build(reader.conn(), 2000, 30, None, 10).unwrap();
+        let s =
+            spartakus::collector::views::summary::build(reader.conn(), 2000, 30, None, 10).unwrap();
         assert_eq!(
             (s.clusters, s.nodes, s.reports),
             (3, 22 + 8 + 15, 4),

@@ -18,10 +18,7 @@ use std::time::Duration;
 /// same SQLite file is refused before it touches it), then the store is opened, created and
 /// migrated as needed.
 pub fn run(settings: CollectSettings) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = crate::runtime::current_thread()?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(settings.listen))
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -45,10 +42,7 @@ async fn serve(
     mut sinks: Vec<store::Sink>,
     known: Option<store::Reader>,
 ) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let signals = crate::runtime::stop_signals()?;
     let addr = listener
         .local_addr()
         .with_context(|| format!("listening on {}", s.listen))?;
@@ -67,31 +61,18 @@ async fn serve(
     crate::log::line(&s.describe(addr, state.budget.bytes()));
 
     // The first signal drains; a second one (of either kind) stops at once.
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = s.shutdown_grace;
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        crate::log::line(&format!(
-            "{name}: no longer accepting; finishing requests in flight (up to {}s; a second signal stops at once)",
-            grace.as_secs()
-        ));
-        let _ = first_tx.send(());
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        let _ = second_tx.send(());
-    });
     let shutdown = http::Shutdown {
         drain: async move {
-            let _ = first_rx.await;
+            if let Ok(name) = signals.first.await {
+                crate::log::line(&format!(
+                    "{name}: no longer accepting; finishing requests in flight (up to {}s; a second signal stops at once)",
+                    grace.as_secs()
+                ));
+            }
         },
         now: async move {
-            let _ = second_rx.await;
+            let _ = signals.second.await;
         },
         grace,
     };

@@ -6,6 +6,7 @@
 use super::tls::Peer;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
+use crate::text::url_part;
 use anyhow::{Context, Result};
 use http::{Method, Request, StatusCode};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -178,8 +179,8 @@ impl Cluster {
         };
         let path = format!(
             "/apis/batch/v1/namespaces/{}/cronjobs/{}",
-            escape(namespace),
-            escape(name)
+            url_part(namespace),
+            url_part(name)
         );
         let request = request(Method::GET, &path, kube::client::Body::empty())?;
         let body = self.once(&op, request).await?;
@@ -204,7 +205,7 @@ impl Cluster {
         };
         let path = format!(
             "/apis/events.k8s.io/v1/namespaces/{}/events",
-            escape(namespace)
+            url_part(namespace)
         );
         let body = serde_json::to_vec(event).context("writing the Event")?;
         let request = request(Method::POST, &path, kube::client::Body::from(body))?;
@@ -483,28 +484,9 @@ pub(super) fn retry_after_of(headers: &http::HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape("eyJ2+/="), "eyJ2%2B%2F%3D");
-        assert_eq!(escape("kube-system"), "kube-system");
-    }
 
     #[test]
     fn statuses_are_classified() {

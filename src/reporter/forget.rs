@@ -8,18 +8,10 @@
 use super::cluster::Cluster;
 use super::settings::ForgetSettings;
 use super::upload::{Target, Uploader, redact};
-use super::{PREVIEW_CLUSTER_ID, init, runtime, within};
-use crate::cli::usage;
+use super::{PREVIEW_CLUSTER_ID, init, within};
+use crate::exit::usage;
 use crate::retry::{Deadline, Patience};
 use anyhow::Result;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// What stays as it is in a path segment: RFC 3986's unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Asks the collector of `settings` to forget this cluster.
 pub fn forget(settings: &ForgetSettings) -> Result<()> {
@@ -54,17 +46,17 @@ pub fn forget(settings: &ForgetSettings) -> Result<()> {
 
 /// The cluster ID from the ConfigMap `spartakus init` made.
 fn read_id(settings: &ForgetSettings, deadline: &Deadline) -> Result<String> {
-    let runtime = runtime()?;
+    let runtime = crate::runtime::current_thread()?;
     within(&runtime, deadline, "reading the cluster ID", async {
         let mut cluster = Cluster::connect(Patience::for_run(false)).await?;
-        let namespace = settings
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_string());
-        let name = &settings.configmap;
-        match cluster.get_configmap(&namespace, name, deadline).await? {
-            Some(data) => init::existing_id(&data, &namespace, name),
-            None => Err(usage(format!(
+        let source = init::IdSource {
+            given: None,
+            namespace: settings.namespace.as_deref(),
+            configmap: &settings.configmap,
+        };
+        match init::lookup(&mut cluster, &source, deadline).await? {
+            init::Lookup::Found(id) => Ok(id),
+            init::Lookup::NoConfigMap { namespace, name } => Err(usage(format!(
                 "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist, so this cluster has no ID to forget (`spartakus init` makes it); pass --cluster-id to forget another"
             ))),
         }
@@ -81,7 +73,7 @@ pub fn url(endpoint: &str, id: &str) -> String {
     format!(
         "{}/clusters/{}{query}",
         base.trim_end_matches('/'),
-        utf8_percent_encode(id, SEGMENT)
+        crate::text::url_part(id)
     )
 }
 

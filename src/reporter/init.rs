@@ -3,9 +3,9 @@
 
 use super::cluster::Cluster;
 use super::settings::{self, InitSettings};
-use super::{CLUSTER_ID_KEY, random_bytes, runtime, uuid_v4, within};
-use crate::cli::usage;
+use super::{CLUSTER_ID_KEY, random_bytes, uuid_v4, within};
 use crate::contract::limits::check_cluster_id;
+use crate::exit::usage;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience};
 use anyhow::Result;
@@ -14,15 +14,61 @@ use std::collections::BTreeMap;
 /// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
 pub fn init(settings: &InitSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
-    let id = within(&runtime()?, &deadline, "init", async {
-        let mut cluster = Cluster::connect(Patience::for_run(false)).await?;
-        let namespace = settings
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_string());
-        ensure_cluster_id(&mut cluster, &namespace, &settings.configmap, &deadline).await
-    })?;
+    let id = within(
+        &crate::runtime::current_thread()?,
+        &deadline,
+        "init",
+        async {
+            let mut cluster = Cluster::connect(Patience::for_run(false)).await?;
+            let namespace = settings
+                .namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace().to_string());
+            ensure_cluster_id(&mut cluster, &namespace, &settings.configmap, &deadline).await
+        },
+    )?;
     crate::exit::print(format!("{id}\n").as_bytes())
+}
+
+/// Where a command finds the cluster ID: given on the command line, else in the ConfigMap
+/// `spartakus init` made (in `namespace`, or the pod's or kubeconfig's).
+pub struct IdSource<'a> {
+    pub given: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub configmap: &'a str,
+}
+
+/// What looking for the cluster ID found.
+pub enum Lookup {
+    Found(String),
+    /// The ConfigMap does not exist (yet): where it was looked for.
+    NoConfigMap {
+        namespace: String,
+        name: String,
+    },
+}
+
+/// The cluster ID of `source`, as `report` and `forget` read it; one that is there but not a
+/// cluster ID is refused with a message that says which ConfigMap and why.
+pub async fn lookup(
+    cluster: &mut Cluster,
+    source: &IdSource<'_>,
+    deadline: &Deadline,
+) -> Result<Lookup> {
+    if let Some(id) = source.given {
+        return Ok(Lookup::Found(id.to_string()));
+    }
+    let namespace = source
+        .namespace
+        .map_or_else(|| cluster.default_namespace().to_string(), str::to_string);
+    let name = source.configmap;
+    match cluster.get_configmap(&namespace, name, deadline).await? {
+        Some(data) => existing_id(&data, &namespace, name).map(Lookup::Found),
+        None => Ok(Lookup::NoConfigMap {
+            namespace,
+            name: name.to_string(),
+        }),
+    }
 }
 
 async fn ensure_cluster_id(

@@ -5,7 +5,7 @@
 //! continue token expires (410), the one retry policy, and the run's deadline.
 
 use super::cluster::{
-    Cluster, Op, Retry, Status, api_error, classify_status, deadline_error, escape, one_line,
+    Cluster, Op, Retry, Status, api_error, classify_status, deadline_error, one_line,
     retry_after_of,
 };
 use super::nodelist::{
@@ -105,7 +105,7 @@ impl Cluster {
                 let mut path = format!("{}?limit={page_size}", spec.path);
                 if let Some(t) = &token {
                     path.push_str("&continue=");
-                    path.push_str(&escape(t));
+                    path.push_str(&crate::text::url_part(t));
                 }
                 match self.list_page(&op, spec, &path, deadline, sink).await? {
                     PageResult::Page(meta) => {

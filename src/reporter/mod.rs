@@ -35,9 +35,9 @@ pub mod upload;
 pub mod workloads;
 pub mod x509;
 
-use crate::cli::usage;
 use crate::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node};
 use crate::contract::{node_id, random_node_id};
+use crate::exit::usage;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};
@@ -75,13 +75,6 @@ fn random_bytes() -> Result<[u8; 16]> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     Ok(bytes)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 /// Runs `future` (Kubernetes API work) within the deadline, turning a timeout into a
@@ -146,7 +139,7 @@ fn run_report(settings: &ReportSettings) -> Result<Outcome> {
         _ => None,
     };
     announce(settings);
-    let runtime = runtime()?;
+    let runtime = crate::runtime::current_thread()?;
     let (mut cluster, cluster_id) = within(&runtime, &deadline, "reading the cluster ID", async {
         let mut cluster = Cluster::connect(patience).await?;
         let id = cluster_id(&mut cluster, settings, &deadline).await?;
@@ -300,25 +293,24 @@ async fn cluster_id(
     settings: &ReportSettings,
     deadline: &Deadline,
 ) -> Result<String> {
-    if let Some(id) = &settings.cluster_id {
-        return Ok(id.clone());
-    }
-    let namespace = settings
-        .namespace
-        .clone()
-        .unwrap_or_else(|| cluster.default_namespace().to_string());
-    let name = &settings.configmap;
-    match cluster.get_configmap(&namespace, name, deadline).await? {
-        Some(data) => init::existing_id(&data, &namespace, name),
+    let source = init::IdSource {
+        given: settings.cluster_id.as_deref(),
+        namespace: settings.namespace.as_deref(),
+        configmap: &settings.configmap,
+    };
+    match init::lookup(cluster, &source, deadline).await? {
+        init::Lookup::Found(id) => Ok(id),
         // A preview before installing is worth having; it is never sent.
         // (--output writes a real report, which needs the real ID.)
-        None if settings.dry_run && settings.output.is_none() => {
+        init::Lookup::NoConfigMap { namespace, name }
+            if settings.dry_run && settings.output.is_none() =>
+        {
             eprintln!(
                 "spartakus: ConfigMap {namespace}/{name} does not exist yet (`spartakus init` creates it); previewing with the placeholder cluster ID {PREVIEW_CLUSTER_ID}"
             );
             Ok(PREVIEW_CLUSTER_ID.to_string())
         }
-        None => Err(usage(format!(
+        init::Lookup::NoConfigMap { namespace, name } => Err(usage(format!(
             "no cluster ID: ConfigMap \"{name}\" in namespace \"{namespace}\" does not exist; it is created once by `spartakus init` (the spartakus-init Job): run that first, or pass --cluster-id"
         ))),
     }

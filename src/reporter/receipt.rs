@@ -204,7 +204,7 @@ pub fn event(receipt: &Receipt, regarding: &Regarding, instance: &str, now: Syst
 /// fails: whatever happens is one log line.
 pub fn record(settings: &ReportSettings, result: &Result<Outcome>) {
     let receipt = receipt(Mode::of(settings), result);
-    let line = match super::runtime() {
+    let line = match crate::runtime::current_thread() {
         Ok(runtime) => runtime.block_on(async {
             match tokio::time::timeout(BUDGET, write(settings, &receipt)).await {
                 Ok(Ok(line)) => line,

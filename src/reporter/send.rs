@@ -12,8 +12,8 @@
 use super::settings::SendSettings;
 use super::upload::{self, Payload, Target, Uploader};
 use super::{PREVIEW_CLUSTER_ID, uuid_v4};
-use crate::cli::usage;
 use crate::contract::limits::MAX_BODY_BYTES;
+use crate::exit::usage;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, Patience};
 use anyhow::{Context, Result};

@@ -1,8 +1,9 @@
 //! `spartakus init`'s and `spartakus report`'s settings: their flags, resolved once.
 
-use crate::cli::{Env, ForgetArgs, InitArgs, ReportArgs, SendArgs, usage};
+use crate::cli::values::{duration, positive};
+use crate::cli::{Env, ForgetArgs, InitArgs, ReportArgs, SendArgs};
 use crate::contract::limits::check_cluster_id;
-use crate::retry::parse_duration;
+use crate::exit::usage;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,7 +104,7 @@ impl ReportSettings {
         if let Some(id) = &cluster_id {
             check_cluster_id(&id.value).map_err(|e| id.error(e))?;
         }
-        let spread = env.parsed("spread", args.spread, Duration::ZERO, parse_duration)?;
+        let spread = env.parsed("spread", args.spread, Duration::ZERO, duration)?;
         if spread > Duration::from_secs(24 * 3600) {
             return Err(usage("--spread: at most 24h (reports are daily)"));
         }
@@ -204,14 +205,6 @@ impl ForgetSettings {
             ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
             timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
         })
-    }
-}
-
-/// A duration above zero.
-fn positive(text: &str) -> std::result::Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err("must be more than zero".into()),
-        d => Ok(d),
     }
 }
 

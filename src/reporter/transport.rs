@@ -5,7 +5,7 @@
 //! configuration has one (see [`super::kubeconfig`]), then TLS, with kube's timeouts.
 
 use super::tls::kubectl_verifier;
-use crate::exit::{Class, fail};
+use crate::exit::usage;
 use anyhow::Result;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
@@ -20,7 +20,6 @@ use tower::{BoxError, ServiceBuilder};
 /// A kube client for `config`, verifying the server as kubectl does. Configuration problems are
 /// [`Class::Usage`] errors.
 pub fn client(config: kube::Config) -> Result<kube::Client> {
-    let usage = |e: String| fail(Class::Usage, anyhow::anyhow!("{e}"));
     let tls = tls_config(&config).map_err(usage)?;
     let tcp = Tcp::new(config.proxy_url.as_ref()).map_err(usage)?;
     let mut https = hyper_rustls::HttpsConnectorBuilder::new()

@@ -6,11 +6,11 @@
 
 use super::{count, outcomes, rules, stores};
 use sha2::Digest;
+use spartakus::collector::fleet::trends::Every;
 use spartakus::collector::store::forget::{Forgot, limit_key};
 use spartakus::collector::store::sql::Conn;
 use spartakus::collector::store::stored::{Cursor, nodes};
 use spartakus::collector::store::{Incoming, Reader, Sink, Spec, read, schema};
-use spartakus::collector::fleet::trends::Every;
 use spartakus::contract::{Report, testing};
 use spartakus::time::days_from_civil;
 

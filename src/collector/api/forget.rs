@@ -54,7 +54,7 @@ pub async fn delete(state: &State, req: &Request<Body>) -> Done {
             "not a cluster ID: 1 to 128 printable ASCII characters without spaces, percent-encoded in the path",
         );
     };
-    let now = now_ms();
+    let now = state.clock_ms();
     let source = req
         .extensions()
         .get::<crate::collector::http::Peer>()
@@ -100,13 +100,6 @@ fn failed(state: &State) -> Done {
         "the store cannot take the request now; retry later",
     )
     .header(header::RETRY_AFTER, HeaderValue::from_static("10"))
-}
-
-/// Unix milliseconds now: the rate limits' clock.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

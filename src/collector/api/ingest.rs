@@ -188,7 +188,7 @@ async fn admit(state: &State, source: Option<Source>, cluster: &str) -> Result<(
     let Some(source) = source else {
         return Ok(());
     };
-    let now_ms = state.started.elapsed().as_millis() as u64;
+    let now_ms = state.clock_ms();
     let checked = match state.sources.lock() {
         Ok(mut sources) => {
             let checked = sources.check(source, now_ms);

@@ -47,8 +47,8 @@ pub struct State {
     /// A read connection to the store, to tell a known cluster from a new one (none for
     /// `stdout`, where every cluster is new).
     pub known: Option<Arc<Mutex<Reader>>>,
-    /// The clock of the in-memory limits.
-    pub started: Instant,
+    /// The clock of the in-memory limits (see [`State::clock_ms`]).
+    started: Instant,
     /// Requests to forget a cluster, per source.
     pub forgets: Shared,
     /// The fleet's gauges on /metrics, made from `known`'s connection.
@@ -56,6 +56,13 @@ pub struct State {
 }
 
 impl State {
+    /// Milliseconds since the collector started: the clock of the limits kept in memory
+    /// (new clusters and deletion requests per source). Monotonic, unlike the wall clock the
+    /// store's limits share with other collectors ([`crate::time::now_ms`]).
+    pub fn clock_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     /// `budget` is the one made of `limits.memory_budget` (the stdout store pays from it too);
     /// `known` a read connection to the store, if it keeps reports.
     pub fn new(

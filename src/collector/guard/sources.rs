@@ -103,55 +103,38 @@ impl Sources {
     }
 }
 
-/// An address range, `10.0.0.0/8` or `fd00::/8` (or one address).
+/// An address range, `10.0.0.0/8` or `fd00::/8` (or one address), as `ipnet` reads and matches
+/// it; an IPv4 address seen as IPv6 (`::ffff:10.1.2.3`) matches the IPv4 ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(ipnet::IpNet);
 
 impl Cidr {
     pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (address, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text.trim(), None),
+        let trimmed = text.trim();
+        let net = match trimmed.split_once('/') {
+            None => trimmed.parse::<IpAddr>().map(ipnet::IpNet::from).ok(),
+            Some(_) => trimmed.parse::<ipnet::IpNet>().ok(),
         };
-        let network: IpAddr = address
-            .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or range (e.g. 10.0.0.0/8)"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {max}"))?,
-        };
-        Ok(Cidr { network, prefix })
+        if let Some(net) = net {
+            return Ok(Cidr(net));
+        }
+        match trimmed.split_once('/').map(|(a, _)| a.parse::<IpAddr>()) {
+            Some(Ok(address)) => {
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                Err(format!("{text:?}: the prefix length must be 0 to {max}"))
+            }
+            _ => Err(format!(
+                "{text:?} is not an IP address or range (e.g. 10.0.0.0/8)"
+            )),
+        }
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
-        let bits = |a: IpAddr| match a {
-            IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32u32),
-            IpAddr::V6(v6) => (u128::from(v6), 128),
-        };
         let address = match address {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
             v4 => v4,
         };
-        let ((net, width), (addr, addr_width)) = (bits(self.network), bits(address));
-        if width != addr_width {
-            return false;
-        }
-        // Both are aligned to the top bits (an IPv4 address is shifted there).
-        let prefix = u32::from(self.prefix);
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u128::MAX << (128 - prefix)
-        };
-        net & mask == addr & mask
+        self.0.contains(&address)
     }
 }
 

@@ -8,11 +8,13 @@ pub use views::{
     TrendSpec,
 };
 
-use crate::cli::{CollectArgs, Env, usage};
+use crate::cli::values::{self, count, whole};
+use crate::cli::{CollectArgs, Env};
 use crate::collector::api::Limits;
 use crate::collector::guard::budget::parse_size;
 use crate::collector::store::Spec;
 use crate::contract::limits::MAX_BODY_BYTES;
+use crate::exit::usage;
 use anyhow::Result;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -150,9 +152,8 @@ pub(crate) fn read_store(env: &Env, given: Option<String>, what: &str) -> Result
 
 /// How far back to look: a duration above zero, at most a hundred years.
 pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
-    match crate::retry::parse_duration(text)? {
-        d if d.is_zero() => Err("must be above 0".into()),
-        d if d > Duration::from_secs(36_500 * 86_400) => Err("at most 36500d".into()),
+    match values::at_most(text, Duration::from_secs(36_500 * 86_400), "at most 36500d")? {
+        d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
     }
 }
@@ -164,30 +165,18 @@ fn secs(n: u64) -> Duration {
 /// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at
 /// most a year.
 pub fn duration(text: &str) -> std::result::Result<Duration, String> {
-    let d = crate::retry::parse_duration(text)?;
-    if d > Duration::from_secs(366 * 86_400) {
-        return Err("longer than a year".to_string());
-    }
-    Ok(d)
+    values::at_most(
+        text,
+        Duration::from_secs(366 * 86_400),
+        "longer than a year",
+    )
 }
 
+/// A [`duration`] above zero.
 fn positive(text: &str) -> std::result::Result<Duration, String> {
     match duration(text)? {
-        d if d.is_zero() => Err("must be above 0".into()),
+        d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
-    }
-}
-
-pub(crate) fn whole(text: &str) -> std::result::Result<u32, String> {
-    text.parse::<u32>()
-        .map_err(|_| "want a whole number".to_string())
-}
-
-/// A count from 1 to `max`.
-pub(crate) fn count(max: usize) -> impl Fn(&str) -> std::result::Result<usize, String> {
-    move |text| match text.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("want a whole number from 1 to {max}")),
     }
 }
 

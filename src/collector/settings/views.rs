@@ -1,10 +1,12 @@
 //! The settings of the commands that read a store: `summary`, `export`, `dashboard` and
 //! `backup`.
 
-use super::{DEFAULT_STORE, count, history, read_store, whole};
-use crate::cli::{BackupArgs, DashboardArgs, Env, ExportArgs, SummaryArgs, usage};
+use super::{DEFAULT_STORE, history, read_store};
+use crate::cli::values::{count, whole};
+use crate::cli::{BackupArgs, DashboardArgs, Env, ExportArgs, SummaryArgs};
 use crate::collector::fleet::trends::Every;
 use crate::collector::store::Spec;
+use crate::exit::usage;
 use anyhow::Result;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,8 +8,8 @@
 //! never touches them. The file is left in place when the collector stops (removing it would let
 //! two collectors hold two different files of the same name).
 
-use crate::exit::{Class, fail};
-use anyhow::{Result, anyhow};
+use crate::exit::usage;
+use anyhow::Result;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -40,9 +40,8 @@ pub fn path_of(store: &Path) -> PathBuf {
 pub fn take(store: &Path) -> Result<Held> {
     let path = path_of(store);
     let shown = store.display();
-    let refuse = |message: String| fail(Class::Usage, anyhow!("{message}"));
     if store.is_dir() {
-        return Err(refuse(format!("store {shown} is a directory, not a file")));
+        return Err(usage(format!("store {shown} is a directory, not a file")));
     }
     let file = OpenOptions::new()
         .create(true)
@@ -60,7 +59,7 @@ pub fn take(store: &Path) -> Result<Held> {
                 }
                 _ => format!("{e}"),
             };
-            refuse(format!(
+            usage(format!(
                 "cannot create or open store {shown}: {why} (the store is the file and its -wal \
                  and -shm beside it, and the collector's lock {})",
                 path.display()
@@ -68,12 +67,12 @@ pub fn take(store: &Path) -> Result<Held> {
         })?;
     match file.try_lock() {
         Ok(()) => Ok(Held { _file: file, path }),
-        Err(TryLockError::WouldBlock) => Err(refuse(format!(
+        Err(TryLockError::WouldBlock) => Err(usage(format!(
             "store {shown} is in use by another `spartakus collect` (it holds {}); stop that one \
              first: one collector writes a SQLite store (several may share a PostgreSQL database)",
             path.display()
         ))),
-        Err(TryLockError::Error(e)) => Err(refuse(format!(
+        Err(TryLockError::Error(e)) => Err(usage(format!(
             "cannot lock store {shown} ({e}, on {}): the file system must support flock(2)",
             path.display()
         ))),
@@ -92,6 +91,7 @@ pub fn in_use(store: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::collector::store::sqlite::tests::Scratch;
+    use crate::exit::Class;
 
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {

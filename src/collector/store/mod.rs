@@ -31,7 +31,7 @@ pub mod write;
 pub mod writer;
 
 use crate::contract::{Node, Report};
-use crate::exit::{Class, fail};
+use crate::exit::{Class, fail, usage};
 use anyhow::{Result, anyhow};
 use std::fmt;
 use std::path::PathBuf;
@@ -59,10 +59,9 @@ impl Spec {
     /// Parse `--store`: `stdout`, a file path, `sqlite:PATH` or `postgres://...`. Errors are
     /// usage errors, and never repeat a password.
     pub fn parse(spec: &str) -> Result<Spec> {
-        let usage = |msg: String| fail(Class::Usage, anyhow!("{msg}"));
         let spec = spec.trim();
         if spec.is_empty() {
-            return Err(usage("--store is empty".into()));
+            return Err(usage("--store is empty"));
         }
         if spec == "stdout" || spec == "-" {
             return Ok(Spec::Stdout);

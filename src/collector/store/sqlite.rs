@@ -7,8 +7,8 @@ use super::rollup::Known;
 use super::schema::{self, Dialect};
 use super::sql::{Cell, Conn, Row, Value};
 use super::write::{self, Writable};
-use crate::exit::{Class, fail};
-use anyhow::{Context, Result, anyhow, bail};
+use crate::exit::{Class, fail, usage};
+use anyhow::{Context, Result, bail};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
@@ -34,11 +34,6 @@ enum Found {
     Empty,
     /// A spartakus store of this schema version.
     Store(i64),
-}
-
-/// A usage-class error about the store at `path`.
-fn refuse(message: String) -> anyhow::Error {
-    fail(Class::Usage, anyhow!("{message}"))
 }
 
 impl Db {
@@ -77,7 +72,7 @@ impl Db {
         let (db, version) = Self::open_any_version(path)?;
         let shown = path.display();
         if version != schema::version() {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "store {shown} has schema version {version}, this binary reads {} \
                  (run this version's `spartakus collect` on it once to migrate)",
                 schema::version()
@@ -97,12 +92,12 @@ impl Db {
     fn open_any_version(path: &Path) -> Result<(Db, i64)> {
         let shown = path.display();
         if !path.exists() {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "store {shown} does not exist (start `spartakus collect --store {shown}` first)"
             )));
         }
         if path.is_dir() {
-            return Err(refuse(format!("store {shown} is a directory, not a file")));
+            return Err(usage(format!("store {shown} is a directory, not a file")));
         }
         let conn = Self::connect_read_only(path)?;
         let db = Db {
@@ -111,7 +106,7 @@ impl Db {
             known: Known::default(),
         };
         match db.found(Access::Read)? {
-            Found::Empty => Err(refuse(format!(
+            Found::Empty => Err(usage(format!(
                 "no spartakus store in {shown}: the database is empty (a copy of a running \
                  store's file misses what is still in its WAL; copy stores with `spartakus backup`)"
             ))),
@@ -174,14 +169,14 @@ impl Db {
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
                 .map_err(explain)?;
             if pages == 0 && access == Access::Read {
-                return Err(refuse(format!(
+                return Err(usage(format!(
                     "no spartakus store in {shown}: the file is empty"
                 )));
             }
             return Ok(Found::Empty);
         }
         if !tables.iter().any(|t| t == "schema_migrations") {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "{shown} is not a spartakus store (a SQLite database without its tables)"
             )));
         }
@@ -194,7 +189,7 @@ impl Db {
             )
             .map_err(explain)?;
         if version > schema::version() {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "store {shown} has schema version {version}, newer than this binary's ({}); \
                  run a newer spartakus",
                 schema::version()
@@ -268,7 +263,7 @@ impl Db {
         if let Err(e) = copied {
             let _ = std::fs::remove_file(&partial);
             if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) {
-                return Err(refuse(format!(
+                return Err(usage(format!(
                     "cannot write the backup {shown}: {}",
                     directory_fault(to)
                 )));
@@ -319,21 +314,21 @@ fn explain(path: &Path, access: Access, e: anyhow::Error) -> anyhow::Error {
         .find_map(|c| c.downcast_ref::<rusqlite::Error>())
         .and_then(rusqlite::Error::sqlite_error_code);
     match (code, access) {
-        (Some(ErrorCode::NotADatabase), _) => refuse(format!(
+        (Some(ErrorCode::NotADatabase), _) => usage(format!(
             "{shown} is not a spartakus store (not a SQLite database)"
         )),
-        (Some(ErrorCode::DatabaseCorrupt), _) => refuse(format!(
+        (Some(ErrorCode::DatabaseCorrupt), _) => usage(format!(
             "store {shown} is damaged ({e:#}); restore it from a backup"
         )),
-        (Some(ErrorCode::ReadOnly), Access::Write) => refuse(format!(
+        (Some(ErrorCode::ReadOnly), Access::Write) => usage(format!(
             "store {shown} is read-only ({e:#}); the collector needs to write to it and its directory"
         )),
-        (Some(ErrorCode::CannotOpen), Access::Write) => refuse(format!(
+        (Some(ErrorCode::CannotOpen), Access::Write) => usage(format!(
             "cannot create or open store {shown}: {} (the store is the file and its -wal and \
                  -shm beside it)",
             directory_fault(path)
         )),
-        (Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly), Access::Read) => refuse(format!(
+        (Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly), Access::Read) => usage(format!(
             "cannot read store {shown}: this user may not write its directory, and SQLite needs \
              {wal} and {shm} beside it to read it while a collector has it open; run this as the \
              collector's user, or read a copy made with `spartakus backup`",

@@ -201,7 +201,7 @@ fn run(queue: &Queue, mut sink: Sink, rules: &Rules, health: &Health) {
             Then::More => {}
             Then::Stop => return,
             Then::Prune(cutoff, reply) => {
-                let pruned = sink.prune(cutoff, now_ms());
+                let pruned = sink.prune(cutoff, crate::time::now_ms());
                 note(health, &pruned);
                 let _ = reply.send(pruned);
             }
@@ -211,7 +211,7 @@ fn run(queue: &Queue, mut sink: Sink, rules: &Rules, health: &Health) {
                 let _ = reply.send(probed);
             }
             Then::Forget(cluster, reply) => {
-                let forgot = sink.forget(&cluster, now_ms());
+                let forgot = sink.forget(&cluster, crate::time::now_ms());
                 note(health, &forgot);
                 let _ = reply.send(forgot);
             }
@@ -265,7 +265,7 @@ fn next(rx: &mut mpsc::Receiver<Command>) -> (Batch, Then) {
 fn store(sink: &mut Sink, batch: Batch, rules: &Rules, health: &Health) {
     let (incomings, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let items: Vec<&Incoming> = incomings.iter().map(Box::as_ref).collect();
-    let stored = sink.store_batch(&items, rules, now_ms());
+    let stored = sink.store_batch(&items, rules, crate::time::now_ms());
     drop(items);
     // Free the reports (and their memory budget) before the requests are answered.
     drop(incomings);
@@ -293,13 +293,6 @@ fn note<T>(health: &Health, result: &Result<T>) {
         Ok(_) => health.succeeded(),
         Err(e) => health.failed(e),
     }
-}
-
-/// Unix milliseconds now: the rate limit's clock, shared by every collector on a store.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

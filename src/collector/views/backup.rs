@@ -2,25 +2,25 @@
 
 use crate::collector::settings::BackupSettings;
 use crate::collector::store;
+use crate::exit::usage;
 use anyhow::{Context, Result};
 
 /// `spartakus backup`: a consistent copy of a SQLite store, safe while collectors write to it.
 pub fn run(s: &BackupSettings) -> Result<()> {
-    let refuse = |m: String| crate::exit::fail(crate::exit::Class::Usage, anyhow::anyhow!("{m}"));
     let path = match &s.store {
         store::Spec::Sqlite(path) => path,
         store::Spec::Postgres(url) => {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "{url} is a PostgreSQL store: back it up with pg_dump, e.g. \
                  `pg_dump --format=custom --file=spartakus.dump` with the same connection settings"
             )));
         }
         store::Spec::Stdout => {
-            return Err(refuse("--store stdout keeps nothing to back up".into()));
+            return Err(usage("--store stdout keeps nothing to back up"));
         }
     };
     if let Some(file) = store::sqlite::part_of(path, &s.to) {
-        return Err(refuse(format!(
+        return Err(usage(format!(
             "--to {} is {} of the store itself; write the copy to another file",
             s.to.display(),
             file
@@ -32,13 +32,13 @@ pub fn run(s: &BackupSettings) -> Result<()> {
     }
     if s.to.exists() {
         if !s.force {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "{} exists; give --force to replace it",
                 s.to.display()
             )));
         }
         if store::lock::in_use(&s.to) {
-            return Err(refuse(format!(
+            return Err(usage(format!(
                 "{} is the store of a running collector; stop it first, or choose another file",
                 s.to.display()
             )));

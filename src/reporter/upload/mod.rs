@@ -10,7 +10,7 @@ mod answer;
 mod client;
 
 use super::tls::{Peer, explain};
-use crate::exit::{Class, fail};
+use crate::exit::{Class, fail, usage};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
 pub use answer::redact;
 use answer::refused_encoding;
@@ -299,13 +299,12 @@ impl Uploader {
             .via
             .as_ref()
             .map_or(String::new(), |p| format!(" through the proxy {p}"));
-        let usage = |message: String| Err(fail(Class::Usage, anyhow::anyhow!("{message}")));
         if matches!(error, ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl) {
-            return usage(format!("sending to {shown}: {text}"));
+            return Err(usage(format!("sending to {shown}: {text}")));
         }
         // A certificate not trusted, or a server that does not speak TLS: waiting cannot help.
         if let Some(message) = explain(Peer::Collector, &format!("{shown}{through}"), &text) {
-            return usage(message);
+            return Err(usage(message));
         }
         if self.via.is_none()
             && self

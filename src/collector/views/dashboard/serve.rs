@@ -170,14 +170,9 @@ impl App for Dashboard {
 pub fn run(options: DashboardSettings) -> Result<()> {
     let history = Reader::open(&options.store)?;
     let now = Reader::open(&options.store)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = crate::runtime::current_thread()?;
     runtime.block_on(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let signals = crate::runtime::stop_signals()?;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("listening on {}", options.listen))?;
@@ -192,12 +187,11 @@ pub fn run(options: DashboardSettings) -> Result<()> {
         let app = Arc::new(Dashboard::new(history, now, options));
         let shutdown = Shutdown {
             drain: async move {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
+                let _ = signals.first.await;
             },
-            now: std::future::pending::<()>(),
+            now: async move {
+                let _ = signals.second.await;
+            },
             grace: Duration::from_secs(5),
         };
         http::serve(listener, app, shutdown).await
