@@ -8,6 +8,7 @@ use argh::FromArgs;
 use std::process::ExitCode;
 
 mod collector;
+pub mod defaults;
 pub mod values;
 pub use collector::{BackupArgs, CollectArgs, DashboardArgs, ExportArgs, SummaryArgs};
 
@@ -317,6 +318,32 @@ impl Env<'_> {
             "false" | "0" | "no" => Ok(false),
             "true" | "1" | "yes" => Ok(true),
             _ => Err(g.error("expected true or false")),
+        }
+    }
+
+    /// An option's text; when not given, its default in `table`.
+    pub fn text_or(&self, flag: &str, given: Option<String>, table: defaults::Defaults) -> String {
+        self.text(flag, given)
+            .map_or_else(|| defaults::of(table, flag).to_string(), |g| g.value)
+    }
+
+    /// An option parsed by `parse`; when not given, its default in `table`, parsed the same way.
+    pub fn value<T>(
+        &self,
+        key: &str,
+        given: Option<String>,
+        table: defaults::Defaults,
+        parse: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        let flag = key.split(' ').next().unwrap_or(key);
+        match self.text(flag, given) {
+            Some(g) => parse(&g.value).map_err(|e| g.error(e)),
+            None => {
+                let text = defaults::of(table, key);
+                parse(text).map_err(|e| {
+                    anyhow::anyhow!("the default of --{flag}, {text:?}, does not parse: {e}")
+                })
+            }
         }
     }
 

@@ -108,3 +108,101 @@ fn errors_point_at_the_subcommands_help() {
         "spartakus send --help"
     );
 }
+
+/// Each option of `command`'s help, with its description on one line.
+fn options_of(command: &str) -> Vec<(String, String)> {
+    let Err(early) = args(&[command, "--help"]) else {
+        panic!("{command} --help parsed");
+    };
+    let mut options: Vec<(String, String)> = Vec::new();
+    for line in early.output.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if indent == 2 && trimmed.starts_with("--") {
+            let (flag, text) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+            options.push((
+                flag.trim_start_matches("--").to_string(),
+                text.trim().to_string(),
+            ));
+        } else if indent > 2
+            && let Some((_, text)) = options.last_mut()
+        {
+            text.push(' ');
+            text.push_str(trimmed);
+        }
+    }
+    options
+}
+
+/// The defaults a description states as values: `(default 10s)`, `(default 15; ...`, `(default
+/// week with --since)`, `(default 0: none)`; not `(default: ...)`, a description, nor
+/// `table (default)`.
+fn stated_defaults(text: &str) -> Vec<String> {
+    text.match_indices("(default ")
+        .map(|(at, _)| &text[at + "(default ".len()..])
+        .map(|rest| {
+            let end = [")", ";", ": ", " with"]
+                .iter()
+                .filter_map(|stop| rest.find(stop))
+                .min()
+                .unwrap_or(rest.len());
+            rest[..end].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_default_the_help_states_is_the_one_the_settings_use() {
+    for (command, table) in [
+        ("init", defaults::INIT),
+        ("report", defaults::REPORT),
+        ("send", defaults::SEND),
+        ("forget", defaults::FORGET),
+        ("collect", defaults::COLLECT),
+        ("summary", defaults::SUMMARY),
+        ("export", defaults::EXPORT),
+        ("dashboard", defaults::DASHBOARD),
+        ("backup", defaults::BACKUP),
+    ] {
+        let options = options_of(command);
+        assert!(!options.is_empty(), "{command}");
+        for (flag, text) in &options {
+            let mut stated = stated_defaults(text);
+            let mut used: Vec<String> = table
+                .iter()
+                .filter(|(key, _)| key.split(' ').next() == Some(flag.as_str()))
+                .map(|(_, value)| value.to_string())
+                .collect();
+            stated.sort();
+            used.sort();
+            assert_eq!(stated, used, "{command} --{flag}: {text}");
+            assert!(
+                text.ends_with(&format!("[env {}]", env_var(flag))) || flag == "help",
+                "{command} --{flag}: {text}"
+            );
+        }
+        for (key, _) in table {
+            let flag = key.split(' ').next().unwrap();
+            assert!(
+                options.iter().any(|(f, _)| f == flag),
+                "{command}: a default for --{flag}, which it does not have"
+            );
+        }
+    }
+}
+
+#[test]
+fn defaults_parse_as_the_flags_do() {
+    assert_eq!(stated_defaults("x (default 10s) [env A]"), ["10s"]);
+    assert_eq!(
+        stated_defaults("(default 15); of a trend (default 5) [env B]"),
+        ["15", "5"]
+    );
+    assert!(stated_defaults("(default: the pod's) [env C]").is_empty());
+    assert_eq!(stated_defaults("(default 0: none)"), ["0"]);
+    assert_eq!(
+        stated_defaults("(default 0.0.0.0:8080) [env D]"),
+        ["0.0.0.0:8080"]
+    );
+    assert!(stated_defaults("table (default), json").is_empty());
+}

@@ -61,7 +61,7 @@ pub struct CollectArgs {
     /// new cluster IDs one client address (an IPv4 address, an IPv6 /64) may bring per hour, then 429; clusters already stored never count; 0 for no limit (default 600) [env SPARTAKUS_NEW_CLUSTERS_PER_SOURCE]
     #[argh(option)]
     pub new_clusters_per_source: Option<String>,
-    /// reverse proxies (IP or CIDR, comma-separated) whose X-Forwarded-For names the client; without it the header is ignored (default none) [env SPARTAKUS_TRUSTED_PROXY]
+    /// reverse proxies (IP or CIDR, comma-separated) whose X-Forwarded-For names the client; without it the header is ignored (default: none) [env SPARTAKUS_TRUSTED_PROXY]
     #[argh(option)]
     pub trusted_proxy: Option<String>,
     /// log every request to /healthz, /readyz and /metrics, not only those that fail [env SPARTAKUS_LOG_PROBES]

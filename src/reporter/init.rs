@@ -2,7 +2,7 @@
 //! ID, and prints the ID; also reads an existing one for `report`.
 
 use super::cluster::Cluster;
-use super::settings::{self, InitSettings};
+use super::settings::InitSettings;
 use super::{CLUSTER_ID_KEY, random_bytes, uuid_v4, within};
 use crate::contract::limits::check_cluster_id;
 use crate::exit::usage;
@@ -124,7 +124,7 @@ pub(super) fn existing_id(
         return Err(usage(format!(
             "ConfigMap \"{name}\" in namespace \"{namespace}\" holds no {CLUSTER_ID_KEY} (its keys: {}): it is not the cluster-ID ConfigMap; the cluster ID is in the one `spartakus init` creates ({}), so drop --configmap/SPARTAKUS_CONFIGMAP or point it there",
             keys.join(", "),
-            settings::DEFAULT_CONFIGMAP
+            crate::cli::defaults::of(crate::cli::defaults::INIT, "configmap")
         )));
     }
     if id.is_empty() {

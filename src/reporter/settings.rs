@@ -1,5 +1,6 @@
 //! `spartakus init`'s and `spartakus report`'s settings: their flags, resolved once.
 
+use crate::cli::defaults;
 use crate::cli::values::{duration, positive};
 use crate::cli::{Env, ForgetArgs, InitArgs, ReportArgs, SendArgs};
 use crate::contract::limits::check_cluster_id;
@@ -7,13 +8,6 @@ use crate::exit::usage;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// How long a report run may take unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long `init` may take unless told otherwise.
-pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(120);
-/// The ConfigMap holding the cluster ID unless told otherwise.
-pub const DEFAULT_CONFIGMAP: &str = "spartakus";
 
 /// `spartakus init`'s settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +21,8 @@ impl InitSettings {
     pub fn resolve(args: InitArgs, env: &Env) -> Result<Self> {
         Ok(InitSettings {
             namespace: env.text("namespace", args.namespace).map(|g| g.value),
-            configmap: env
-                .text("configmap", args.configmap)
-                .map_or_else(|| DEFAULT_CONFIGMAP.to_string(), |g| g.value),
-            timeout: env.parsed("timeout", args.timeout, DEFAULT_INIT_TIMEOUT, positive)?,
+            configmap: env.text_or("configmap", args.configmap, defaults::INIT),
+            timeout: env.value("timeout", args.timeout, defaults::INIT, positive)?,
         })
     }
 }
@@ -104,7 +96,7 @@ impl ReportSettings {
         if let Some(id) = &cluster_id {
             check_cluster_id(&id.value).map_err(|e| id.error(e))?;
         }
-        let spread = env.parsed("spread", args.spread, Duration::ZERO, duration)?;
+        let spread = env.value("spread", args.spread, defaults::REPORT, duration)?;
         if spread > Duration::from_secs(24 * 3600) {
             return Err(usage("--spread: at most 24h (reports are daily)"));
         }
@@ -112,15 +104,13 @@ impl ReportSettings {
             endpoint: endpoint.map(|g| g.value),
             cluster_id: cluster_id.map(|g| g.value),
             namespace: env.text("namespace", args.namespace).map(|g| g.value),
-            configmap: env
-                .text("configmap", args.configmap)
-                .map_or_else(|| DEFAULT_CONFIGMAP.to_string(), |g| g.value),
+            configmap: env.text_or("configmap", args.configmap, defaults::REPORT),
             extensions: env
                 .text("extensions", args.extensions)
                 .map(|g| g.value.into()),
             dry_run,
             output,
-            timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
+            timeout: env.value("timeout", args.timeout, defaults::REPORT, positive)?,
             ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
             gzip: !env.switch("no-gzip", args.no_gzip)?,
             spread,
@@ -153,7 +143,7 @@ impl SendSettings {
             file: PathBuf::from(args.file),
             endpoint,
             ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
-            timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
+            timeout: env.value("timeout", args.timeout, defaults::SEND, positive)?,
         })
     }
 }
@@ -199,11 +189,9 @@ impl ForgetSettings {
             endpoint,
             cluster_id: cluster_id.map(|g| g.value),
             namespace: env.text("namespace", args.namespace).map(|g| g.value),
-            configmap: env
-                .text("configmap", args.configmap)
-                .map_or_else(|| DEFAULT_CONFIGMAP.to_string(), |g| g.value),
+            configmap: env.text_or("configmap", args.configmap, defaults::FORGET),
             ca_file: env.text("ca-file", args.ca_file).map(|g| g.value.into()),
-            timeout: env.parsed("timeout", args.timeout, DEFAULT_TIMEOUT, positive)?,
+            timeout: env.value("timeout", args.timeout, defaults::FORGET, positive)?,
         })
     }
 }
@@ -428,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             (s.configmap.as_str(), s.timeout),
-            ("spartakus", DEFAULT_TIMEOUT)
+            ("spartakus", Duration::from_secs(300))
         );
         let s = forget(&["--cluster-id", "abc", "--timeout", "30s"], &env).unwrap();
         assert_eq!(

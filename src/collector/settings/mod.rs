@@ -9,7 +9,7 @@ pub use views::{
 };
 
 use crate::cli::values::{self, count, whole};
-use crate::cli::{CollectArgs, Env};
+use crate::cli::{CollectArgs, Env, defaults};
 use crate::collector::api::Limits;
 use crate::collector::guard::budget::parse_size;
 use crate::collector::store::Spec;
@@ -18,12 +18,6 @@ use crate::exit::usage;
 use anyhow::Result;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// The memory budget unless told otherwise. With the default --max-connections, the collector's
-/// peak RSS stays below 192 MiB (README, "Limits").
-pub const DEFAULT_MEMORY_BUDGET: &str = "96Mi";
-/// The store unless told otherwise.
-pub const DEFAULT_STORE: &str = "spartakus.db";
 
 /// The collector's settings.
 #[derive(Debug, Clone)]
@@ -42,32 +36,16 @@ pub struct CollectSettings {
 
 impl CollectSettings {
     pub fn resolve(args: CollectArgs, env: &Env) -> Result<CollectSettings> {
-        let listen = env.parsed(
-            "listen",
-            args.listen,
-            SocketAddr::from(([0, 0, 0, 0], 8080)),
-            |t| {
-                t.parse()
-                    .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0".to_string())
-            },
-        )?;
-        let store = env
-            .text("store", args.store)
-            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
-        let header_timeout =
-            env.parsed("header-timeout", args.header_timeout, secs(10), positive)?;
-        let request_timeout =
-            env.parsed("request-timeout", args.request_timeout, secs(60), positive)?;
-        let max_connections =
-            env.parsed("max-connections", args.max_connections, 512, count(1 << 20))?;
-        let max_requests = env.parsed("max-requests", args.max_requests, 16, count(1 << 16))?;
-        let rate_limit = env.parsed("rate-limit", args.rate_limit, 6, whole)?;
-        let retention_days = env.parsed("retention-days", args.retention_days, 400, whole)?;
-        let default_budget = parse_size(DEFAULT_MEMORY_BUDGET).unwrap_or(96 << 20);
-        let memory_budget = env.parsed(
+        let d = defaults::COLLECT;
+        let listen = env.value("listen", args.listen, d, |t| {
+            t.parse()
+                .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0".to_string())
+        })?;
+        let store = Spec::parse(&env.text_or("store", args.store, d))?;
+        let memory_budget = env.value(
             "memory-budget",
             args.memory_budget,
-            default_budget,
+            d,
             |t| match parse_size(t)? {
                 b if b < MAX_BODY_BYTES => Err(format!(
                     "must be at least {}Mi, the largest report",
@@ -76,44 +54,40 @@ impl CollectSettings {
                 b => Ok(b),
             },
         )?;
+        let limits = Limits {
+            header_timeout: env.value("header-timeout", args.header_timeout, d, positive)?,
+            request_timeout: env.value("request-timeout", args.request_timeout, d, positive)?,
+            max_connections: env.value(
+                "max-connections",
+                args.max_connections,
+                d,
+                count(1 << 20),
+            )?,
+            max_requests: env.value("max-requests", args.max_requests, d, count(1 << 16))?,
+            memory_budget,
+            max_body: MAX_BODY_BYTES,
+            log_probes: env.switch("log-probes", args.log_probes)?,
+            new_clusters_per_source: env.value(
+                "new-clusters-per-source",
+                args.new_clusters_per_source,
+                d,
+                whole,
+            )?,
+            trusted_proxies: env.parsed("trusted-proxy", args.trusted_proxy, Vec::new(), |t| {
+                t.split(',')
+                    .filter(|c| !c.trim().is_empty())
+                    .map(crate::collector::guard::sources::Cidr::parse)
+                    .collect()
+            })?,
+        };
         Ok(CollectSettings {
             listen,
-            store: Spec::parse(&store)?,
-            rate_limit,
-            dedup_window: env.parsed("dedup-window", args.dedup_window, secs(3600), duration)?,
-            retention_days,
-            limits: Limits {
-                header_timeout,
-                request_timeout,
-                max_connections,
-                max_requests,
-                memory_budget,
-                max_body: MAX_BODY_BYTES,
-                log_probes: env.switch("log-probes", args.log_probes)?,
-                new_clusters_per_source: env.parsed(
-                    "new-clusters-per-source",
-                    args.new_clusters_per_source,
-                    600,
-                    whole,
-                )?,
-                trusted_proxies: env.parsed(
-                    "trusted-proxy",
-                    args.trusted_proxy,
-                    Vec::new(),
-                    |t| {
-                        t.split(',')
-                            .filter(|c| !c.trim().is_empty())
-                            .map(crate::collector::guard::sources::Cidr::parse)
-                            .collect()
-                    },
-                )?,
-            },
-            shutdown_grace: env.parsed(
-                "shutdown-grace",
-                args.shutdown_grace,
-                secs(25),
-                duration,
-            )?,
+            store,
+            rate_limit: env.value("rate-limit", args.rate_limit, d, whole)?,
+            dedup_window: env.value("dedup-window", args.dedup_window, d, duration)?,
+            retention_days: env.value("retention-days", args.retention_days, d, whole)?,
+            limits,
+            shutdown_grace: env.value("shutdown-grace", args.shutdown_grace, d, duration)?,
         })
     }
 
@@ -137,11 +111,13 @@ impl CollectSettings {
 }
 
 /// `--store` of a command that reads it (`what`s it): stdout keeps nothing.
-pub(crate) fn read_store(env: &Env, given: Option<String>, what: &str) -> Result<Spec> {
-    let store = env
-        .text("store", given)
-        .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
-    let store = Spec::parse(&store)?;
+pub(crate) fn read_store(
+    env: &Env,
+    given: Option<String>,
+    table: defaults::Defaults,
+    what: &str,
+) -> Result<Spec> {
+    let store = Spec::parse(&env.text_or("store", given, table))?;
     if store == Spec::Stdout {
         return Err(usage(format!(
             "--store stdout keeps nothing to {what}; give the collector's store"
@@ -156,10 +132,6 @@ pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
         d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
     }
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
 }
 
 /// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at

@@ -1,9 +1,9 @@
 //! The settings of the commands that read a store: `summary`, `export`, `dashboard` and
 //! `backup`.
 
-use super::{DEFAULT_STORE, history, read_store};
+use super::{history, read_store};
 use crate::cli::values::{count, whole};
-use crate::cli::{BackupArgs, DashboardArgs, Env, ExportArgs, SummaryArgs};
+use crate::cli::{BackupArgs, DashboardArgs, Env, ExportArgs, SummaryArgs, defaults};
 use crate::collector::fleet::trends::Every;
 use crate::collector::store::Spec;
 use crate::exit::usage;
@@ -42,27 +42,27 @@ pub struct SummarySettings {
 
 impl SummarySettings {
     pub fn resolve(args: SummaryArgs, env: &Env) -> Result<SummarySettings> {
-        let store = read_store(env, args.store, "summarize")?;
-        let since = env.parsed("since", args.since, None, |t| history(t).map(Some))?;
-        let every = env.parsed("every", args.every, None, |t| Every::parse(t).map(Some))?;
-        let trend = (since.is_some() || every.is_some()).then(|| TrendSpec {
-            since: since.unwrap_or(Duration::from_secs(180 * 86_400)),
-            every: every.unwrap_or(Every::Week),
-        });
-        let days = env.text("days", args.days);
+        let d = defaults::SUMMARY;
+        let store = read_store(env, args.store, d, "summarize")?;
+        let asked = |flag: &str, given: &Option<String>| env.text(flag, given.clone()).is_some();
+        let trend = match asked("since", &args.since) || asked("every", &args.every) {
+            false => None,
+            true => Some(TrendSpec {
+                since: env.value("since", args.since, d, history)?,
+                every: env.value("every", args.every, d, Every::parse)?,
+            }),
+        };
+        let days = env.text("days", args.days.clone());
         if trend.is_some()
             && let Some(days) = &days
         {
             return Err(days
                 .error("is the window of the fleet now; a trend's is --since: give one of them"));
         }
-        let days = match days {
-            None => 30,
-            Some(g) => match whole(&g.value) {
-                Ok(d @ 1..=36_500) => d,
-                _ => return Err(g.error("must be between 1 and 36500")),
-            },
-        };
+        let days = env.value("days", args.days, d, |t| match whole(t) {
+            Ok(d @ 1..=36_500) => Ok(d),
+            _ => Err("must be between 1 and 36500".to_string()),
+        })?;
         let json = env.switch("json", args.json)?;
         let format = env.parsed("format", args.format, None, |t| match t {
             "table" => Ok(Some(Format::Table)),
@@ -77,12 +77,12 @@ impl SummarySettings {
             (_, true) => Format::Json,
             (f, false) => f.unwrap_or(Format::Table),
         };
-        let top = if trend.is_some() { 5 } else { 15 };
+        let top = if trend.is_some() { "top trend" } else { "top" };
         Ok(SummarySettings {
             store,
             days,
             cluster: env.text("cluster", args.cluster).map(|g| g.value),
-            top: env.parsed("top", args.top, top, count(100_000))?,
+            top: env.value(top, args.top, d, count(100_000))?,
             format,
             trend,
         })
@@ -110,7 +110,7 @@ pub struct ExportSettings {
 impl ExportSettings {
     pub fn resolve(args: ExportArgs, env: &Env) -> Result<ExportSettings> {
         Ok(ExportSettings {
-            store: read_store(env, args.store, "export")?,
+            store: read_store(env, args.store, defaults::EXPORT, "export")?,
             since: env.parsed("since", args.since, None, |t| history(t).map(Some))?,
             format: env.parsed("format", args.format, ExportFormat::Jsonl, |t| match t {
                 "jsonl" => Ok(ExportFormat::Jsonl),
@@ -136,32 +136,23 @@ pub struct DashboardSettings {
 
 impl DashboardSettings {
     pub fn resolve(args: DashboardArgs, env: &Env) -> Result<DashboardSettings> {
+        let d = defaults::DASHBOARD;
         Ok(DashboardSettings {
-            store: read_store(env, args.store, "show")?,
-            listen: env.parsed(
-                "listen",
-                args.listen,
-                SocketAddr::from(([127, 0, 0, 1], 8081)),
-                |t| {
-                    t.parse()
-                        .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8081 or 127.0.0.1:0".to_string())
-                },
-            )?,
-            since: env.parsed(
-                "since",
-                args.since,
-                Duration::from_secs(180 * 86_400),
-                history,
-            )?,
-            every: env.parsed("every", args.every, Every::Week, Every::parse)?,
-            now_days: env.parsed("now-days", args.now_days, 7, |t| match whole(t) {
+            store: read_store(env, args.store, d, "show")?,
+            listen: env.value("listen", args.listen, d, |t| {
+                t.parse()
+                    .map_err(|_| "want IP:PORT, e.g. 0.0.0.0:8081 or 127.0.0.1:0".to_string())
+            })?,
+            since: env.value("since", args.since, d, history)?,
+            every: env.value("every", args.every, d, Every::parse)?,
+            now_days: env.value("now-days", args.now_days, d, |t| match whole(t) {
                 Ok(d @ 1..=366) => Ok(d),
                 _ => Err("want a whole number from 1 to 366".to_string()),
             })?,
-            max_connections: env.parsed(
+            max_connections: env.value(
                 "max-connections",
                 args.max_connections,
-                64,
+                d,
                 count(1 << 16),
             )?,
         })
@@ -178,9 +169,7 @@ pub struct BackupSettings {
 
 impl BackupSettings {
     pub fn resolve(args: BackupArgs, env: &Env) -> Result<BackupSettings> {
-        let store = env
-            .text("store", args.store)
-            .map_or_else(|| DEFAULT_STORE.to_string(), |g| g.value);
+        let store = env.text_or("store", args.store, defaults::BACKUP);
         let to = env
             .text("to", args.to)
             .ok_or_else(|| usage("--to: give the file to write the copy to"))?;
