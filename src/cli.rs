@@ -8,8 +8,8 @@ use argh::FromArgs;
 use std::process::ExitCode;
 
 mod collector;
-pub mod defaults;
-pub mod values;
+pub(crate) mod defaults;
+pub(crate) mod values;
 pub use collector::{BackupArgs, CollectArgs, DashboardArgs, ExportArgs, SummaryArgs};
 
 /// spartakus: anonymous, opt-in Kubernetes usage reporting. `spartakus report --dry-run`
@@ -147,7 +147,7 @@ pub struct ReportArgs {
     pub output: Option<String>,
     /// send the report uncompressed (default: gzip, with a fallback for collectors that refuse it) [env SPARTAKUS_NO_GZIP]
     #[argh(switch)]
-    pub no_gzip: bool,
+    pub(crate) no_gzip: bool,
     /// before a scheduled report, wait a delay derived from the cluster ID, up to this long, e.g. 1h (default 0: none) [env SPARTAKUS_SPREAD]
     #[argh(option)]
     pub spread: Option<String>,
@@ -156,10 +156,10 @@ pub struct ReportArgs {
     pub job_name: Option<String>,
     /// this pod's name (the CronJob sets it): the run's outcome is then recorded as an Event on the CronJob spartakus [env SPARTAKUS_POD_NAME]
     #[argh(option)]
-    pub pod_name: Option<String>,
+    pub(crate) pod_name: Option<String>,
     /// also send workload statistics: how many namespaces, pods, services, deployments, statefulsets, daemonsets, jobs and cronjobs, how they spread over namespaces, how old namespaces, pods and services are (counts and days only, never names); needs the RBAC of kustomize/components/workload-stats [env SPARTAKUS_WORKLOAD_STATS]
     #[argh(switch)]
-    pub workload_stats: bool,
+    pub(crate) workload_stats: bool,
 }
 
 /// Send a report file made by `spartakus report --output` (for clusters without internet
@@ -257,7 +257,7 @@ pub struct Given {
 
 impl Given {
     /// A usage error about this value: `--timeout 5: missing unit`.
-    pub fn error(&self, problem: impl std::fmt::Display) -> anyhow::Error {
+    pub(crate) fn error(&self, problem: impl std::fmt::Display) -> anyhow::Error {
         let sep = if self.source.starts_with("--") {
             " "
         } else {
@@ -268,7 +268,7 @@ impl Given {
 }
 
 /// The variable a flag falls back to: `--memory-budget` is `SPARTAKUS_MEMORY_BUDGET`.
-pub fn env_var(flag: &str) -> String {
+pub(crate) fn env_var(flag: &str) -> String {
     format!("SPARTAKUS_{}", flag.to_ascii_uppercase().replace('-', "_"))
 }
 
@@ -322,7 +322,12 @@ impl Env<'_> {
     }
 
     /// An option's text; when not given, its default in `table`.
-    pub fn text_or(&self, flag: &str, given: Option<String>, table: defaults::Defaults) -> String {
+    pub(crate) fn text_or(
+        &self,
+        flag: &str,
+        given: Option<String>,
+        table: defaults::Defaults,
+    ) -> String {
         self.text(flag, given)
             .map_or_else(|| defaults::of(table, flag).to_string(), |g| g.value)
     }
@@ -413,7 +418,7 @@ pub fn parse(argv: &[String]) -> Parsed {
 }
 
 /// `spartakus report --help` when the arguments name a subcommand, else `spartakus --help`.
-pub fn help_command(cmd: &str, args: &[&str]) -> String {
+pub(crate) fn help_command(cmd: &str, args: &[&str]) -> String {
     const COMMANDS: [&str; 9] = [
         "init",
         "report",

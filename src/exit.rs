@@ -85,7 +85,7 @@ pub fn class_of(error: &anyhow::Error) -> Class {
 
 /// Writes `bytes` to standard output. A reader that went away (`spartakus report --dry-run |
 /// head -c 100`) is not a failure: it had what it wanted.
-pub fn print(bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn print(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -96,7 +96,7 @@ pub fn print(bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Whether an error is standard output's reader having gone away (see [`print`]).
-pub fn is_closed_pipe(error: &std::io::Error) -> bool {
+pub(crate) fn is_closed_pipe(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::BrokenPipe
 }
 

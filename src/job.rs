@@ -9,9 +9,12 @@ use crate::collector::{collect, views};
 use crate::reporter::settings::{ForgetSettings, InitSettings, ReportSettings, SendSettings};
 use anyhow::Result;
 
-/// A subcommand with its validated settings.
+/// A subcommand with its validated settings: made by [`Job::resolve`], run by [`Job::run`].
 #[derive(Debug)]
-pub enum Job {
+pub struct Job(Kind);
+
+#[derive(Debug)]
+enum Kind {
     Init(InitSettings),
     Report(ReportSettings),
     Send(SendSettings),
@@ -26,30 +29,30 @@ pub enum Job {
 impl Job {
     /// Validate `command`'s flags, filling each one not given from `env`.
     pub fn resolve(command: Command, env: &Env) -> Result<Job> {
-        Ok(match command {
-            Command::Init(a) => Job::Init(InitSettings::resolve(a, env)?),
-            Command::Report(a) => Job::Report(ReportSettings::resolve(a, env)?),
-            Command::Send(a) => Job::Send(SendSettings::resolve(a, env)?),
-            Command::Forget(a) => Job::Forget(ForgetSettings::resolve(a, env)?),
-            Command::Collect(a) => Job::Collect(CollectSettings::resolve(a, env)?),
-            Command::Summary(a) => Job::Summary(SummarySettings::resolve(a, env)?),
-            Command::Export(a) => Job::Export(ExportSettings::resolve(a, env)?),
-            Command::Dashboard(a) => Job::Dashboard(DashboardSettings::resolve(a, env)?),
-            Command::Backup(a) => Job::Backup(BackupSettings::resolve(a, env)?),
-        })
+        Ok(Job(match command {
+            Command::Init(a) => Kind::Init(InitSettings::resolve(a, env)?),
+            Command::Report(a) => Kind::Report(ReportSettings::resolve(a, env)?),
+            Command::Send(a) => Kind::Send(SendSettings::resolve(a, env)?),
+            Command::Forget(a) => Kind::Forget(ForgetSettings::resolve(a, env)?),
+            Command::Collect(a) => Kind::Collect(CollectSettings::resolve(a, env)?),
+            Command::Summary(a) => Kind::Summary(SummarySettings::resolve(a, env)?),
+            Command::Export(a) => Kind::Export(ExportSettings::resolve(a, env)?),
+            Command::Dashboard(a) => Kind::Dashboard(DashboardSettings::resolve(a, env)?),
+            Command::Backup(a) => Kind::Backup(BackupSettings::resolve(a, env)?),
+        }))
     }
 
     pub fn run(self) -> Result<()> {
-        match self {
-            Job::Init(s) => crate::reporter::init(&s),
-            Job::Report(s) => crate::reporter::report(&s),
-            Job::Send(s) => crate::reporter::send::send(&s),
-            Job::Forget(s) => crate::reporter::forget::forget(&s),
-            Job::Collect(s) => collect::run(s),
-            Job::Summary(s) => views::summary::run(&s),
-            Job::Export(s) => views::export::run(&s),
-            Job::Dashboard(s) => views::dashboard::run(s),
-            Job::Backup(s) => views::backup::run(&s),
+        match self.0 {
+            Kind::Init(s) => crate::reporter::init(&s),
+            Kind::Report(s) => crate::reporter::report(&s),
+            Kind::Send(s) => crate::reporter::send::send(&s),
+            Kind::Forget(s) => crate::reporter::forget::forget(&s),
+            Kind::Collect(s) => collect::run(s),
+            Kind::Summary(s) => views::summary::run(&s),
+            Kind::Export(s) => views::export::run(&s),
+            Kind::Dashboard(s) => views::dashboard::run(s),
+            Kind::Backup(s) => views::backup::run(&s),
         }
     }
 }

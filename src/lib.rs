@@ -1,29 +1,39 @@
 //! spartakus: an anonymous, opt-in Kubernetes usage reporter, and its collector.
 //!
 //! The library holds everything; `src/main.rs` parses the command line once ([`cli`]), resolves
-//! it into settings once and runs the chosen job ([`job`]), and maps the error to an exit code
-//! ([`exit`]).
+//! it into a job's settings once and runs it ([`job`]), and maps the error to an exit code
+//! ([`exit`]). Every command's entry point is a `run(settings)` of its own module.
 //!
 //! - [`contract`]: the report, shared by both programs: its types, every limit, the clamp rules,
-//!   the anonymizing transform, the streaming writer and reader. Pure.
-//! - [`reporter`]: `spartakus init` and `spartakus report`. The Kubernetes API is called only from
-//!   `reporter::cluster`, the collector only from `reporter::upload`.
-//! - [`collector`]: `spartakus collect` and `spartakus summary`. The network only in
-//!   `collector::server` and `collector::ingest`, the store only in `collector::store`.
-//! - [`retry`]: deadlines, backoff and the one retry policy both HTTP clients follow. Pure.
-//! - [`cli`]: flags and the one environment-variable rule (a leaf: it knows no subcommand's
-//!   logic); [`exit`]: error classes and exit codes; [`time`]: clock formatting.
+//!   the anonymizing transform, the streaming writer and reader, the JSON Schema. Pure.
+//! - [`reporter`]: `init`, `report`, `send` and `forget`. The Kubernetes API is called only from
+//!   `reporter::cluster` (and the lists it pages through), the collector only from
+//!   `reporter::upload`.
+//! - [`collector`]: `collect`, and the views of a store (`summary`, `export`, `dashboard`,
+//!   `backup`), a folder per concern: `http` (the server), `api` (routes and handlers), `guard`
+//!   (budget and limits), `store` (SQLite, PostgreSQL, the writer threads), `fleet` (pure
+//!   analytics), `views`, `settings`.
+//! - Leaves every part may use, importing nothing of them: `retry` (deadlines, backoff and the
+//!   one retry policy of the reporter's two HTTP clients), `runtime` (the async runtime and stop
+//!   signals), `log` (the servers' log line), `text` (log-safe text, CSV fields, URL parts),
+//!   `prom` (the Prometheus text format), `tls` (the certificate verifier shared by the API
+//!   server's and PostgreSQL's connections), [`time`] (the clock and its formats), [`cli`] (flags,
+//!   their defaults and the one environment-variable rule), [`exit`] (error classes).
+
+// What the binary, the tests and the examples use is `pub`; the rest is `pub(crate)`, and this
+// lint keeps it so.
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod collector;
 pub mod contract;
 pub mod exit;
 pub mod job;
-pub mod log;
-pub mod prom;
+pub(crate) mod log;
+pub(crate) mod prom;
 pub mod reporter;
-pub mod retry;
-pub mod runtime;
-pub mod text;
+pub(crate) mod retry;
+pub(crate) mod runtime;
+pub(crate) mod text;
 pub mod time;
-pub mod tls;
+pub(crate) mod tls;

@@ -2,6 +2,6 @@
 //! client or a report goes through [`crate::text::printable`] first.
 
 /// One line on stderr, with the time.
-pub fn line(text: &str) {
+pub(crate) fn line(text: &str) {
     eprintln!("{} {text}", crate::time::rfc3339(crate::time::now_secs()));
 }

@@ -6,7 +6,7 @@ use std::fmt::{Display, Write};
 
 /// A metric family's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
@@ -24,24 +24,24 @@ impl Kind {
 
 /// Exposition text being written.
 #[derive(Debug, Default)]
-pub struct Text {
+pub(crate) struct Text {
     out: String,
 }
 
 impl Text {
-    pub fn new() -> Text {
+    pub(crate) fn new() -> Text {
         Text::default()
     }
 
     /// A family's `# HELP` and `# TYPE` lines; its samples follow.
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) -> &mut Text {
+    pub(crate) fn family(&mut self, name: &str, kind: Kind, help: &str) -> &mut Text {
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {}", kind.name());
         self
     }
 
     /// One sample: `name{label="value",...} value`.
-    pub fn sample(
+    pub(crate) fn sample(
         &mut self,
         name: &str,
         labels: &[(&str, &str)],
@@ -63,22 +63,28 @@ impl Text {
     }
 
     /// A family of one unlabelled sample.
-    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: impl Display) -> &mut Text {
+    pub(crate) fn single(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        value: impl Display,
+    ) -> &mut Text {
         self.family(name, kind, help).sample(name, &[], value)
     }
 
-    pub fn push(&mut self, text: &str) -> &mut Text {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Text {
         self.out.push_str(text);
         self
     }
 
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         self.out
     }
 }
 
 /// A label value as the format writes it: a backslash, a double quote and a line feed escaped.
-pub fn label_value(text: &str) -> String {
+pub(crate) fn label_value(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -11,16 +11,18 @@
 //!    for what is unlikely to heal within minutes: a connection refused by this machine, or a
 //!    name that does not resolve. A scheduled run waits for them like any other failure.
 //!
-//! Pure: time and randomness are passed in.
+//! Pure but for two readings of the machine, each in one place: [`Patience::for_run`] asks
+//! whether standard error is a terminal, and [`random_u64`] takes the jitter's randomness from
+//! the OS; the clock is read by [`Deadline`] and passed in everywhere else.
 
 use std::time::{Duration, Instant, SystemTime};
 
 /// The longest `Retry-After` honoured as given (rule 2).
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Whether a run waits out failures that may take long to heal (rule 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Patience {
+pub(crate) enum Patience {
     /// A scheduled run: every transient failure is retried until the deadline.
     Patient,
     /// A person is watching: a refused loopback connection or an unknown name is final.
@@ -30,7 +32,7 @@ pub enum Patience {
 impl Patience {
     /// Impatient for a preview, or when standard error is a terminal; patient otherwise (a
     /// CronJob's pod).
-    pub fn for_run(preview: bool) -> Patience {
+    pub(crate) fn for_run(preview: bool) -> Patience {
         use std::io::IsTerminal;
         if preview || std::io::stderr().is_terminal() {
             Patience::Impatient
@@ -40,7 +42,7 @@ impl Patience {
     }
 
     /// Whether a transport failure, described by `text`, to `host` is final for this run.
-    pub fn gives_up_on(self, host: &str, text: &str) -> bool {
+    pub(crate) fn gives_up_on(self, host: &str, text: &str) -> bool {
         if self == Patience::Patient {
             return false;
         }
@@ -56,7 +58,7 @@ impl Patience {
 }
 
 /// `localhost`, `127.x.y.z` or `::1`.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -66,7 +68,7 @@ pub fn is_loopback(host: &str) -> bool {
 
 /// The wait before the next attempt, after `failures` failed ones (rules 1 to 3): `Ok(wait)`, or
 /// `Err(wait)` when that wait would pass the deadline, `remaining` from now.
-pub fn next_wait(
+pub(crate) fn next_wait(
     failures: u32,
     retry_after: Option<Duration>,
     remaining: Duration,
@@ -84,13 +86,13 @@ pub fn next_wait(
 
 /// The hard deadline of a run: every wait and every request fits inside it.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     at: Instant,
     total: Duration,
 }
 
 impl Deadline {
-    pub fn after(total: Duration) -> Self {
+    pub(crate) fn after(total: Duration) -> Self {
         Deadline {
             at: Instant::now() + total,
             total,
@@ -98,16 +100,16 @@ impl Deadline {
     }
 
     /// Time left, zero once passed.
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
     }
 
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.remaining().is_zero()
     }
 
     /// The whole budget, for messages.
-    pub fn total(&self) -> Duration {
+    pub(crate) fn total(&self) -> Duration {
         self.total
     }
 }
@@ -115,19 +117,19 @@ impl Deadline {
 /// Exponential backoff with full jitter: attempt `n` (0-based) waits a random time up to
 /// `min(cap, base * 2^n)`, but at least a tenth of it so retries never hammer.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     pub base: Duration,
     pub cap: Duration,
 }
 
 impl Backoff {
-    pub const DEFAULT: Backoff = Backoff {
+    pub(crate) const DEFAULT: Backoff = Backoff {
         base: Duration::from_millis(500),
         cap: Duration::from_secs(30),
     };
 
     /// The wait before retry number `attempt` (0 for the first retry), given a random `u64`.
-    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, random: u64) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
@@ -140,7 +142,7 @@ impl Backoff {
 
 /// Parses a `Retry-After` header: delay-seconds or an HTTP date, relative to `now`. A date in the
 /// past means "now"; garbage means "no advice".
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -151,7 +153,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// A random `u64` from the operating system (for jitter); zero if it is unavailable, which only
 /// makes the jitter less random.
-pub fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     match getrandom::fill(&mut bytes) {
         Ok(()) => u64::from_le_bytes(bytes),

@@ -6,7 +6,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 
 /// A current-thread runtime with I/O and timers.
-pub fn current_thread() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn current_thread() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -15,14 +15,14 @@ pub fn current_thread() -> Result<tokio::runtime::Runtime> {
 
 /// The stop signals of a server, as they come: the first (`SIGTERM` or `SIGINT`, by name),
 /// then a second of either kind.
-pub struct Signals {
+pub(crate) struct Signals {
     pub first: oneshot::Receiver<&'static str>,
     pub second: oneshot::Receiver<()>,
 }
 
 /// Installs the handlers; call it on the runtime, before serving (a signal that comes before
 /// would end the process the default way).
-pub fn stop_signals() -> Result<Signals> {
+pub(crate) fn stop_signals() -> Result<Signals> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let (first_tx, first) = oneshot::channel();

@@ -13,7 +13,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `text` percent-encoded for a URL's path segment or query value (RFC 3986 unreserved
 /// characters stay).
-pub fn url_part(text: &str) -> String {
+pub(crate) fn url_part(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
@@ -22,7 +22,7 @@ pub fn url_part(text: &str) -> String {
 /// bidirectional override or escape sequence gets through), a backslash as `\\` and a double
 /// quote as `\"` (so a quoted field cannot be closed early); at most
 /// `max` characters, then `...`.
-pub fn printable(text: &str, max: usize) -> String {
+pub(crate) fn printable(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     for c in text.chars().take(max) {
         match c {
@@ -39,7 +39,7 @@ pub fn printable(text: &str, max: usize) -> String {
 }
 
 /// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
-pub fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {

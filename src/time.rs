@@ -82,7 +82,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 }
 
 /// Days since 1970-01-01 to a civil date (proleptic Gregorian), in 400-year eras.
-pub fn civil(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

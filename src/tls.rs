@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 /// What a connection makes of the certificate a server presents.
-pub trait Rule: Debug + Send + Sync {
+pub(crate) trait Rule: Debug + Send + Sync {
     fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -24,7 +24,7 @@ pub trait Rule: Debug + Send + Sync {
 
 /// A rustls verifier: the certificate by `rule`, the signatures by `provider`.
 #[derive(Debug)]
-pub struct Verifier<R> {
+pub(crate) struct Verifier<R> {
     pub rule: R,
     pub provider: Arc<CryptoProvider>,
 }

@@ -33,40 +33,40 @@ pub struct CollectArgs {
     pub store: Option<String>,
     /// new reports accepted per cluster ID per hour, then 429; duplicates do not count; 0 for no limit (default 6) [env SPARTAKUS_RATE_LIMIT]
     #[argh(option)]
-    pub rate_limit: Option<String>,
+    pub(crate) rate_limit: Option<String>,
     /// a report with the same cluster ID and content as one received this recently is a duplicate, e.g. 1h, 30m; 0 to match Idempotency-Key only (default 1h) [env SPARTAKUS_DEDUP_WINDOW]
     #[argh(option)]
-    pub dedup_window: Option<String>,
+    pub(crate) dedup_window: Option<String>,
     /// delete reports received more than this many days ago, checked hourly; 0 keeps them forever (default 400) [env SPARTAKUS_RETENTION_DAYS]
     #[argh(option)]
-    pub retention_days: Option<String>,
+    pub(crate) retention_days: Option<String>,
     /// most open client connections; more wait in the listen backlog (default 512) [env SPARTAKUS_MAX_CONNECTIONS]
     #[argh(option)]
     pub max_connections: Option<String>,
     /// most report requests handled at once; more wait 5s, then get 503 (default 16) [env SPARTAKUS_MAX_REQUESTS]
     #[argh(option)]
-    pub max_requests: Option<String>,
+    pub(crate) max_requests: Option<String>,
     /// memory for received reports, all requests together, e.g. 128Mi; at least 48Mi (the largest report); a request that finds no room within 5s gets 503 (default 96Mi) [env SPARTAKUS_MEMORY_BUDGET]
     #[argh(option)]
-    pub memory_budget: Option<String>,
+    pub(crate) memory_budget: Option<String>,
     /// time a client has to send its request headers, also the keep-alive idle limit (default 10s) [env SPARTAKUS_HEADER_TIMEOUT]
     #[argh(option)]
-    pub header_timeout: Option<String>,
+    pub(crate) header_timeout: Option<String>,
     /// time a client has to send a report's body, from its headers; also the limit for storing it (default 60s) [env SPARTAKUS_REQUEST_TIMEOUT]
     #[argh(option)]
-    pub request_timeout: Option<String>,
+    pub(crate) request_timeout: Option<String>,
     /// after SIGTERM or SIGINT, how long requests in flight get to finish; keep it below the pod's terminationGracePeriodSeconds; a second signal stops at once (default 25s) [env SPARTAKUS_SHUTDOWN_GRACE]
     #[argh(option)]
-    pub shutdown_grace: Option<String>,
+    pub(crate) shutdown_grace: Option<String>,
     /// new cluster IDs one client address (an IPv4 address, an IPv6 /64) may bring per hour, then 429; clusters already stored never count; 0 for no limit (default 600) [env SPARTAKUS_NEW_CLUSTERS_PER_SOURCE]
     #[argh(option)]
-    pub new_clusters_per_source: Option<String>,
+    pub(crate) new_clusters_per_source: Option<String>,
     /// reverse proxies (IP or CIDR, comma-separated) whose X-Forwarded-For names the client; without it the header is ignored (default: none) [env SPARTAKUS_TRUSTED_PROXY]
     #[argh(option)]
-    pub trusted_proxy: Option<String>,
+    pub(crate) trusted_proxy: Option<String>,
     /// log every request to /healthz, /readyz and /metrics, not only those that fail [env SPARTAKUS_LOG_PROBES]
     #[argh(switch)]
-    pub log_probes: bool,
+    pub(crate) log_probes: bool,
 }
 
 /// Print the fleet at a glance from a collector's store: clusters reporting, Kubernetes and
@@ -175,7 +175,7 @@ pub struct DashboardArgs {
     pub every: Option<String>,
     /// the fleet now: each cluster by its latest report in the last N days (default 7) [env SPARTAKUS_NOW_DAYS]
     #[argh(option)]
-    pub now_days: Option<String>,
+    pub(crate) now_days: Option<String>,
     /// open connections at most (default 64) [env SPARTAKUS_MAX_CONNECTIONS]
     #[argh(option)]
     pub max_connections: Option<String>,

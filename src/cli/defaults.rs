@@ -3,21 +3,21 @@
 //! (`(default 10s)`). A key may name a case after the flag (`top trend`: `--top` of a trend).
 
 /// A command's defaults: (flag, or flag and case; the default as text).
-pub type Defaults = &'static [(&'static str, &'static str)];
+pub(crate) type Defaults = &'static [(&'static str, &'static str)];
 
-pub const INIT: Defaults = &[("configmap", "spartakus"), ("timeout", "2m")];
+pub(crate) const INIT: Defaults = &[("configmap", "spartakus"), ("timeout", "2m")];
 
-pub const REPORT: Defaults = &[
+pub(crate) const REPORT: Defaults = &[
     ("configmap", "spartakus"),
     ("timeout", "5m"),
     ("spread", "0"),
 ];
 
-pub const SEND: Defaults = &[("timeout", "5m")];
+pub(crate) const SEND: Defaults = &[("timeout", "5m")];
 
-pub const FORGET: Defaults = &[("configmap", "spartakus"), ("timeout", "5m")];
+pub(crate) const FORGET: Defaults = &[("configmap", "spartakus"), ("timeout", "5m")];
 
-pub const COLLECT: Defaults = &[
+pub(crate) const COLLECT: Defaults = &[
     ("listen", "0.0.0.0:8080"),
     ("store", "spartakus.db"),
     ("rate-limit", "6"),
@@ -34,7 +34,7 @@ pub const COLLECT: Defaults = &[
     ("new-clusters-per-source", "600"),
 ];
 
-pub const SUMMARY: Defaults = &[
+pub(crate) const SUMMARY: Defaults = &[
     ("store", "spartakus.db"),
     ("days", "30"),
     ("since", "180d"),
@@ -43,9 +43,9 @@ pub const SUMMARY: Defaults = &[
     ("top trend", "5"),
 ];
 
-pub const EXPORT: Defaults = &[("store", "spartakus.db")];
+pub(crate) const EXPORT: Defaults = &[("store", "spartakus.db")];
 
-pub const DASHBOARD: Defaults = &[
+pub(crate) const DASHBOARD: Defaults = &[
     ("store", "spartakus.db"),
     ("listen", "127.0.0.1:8081"),
     ("since", "180d"),
@@ -54,11 +54,11 @@ pub const DASHBOARD: Defaults = &[
     ("max-connections", "64"),
 ];
 
-pub const BACKUP: Defaults = &[("store", "spartakus.db")];
+pub(crate) const BACKUP: Defaults = &[("store", "spartakus.db")];
 
 /// The default of `key` in `table`; empty if it has none (a test checks that every key asked
 /// for is there, and an empty text fails to parse with a message that says so).
-pub fn of(table: Defaults, key: &str) -> &'static str {
+pub(crate) fn of(table: Defaults, key: &str) -> &'static str {
     table
         .iter()
         .find(|(k, _)| *k == key)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Parses a duration such as `5m`, `90s`, `1h30m`, `500ms`, `2m30s` or `2d`; a unit is required
 /// (but for a plain `0`).
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());
@@ -60,7 +60,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 }
 
 /// A duration above zero.
-pub fn positive(text: &str) -> Result<Duration, String> {
+pub(crate) fn positive(text: &str) -> Result<Duration, String> {
     match duration(text)? {
         d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
@@ -68,7 +68,7 @@ pub fn positive(text: &str) -> Result<Duration, String> {
 }
 
 /// A duration of at most `limit`, said as `what` when longer (`longer than a year`).
-pub fn at_most(text: &str, limit: Duration, what: &str) -> Result<Duration, String> {
+pub(crate) fn at_most(text: &str, limit: Duration, what: &str) -> Result<Duration, String> {
     match duration(text)? {
         d if d > limit => Err(what.to_string()),
         d => Ok(d),
@@ -76,13 +76,13 @@ pub fn at_most(text: &str, limit: Duration, what: &str) -> Result<Duration, Stri
 }
 
 /// A whole number (`u32`).
-pub fn whole(text: &str) -> Result<u32, String> {
+pub(crate) fn whole(text: &str) -> Result<u32, String> {
     text.parse::<u32>()
         .map_err(|_| "want a whole number".to_string())
 }
 
 /// A count from 1 to `max`.
-pub fn count(max: usize) -> impl Fn(&str) -> Result<usize, String> {
+pub(crate) fn count(max: usize) -> impl Fn(&str) -> Result<usize, String> {
     move |text| match text.parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("want a whole number from 1 to {max}")),

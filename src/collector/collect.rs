@@ -17,7 +17,7 @@ use std::time::Duration;
 /// (a port in use creates no store file), the store's lock is taken (a second collector on the
 /// same SQLite file is refused before it touches it), then the store is opened, created and
 /// migrated as needed.
-pub fn run(settings: CollectSettings) -> Result<()> {
+pub(crate) fn run(settings: CollectSettings) -> Result<()> {
     let runtime = crate::runtime::current_thread()?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(settings.listen))
@@ -102,7 +102,7 @@ fn open_sinks(spec: &store::Spec, rate_limit: u32) -> Result<Vec<store::Sink>> {
 /// Writer threads (and connections) for a PostgreSQL store. Measured at concurrency 32
 /// (bench/collector): 1 writer 1,700 reports/s, 2 2,450, 4 2,640; each waits for the network
 /// most of the time, so several keep the server busy.
-pub const PG_WRITERS: usize = 4;
+pub(crate) const PG_WRITERS: usize = 4;
 
 /// Hourly: delete reports older than `days` (0: none) and rate limit entries that are past.
 /// Every two seconds while the store is failing: a write probe, so that the collector notices

@@ -16,11 +16,11 @@
 //! - [`views`]: what reads the store for people and tools: the summary, the export, the
 //!   dashboard, the backup.
 
-pub mod api;
-pub mod collect;
+pub(crate) mod api;
+pub(crate) mod collect;
 pub mod fleet;
 pub mod guard;
-pub mod http;
-pub mod settings;
+pub(crate) mod http;
+pub(crate) mod settings;
 pub mod store;
 pub mod views;

@@ -57,7 +57,7 @@ pub const KNOWN_PROVIDERS: &[&str] = &[
 /// Resource names reported as they are: the core Kubernetes resources and device-plugin
 /// resources of hardware vendors. Custom names may carry a company's own domain, so they are only
 /// counted (see [`OTHER_RESOURCES`]).
-pub const KNOWN_RESOURCES: &[&str] = &[
+pub(crate) const KNOWN_RESOURCES: &[&str] = &[
     "cpu",
     "memory",
     "pods",
@@ -79,7 +79,7 @@ pub const KNOWN_RESOURCES: &[&str] = &[
 /// NVIDIA MIG profiles (`nvidia.com/mig-1g.5gb`), AWS Neuron devices (`aws.amazon.com/neuron`,
 /// `neuroncore`, `neurondevice`...) and KubeVirt's devices (`devices.kubevirt.io/kvm`, `tun`,
 /// `vhost-net`, `sev`...). README.md lists these from [`documented_resources`].
-pub const KNOWN_RESOURCE_PREFIXES: &[&str] = &[
+pub(crate) const KNOWN_RESOURCE_PREFIXES: &[&str] = &[
     "hugepages-",
     "attachable-volumes-",
     "nvidia.com/mig-",
@@ -256,7 +256,7 @@ pub fn build_node(facts: &NodeFacts, id: String) -> Node {
 
 /// An ID for a node without a UID (never seen from a real API server): random for this run, so
 /// it identifies nothing, at the price of not being stable across runs.
-pub fn random_node_id(random: [u8; 16]) -> String {
+pub(crate) fn random_node_id(random: [u8; 16]) -> String {
     hex::encode(random)
 }
 

@@ -39,17 +39,17 @@ impl fmt::Display for Invalid {
 
 /// The largest buffer a report is kept in. The first buffers are smaller ([`chunk_size`]), so a
 /// body that has sent little holds little.
-pub const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// The size of the `n`th buffer (from 0) of a report: 4 KiB, doubling up to [`CHUNK`].
-pub fn chunk_size(n: usize) -> usize {
+pub(crate) fn chunk_size(n: usize) -> usize {
     (4096usize << n.min(6)).min(CHUNK)
 }
 
 /// A decoded body: the JSON bytes in chunks of [`CHUNK`], and their SHA-256 (the content hash
 /// the collector drops duplicates by).
 #[derive(Debug)]
-pub struct Json {
+pub(crate) struct Json {
     chunks: Vec<Vec<u8>>,
     len: usize,
     pub sha256: [u8; 32],
@@ -57,26 +57,24 @@ pub struct Json {
 
 impl Json {
     /// Bytes of JSON.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
+    #[cfg(test)]
     /// Bytes allocated to hold it (whole chunks).
-    pub fn allocated(&self) -> usize {
+    pub(crate) fn allocated(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum()
     }
 
+    #[cfg(test)]
     /// The bytes in one piece (tests and tools).
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
         self.chunks.concat()
     }
 
     /// The bytes, read in order without copying them into one piece.
-    pub fn reader(&self) -> impl Read + '_ {
+    pub(crate) fn reader(&self) -> impl Read + '_ {
         JsonReader {
             chunks: &self.chunks,
             at: 0,
@@ -254,7 +252,7 @@ pub enum Stop {
 /// Undoes the content encoding as the body arrives. `gzip` is decompressed (several members
 /// are fine, as Go's reader accepts), stopping as soon as the output passes `limit`: a gzip
 /// bomb costs at most `limit` bytes of work and memory.
-pub struct Decoder {
+pub(crate) struct Decoder {
     inner: Inner,
 }
 
@@ -264,7 +262,7 @@ enum Inner {
 }
 
 impl Decoder {
-    pub fn new(gzip: bool, limit: usize) -> Decoder {
+    pub(crate) fn new(gzip: bool, limit: usize) -> Decoder {
         let chunks = Chunks::new(limit);
         Decoder {
             inner: if gzip {
@@ -283,17 +281,18 @@ impl Decoder {
     }
 
     /// Let the output hold up to `bytes` in all.
-    pub fn allow(&mut self, bytes: usize) {
+    pub(crate) fn allow(&mut self, bytes: usize) {
         self.chunks().allowed = bytes;
     }
 
+    #[cfg(test)]
     /// Bytes allocated so far.
-    pub fn allocated(&mut self) -> usize {
+    pub(crate) fn allocated(&mut self) -> usize {
         self.chunks().allocated
     }
 
     /// Bytes allocated once the next chunk is: what to allow after [`Stop::NeedMemory`].
-    pub fn needed(&mut self) -> usize {
+    pub(crate) fn needed(&mut self) -> usize {
         let c = self.chunks();
         c.allocated + chunk_size(c.chunks.len())
     }
@@ -311,7 +310,7 @@ impl Decoder {
     }
 
     /// Feed some of `data`; returns how many bytes were taken (at least one).
-    pub fn write(&mut self, data: &[u8]) -> Result<usize, Stop> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, Stop> {
         let written = match &mut self.inner {
             Inner::Plain(c) => c.write(data),
             Inner::Gzip(d) => d.write(data),
@@ -326,7 +325,7 @@ impl Decoder {
     }
 
     /// The end of the body: check the gzip trailer, flush what is left.
-    pub fn finish(&mut self) -> Result<(), Stop> {
+    pub(crate) fn finish(&mut self) -> Result<(), Stop> {
         let done = match &mut self.inner {
             Inner::Plain(_) => Ok(()),
             Inner::Gzip(d) => d.try_finish(),
@@ -335,7 +334,7 @@ impl Decoder {
     }
 
     /// The decoded JSON, after [`Decoder::finish`] succeeded.
-    pub fn into_json(self) -> Json {
+    pub(crate) fn into_json(self) -> Json {
         let chunks = match self.inner {
             Inner::Plain(c) => c,
             // `finish` after a successful `try_finish` cannot fail; should it, the report is
@@ -351,7 +350,7 @@ impl Decoder {
 }
 
 /// Decode a whole body at once, without a memory allowance (tools, `spartakus send`, tests).
-pub fn decode(body: &[u8], gzip: bool, limit: usize) -> Result<Json, Invalid> {
+pub(crate) fn decode(body: &[u8], gzip: bool, limit: usize) -> Result<Json, Invalid> {
     let mut d = Decoder::new(gzip, limit);
     d.allow(usize::MAX);
     let stop = |s: Stop| match s {

@@ -18,7 +18,7 @@ pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
 /// Longest JSON string (key or value, known field or not) in a received body, in bytes as sent,
 /// escapes included. Longer is refused before it is buffered: no value of a report comes close
 /// (at most 256 characters, 3 KiB even if every character were escaped).
-pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Most nodes in one report (upstream Kubernetes scales to 5,000; managed offerings to 65,000).
 pub const MAX_NODES: usize = 100_000;
 /// Longest cluster ID, in characters.
@@ -30,16 +30,16 @@ pub const MAX_CAPACITY: usize = 64;
 /// Most extensions in one report.
 pub const MAX_EXTENSIONS: usize = 100;
 /// Longest prefix of an extension name (a DNS subdomain).
-pub const MAX_EXTENSION_PREFIX_CHARS: usize = 253;
+pub(crate) const MAX_EXTENSION_PREFIX_CHARS: usize = 253;
 /// Longest name part of an extension name (after the prefix and `/`).
-pub const MAX_EXTENSION_LOCAL_CHARS: usize = 63;
+pub(crate) const MAX_EXTENSION_LOCAL_CHARS: usize = 63;
 /// Longest extension name: `prefix/name`.
 pub const MAX_EXTENSION_NAME_CHARS: usize =
     MAX_EXTENSION_PREFIX_CHARS + 1 + MAX_EXTENSION_LOCAL_CHARS;
 /// A node ID is this many lowercase hex characters (128 bits), as both reporters write it.
 pub const NODE_ID_HEX: usize = 32;
 /// Longest `Idempotency-Key` header value.
-pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+pub(crate) const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 /// Buckets of a per-namespace histogram (`workloads.<kind>.perNamespace`): bucket 0 counts the
 /// namespaces holding no object of the kind, bucket `i` from 1 to 20 those holding 2^(i-1) to
@@ -54,11 +54,11 @@ pub const MAX_WORKLOAD_COUNT: u64 = 100_000_000;
 pub const MAX_AGE_DAYS: u64 = 36_500;
 
 /// What a control character in a text value becomes.
-pub const REPLACEMENT: char = '\u{FFFD}';
+pub(crate) const REPLACEMENT: char = '\u{FFFD}';
 
 /// The name of the capacity entry that counts resources not named (by the allowlist, or
 /// because a node had more than [`MAX_CAPACITY`]).
-pub const OTHER_RESOURCES: &str = "other";
+pub(crate) const OTHER_RESOURCES: &str = "other";
 
 /// The optional values a clamp can apply to: the label of `/metrics` and of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl fmt::Display for Clamps {
 
 /// Cuts `text` to `max` characters at a character boundary and replaces control characters
 /// with [`REPLACEMENT`]. Returns whether anything changed.
-pub fn clamp_text(text: &mut String, max: usize) -> bool {
+pub(crate) fn clamp_text(text: &mut String, max: usize) -> bool {
     let long = text.len() > max && text.chars().nth(max).is_some();
     if !long && !text.chars().any(char::is_control) {
         return false;
@@ -217,7 +217,7 @@ fn clamp_optional(value: &mut Option<String>, max: usize) -> bool {
 /// rest are added to the count of the `other` entry (made if missing; a value that is not a
 /// count counts as one). `other` keeps its sorted place in a sorted list. Returns how many
 /// entries were folded.
-pub fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
+pub(crate) fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
     if list.len() <= MAX_CAPACITY {
         return 0;
     }
@@ -242,7 +242,7 @@ pub fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
 }
 
 /// Applies every clamp rule to one node.
-pub fn clamp_node(node: &mut Node, clamps: &mut Clamps) {
+pub(crate) fn clamp_node(node: &mut Node, clamps: &mut Clamps) {
     for (field, value) in node.texts_mut() {
         if clamp_optional(value, MAX_STRING_CHARS) {
             clamps.add(field, 1);
@@ -266,7 +266,7 @@ pub fn namespace_bucket(count: u64) -> usize {
 }
 
 /// The counts bucket `i` holds: its smallest, and its largest (`None` for the last, open one).
-pub fn bucket_range(i: usize) -> (u64, Option<u64>) {
+pub(crate) fn bucket_range(i: usize) -> (u64, Option<u64>) {
     match i {
         0 => (0, Some(0)),
         _ if i >= WORKLOAD_BUCKETS - 1 => (1 << (WORKLOAD_BUCKETS - 2), None),
@@ -331,7 +331,7 @@ fn clamp_kind(kind: &mut KindStats, clamps: &mut Clamps) {
 }
 
 /// Applies the clamp rules to the workload part; an empty one is absent.
-pub fn clamp_workloads(workloads: &mut Option<Workloads>, clamps: &mut Clamps) {
+pub(crate) fn clamp_workloads(workloads: &mut Option<Workloads>, clamps: &mut Clamps) {
     if let Some(w) = workloads {
         for kind in super::ObjectKind::ALL {
             if let Some(stats) = w.slot(kind) {
@@ -345,7 +345,7 @@ pub fn clamp_workloads(workloads: &mut Option<Workloads>, clamps: &mut Clamps) {
 }
 
 /// Applies every clamp rule to a report's own fields (not its nodes).
-pub fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
+pub(crate) fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
     if clamp_text(&mut report.timestamp, MAX_STRING_CHARS) {
         clamps.add(Field::Timestamp, 1);
     }
@@ -372,7 +372,7 @@ pub fn clamp_header(report: &mut Report, clamps: &mut Clamps) {
 
 /// A cluster ID is 1 to [`MAX_CLUSTER_ID_CHARS`] printable ASCII characters without spaces (a
 /// UUID from either reporter).
-pub fn check_cluster_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_cluster_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_CLUSTER_ID_CHARS {
         return Err(format!(
             "must be 1 to {MAX_CLUSTER_ID_CHARS} characters long (has {})",
@@ -386,7 +386,7 @@ pub fn check_cluster_id(id: &str) -> Result<(), String> {
 }
 
 /// The format version is 1 to [`MAX_STRING_CHARS`] characters, none of them a control.
-pub fn check_version(version: &str) -> Result<(), String> {
+pub(crate) fn check_version(version: &str) -> Result<(), String> {
     if version.is_empty() {
         return Err("is empty".into());
     }
@@ -400,7 +400,7 @@ pub fn check_version(version: &str) -> Result<(), String> {
 }
 
 /// A node ID is [`NODE_ID_HEX`] lowercase hex characters; its value, for finding duplicates.
-pub fn parse_node_id(id: &str) -> Option<u128> {
+pub(crate) fn parse_node_id(id: &str) -> Option<u128> {
     let ok = id.len() == NODE_ID_HEX
         && id
             .bytes()
@@ -410,7 +410,7 @@ pub fn parse_node_id(id: &str) -> Option<u128> {
 
 /// An `Idempotency-Key` header value: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters,
 /// optionally in double quotes (the structured-field form of the IETF draft), which are removed.
-pub fn idempotency_key(raw: &[u8]) -> Option<String> {
+pub(crate) fn idempotency_key(raw: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?.trim();
     let text = text
         .strip_prefix('"')

@@ -17,23 +17,29 @@
 //! Pure: no I/O, no clock, no randomness (callers pass them in).
 
 pub mod anonymize;
-pub mod decode;
+pub(crate) mod decode;
 pub mod limits;
-pub mod read;
+pub(crate) mod read;
 pub mod schema;
-pub mod workloads;
-pub mod write;
+pub(crate) mod workloads;
+pub(crate) mod write;
 
 #[doc(hidden)]
 pub mod testing;
 
 use serde::{Deserialize, Serialize};
 
-pub use anonymize::{NodeFacts, build_node, node_id, random_node_id};
-pub use decode::{Decoder, Json, Stop};
+pub use anonymize::{NodeFacts, build_node, node_id};
+
+pub(crate) use anonymize::random_node_id;
+pub use decode::Stop;
+pub(crate) use decode::{Decoder, Json};
 pub use limits::Clamps;
-pub use read::{Checked, Invalid, check, for_each_node, parse};
-pub use workloads::{Ages, KindStats, ObjectKind, Workloads};
+pub(crate) use read::check;
+pub(crate) use read::{Checked, for_each_node};
+pub use read::{Invalid, parse};
+pub use workloads::{Ages, ObjectKind};
+pub(crate) use workloads::{KindStats, Workloads};
 pub use write::ReportWriter;
 
 /// The report format version, as the original spartakus sent it.

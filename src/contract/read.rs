@@ -24,19 +24,19 @@ use std::fmt;
 /// Most entries of a capacity or extensions list read at all: beyond the clamp limits
 /// ([`limits::MAX_CAPACITY`], [`limits::MAX_EXTENSIONS`]) entries are folded or dropped, but a
 /// list longer than this is nothing any reporter sends, and is refused.
-pub const MAX_LIST: usize = 1024;
+pub(crate) const MAX_LIST: usize = 1024;
 
 /// A checked report: its own fields (clamped; `nodes` empty; the workload part, if any, whole
 /// and clamped in `report.workloads`), how many nodes it has, and what was clamped in all.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub report: Report,
     pub nodes: usize,
     pub clamps: Clamps,
 }
 
 /// Check a report without keeping its nodes.
-pub fn check(json: &Json) -> Result<Checked, Invalid> {
+pub(crate) fn check(json: &Json) -> Result<Checked, Invalid> {
     let mut ids = Vec::new();
     let checked = read(json, &mut |_| true, Some(&mut ids))?;
     ids.sort_unstable();
@@ -51,7 +51,7 @@ pub fn check(json: &Json) -> Result<Checked, Invalid> {
 
 /// Hand each node of a report [`check`] accepted to `f`, clamped, in order, one at a time;
 /// stops at `f`'s first error and returns it.
-pub fn for_each_node<E>(
+pub(crate) fn for_each_node<E>(
     json: &Json,
     mut f: impl FnMut(usize, Node) -> Result<(), E>,
     invalid: impl FnOnce(Invalid) -> E,

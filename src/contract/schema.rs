@@ -27,17 +27,17 @@ pub const PATH: &str = "docs/report.schema.json";
 
 /// A JSON Schema pattern matching text without control characters (Unicode category Cc, which
 /// the clamp rules replace).
-pub const NO_CONTROLS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+pub(crate) const NO_CONTROLS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// One top-level field of the report: its name, its schema, whether a report must have it.
-pub struct Part {
+pub(crate) struct Part {
     pub name: &'static str,
     pub schema: fn() -> Value,
     pub required: bool,
 }
 
 /// The report's top-level fields.
-pub const PARTS: &[Part] = &[
+pub(crate) const PARTS: &[Part] = &[
     Part {
         name: "version",
         schema: version,

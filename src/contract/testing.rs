@@ -250,8 +250,9 @@ pub fn report(cluster: &str, timestamp: i64, nodes: usize) -> Report {
     }
 }
 
+#[cfg(test)]
 /// The JSON of [`report`] at timestamp 1.
-pub fn report_json(cluster: &str, nodes: usize) -> Vec<u8> {
+pub(crate) fn report_json(cluster: &str, nodes: usize) -> Vec<u8> {
     serde_json::to_vec(&report(cluster, 1, nodes)).unwrap_or_default()
 }
 

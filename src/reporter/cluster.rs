@@ -19,7 +19,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 /// A Kubernetes API connection and the namespace it defaults to.
-pub struct Cluster {
+pub(crate) struct Cluster {
     client: kube::Client,
     default_namespace: String,
     /// The API server's host, for deciding what is worth retrying.
@@ -34,7 +34,7 @@ pub struct Cluster {
 
 /// What an API call was doing, for messages: `list nodes`, `get configmaps "x" in namespace "y"`.
 #[derive(Debug, Clone)]
-pub struct Op {
+pub(crate) struct Op {
     pub verb: &'static str,
     pub resource: String,
 }
@@ -72,7 +72,7 @@ pub(super) type Attempt<T> = std::result::Result<T, Retry>;
 impl Cluster {
     /// Connects the standard way: `KUBECONFIG` or `~/.kube/config`, else in-cluster, reading
     /// credentials as kubectl does. `HTTPS_PROXY`/`NO_PROXY` are honoured as kubectl does.
-    pub async fn connect(patience: Patience) -> Result<Cluster> {
+    pub(crate) async fn connect(patience: Patience) -> Result<Cluster> {
         let mut config = super::kubeconfig::load().await?;
         let host = config.cluster_url.host().unwrap_or("").to_string();
         let server = super::upload::redact(&config.cluster_url.to_string());
@@ -95,17 +95,17 @@ impl Cluster {
     }
 
     /// Whether the connection uses the service account of the pod this runs in.
-    pub fn in_cluster(&self) -> bool {
+    pub(crate) fn in_cluster(&self) -> bool {
         self.in_cluster
     }
 
     /// The namespace of the in-cluster service account, else the kubeconfig context's.
-    pub fn default_namespace(&self) -> &str {
+    pub(crate) fn default_namespace(&self) -> &str {
         &self.default_namespace
     }
 
     /// The API server's `gitVersion`.
-    pub async fn git_version(&mut self, deadline: &Deadline) -> Result<String> {
+    pub(crate) async fn git_version(&mut self, deadline: &Deadline) -> Result<String> {
         let op = Op {
             verb: "get",
             resource: "/version".into(),
@@ -119,7 +119,7 @@ impl Cluster {
     }
 
     /// The data of ConfigMap `name` in `namespace`, or `None` if it does not exist.
-    pub async fn get_configmap(
+    pub(crate) async fn get_configmap(
         &mut self,
         namespace: &str,
         name: &str,
@@ -137,7 +137,7 @@ impl Cluster {
     }
 
     /// Creates ConfigMap `name` in `namespace`. Returns `false` if it already existed (409).
-    pub async fn create_configmap(
+    pub(crate) async fn create_configmap(
         &mut self,
         namespace: &str,
         name: &str,
@@ -172,7 +172,7 @@ impl Cluster {
 
     /// The UID of CronJob `name` in `namespace`, read as metadata only. One attempt, never
     /// retried: it serves the run's receipt, which has a short budget of its own.
-    pub async fn cronjob_uid(&mut self, namespace: &str, name: &str) -> Result<String> {
+    pub(crate) async fn cronjob_uid(&mut self, namespace: &str, name: &str) -> Result<String> {
         let op = Op {
             verb: "get",
             resource: format!("cronjobs \"{name}\" in namespace \"{namespace}\""),
@@ -198,7 +198,7 @@ impl Cluster {
 
     /// Creates `event` (events.k8s.io/v1) in `namespace`. One attempt, never retried (see
     /// [`Cluster::cronjob_uid`]).
-    pub async fn create_event(&mut self, namespace: &str, event: &Event) -> Result<()> {
+    pub(crate) async fn create_event(&mut self, namespace: &str, event: &Event) -> Result<()> {
         let op = Op {
             verb: "create",
             resource: format!("events.events.k8s.io in namespace \"{namespace}\""),

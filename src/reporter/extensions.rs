@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Checks an extension key: `[prefix/]name`, where prefix is a DNS subdomain (at most 253
 /// characters of lowercase letters, digits, `-` and `.`) and name is at most 63 characters of
 /// letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit.
-pub fn validate_key(key: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_key(key: &str) -> std::result::Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -98,7 +98,7 @@ impl<'de> serde::Deserialize<'de> for Entries {
 }
 
 /// Parses one extensions file's contents. `source` names the file in messages.
-pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
+pub(crate) fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
     let Entries(entries) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => anyhow::anyhow!(
             "extensions file {source}: must be a JSON object of \"key\": \"value\" pairs"
@@ -133,7 +133,7 @@ pub fn parse(source: &str, bytes: &[u8]) -> Result<Vec<Extension>> {
 
 /// Merges the extensions of several files (in the order given), refusing a key defined twice and
 /// more than [`MAX_EXTENSIONS`] in all. The result is sorted by name.
-pub fn merge(files: Vec<(String, Vec<Extension>)>) -> Result<Vec<Extension>> {
+pub(crate) fn merge(files: Vec<(String, Vec<Extension>)>) -> Result<Vec<Extension>> {
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (source, extensions) in files {
         for Extension { name, value } in extensions {
@@ -156,7 +156,7 @@ pub fn merge(files: Vec<(String, Vec<Extension>)>) -> Result<Vec<Extension>> {
 }
 
 /// Reads the extensions at `path`: a file, or a directory of files.
-pub fn load(path: &Path) -> Result<Vec<Extension>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<Extension>> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("extensions: reading {}", path.display()))?;
     let files: Vec<PathBuf> = if meta.is_dir() {

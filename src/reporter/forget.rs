@@ -14,7 +14,7 @@ use crate::retry::{Deadline, Patience};
 use anyhow::Result;
 
 /// Asks the collector of `settings` to forget this cluster.
-pub fn forget(settings: &ForgetSettings) -> Result<()> {
+pub(crate) fn forget(settings: &ForgetSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     // A bad CA file stops the run before the cluster is read.
     let uploader = Uploader::new(Target {
@@ -65,7 +65,7 @@ fn read_id(settings: &ForgetSettings, deadline: &Deadline) -> Result<String> {
 
 /// Where the collector whose report URL is `endpoint` takes the deletion request for `id`:
 /// `<endpoint>/clusters/<id>`, the ID percent-encoded, a query kept.
-pub fn url(endpoint: &str, id: &str) -> String {
+pub(crate) fn url(endpoint: &str, id: &str) -> String {
     let (base, query) = match endpoint.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
         None => (endpoint, String::new()),

@@ -12,7 +12,7 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
-pub fn init(settings: &InitSettings) -> Result<()> {
+pub(crate) fn init(settings: &InitSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     let id = within(
         &crate::runtime::current_thread()?,
@@ -32,14 +32,14 @@ pub fn init(settings: &InitSettings) -> Result<()> {
 
 /// Where a command finds the cluster ID: given on the command line, else in the ConfigMap
 /// `spartakus init` made (in `namespace`, or the pod's or kubeconfig's).
-pub struct IdSource<'a> {
+pub(crate) struct IdSource<'a> {
     pub given: Option<&'a str>,
     pub namespace: Option<&'a str>,
     pub configmap: &'a str,
 }
 
 /// What looking for the cluster ID found.
-pub enum Lookup {
+pub(crate) enum Lookup {
     Found(String),
     /// The ConfigMap does not exist (yet): where it was looked for.
     NoConfigMap {
@@ -50,7 +50,7 @@ pub enum Lookup {
 
 /// The cluster ID of `source`, as `report` and `forget` read it; one that is there but not a
 /// cluster ID is refused with a message that says which ConfigMap and why.
-pub async fn lookup(
+pub(crate) async fn lookup(
     cluster: &mut Cluster,
     source: &IdSource<'_>,
     deadline: &Deadline,

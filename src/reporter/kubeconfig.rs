@@ -6,7 +6,7 @@ use crate::exit::{Class, fail};
 use anyhow::Result;
 
 /// The client configuration, as kubectl would find it. Problems are usage errors, in one line.
-pub async fn load() -> Result<kube::Config> {
+pub(crate) async fn load() -> Result<kube::Config> {
     let mut config = infer_config()
         .await
         .map_err(|e| fail(Class::Usage, anyhow::anyhow!("{}", credentials_problem(&e))))?;

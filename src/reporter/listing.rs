@@ -20,13 +20,13 @@ use http_body_util::BodyExt;
 use std::time::Duration;
 
 /// Items asked for per page (kubectl's default chunk size).
-pub const PAGE_SIZE: usize = 500;
+pub(crate) const PAGE_SIZE: usize = 500;
 /// How many times a list may start over after its continue token expired (410).
-pub const MAX_LIST_RESTARTS: usize = 3;
+pub(crate) const MAX_LIST_RESTARTS: usize = 3;
 /// What a metadata-only list asks for, as client-go's metadata client does: the objects'
 /// metadata alone (`PartialObjectMetadataList`), else the whole objects, which the scanner reads
 /// the same way (it copies out the same two fields).
-pub const METADATA_ONLY: &str =
+pub(crate) const METADATA_ONLY: &str =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 
 /// One cluster-wide list: where it is, how to ask for it, and what to copy out of each item.
@@ -73,7 +73,7 @@ impl Cluster {
     /// Lists every node, page by page, handing each to `sink` as it is read. If a continue token
     /// expires (410) or a page breaks off midway, the list starts over and `sink.restart()` is
     /// called first, so the sink always ends up with one consistent listing.
-    pub async fn list_nodes(
+    pub(crate) async fn list_nodes(
         &mut self,
         page_size: usize,
         deadline: &Deadline,
@@ -85,7 +85,7 @@ impl Cluster {
 
     /// Lists `spec`, page by page, handing each item to `sink` as it is read, with the restarts
     /// of [`Cluster::list_nodes`].
-    pub async fn list(
+    pub(crate) async fn list(
         &mut self,
         spec: &ListSpec,
         page_size: usize,
@@ -229,7 +229,7 @@ impl Cluster {
     /// counted ([`Tally`]), within half of the time left (the rest stays for the upload). Never
     /// fails: a kind that cannot be listed (403, not served, errors, no time left) is left out
     /// and named in the log, and the report goes out without it. `None` if no kind was listed.
-    pub async fn workload_stats(&mut self, deadline: &Deadline) -> Option<Workloads> {
+    pub(crate) async fn workload_stats(&mut self, deadline: &Deadline) -> Option<Workloads> {
         // Whole seconds, for the messages.
         let budget = Deadline::after(Duration::from_secs(deadline.remaining().as_secs() / 2));
         let out_of_time = format!(
@@ -284,7 +284,7 @@ impl Cluster {
 }
 
 /// Where listed nodes go.
-pub trait NodeSink {
+pub(crate) trait NodeSink {
     /// Forget every node received so far: the listing starts over.
     fn restart(&mut self) -> Result<()>;
     /// Whether nodes of an unfinished page were received (a retry must then start over).

@@ -17,23 +17,23 @@
 //!   [`cluster`]).
 //! - [`spread`]: load spreading (pure); [`workloads`]: the workload statistics, counted (pure).
 
-pub mod cluster;
-pub mod extensions;
-pub mod forget;
-pub mod init;
-pub mod kubeconfig;
+pub(crate) mod cluster;
+pub(crate) mod extensions;
+pub(crate) mod forget;
+pub(crate) mod init;
+pub(crate) mod kubeconfig;
 pub mod listing;
 pub mod nodelist;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod receipt;
-pub mod send;
-pub mod settings;
+pub(crate) mod send;
+pub(crate) mod settings;
 pub mod spread;
-pub mod tls;
-pub mod transport;
-pub mod upload;
-pub mod workloads;
-pub mod x509;
+pub(crate) mod tls;
+pub(crate) mod transport;
+pub(crate) mod upload;
+pub(crate) mod workloads;
+pub(crate) mod x509;
 
 use crate::contract::{FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node};
 use crate::contract::{node_id, random_node_id};
@@ -49,15 +49,15 @@ use settings::ReportSettings;
 use std::io::Write;
 use upload::{Payload, Target, Uploader};
 
-pub use init::init;
+pub(crate) use init::init;
 
 /// The key of the cluster ID in the ConfigMap.
-pub const CLUSTER_ID_KEY: &str = "clusterID";
+pub(crate) const CLUSTER_ID_KEY: &str = "clusterID";
 /// The cluster ID of a preview (dry run) made before `spartakus init` ran; never sent.
-pub const PREVIEW_CLUSTER_ID: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const PREVIEW_CLUSTER_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A random UUID (version 4, lowercase) from 16 random bytes.
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
+pub(crate) fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let h = hex::encode(bytes);
@@ -104,7 +104,7 @@ fn within<T>(
 // ---------------------------------------------------------------------------------------------
 
 /// What was built, before it is sent.
-pub struct Built {
+pub(crate) struct Built {
     pub payload: Payload,
     pub nodes: usize,
     pub stats: ListStats,
@@ -114,7 +114,7 @@ pub struct Built {
 
 /// `spartakus report`: builds the report per `settings`, then previews, saves or sends it, and
 /// records what came of it as an Event on the CronJob (see [`receipt`]).
-pub fn report(settings: &ReportSettings) -> Result<()> {
+pub(crate) fn report(settings: &ReportSettings) -> Result<()> {
     let outcome = run_report(settings);
     receipt::record(settings, &outcome);
     outcome.map(drop)
@@ -318,7 +318,7 @@ async fn cluster_id(
 
 /// Reads the API server version and every node (and, with `workload_stats`, the workload
 /// statistics), and builds the compressed report.
-pub async fn build(
+pub(crate) async fn build(
     cluster: &mut Cluster,
     cluster_id: String,
     extensions: Vec<crate::contract::Extension>,

@@ -17,14 +17,14 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// A single extracted field (or the list's metadata) larger than this is refused.
-pub const MAX_ITEM_BYTES: usize = 8 << 20;
+pub(crate) const MAX_ITEM_BYTES: usize = 8 << 20;
 
 /// A field copied out of each item: the object it is in (`metadata`, `spec`, `status`), and its
 /// key there.
-pub type ItemField = (&'static str, &'static str);
+pub(crate) type ItemField = (&'static str, &'static str);
 
 /// What a report needs of a Node.
-pub const NODE_FIELDS: &[ItemField] = &[
+pub(crate) const NODE_FIELDS: &[ItemField] = &[
     ("metadata", "uid"),
     ("spec", "providerID"),
     ("status", "nodeInfo"),
@@ -32,17 +32,17 @@ pub const NODE_FIELDS: &[ItemField] = &[
 ];
 
 /// What the workload statistics need of any other object: where it is and when it was made.
-pub const OBJECT_FIELDS: &[ItemField] =
+pub(crate) const OBJECT_FIELDS: &[ItemField] =
     &[("metadata", "namespace"), ("metadata", "creationTimestamp")];
 
 /// The list's own metadata.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ListMeta {
+pub(crate) struct ListMeta {
     pub resource_version: Option<String>,
     #[serde(rename = "continue")]
-    pub continue_token: Option<String>,
-    pub remaining_item_count: Option<i64>,
+    pub(crate) continue_token: Option<String>,
+    pub(crate) remaining_item_count: Option<i64>,
 }
 
 /// What the scanner hands out.
@@ -115,7 +115,7 @@ impl ListScanner {
     }
 
     /// A scanner copying `fields` out of each item.
-    pub fn with_fields(fields: &'static [ItemField]) -> Self {
+    pub(crate) fn with_fields(fields: &'static [ItemField]) -> Self {
         ListScanner {
             fields,
             stack: Vec::with_capacity(16),
@@ -400,7 +400,7 @@ impl ListScanner {
     }
 
     /// Whether the whole body was seen.
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.root_closed && !self.in_string
     }
 
@@ -435,7 +435,7 @@ fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Where the items of a list go, as the scanner hands them out.
-pub trait ListSink {
+pub(crate) trait ListSink {
     /// Forget every item received so far: the listing starts over.
     fn restart(&mut self) -> Result<()>;
     /// Whether items of an unfinished page were received (a retry must then start over).
@@ -448,7 +448,7 @@ pub trait ListSink {
 
 /// Counts from a listing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ListStats {
+pub(crate) struct ListStats {
     pub pages: usize,
     pub restarts: usize,
 }

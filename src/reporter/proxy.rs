@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 /// The environment's `NO_PROXY` (or `no_proxy`), empty when unset: read here for both the API
 /// server and the collector.
-pub fn no_proxy_from_env() -> String {
+pub(crate) fn no_proxy_from_env() -> String {
     ["NO_PROXY", "no_proxy"]
         .iter()
         .find_map(|n| std::env::var(n).ok())
@@ -19,7 +19,7 @@ pub fn no_proxy_from_env() -> String {
 
 /// Whether `host` (a name or an IP address, IPv6 with or without brackets) on `port` is reached
 /// directly rather than through the proxy, given the value of `NO_PROXY`.
-pub fn bypass(host: &str, port: u16, no_proxy: &str) -> bool {
+pub(crate) fn bypass(host: &str, port: u16, no_proxy: &str) -> bool {
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')

@@ -26,13 +26,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use std::time::{Duration, SystemTime};
 
 /// The whole time the receipt may take, after the run.
-pub const BUDGET: Duration = Duration::from_secs(5);
+pub(crate) const BUDGET: Duration = Duration::from_secs(5);
 /// Of which reading the CronJob's UID may take this much.
 const UID_BUDGET: Duration = Duration::from_secs(2);
 /// The CronJob the Event is about (the install's; the Role may read only this one).
 pub const CRONJOB: &str = "spartakus";
 /// `reportingController` of every receipt.
-pub const CONTROLLER: &str = "spartakus.io/reporter";
+pub(crate) const CONTROLLER: &str = "spartakus.io/reporter";
 /// The API server's limit on `note`, in bytes.
 pub const NOTE_LIMIT: usize = 1024;
 /// The API server's limit on `reportingInstance`, `action` and `reason`.
@@ -58,14 +58,14 @@ pub enum Outcome {
 
 /// What the run was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Send,
     Preview,
     Export,
 }
 
 impl Mode {
-    pub fn of(settings: &ReportSettings) -> Mode {
+    pub(crate) fn of(settings: &ReportSettings) -> Mode {
         match (settings.dry_run, settings.output.is_some()) {
             (true, _) => Mode::Preview,
             (_, true) => Mode::Export,
@@ -85,7 +85,7 @@ impl Mode {
 
 /// The parts of the Event that say what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     /// `Normal` or `Warning`.
     pub kind: &'static str,
     pub reason: &'static str,
@@ -94,7 +94,7 @@ pub struct Receipt {
 }
 
 /// The receipt of a run in `mode` that came to `result`.
-pub fn receipt(mode: Mode, result: &Result<Outcome>) -> Receipt {
+pub(crate) fn receipt(mode: Mode, result: &Result<Outcome>) -> Receipt {
     let (kind, reason, note) = match result {
         Ok(Outcome::Sent {
             nodes,
@@ -160,7 +160,7 @@ fn cut(mut text: String, limit: usize) -> String {
 
 /// The CronJob an Event is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Regarding {
+pub(crate) struct Regarding {
     pub namespace: String,
     pub name: String,
     /// Known when it could be read; without it `kubectl describe` does not list the Event.
@@ -168,7 +168,12 @@ pub struct Regarding {
 }
 
 /// The Event recording `receipt`, made at `now` by `instance` (the pod's name).
-pub fn event(receipt: &Receipt, regarding: &Regarding, instance: &str, now: SystemTime) -> Event {
+pub(crate) fn event(
+    receipt: &Receipt,
+    regarding: &Regarding,
+    instance: &str,
+    now: SystemTime,
+) -> Event {
     let nanos = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -202,7 +207,7 @@ pub fn event(receipt: &Receipt, regarding: &Regarding, instance: &str, now: Syst
 
 /// Records the receipt of a run of `settings` that came to `result`, within [`BUDGET`]. Never
 /// fails: whatever happens is one log line.
-pub fn record(settings: &ReportSettings, result: &Result<Outcome>) {
+pub(crate) fn record(settings: &ReportSettings, result: &Result<Outcome>) {
     let receipt = receipt(Mode::of(settings), result);
     let line = match crate::runtime::current_thread() {
         Ok(runtime) => runtime.block_on(async {

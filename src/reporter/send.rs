@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 
 /// Sends the report file of `settings`.
-pub fn send(settings: &SendSettings) -> Result<()> {
+pub(crate) fn send(settings: &SendSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     let (bytes, name) = read(settings)?;
     let (report, clamps) = crate::contract::parse(&bytes).map_err(|invalid| {
@@ -76,7 +76,7 @@ fn read(settings: &SendSettings) -> Result<(Vec<u8>, String)> {
 
 /// The `Idempotency-Key` of a file: a UUID made of its SHA-256, so the same bytes always get the
 /// same key (and a collector stores them once), and different bytes a different one.
-pub fn content_key(bytes: &[u8]) -> String {
+pub(crate) fn content_key(bytes: &[u8]) -> String {
     let digest = Sha256::new()
         .chain_update(b"spartakus send\0")
         .chain_update(bytes)

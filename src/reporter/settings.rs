@@ -11,14 +11,14 @@ use std::time::Duration;
 
 /// `spartakus init`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InitSettings {
+pub(crate) struct InitSettings {
     pub namespace: Option<String>,
     pub configmap: String,
     pub timeout: Duration,
 }
 
 impl InitSettings {
-    pub fn resolve(args: InitArgs, env: &Env) -> Result<Self> {
+    pub(crate) fn resolve(args: InitArgs, env: &Env) -> Result<Self> {
         Ok(InitSettings {
             namespace: env.text("namespace", args.namespace).map(|g| g.value),
             configmap: env.text_or("configmap", args.configmap, defaults::INIT),
@@ -29,7 +29,7 @@ impl InitSettings {
 
 /// `spartakus report`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReportSettings {
+pub(crate) struct ReportSettings {
     /// Where to send; `None` only when the report is not sent (dry run or output file).
     pub endpoint: Option<String>,
     pub cluster_id: Option<String>,
@@ -46,18 +46,18 @@ pub struct ReportSettings {
     /// Empty when the pod's Job label is missing (it then reports at once, see spread).
     pub job_name: Option<String>,
     /// The pod this runs in, for the receipt (see [`super::receipt`]).
-    pub pod_name: Option<String>,
+    pub(crate) pod_name: Option<String>,
     /// Whether the report carries workload statistics (see [`super::workloads`]).
-    pub workload_stats: bool,
+    pub(crate) workload_stats: bool,
 }
 
 impl ReportSettings {
     /// Whether the report is sent (not previewed on stdout nor written to a file).
-    pub fn sending(&self) -> bool {
+    pub(crate) fn sending(&self) -> bool {
         !self.dry_run && self.output.is_none()
     }
 
-    pub fn resolve(args: ReportArgs, env: &Env) -> Result<Self> {
+    pub(crate) fn resolve(args: ReportArgs, env: &Env) -> Result<Self> {
         let dry_run = env.switch("dry-run", args.dry_run)?;
         let output = env.text("output", args.output);
         if let Some(out) = &output {
@@ -125,7 +125,7 @@ impl ReportSettings {
 
 /// `spartakus send`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SendSettings {
+pub(crate) struct SendSettings {
     /// The report file (`/dev/stdin` reads a pipe).
     pub file: PathBuf,
     pub endpoint: String,
@@ -134,7 +134,7 @@ pub struct SendSettings {
 }
 
 impl SendSettings {
-    pub fn resolve(args: SendArgs, env: &Env) -> Result<Self> {
+    pub(crate) fn resolve(args: SendArgs, env: &Env) -> Result<Self> {
         let endpoint = collector_endpoint(env, args.endpoint)?;
         if args.file.trim().is_empty() {
             return Err(usage("no report file given"));
@@ -167,7 +167,7 @@ fn collector_endpoint(env: &Env, given: Option<String>) -> Result<String> {
 
 /// `spartakus forget`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForgetSettings {
+pub(crate) struct ForgetSettings {
     /// The collector's report URL (`.../api/v1`).
     pub endpoint: String,
     /// `None`: read it from the ConfigMap.
@@ -179,7 +179,7 @@ pub struct ForgetSettings {
 }
 
 impl ForgetSettings {
-    pub fn resolve(args: ForgetArgs, env: &Env) -> Result<Self> {
+    pub(crate) fn resolve(args: ForgetArgs, env: &Env) -> Result<Self> {
         let endpoint = collector_endpoint(env, args.endpoint)?;
         let cluster_id = env.text("cluster-id", args.cluster_id);
         if let Some(id) = &cluster_id {
@@ -197,7 +197,7 @@ impl ForgetSettings {
 }
 
 /// An endpoint is an absolute `http` or `https` URL with a host.
-pub fn validate_endpoint(endpoint: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_endpoint(endpoint: &str) -> std::result::Result<(), String> {
     if !endpoint.contains("://") {
         return Err("must be a URL starting with https:// (or http://), e.g. https://collector.example.com/api/v1".into());
     }
@@ -214,7 +214,7 @@ pub fn validate_endpoint(endpoint: &str) -> std::result::Result<(), String> {
 /// Whether the endpoint's host is a reserved example or invalid name (RFC 2606, RFC 6761), such
 /// as the install's placeholder `collector.spartakus.example`: sending there would fail every day
 /// (or, for `example.com`, reach a stranger), so it is refused at once as a configuration error.
-pub fn is_placeholder(endpoint: &str) -> bool {
+pub(crate) fn is_placeholder(endpoint: &str) -> bool {
     let Some(host) = endpoint
         .parse::<http::Uri>()
         .ok()

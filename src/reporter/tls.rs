@@ -22,17 +22,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Verifies the API server's certificate as kubectl does (see the module's documentation).
-pub type KubectlVerifier = Verifier<Kubectl>;
+pub(crate) type KubectlVerifier = Verifier<Kubectl>;
 
 /// kubectl's rule: a certificate trusted as it is, else the chain to a trusted one.
 #[derive(Debug)]
-pub struct Kubectl {
+pub(crate) struct Kubectl {
     trusted: Vec<CertificateDer<'static>>,
     webpki: Arc<WebPkiServerVerifier>,
 }
 
 /// A verifier trusting `trusted` (DER), the kubeconfig's certificate authorities.
-pub fn kubectl_verifier(trusted: &[Vec<u8>]) -> Result<KubectlVerifier, String> {
+pub(crate) fn kubectl_verifier(trusted: &[Vec<u8>]) -> Result<KubectlVerifier, String> {
     let trusted: Vec<CertificateDer<'static>> = trusted
         .iter()
         .map(|der| CertificateDer::from(der.clone()))
@@ -109,14 +109,14 @@ fn verify_pinned(
 
 /// Which end of a TLS connection failed, for [`explain`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peer {
+pub(crate) enum Peer {
     ApiServer,
     Collector,
 }
 
 /// The one line for a failed TLS connection to `peer` at `shown` (its URL, without
 /// credentials), from the error's text; `None` when the text is not about TLS.
-pub fn explain(peer: Peer, shown: &str, text: &str) -> Option<String> {
+pub(crate) fn explain(peer: Peer, shown: &str, text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let has = |needle: &str| lower.contains(&needle.to_ascii_lowercase());
     let (who, trust) = match peer {

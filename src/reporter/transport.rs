@@ -19,7 +19,7 @@ use tower::{BoxError, ServiceBuilder};
 
 /// A kube client for `config`, verifying the server as kubectl does. Configuration problems are
 /// [`Class::Usage`] errors.
-pub fn client(config: kube::Config) -> Result<kube::Client> {
+pub(crate) fn client(config: kube::Config) -> Result<kube::Client> {
     let tls = tls_config(&config).map_err(usage)?;
     let tcp = Tcp::new(config.proxy_url.as_ref()).map_err(usage)?;
     let mut https = hyper_rustls::HttpsConnectorBuilder::new()

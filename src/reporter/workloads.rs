@@ -26,7 +26,7 @@ use std::hash::{BuildHasher, RandomState};
 /// Most distinct namespaces counted in one run: ten times the most a cluster is tested with
 /// (10,000), a few MiB at most. Past it the per-namespace histograms are left out (a partial one
 /// would be read as whole); totals and ages are still sent.
-pub const MAX_NAMESPACES: usize = 100_000;
+pub(crate) const MAX_NAMESPACES: usize = 100_000;
 
 /// What the scanner hands out for an object.
 #[derive(Debug, Default, Deserialize)]
@@ -55,7 +55,7 @@ struct Counts {
 }
 
 /// The counts of every kind listed so far.
-pub struct Tally {
+pub(crate) struct Tally {
     now: i64,
     keys: RandomState,
     /// A keyed hash of each namespace name seen in an object, and its index.
@@ -71,7 +71,7 @@ fn index(kind: ObjectKind) -> usize {
 
 impl Tally {
     /// Counting ages from `now` (Unix seconds).
-    pub fn new(now: i64) -> Tally {
+    pub(crate) fn new(now: i64) -> Tally {
         Tally {
             now,
             keys: RandomState::new(),
@@ -82,7 +82,7 @@ impl Tally {
     }
 
     /// Where the items of `kind`'s list go.
-    pub fn sink(&mut self, kind: ObjectKind) -> KindSink<'_> {
+    pub(crate) fn sink(&mut self, kind: ObjectKind) -> KindSink<'_> {
         KindSink {
             tally: self,
             kind,
@@ -91,24 +91,29 @@ impl Tally {
     }
 
     /// `kind` is (again) being listed from the start: forget its counts.
-    pub fn start(&mut self, kind: ObjectKind) {
+    pub(crate) fn start(&mut self, kind: ObjectKind) {
         self.kinds[index(kind)] = Some(Counts::default());
     }
 
     /// `kind` was listed whole.
-    pub fn complete(&mut self, kind: ObjectKind) {
+    pub(crate) fn complete(&mut self, kind: ObjectKind) {
         if let Some(counts) = &mut self.kinds[index(kind)] {
             counts.complete = true;
         }
     }
 
     /// `kind` could not be listed whole: it is left out.
-    pub fn abandon(&mut self, kind: ObjectKind) {
+    pub(crate) fn abandon(&mut self, kind: ObjectKind) {
         self.kinds[index(kind)] = None;
     }
 
     /// One object of `kind`, in `namespace`, created at `created` (RFC 3339).
-    pub fn object(&mut self, kind: ObjectKind, namespace: Option<&str>, created: Option<&str>) {
+    pub(crate) fn object(
+        &mut self,
+        kind: ObjectKind,
+        namespace: Option<&str>,
+        created: Option<&str>,
+    ) {
         let at = namespace
             .filter(|_| kind.namespaced())
             .and_then(|ns| self.namespace(ns));
@@ -148,7 +153,7 @@ impl Tally {
     }
 
     /// The statistics of every kind listed whole; `None` if there is none.
-    pub fn finish(self) -> Option<Workloads> {
+    pub(crate) fn finish(self) -> Option<Workloads> {
         let complete = |kind: ObjectKind| {
             let counts = self.kinds[index(kind)].as_ref();
             counts.filter(|c| c.complete)
@@ -174,7 +179,7 @@ impl Tally {
     }
 
     /// Whether more namespaces were seen than are counted (see [`MAX_NAMESPACES`]).
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflow
     }
 }
@@ -224,7 +229,7 @@ fn ages(by_day: &[u64]) -> Option<Ages> {
 }
 
 /// The list sink of one kind: each item decoded and counted.
-pub struct KindSink<'a> {
+pub(crate) struct KindSink<'a> {
     tally: &'a mut Tally,
     kind: ObjectKind,
     items: usize,
@@ -261,7 +266,11 @@ impl ListSink for KindSink<'_> {
 }
 
 /// The log line after the statistics were gathered: counts only, and what was left out.
-pub fn summary(workloads: Option<&Workloads>, stats: &ListStats, left_out: &[&str]) -> String {
+pub(crate) fn summary(
+    workloads: Option<&Workloads>,
+    stats: &ListStats,
+    left_out: &[&str],
+) -> String {
     let listed: Vec<String> = ObjectKind::ALL
         .iter()
         .filter_map(|k| Some(format!("{} {}", workloads?.get(*k)?.total, k.name())))

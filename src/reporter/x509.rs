@@ -4,14 +4,14 @@
 
 /// What [`facts`] reads from a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// `notBefore`, seconds since the Unix epoch.
     pub not_before: i64,
     /// `notAfter`, seconds since the Unix epoch.
     pub not_after: i64,
     /// No extended key usage extension, or one that allows `serverAuth` or any purpose: what
     /// Go's crypto/x509 (and so kubectl) asks of a server's certificate.
-    pub server_auth: bool,
+    pub(crate) server_auth: bool,
 }
 
 /// The extnID of extended key usage, 2.5.29.37, as DER content.
@@ -60,7 +60,7 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 /// Reads the validity period and the extended key usage of a DER certificate. `None` if it is
 /// not one.
-pub fn facts(der: &[u8]) -> Option<Facts> {
+pub(crate) fn facts(der: &[u8]) -> Option<Facts> {
     let (certificate, _) = expect(der, SEQUENCE)?;
     let (tbs, _) = expect(certificate, SEQUENCE)?;
     let mut rest = tbs;

@@ -6,7 +6,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 /// A response on its way out, with what the access log line needs.
-pub struct Done {
+pub(crate) struct Done {
     pub response: Response<Full<Bytes>>,
     /// Bytes of report received (decompressed).
     pub received: usize,
@@ -18,7 +18,11 @@ pub struct Done {
 }
 
 impl Done {
-    pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Done {
+    pub(crate) fn new(
+        status: StatusCode,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Done {
         let mut response = Response::new(Full::new(body.into()));
         *response.status_mut() = status;
         if status != StatusCode::NO_CONTENT {
@@ -35,23 +39,23 @@ impl Done {
         }
     }
 
-    pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Done {
+    pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Done {
         Done::new(status, "text/plain; charset=utf-8", body)
     }
 
     /// `{"error": "..."}`.
-    pub fn error(status: StatusCode, message: &str) -> Done {
+    pub(crate) fn error(status: StatusCode, message: &str) -> Done {
         let body = serde_json::json!({ "error": message }).to_string();
         Done::new(status, "application/json", body)
     }
 
-    pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Done {
+    pub(crate) fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Done {
         self.response.headers_mut().insert(name, value);
         self
     }
 
     /// Close the connection after this response (the body may not have been read).
-    pub fn close(self) -> Done {
+    pub(crate) fn close(self) -> Done {
         self.header(header::CONNECTION, HeaderValue::from_static("close"))
     }
 }

@@ -19,10 +19,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
 
 /// Where deletion requests go: this, then the percent-encoded cluster ID.
-pub const PREFIX: &str = "/api/v1/clusters/";
+pub(crate) const PREFIX: &str = "/api/v1/clusters/";
 
 /// What the access log shows of a request's path: a deletion request's without its ID.
-pub fn shown_path(path: &str) -> &str {
+pub(crate) fn shown_path(path: &str) -> &str {
     if path.starts_with(PREFIX) {
         "/api/v1/clusters/..."
     } else {
@@ -32,7 +32,7 @@ pub fn shown_path(path: &str) -> &str {
 
 /// The cluster ID a deletion request's path names, percent-decoded and checked as a report's
 /// cluster ID is; `None` if it names none.
-pub fn cluster_of(path: &str) -> Option<String> {
+pub(crate) fn cluster_of(path: &str) -> Option<String> {
     let encoded = path.strip_prefix(PREFIX)?;
     if encoded.contains('/') {
         return None;
@@ -46,7 +46,7 @@ pub fn cluster_of(path: &str) -> Option<String> {
 }
 
 /// Answers a deletion request.
-pub async fn delete(state: &State, req: &Request<Body>) -> Done {
+pub(crate) async fn delete(state: &State, req: &Request<Body>) -> Done {
     let Some(cluster) = cluster_of(req.uri().path()) else {
         state.metrics.forget(Forget::Invalid);
         return Done::error(

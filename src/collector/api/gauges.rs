@@ -14,17 +14,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long gauges made once are served again.
-pub const FRESH: Duration = Duration::from_secs(60);
+pub(crate) const FRESH: Duration = Duration::from_secs(60);
 
 /// Values shown per category; the rest are summed up as `other`.
-pub const TOP: usize = 10;
+pub(crate) const TOP: usize = 10;
 
 /// The longest a scrape waits for the store.
 const WAIT: Duration = Duration::from_secs(5);
 
 /// The gauges, as last made.
 #[derive(Default)]
-pub struct FleetGauges {
+pub(crate) struct FleetGauges {
     last: Mutex<Option<(Instant, Arc<str>)>>,
     failing: std::sync::atomic::AtomicBool,
 }
@@ -32,7 +32,7 @@ pub struct FleetGauges {
 impl FleetGauges {
     /// The gauges' text, made anew from `reader` when the last is older than [`FRESH`] (and the
     /// reader is not busy: then the last is served). Empty without a store.
-    pub async fn text(&self, reader: Option<&Arc<Mutex<Reader>>>) -> Arc<str> {
+    pub(crate) async fn text(&self, reader: Option<&Arc<Mutex<Reader>>>) -> Arc<str> {
         let Some(reader) = reader else {
             return Arc::from("");
         };

@@ -34,13 +34,13 @@ const WAIT: Duration = Duration::from_secs(5);
 /// The slowest a body may arrive: this many bytes (or the rest of a smaller body) in every
 /// [`RATE_WINDOW`]. A client that trickles a byte a second holds a connection and a few KiB for
 /// seconds, not for the whole request timeout.
-pub const MIN_RATE: usize = 4096;
+pub(crate) const MIN_RATE: usize = 4096;
 /// See [`MIN_RATE`].
-pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// Why a report was not taken, and the answer that says so.
 #[derive(Debug)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The `reason` label of `reports_rejected_total`; `None` for the store's own failures,
     /// counted in `store_errors_total` instead.
     reason: Option<Reason>,
@@ -127,7 +127,7 @@ struct Preflight {
 }
 
 /// The answer to a report request.
-pub async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
+pub(crate) async fn post_report(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
     let mut received = 0;
     let mut cluster = None;
     let outcome = stages(state, req, start, &mut received, &mut cluster).await;
@@ -439,10 +439,11 @@ async fn check(
 /// A checked report's JSON, from which the store reads the nodes one at a time, and the memory
 /// budget it is paid from (given back when this is dropped, once the report is stored).
 #[derive(Debug)]
-pub struct Received {
+pub(crate) struct Received {
     pub json: Json,
     pub nodes: usize,
-    pub lease: Option<Lease>,
+    /// Held, not read: dropping it gives the memory back.
+    pub(crate) _lease: Option<Lease>,
 }
 
 impl NodeSource for Received {
@@ -478,7 +479,7 @@ async fn store(
         nodes: Box::new(Received {
             json,
             nodes,
-            lease: Some(lease),
+            _lease: Some(lease),
         }),
     };
     let stored = timeout(state.limits.request_timeout, state.writer.ingest(incoming)).await;

@@ -47,7 +47,7 @@ fn received_json_gives_the_reports_nodes() {
     let received = Received {
         json,
         nodes: 3,
-        lease: None,
+        _lease: None,
     };
     let mut ids = Vec::new();
     received

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Why a report was refused; each is one value of the `reason` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     InvalidJson,
     Schema,
     BadEncoding,
@@ -25,7 +25,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub(crate) const ALL: [Reason; 11] = [
         Reason::InvalidJson,
         Reason::Schema,
         Reason::BadEncoding,
@@ -39,7 +39,7 @@ impl Reason {
         Reason::NewClusters,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reason::InvalidJson => "invalid_json",
             Reason::Schema => "schema",
@@ -59,7 +59,7 @@ impl Reason {
 /// What became of a request to forget a cluster (`forget_requests_total{result}`); never which
 /// cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forget {
+pub(crate) enum Forget {
     /// Nothing of the cluster is stored now (whether or not anything was).
     Done,
     /// Too many requests from the source or for the cluster ID.
@@ -71,14 +71,14 @@ pub enum Forget {
 }
 
 impl Forget {
-    pub const ALL: [Forget; 4] = [
+    pub(crate) const ALL: [Forget; 4] = [
         Forget::Done,
         Forget::RateLimited,
         Forget::Invalid,
         Forget::Failed,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Forget::Done => "done",
             Forget::RateLimited => "rate_limited",
@@ -99,7 +99,7 @@ const CODES: [u16; 13] = [
 ];
 
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     nodes: AtomicU64,
@@ -122,13 +122,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn accepted(&self, nodes: usize) {
+    pub(crate) fn accepted(&self, nodes: usize) {
         self.accepted.fetch_add(1, Relaxed);
         self.nodes.fetch_add(nodes as u64, Relaxed);
     }
 
     /// The values clamped in a stored report.
-    pub fn clamped(&self, clamps: &Clamps) {
+    pub(crate) fn clamped(&self, clamps: &Clamps) {
         for (field, n) in clamps.iter() {
             let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
             self.clamped[i].fetch_add(n, Relaxed);
@@ -136,41 +136,41 @@ impl Metrics {
     }
 
     /// A connection was closed because its client stopped reading the responses.
-    pub fn unread(&self) {
+    pub(crate) fn unread(&self) {
         self.unread.fetch_add(1, Relaxed);
     }
 
-    pub fn duplicate(&self) {
+    pub(crate) fn duplicate(&self) {
         self.duplicates.fetch_add(1, Relaxed);
     }
 
-    pub fn rejected(&self, reason: Reason) {
+    pub(crate) fn rejected(&self, reason: Reason) {
         let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
         self.rejected[i].fetch_add(1, Relaxed);
     }
 
-    pub fn store_error(&self) {
+    pub(crate) fn store_error(&self) {
         self.store_errors.fetch_add(1, Relaxed);
     }
 
     /// A request to forget a cluster was answered.
-    pub fn forget(&self, result: Forget) {
+    pub(crate) fn forget(&self, result: Forget) {
         let i = Forget::ALL.iter().position(|r| *r == result).unwrap_or(0);
         self.forget[i].fetch_add(1, Relaxed);
     }
 
-    pub fn pruned(&self, n: usize) {
+    pub(crate) fn pruned(&self, n: usize) {
         self.pruned.fetch_add(n as u64, Relaxed);
     }
 
     /// A request started; the returned guard counts it in flight until dropped.
-    pub fn start(&self) -> InFlight<'_> {
+    pub(crate) fn start(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Relaxed);
         InFlight(self)
     }
 
     /// A response was sent.
-    pub fn finished(&self, status: u16, elapsed: Duration) {
+    pub(crate) fn finished(&self, status: u16, elapsed: Duration) {
         let i = CODES
             .iter()
             .position(|c| *c == status)
@@ -187,19 +187,20 @@ impl Metrics {
             .fetch_add(elapsed.as_micros() as u64, Relaxed);
     }
 
-    pub fn accepted_total(&self) -> u64 {
+    pub(crate) fn accepted_total(&self) -> u64 {
         self.accepted.load(Relaxed)
     }
 
     /// The exposition text.
-    pub fn render(&self) -> String {
+    #[cfg(test)]
+    fn render(&self) -> String {
         let mut text = Text::new();
         self.write(&mut text);
         text.finish()
     }
 
     /// The counters, written to `text`.
-    pub fn write(&self, text: &mut Text) {
+    pub(crate) fn write(&self, text: &mut Text) {
         let name = |n: &str| format!("{PREFIX}_{n}");
         let version = env!("CARGO_PKG_VERSION");
         text.family(&name("build_info"), Kind::Gauge, "The running version.")
@@ -317,7 +318,7 @@ impl Metrics {
 }
 
 /// The prefix of every metric name.
-pub const PREFIX: &str = "spartakus_collector";
+pub(crate) const PREFIX: &str = "spartakus_collector";
 
 /// One counter family with a single label: a series per (label value, count).
 fn labeled_counter<'a, V: AsRef<str>>(
@@ -335,7 +336,7 @@ fn labeled_counter<'a, V: AsRef<str>>(
 }
 
 /// Counts one request in flight while alive.
-pub struct InFlight<'a>(&'a Metrics);
+pub(crate) struct InFlight<'a>(&'a Metrics);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {

@@ -4,14 +4,14 @@
 //! fleet's gauges [`gauges`]. Handlers answer with a [`Done`]; none of them knows the server.
 
 mod done;
-pub mod forget;
-pub mod gauges;
-pub mod ingest;
-pub mod metrics;
-pub mod state;
+pub(crate) mod forget;
+pub(crate) mod gauges;
+pub(crate) mod ingest;
+pub(crate) mod metrics;
+pub(crate) mod state;
 
-pub use done::Done;
-pub use state::{Limits, State};
+pub(crate) use done::Done;
+pub(crate) use state::{Limits, State};
 
 use crate::collector::http::{self, Answer};
 use http_body_util::Full;
@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout};
 
 /// The report endpoint, as the original collector had it.
-pub const REPORT_PATH: &str = "/api/v1";
+pub(crate) const REPORT_PATH: &str = "/api/v1";
 
 /// Paths asked often by machines (probes, scrapes): logged only when they fail, unless
 /// `--log-probes`.

@@ -13,29 +13,29 @@ use tokio::time::Instant;
 
 /// Limits and timeouts, validated from the flags.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Time for a request's headers (and for an idle keep-alive connection's next request).
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Time to receive a report's body; the same again to store it.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Open connections at most; more wait in the listen backlog.
     pub max_connections: usize,
     /// Report requests handled at once.
-    pub max_requests: usize,
+    pub(crate) max_requests: usize,
     /// Bytes of received reports held at once, by all requests together (see [`budget`]).
-    pub memory_budget: usize,
+    pub(crate) memory_budget: usize,
     /// Largest body as sent, and largest decompressed report.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Log successful probes and scrapes (`/healthz`, `/readyz`, `/metrics`) too.
-    pub log_probes: bool,
+    pub(crate) log_probes: bool,
     /// New cluster IDs one source may bring per hour (0: no limit).
-    pub new_clusters_per_source: u32,
+    pub(crate) new_clusters_per_source: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<sources::Cidr>,
+    pub(crate) trusted_proxies: Vec<sources::Cidr>,
 }
 
 /// What every request handler shares.
-pub struct State {
+pub(crate) struct State {
     pub limits: Limits,
     pub metrics: Metrics,
     pub writer: writer::Handle,
@@ -50,7 +50,7 @@ pub struct State {
     /// The clock of the in-memory limits (see [`State::clock_ms`]).
     started: Instant,
     /// Requests to forget a cluster, per source.
-    pub forgets: Shared,
+    pub(crate) forgets: Shared,
     /// The fleet's gauges on /metrics, made from `known`'s connection.
     pub fleet: FleetGauges,
 }
@@ -59,13 +59,13 @@ impl State {
     /// Milliseconds since the collector started: the clock of the limits kept in memory
     /// (new clusters and deletion requests per source). Monotonic, unlike the wall clock the
     /// store's limits share with other collectors ([`crate::time::now_ms`]).
-    pub fn clock_ms(&self) -> u64 {
+    pub(crate) fn clock_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
     /// `budget` is the one made of `limits.memory_budget` (the stdout store pays from it too);
     /// `known` a read connection to the store, if it keeps reports.
-    pub fn new(
+    pub(crate) fn new(
         limits: Limits,
         writer: writer::Handle,
         budget: Budget,

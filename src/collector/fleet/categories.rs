@@ -100,7 +100,7 @@ pub fn runtime(version: &str) -> String {
 /// An OS image's family: its words up to the first that is a version (starts with a digit, a
 /// `v` and a digit, or a parenthesis): `Ubuntu 24.04.1 LTS` -> `Ubuntu`, `Talos (v1.10.3)` ->
 /// `Talos`, `Container-Optimized OS from Google` stays.
-pub fn os_family(image: &str) -> String {
+pub(crate) fn os_family(image: &str) -> String {
     let versionish = |word: &str| {
         let mut chars = word.chars();
         match chars.next() {
@@ -139,7 +139,7 @@ pub fn accelerator(resource: &str) -> Option<&'static str> {
 }
 
 /// A node's value in a node dimension.
-pub fn node_value(node: &Node, dimension: Dimension) -> String {
+pub(crate) fn node_value(node: &Node, dimension: Dimension) -> String {
     let text = |v: &Option<String>, fold: fn(&str) -> String| {
         v.as_deref().map_or_else(|| NOT_REPORTED.to_string(), fold)
     };
@@ -268,7 +268,7 @@ impl Tally {
 }
 
 /// The buckets of cluster sizes, by node count: upper bounds (inclusive) and labels.
-pub const SIZE_BUCKETS: [(u64, &str); 7] = [
+pub(crate) const SIZE_BUCKETS: [(u64, &str); 7] = [
     (0, "0"),
     (1, "1"),
     (5, "2-5"),
@@ -279,7 +279,7 @@ pub const SIZE_BUCKETS: [(u64, &str); 7] = [
 ];
 
 /// The label of the size bucket of a cluster of `nodes` nodes.
-pub fn size_bucket(nodes: u64) -> &'static str {
+pub(crate) fn size_bucket(nodes: u64) -> &'static str {
     SIZE_BUCKETS
         .iter()
         .find(|(max, _)| nodes <= *max)

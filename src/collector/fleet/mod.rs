@@ -2,11 +2,10 @@
 //! report's profile, tallies), how a fleet changes period by period ([`trends`]), and its
 //! workload statistics ([`workstats`]). Reports and rollups in, numbers out; no I/O.
 
-pub mod categories;
+pub(crate) mod categories;
 pub mod trends;
 pub mod workstats;
 
-pub use categories::{
-    Count, Dimension, NOT_REPORTED, Profile, SIZE_BUCKETS, Tally, accelerator, minor, node_value,
-    os_family, runtime, size_bucket,
-};
+pub use categories::{Dimension, NOT_REPORTED, accelerator, minor, runtime};
+
+pub(crate) use categories::{Count, Profile, SIZE_BUCKETS, Tally, size_bucket};

@@ -314,7 +314,7 @@ fn row(cells: &[String], width: usize) -> String {
 }
 
 /// `text` cut to `width` characters, a `~` marking the cut.
-pub fn clip(text: &str, width: usize) -> String {
+pub(crate) fn clip(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }

@@ -18,9 +18,9 @@ pub struct WorkloadSummary {
     /// Clusters in the window.
     pub clusters: u64,
     /// Of them, those whose latest report carried workload statistics.
-    pub clusters_with_statistics: u64,
+    pub(crate) clusters_with_statistics: u64,
     /// Clusters by how many namespaces they have (of those that counted their namespaces).
-    pub namespaces_per_cluster: Vec<ClusterBucket>,
+    pub(crate) namespaces_per_cluster: Vec<ClusterBucket>,
     /// Each kind some cluster counted.
     pub kinds: Vec<Kind>,
     /// Namespaces, pods and services: how old they are.
@@ -28,7 +28,7 @@ pub struct WorkloadSummary {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ClusterBucket {
+pub(crate) struct ClusterBucket {
     /// A range of namespace counts (`64-127`).
     pub namespaces: String,
     pub clusters: u64,
@@ -43,7 +43,7 @@ pub struct Kind {
     pub clusters: u64,
     /// Objects of the kind in those clusters.
     pub total: u64,
-    pub median_per_cluster: u64,
+    pub(crate) median_per_cluster: u64,
     /// The fleet's namespaces by how many objects of the kind each holds (summed over the
     /// clusters; the bucket of none only over clusters that also counted their namespaces).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -70,13 +70,13 @@ pub struct Age {
     /// The mean age of all those objects, in days.
     pub mean_days: u64,
     /// The median, across clusters, of each cluster's median age.
-    pub median_of_medians_days: u64,
+    pub(crate) median_of_medians_days: u64,
     /// The median, across clusters, of each cluster's 90th percentile.
-    pub median_of_p90s_days: u64,
+    pub(crate) median_of_p90s_days: u64,
 }
 
 /// The value at rank `ceil(n / 2)` of `values`, smallest first; 0 for none.
-pub fn median(mut values: Vec<u64>) -> u64 {
+pub(crate) fn median(mut values: Vec<u64>) -> u64 {
     if values.is_empty() {
         return 0;
     }
@@ -86,7 +86,7 @@ pub fn median(mut values: Vec<u64>) -> u64 {
 
 /// The statistics of `parts` (each cluster's latest, at most one per cluster) among `clusters`
 /// clusters.
-pub fn summarize(clusters: u64, parts: &[Workloads]) -> WorkloadSummary {
+pub(crate) fn summarize(clusters: u64, parts: &[Workloads]) -> WorkloadSummary {
     let mut sizes = [0u64; WORKLOAD_BUCKETS];
     for n in parts.iter().filter_map(Workloads::namespace_count) {
         sizes[namespace_bucket(n)] += 1;
@@ -193,7 +193,7 @@ fn share(part: u64, whole: u64) -> f64 {
 }
 
 /// The statistics as text tables, appended to `out`.
-pub fn render(out: &mut String, s: &WorkloadSummary) {
+pub(crate) fn render(out: &mut String, s: &WorkloadSummary) {
     let _ = writeln!(out);
     if s.clusters_with_statistics == 0 {
         let _ = writeln!(

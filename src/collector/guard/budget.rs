@@ -13,18 +13,18 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
 /// The unit of the budget.
-pub const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 /// The shared budget.
 #[derive(Debug, Clone)]
-pub struct Budget {
+pub(crate) struct Budget {
     chunks: Arc<Semaphore>,
     total: usize,
 }
 
 impl Budget {
     /// A budget of `bytes`, rounded down to whole pages.
-    pub fn new(bytes: usize) -> Budget {
+    pub(crate) fn new(bytes: usize) -> Budget {
         let total = (bytes / PAGE).min(Semaphore::MAX_PERMITS);
         Budget {
             chunks: Arc::new(Semaphore::new(total)),
@@ -33,17 +33,17 @@ impl Budget {
     }
 
     /// The budget in bytes.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.total * PAGE
     }
 
     /// Bytes currently held by requests.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         (self.total - self.chunks.available_permits()) * PAGE
     }
 
     /// An empty lease, grown with [`Lease::grow`].
-    pub fn lease(&self) -> Lease {
+    pub(crate) fn lease(&self) -> Lease {
         Lease {
             budget: self.clone(),
             chunks: 0,
@@ -53,24 +53,24 @@ impl Budget {
 
 /// The budget was not available in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exhausted;
+pub(crate) struct Exhausted;
 
 /// Pages held by one request; given back when dropped.
 #[derive(Debug)]
-pub struct Lease {
+pub(crate) struct Lease {
     budget: Budget,
     chunks: usize,
 }
 
 impl Lease {
     /// Bytes held.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.chunks * PAGE
     }
 
     /// Hold at least `bytes`, waiting until `until` for the rest. All or nothing: on failure the
     /// lease keeps what it had (the caller usually drops it, freeing the budget).
-    pub async fn grow(&mut self, bytes: usize, until: Instant) -> Result<(), Exhausted> {
+    pub(crate) async fn grow(&mut self, bytes: usize, until: Instant) -> Result<(), Exhausted> {
         let chunks = pages(bytes);
         let more = chunks.saturating_sub(self.chunks);
         if more == 0 {
@@ -91,7 +91,7 @@ impl Lease {
     }
 
     /// Hold at least `bytes` if the budget has room now, without waiting: whether it did.
-    pub fn try_grow(&mut self, bytes: usize) -> bool {
+    pub(crate) fn try_grow(&mut self, bytes: usize) -> bool {
         let more = pages(bytes).saturating_sub(self.chunks);
         if more == 0 {
             return true;
@@ -110,7 +110,7 @@ impl Lease {
     }
 
     /// Give back all but `keep` bytes (rounded up to whole pages).
-    pub fn shrink(&mut self, keep: usize) {
+    pub(crate) fn shrink(&mut self, keep: usize) {
         let keep = pages(keep);
         if keep < self.chunks {
             self.budget.chunks.add_permits(self.chunks - keep);
@@ -131,7 +131,7 @@ fn pages(bytes: usize) -> usize {
 }
 
 /// `64Mi`, `1Gi`, `512Ki`, `128MiB`, or plain bytes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

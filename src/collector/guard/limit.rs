@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Most cluster IDs tracked at once (about 6 MiB).
-pub const MAX_TRACKED: usize = 200_000;
+pub(crate) const MAX_TRACKED: usize = 200_000;
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -58,7 +58,7 @@ pub fn digest(cluster: &str) -> u128 {
 }
 
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     /// `None`: no limit.
     gcra: Option<Gcra>,
     tat: HashMap<u128, u64>,
@@ -66,7 +66,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(per_hour: u32) -> Self {
+    pub(crate) fn new(per_hour: u32) -> Self {
         Limiter {
             gcra: Gcra::new(per_hour),
             tat: HashMap::new(),
@@ -85,7 +85,7 @@ impl Limiter {
     /// once the report is stored, so refused or failed attempts do not use the allowance.
     ///
     /// [`record`]: Limiter::record
-    pub fn check(&mut self, cluster: &str, now_ms: u64) -> Result<(), u64> {
+    pub(crate) fn check(&mut self, cluster: &str, now_ms: u64) -> Result<(), u64> {
         let Some(gcra) = self.gcra else {
             return Ok(());
         };
@@ -94,7 +94,7 @@ impl Limiter {
     }
 
     /// Use one report of `cluster`'s allowance.
-    pub fn record(&mut self, cluster: &str, now_ms: u64) {
+    pub(crate) fn record(&mut self, cluster: &str, now_ms: u64) {
         let Some(gcra) = self.gcra else {
             return;
         };
@@ -110,14 +110,15 @@ impl Limiter {
         forget_soonest(&mut self.tat, now_ms, self.max_tracked);
     }
 
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.tat.len()
     }
 }
 
 /// Makes room in a full table of GCRA times: drops the entries past `now_ms`, then, if it still
 /// holds `max`, the eighth that would be full again soonest (forgetting, never refusing).
-pub fn forget_soonest<K>(tat: &mut HashMap<K, u64>, now_ms: u64, max: usize) {
+pub(crate) fn forget_soonest<K>(tat: &mut HashMap<K, u64>, now_ms: u64, max: usize) {
     tat.retain(|_, t| *t > now_ms);
     if tat.len() < max {
         return;

@@ -2,6 +2,6 @@
 //! report is paid from ([`budget`]), the per-cluster rate limit's algorithm, kept in the store
 //! ([`limit`]), and new clusters per source, in memory ([`sources`]).
 
-pub mod budget;
+pub(crate) mod budget;
 pub mod limit;
-pub mod sources;
+pub(crate) mod sources;

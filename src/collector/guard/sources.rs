@@ -12,23 +12,23 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// Deletion requests per source per hour (a burst of that many, then one every six minutes).
-pub const DELETIONS_PER_SOURCE_PER_HOUR: u32 = 10;
+pub(crate) const DELETIONS_PER_SOURCE_PER_HOUR: u32 = 10;
 
 /// Sources tracked at once. When full, expired entries go first, then the ones that would be
 /// full again soonest: a full table never refuses anyone, it forgets.
-pub const MAX_SOURCES: usize = 65_536;
+pub(crate) const MAX_SOURCES: usize = 65_536;
 
 const HOUR_MS: u64 = 3_600_000;
 
 /// One source: an IPv4 address, or the /64 of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
+pub(crate) enum Source {
     V4(u32),
     V6(u64),
 }
 
 impl Source {
-    pub fn of(address: IpAddr) -> Source {
+    pub(crate) fn of(address: IpAddr) -> Source {
         match address {
             IpAddr::V4(a) => Source::V4(u32::from(a)),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
@@ -42,7 +42,7 @@ impl Source {
 /// The allowance of new clusters per source: a generic cell rate (GCRA), a burst of
 /// `per_hour`, then one every hour / `per_hour`.
 #[derive(Debug)]
-pub struct Sources {
+pub(crate) struct Sources {
     per_hour: u32,
     interval_ms: u64,
     /// When each source's allowance is full again.
@@ -52,7 +52,7 @@ pub struct Sources {
 
 impl Sources {
     /// `per_hour` 0 turns the limit off.
-    pub fn new(per_hour: u32) -> Sources {
+    pub(crate) fn new(per_hour: u32) -> Sources {
         Sources {
             per_hour,
             interval_ms: HOUR_MS / u64::from(per_hour.max(1)),
@@ -69,7 +69,7 @@ impl Sources {
 
     /// May `source` bring a new cluster at `now_ms`? `Err` holds the seconds to wait. Nothing
     /// is used: call [`Sources::record`] once the new cluster's report is stored.
-    pub fn check(&self, source: Source, now_ms: u64) -> Result<(), u64> {
+    pub(crate) fn check(&self, source: Source, now_ms: u64) -> Result<(), u64> {
         if self.per_hour == 0 {
             return Ok(());
         }
@@ -83,7 +83,7 @@ impl Sources {
     }
 
     /// `source` brought a new cluster at `now_ms`.
-    pub fn record(&mut self, source: Source, now_ms: u64) {
+    pub(crate) fn record(&mut self, source: Source, now_ms: u64) {
         if self.per_hour == 0 {
             return;
         }
@@ -98,7 +98,8 @@ impl Sources {
         super::limit::forget_soonest(&mut self.tat, now_ms, self.max);
     }
 
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.tat.len()
     }
 }
@@ -106,10 +107,10 @@ impl Sources {
 /// An address range, `10.0.0.0/8` or `fd00::/8` (or one address), as `ipnet` reads and matches
 /// it; an IPv4 address seen as IPv6 (`::ffff:10.1.2.3`) matches the IPv4 ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr(ipnet::IpNet);
+pub(crate) struct Cidr(ipnet::IpNet);
 
 impl Cidr {
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub(crate) fn parse(text: &str) -> Result<Cidr, String> {
         let trimmed = text.trim();
         let net = match trimmed.split_once('/') {
             None => trimmed.parse::<IpAddr>().map(ipnet::IpNet::from).ok(),
@@ -129,7 +130,7 @@ impl Cidr {
         }
     }
 
-    pub fn contains(&self, address: IpAddr) -> bool {
+    pub(crate) fn contains(&self, address: IpAddr) -> bool {
         let address = match address {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
             v4 => v4,
@@ -141,7 +142,7 @@ impl Cidr {
 /// The client a request comes from: the connection's peer, unless the peer is a trusted proxy,
 /// in which case the right-most address of `X-Forwarded-For` that is not itself a trusted
 /// proxy (what the outermost trusted proxy saw). A header that does not parse is ignored.
-pub fn client(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr {
+pub(crate) fn client(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr {
     let is_trusted = |a: IpAddr| trusted.iter().any(|c| c.contains(a));
     if !is_trusted(peer) {
         return peer;
@@ -160,15 +161,15 @@ pub fn client(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr 
 /// An allowance per source shared by the requests of a kind (deletion requests): each request is
 /// checked and counted at once.
 #[derive(Debug)]
-pub struct Shared(Mutex<Sources>);
+pub(crate) struct Shared(Mutex<Sources>);
 
 impl Shared {
-    pub fn new(per_hour: u32) -> Shared {
+    pub(crate) fn new(per_hour: u32) -> Shared {
         Shared(Mutex::new(Sources::new(per_hour)))
     }
 
     /// Whether `source` may ask now; if so, the request is counted against it.
-    pub fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
+    pub(crate) fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
         let Ok(mut sources) = self.0.lock() else {
             return Ok(());
         };

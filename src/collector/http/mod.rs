@@ -3,7 +3,7 @@
 //! It knows no report and no page: what it serves is an [`App`]. A client's address goes with
 //! its requests ([`Peer`]), in memory only; it never reaches a log, a metric or the store.
 
-pub mod stall;
+pub(crate) mod stall;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming as Body};
@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::timeout;
 
 /// When to stop.
-pub struct Shutdown<A, B> {
+pub(crate) struct Shutdown<A, B> {
     /// Stop accepting and let the requests in flight finish.
     pub drain: A,
     /// Stop at once, even while draining (a second signal).
@@ -30,10 +30,10 @@ pub struct Shutdown<A, B> {
 }
 
 /// An answer on its way out.
-pub type Answer = std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+pub(crate) type Answer = std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
 
 /// What a server serves: the collector ([`State`]), or the dashboard.
-pub trait App: Send + Sync + 'static {
+pub(crate) trait App: Send + Sync + 'static {
     /// Open connections at most, and the header timeout (also the idle and unread limit).
     fn connections(&self) -> (usize, Duration);
     /// The answer to one request (its [`Peer`] attached).
@@ -44,7 +44,7 @@ pub trait App: Send + Sync + 'static {
 
 /// Serve until `shutdown.drain` resolves, then stop accepting and give the requests in flight
 /// up to `shutdown.grace` to finish (less if `shutdown.now` resolves), and return.
-pub async fn serve<S, A, B>(
+pub(crate) async fn serve<S, A, B>(
     listener: TcpListener,
     state: Arc<S>,
     shutdown: Shutdown<A, B>,
@@ -110,7 +110,7 @@ where
 
 /// The address a connection comes from, attached to each of its requests.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::IpAddr);
+pub(crate) struct Peer(pub std::net::IpAddr);
 
 async fn connection<S: App>(
     stream: TcpStream,

@@ -12,7 +12,7 @@ use tokio::time::{Sleep, sleep};
 const UNREAD: &str = "the client did not read its responses";
 
 /// Whether a connection ended because its client stopped reading.
-pub fn is_unread(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_unread(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
         if e.downcast_ref::<io::Error>()
@@ -26,7 +26,7 @@ pub fn is_unread(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// `io` whose writes fail with `TimedOut` after waiting `limit` for the peer to read.
-pub struct WriteLimit<T> {
+pub(crate) struct WriteLimit<T> {
     io: T,
     limit: Duration,
     /// Armed while a write waits.
@@ -34,7 +34,7 @@ pub struct WriteLimit<T> {
 }
 
 impl<T> WriteLimit<T> {
-    pub fn new(io: T, limit: Duration) -> WriteLimit<T> {
+    pub(crate) fn new(io: T, limit: Duration) -> WriteLimit<T> {
         WriteLimit {
             io,
             limit,

@@ -3,7 +3,7 @@
 //! parsers they share are here too.
 
 mod views;
-pub use views::{
+pub(crate) use views::{
     BackupSettings, DashboardSettings, ExportFormat, ExportSettings, Format, SummarySettings,
     TrendSpec,
 };
@@ -21,21 +21,21 @@ use std::time::Duration;
 
 /// The collector's settings.
 #[derive(Debug, Clone)]
-pub struct CollectSettings {
+pub(crate) struct CollectSettings {
     pub listen: SocketAddr,
     pub store: Spec,
     /// Reports per cluster per hour; 0 for no limit.
-    pub rate_limit: u32,
-    pub dedup_window: Duration,
+    pub(crate) rate_limit: u32,
+    pub(crate) dedup_window: Duration,
     /// 0 keeps reports forever.
-    pub retention_days: u32,
+    pub(crate) retention_days: u32,
     pub limits: Limits,
     /// How long the requests in flight get to finish after SIGTERM.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl CollectSettings {
-    pub fn resolve(args: CollectArgs, env: &Env) -> Result<CollectSettings> {
+    pub(crate) fn resolve(args: CollectArgs, env: &Env) -> Result<CollectSettings> {
         let d = defaults::COLLECT;
         let listen = env.value("listen", args.listen, d, |t| {
             t.parse()
@@ -92,7 +92,7 @@ impl CollectSettings {
     }
 
     /// The settings as the start-up line tells them.
-    pub fn describe(&self, listening: SocketAddr, budget_bytes: usize) -> String {
+    pub(crate) fn describe(&self, listening: SocketAddr, budget_bytes: usize) -> String {
         let rate = match self.rate_limit {
             0 => "no rate limit".to_string(),
             n => format!("rate limit {n}/h per cluster"),
@@ -136,7 +136,7 @@ pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
 
 /// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at
 /// most a year.
-pub fn duration(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn duration(text: &str) -> std::result::Result<Duration, String> {
     values::at_most(
         text,
         Duration::from_secs(366 * 86_400),

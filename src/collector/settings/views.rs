@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// How `summary` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     /// Long and tidy: `period_start,dimension,value,clusters,nodes`.
@@ -23,14 +23,14 @@ pub enum Format {
 
 /// A trend's periods and how far back it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrendSpec {
+pub(crate) struct TrendSpec {
     pub since: Duration,
     pub every: Every,
 }
 
 /// `spartakus summary`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SummarySettings {
+pub(crate) struct SummarySettings {
     pub store: Spec,
     pub days: u32,
     pub cluster: Option<String>,
@@ -41,7 +41,7 @@ pub struct SummarySettings {
 }
 
 impl SummarySettings {
-    pub fn resolve(args: SummaryArgs, env: &Env) -> Result<SummarySettings> {
+    pub(crate) fn resolve(args: SummaryArgs, env: &Env) -> Result<SummarySettings> {
         let d = defaults::SUMMARY;
         let store = read_store(env, args.store, d, "summarize")?;
         let asked = |flag: &str, given: &Option<String>| env.text(flag, given.clone()).is_some();
@@ -91,7 +91,7 @@ impl SummarySettings {
 
 /// How `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     /// A line per report: `{"receivedAt": ..., "report": {...}}`.
     Jsonl,
     /// A row per node.
@@ -100,7 +100,7 @@ pub enum ExportFormat {
 
 /// `spartakus export`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExportSettings {
+pub(crate) struct ExportSettings {
     pub store: Spec,
     /// Only reports received this recently; `None`: all.
     pub since: Option<Duration>,
@@ -108,7 +108,7 @@ pub struct ExportSettings {
 }
 
 impl ExportSettings {
-    pub fn resolve(args: ExportArgs, env: &Env) -> Result<ExportSettings> {
+    pub(crate) fn resolve(args: ExportArgs, env: &Env) -> Result<ExportSettings> {
         Ok(ExportSettings {
             store: read_store(env, args.store, defaults::EXPORT, "export")?,
             since: env.parsed("since", args.since, None, |t| history(t).map(Some))?,
@@ -123,19 +123,19 @@ impl ExportSettings {
 
 /// `spartakus dashboard`'s settings: the store, what the page shows, and where it is served.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DashboardSettings {
+pub(crate) struct DashboardSettings {
     pub store: Spec,
     pub listen: SocketAddr,
     /// How far back the charts over time go.
     pub since: Duration,
     pub every: Every,
     /// "Now": each cluster by its latest report in this many days.
-    pub now_days: u32,
+    pub(crate) now_days: u32,
     pub max_connections: usize,
 }
 
 impl DashboardSettings {
-    pub fn resolve(args: DashboardArgs, env: &Env) -> Result<DashboardSettings> {
+    pub(crate) fn resolve(args: DashboardArgs, env: &Env) -> Result<DashboardSettings> {
         let d = defaults::DASHBOARD;
         Ok(DashboardSettings {
             store: read_store(env, args.store, d, "show")?,
@@ -161,14 +161,14 @@ impl DashboardSettings {
 
 /// `spartakus backup`'s settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BackupSettings {
+pub(crate) struct BackupSettings {
     pub store: Spec,
     pub to: PathBuf,
     pub force: bool,
 }
 
 impl BackupSettings {
-    pub fn resolve(args: BackupArgs, env: &Env) -> Result<BackupSettings> {
+    pub(crate) fn resolve(args: BackupArgs, env: &Env) -> Result<BackupSettings> {
         let store = env.text_or("store", args.store, defaults::BACKUP);
         let to = env
             .text("to", args.to)

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 /// Deletion requests per cluster ID per hour.
-pub const PER_HOUR: u32 = 6;
+pub(crate) const PER_HOUR: u32 = 6;
 
 /// Period starts per statement.
 const STARTS: usize = 256;
@@ -41,7 +41,7 @@ pub fn limit_key(cluster: &str) -> String {
 
 /// Forget `cluster` at `now_ms` (Unix milliseconds, the rate limit's clock), in a transaction
 /// of its own.
-pub fn forget(db: &mut dyn Writable, cluster: &str, now_ms: u64) -> Result<Forgot> {
+pub(crate) fn forget(db: &mut dyn Writable, cluster: &str, now_ms: u64) -> Result<Forgot> {
     db.begin(&[cluster])?;
     let done = forget_in(db, cluster, now_ms).and_then(|forgot| {
         db.sync()?;

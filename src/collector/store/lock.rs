@@ -17,27 +17,19 @@ use super::sqlite::{directory_fault, directory_of, with_suffix};
 
 /// The lock a collector holds on its SQLite store; released when dropped (or the process ends).
 #[derive(Debug)]
-pub struct Held {
+pub(crate) struct Held {
     _file: File,
-    path: PathBuf,
-}
-
-impl Held {
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// The lock file of the store at `store`.
-pub fn path_of(store: &Path) -> PathBuf {
+pub(crate) fn path_of(store: &Path) -> PathBuf {
     with_suffix(store, ".lock")
 }
 
 /// Take the collector's lock on the store at `store`, creating the lock file if needed. Refused
 /// (a usage error, exit code 2) when another process holds it, or when the store's directory is
 /// missing or cannot be written, said in words.
-pub fn take(store: &Path) -> Result<Held> {
+pub(crate) fn take(store: &Path) -> Result<Held> {
     let path = path_of(store);
     let shown = store.display();
     if store.is_dir() {
@@ -66,7 +58,7 @@ pub fn take(store: &Path) -> Result<Held> {
             ))
         })?;
     match file.try_lock() {
-        Ok(()) => Ok(Held { _file: file, path }),
+        Ok(()) => Ok(Held { _file: file }),
         Err(TryLockError::WouldBlock) => Err(usage(format!(
             "store {shown} is in use by another `spartakus collect` (it holds {}); stop that one \
              first: one collector writes a SQLite store (several may share a PostgreSQL database)",
@@ -80,7 +72,7 @@ pub fn take(store: &Path) -> Result<Held> {
 }
 
 /// Whether a collector holds the store at `store` now (its lock file exists and is locked).
-pub fn in_use(store: &Path) -> bool {
+pub(crate) fn in_use(store: &Path) -> bool {
     let Ok(file) = File::open(path_of(store)) else {
         return false;
     };
@@ -98,7 +90,7 @@ mod tests {
         let dir = Scratch::new("lock");
         let store = dir.join("s.db");
         let held = take(&store).unwrap();
-        assert_eq!(held.path(), dir.join("s.db.lock"));
+        assert_eq!(path_of(&store), dir.join("s.db.lock"));
         assert!(!store.exists(), "the lock never creates the store");
         let e = take(&store).unwrap_err();
         assert_eq!(crate::exit::class_of(&e), Class::Usage);
@@ -109,7 +101,7 @@ mod tests {
                  first: one collector writes a SQLite store (several may share a PostgreSQL \
                  database)",
                 store.display(),
-                held.path().display()
+                path_of(&store).display()
             )
         );
         assert!(in_use(&store));

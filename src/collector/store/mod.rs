@@ -14,21 +14,21 @@
 //! - [`Sink`]: the write side a writer thread owns; [`Reader`]: the read side.
 
 pub mod forget;
-pub mod lock;
-pub mod pgsink;
-pub mod pgtls;
-pub mod pgurl;
+pub(crate) mod lock;
+pub(crate) mod pgsink;
+pub(crate) mod pgtls;
+pub(crate) mod pgurl;
 pub mod postgres;
 pub mod read;
-pub mod rollup;
-pub mod rows;
+pub(crate) mod rollup;
+pub(crate) mod rows;
 pub mod schema;
 pub mod sql;
 pub mod sqlite;
-pub mod stdout;
+pub(crate) mod stdout;
 pub mod stored;
-pub mod write;
-pub mod writer;
+pub(crate) mod write;
+pub(crate) mod writer;
 
 use crate::contract::{Node, Report};
 use crate::exit::{Class, fail, usage};
@@ -37,12 +37,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use forget::Forgot;
-pub use pgsink::PgSink;
+pub(crate) use pgsink::PgSink;
 pub use pgurl::PgUrl;
 pub use postgres::Pg;
-pub use sqlite::Db;
-pub use stdout::StdoutSink;
-pub use write::{Outcome, Pruned, Rules, Seen};
+pub(crate) use sqlite::Db;
+pub(crate) use stdout::StdoutSink;
+pub use write::{Outcome, Rules};
+pub(crate) use write::{Pruned, Seen};
 
 /// What `--store` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +130,7 @@ pub struct Incoming {
     pub nodes: Box<dyn NodeSource>,
     /// Unix seconds, the collector's clock.
     pub received_at: i64,
-    pub idempotency_key: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
     /// SHA-256 of the decompressed body.
     pub sha256: [u8; 32],
 }
@@ -180,7 +181,7 @@ impl Sink {
 
     /// Pay what this sink keeps in memory from the collector's budget (the stdout store's
     /// duplicate table; the databases keep theirs on disk).
-    pub fn pay_from(&mut self, budget: &crate::collector::guard::budget::Budget) {
+    pub(crate) fn pay_from(&mut self, budget: &crate::collector::guard::budget::Budget) {
         if let Sink::Stdout(s) = self {
             s.pay_from(budget);
         }

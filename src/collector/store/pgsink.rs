@@ -25,7 +25,7 @@ pub struct PgSink {
 }
 
 impl PgSink {
-    pub fn new(pg: Pg) -> PgSink {
+    pub(crate) fn new(pg: Pg) -> PgSink {
         PgSink {
             url: pg.url().clone(),
             pg: Some(pg),
@@ -38,7 +38,7 @@ impl PgSink {
     }
 
     /// Another connection to the same database, for another writer thread.
-    pub fn sibling(&self) -> Result<PgSink> {
+    pub(crate) fn sibling(&self) -> Result<PgSink> {
         let mut sink = PgSink::new(Pg::open(&self.url)?);
         sink.reconnected = self.reconnected.clone();
         sink.seen = self.reconnected.load(Relaxed);
@@ -48,7 +48,7 @@ impl PgSink {
     /// Run `f` on the connection, connecting first if there is none (and it is time to try).
     /// When the connection broke under `f`, `f` runs once more on a new one: nothing it did was
     /// committed, or if its commit went through, what it stored is found again as duplicates.
-    pub fn with<T>(&mut self, mut f: impl FnMut(&mut Pg) -> Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(&mut self, mut f: impl FnMut(&mut Pg) -> Result<T>) -> Result<T> {
         let mut done = self.connected().and_then(&mut f);
         if done.is_err() && self.pg.as_ref().is_some_and(Pg::is_closed) {
             self.pg = None;

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
 /// The TLS connector for `url`'s `sslmode` (unused with `disable`).
-pub fn connector(url: &PgUrl) -> Result<MakeRustls> {
+pub(crate) fn connector(url: &PgUrl) -> Result<MakeRustls> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match url.sslmode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Verifier {
@@ -128,7 +128,7 @@ impl Rule for Unchecked {
 
 /// tokio-postgres's TLS hook, made of a rustls configuration.
 #[derive(Clone)]
-pub struct MakeRustls(Arc<ClientConfig>);
+pub(crate) struct MakeRustls(Arc<ClientConfig>);
 
 impl<S> MakeTlsConnect<S> for MakeRustls
 where
@@ -148,7 +148,7 @@ where
     }
 }
 
-pub struct RustlsConnect {
+pub(crate) struct RustlsConnect {
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
 }
@@ -168,7 +168,7 @@ where
 }
 
 /// A TLS stream to the server (no channel binding: SCRAM-SHA-256 without `-PLUS`).
-pub struct Tls<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct Tls<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Tls<S> {
     fn channel_binding(&self) -> ChannelBinding {

@@ -41,7 +41,7 @@ impl SslMode {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -60,11 +60,11 @@ pub struct PgUrl {
     /// A host name or an IP address (without brackets).
     pub host: String,
     pub port: u16,
-    pub dbname: String,
+    pub(crate) dbname: String,
     pub sslmode: SslMode,
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Duration,
-    pub application_name: String,
+    pub(crate) application_name: String,
 }
 
 impl PgUrl {
@@ -242,7 +242,7 @@ impl fmt::Debug for PgUrl {
 
 /// `text` with anything that looks like a URL's password replaced: for messages that quote what
 /// the user gave (`--store postgres://u:secret@h/db`) or what a driver said.
-pub fn redact(text: &str, url: &PgUrl) -> String {
+pub(crate) fn redact(text: &str, url: &PgUrl) -> String {
     match &url.password {
         Some(pw) if !pw.is_empty() => text.replace(pw.as_str(), "****"),
         _ => text.to_string(),
@@ -251,7 +251,7 @@ pub fn redact(text: &str, url: &PgUrl) -> String {
 
 /// The password of a URL as given (before parsing), replaced: for refusing a URL that does not
 /// parse without repeating its password.
-pub fn redact_given(url: &str) -> String {
+pub(crate) fn redact_given(url: &str) -> String {
     let Some(rest) = strip_scheme(url) else {
         return url.to_string();
     };

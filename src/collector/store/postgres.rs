@@ -123,7 +123,7 @@ impl Pg {
     }
 
     /// Connect to a store of this binary's schema version, to read it.
-    pub fn open_existing(url: &PgUrl) -> Result<Pg> {
+    pub(crate) fn open_existing(url: &PgUrl) -> Result<Pg> {
         let mut pg = Pg::connect(url)?;
         let version = pg.query_int(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -219,7 +219,7 @@ impl Pg {
     }
 
     /// Whether the connection is gone (the server closed it, or the network broke).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
 
@@ -325,7 +325,7 @@ fn pg_error(e: tokio_postgres::Error) -> anyhow::Error {
 }
 
 /// The SQLSTATE of a database error in the chain.
-pub fn sqlstate(e: &anyhow::Error) -> Option<&str> {
+pub(crate) fn sqlstate(e: &anyhow::Error) -> Option<&str> {
     e.chain()
         .find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
         .and_then(|e| e.code())
@@ -447,7 +447,7 @@ impl Conn for Pg {
 }
 
 /// The advisory lock key of a cluster: the first 8 bytes of the SHA-256 of its ID.
-pub fn cluster_lock(cluster: &str) -> i64 {
+pub(crate) fn cluster_lock(cluster: &str) -> i64 {
     let digest = sha2::Sha256::digest(cluster.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);

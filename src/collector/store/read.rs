@@ -26,7 +26,7 @@ const LOOKUP: usize = 500;
 
 /// The first day (Unix seconds, UTC midnight) of the last `days` days at `now`: today and the
 /// `days - 1` days before it.
-pub fn window_start(now: i64, days: u32) -> i64 {
+pub(crate) fn window_start(now: i64, days: u32) -> i64 {
     Every::Day.start(now) - (i64::from(days.max(1)) - 1) * 86_400
 }
 
@@ -70,7 +70,7 @@ pub(crate) fn periods_sql(every: Every) -> String {
 }
 
 /// [`periods`] of one cluster only, or of all.
-pub fn periods_of(
+pub(crate) fn periods_of(
     db: &mut dyn Conn,
     every: Every,
     since: i64,
@@ -106,7 +106,11 @@ pub fn current(db: &mut dyn Conn, now: i64, days: u32) -> Result<Period> {
 }
 
 /// [`current`] from the day starting at `since_day`, of one cluster only, or of all.
-pub fn current_of(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Result<Period> {
+pub(crate) fn current_of(
+    db: &mut dyn Conn,
+    since_day: i64,
+    cluster: Option<&str>,
+) -> Result<Period> {
     fleet(db, since_day, cluster, i64::MIN)
 }
 
@@ -176,7 +180,7 @@ pub struct Latest {
 }
 
 /// Whether any report of `cluster` is stored.
-pub fn has_cluster(db: &mut dyn Conn, cluster: &str) -> Result<bool> {
+pub(crate) fn has_cluster(db: &mut dyn Conn, cluster: &str) -> Result<bool> {
     let found = db.query_opt(
         "SELECT 1 FROM reports WHERE cluster_id = $1 LIMIT 1",
         &[Value::from(cluster)],

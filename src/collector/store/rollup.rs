@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
 /// Profiles a writer remembers as stored, at most.
-pub const MAX_KNOWN: usize = 65_536;
+pub(crate) const MAX_KNOWN: usize = 65_536;
 
 /// Rows per multi-row statement.
 const ROWS: usize = 64;
@@ -45,38 +45,35 @@ const REPLACED: [&str; 4] = ["received_at", "master_version", "profile", "worklo
 /// so that a report with one of them does not insert it again. Profiles are never deleted, so
 /// what is known stays true. Bounded: when full it starts again from empty.
 #[derive(Debug, Default)]
-pub struct Known(HashSet<[u8; 32]>);
+pub(crate) struct Known(HashSet<[u8; 32]>);
 
 impl Known {
-    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+    pub(crate) fn contains(&self, hash: &[u8; 32]) -> bool {
         self.0.contains(hash)
     }
 
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Profiles a committed transaction stored.
-    pub fn learn(&mut self, hashes: &[[u8; 32]]) {
+    pub(crate) fn learn(&mut self, hashes: &[[u8; 32]]) {
         if self.0.len() + hashes.len() > MAX_KNOWN {
             self.0.clear();
         }
         self.0.extend(hashes.iter().copied());
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A profile's key in `profiles`: the SHA-256 of its encoding.
-pub fn profile_hash(encoded: &str) -> [u8; 32] {
+pub(crate) fn profile_hash(encoded: &str) -> [u8; 32] {
     Sha256::digest(encoded.as_bytes()).into()
 }
 
 /// A workload part's key in `workload_parts`: the SHA-256 of its encoding, salted with the
 /// cluster ID, so that no two clusters share a row and a cluster's rows can be deleted with it.
-pub fn part_key(cluster: &str, encoded: &str) -> String {
+pub(crate) fn part_key(cluster: &str, encoded: &str) -> String {
     let digest = Sha256::new()
         .chain_update(b"spartakus workloads\0")
         .chain_update(cluster.as_bytes())
@@ -98,7 +95,7 @@ struct Row {
 
 /// The rollups of a batch (or of a report, under its own savepoint), until they are written.
 #[derive(Debug, Default)]
-pub struct Rollups {
+pub(crate) struct Rollups {
     /// By (every, period start, cluster).
     rows: BTreeMap<(i64, i64, String), Row>,
     /// Profiles not known to be stored, by key (hex), encoded.
@@ -111,7 +108,13 @@ pub struct Rollups {
 
 impl Rollups {
     /// Rolls up a report received at `received_at` whose profile is `profile`.
-    pub fn add(&mut self, report: &Report, received_at: i64, profile: &Profile, known: &Known) {
+    pub(crate) fn add(
+        &mut self,
+        report: &Report,
+        received_at: i64,
+        profile: &Profile,
+        known: &Known,
+    ) {
         let encoded = profile.encode();
         let hash = profile_hash(&encoded);
         let key = hex::encode(hash);
@@ -157,7 +160,7 @@ impl Rollups {
 
     /// Writes what waits: new profiles and workload parts first (in key order, so that two
     /// transactions inserting the same ones take their locks in the same order), then the rows.
-    pub fn flush(&mut self, db: &mut dyn Conn) -> Result<()> {
+    pub(crate) fn flush(&mut self, db: &mut dyn Conn) -> Result<()> {
         let profiles: Vec<(String, String)> =
             std::mem::take(&mut self.profiles).into_iter().collect();
         insert_shared(db, "profiles", "profile", &profiles)?;
@@ -184,7 +187,7 @@ impl Rollups {
     }
 
     /// The profiles this batch wrote (to learn once it commits).
-    pub fn written(&mut self) -> Vec<[u8; 32]> {
+    pub(crate) fn written(&mut self) -> Vec<[u8; 32]> {
         std::mem::take(&mut self.written)
     }
 }
@@ -231,7 +234,7 @@ fn upsert(rows: usize) -> String {
 /// Rolls up every stored report, as the migration to [`super::schema::BACKFILL_VERSION`] does
 /// (inside its transaction): the reports are read a page at a time, their nodes a page at a
 /// time, and the rollups written every [`ROWS`] reports. Returns how many reports.
-pub fn backfill(db: &mut dyn Conn) -> Result<u64> {
+pub(crate) fn backfill(db: &mut dyn Conn) -> Result<u64> {
     let known = Known::default();
     let mut rollups = Rollups::default();
     let mut cursor = stored::Cursor::new(i64::MIN);

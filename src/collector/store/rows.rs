@@ -12,7 +12,7 @@ use crate::contract::{Node, ObjectKind, Workloads};
 use anyhow::Result;
 
 /// Rows per multi-row insert.
-pub const ROWS: usize = 64;
+pub(crate) const ROWS: usize = 64;
 
 const NODE_COLUMNS: [&str; 10] = [
     "report_id",
@@ -44,7 +44,7 @@ type KindRow = (i64, &'static str, i64, Option<[i64; 4]>);
 
 /// Rows waiting to be written, by table, each with its report's ID; and the batch's rollups.
 #[derive(Debug)]
-pub struct Rows<'k> {
+pub(crate) struct Rows<'k> {
     nodes: Vec<(i64, i64, Node)>,
     capacities: Vec<(i64, i64, String, String)>,
     extensions: Vec<(i64, String, String)>,
@@ -57,7 +57,7 @@ pub struct Rows<'k> {
 }
 
 impl<'k> Rows<'k> {
-    pub fn new(known: &'k Known) -> Rows<'k> {
+    pub(crate) fn new(known: &'k Known) -> Rows<'k> {
         Rows {
             nodes: Vec::new(),
             capacities: Vec::new(),
@@ -71,7 +71,12 @@ impl<'k> Rows<'k> {
 
     /// The rows of report `id`, its nodes read one at a time, and its profile counted from them;
     /// a table's rows are written as soon as [`ROWS`] of them wait.
-    pub fn add(&mut self, db: &mut dyn Conn, id: i64, incoming: &Incoming) -> Result<Profile> {
+    pub(crate) fn add(
+        &mut self,
+        db: &mut dyn Conn,
+        id: i64,
+        incoming: &Incoming,
+    ) -> Result<Profile> {
         let mut profile = Profile::of(&incoming.report);
         incoming.nodes.for_each(&mut |position, node| {
             let position = position as i64;
@@ -94,13 +99,13 @@ impl<'k> Rows<'k> {
     }
 
     /// The report's rollups, written with the batch's (see [`Rollups`]).
-    pub fn rollup(&mut self, incoming: &Incoming, profile: &Profile) {
+    pub(crate) fn rollup(&mut self, incoming: &Incoming, profile: &Profile) {
         let at = incoming.received_at;
         self.rollups.add(&incoming.report, at, profile, self.known);
     }
 
     /// The profiles written, to be known once the transaction commits.
-    pub fn written(&mut self) -> Vec<[u8; 32]> {
+    pub(crate) fn written(&mut self) -> Vec<[u8; 32]> {
         self.rollups.written()
     }
 
@@ -140,7 +145,7 @@ impl<'k> Rows<'k> {
     }
 
     /// Write everything waiting, the rollups last.
-    pub fn flush(&mut self, db: &mut dyn Conn) -> Result<()> {
+    pub(crate) fn flush(&mut self, db: &mut dyn Conn) -> Result<()> {
         self.write_nodes(db)?;
         self.write_capacities(db)?;
         self.write_extensions(db)?;

@@ -7,7 +7,7 @@
 //! differ, a migration names a `{placeholder}` that [`Dialect::fill`] substitutes.
 
 /// The tables of a report's own rows, deleted before the report (their foreign keys).
-pub const REPORT_ROWS: [&str; 5] = [
+pub(crate) const REPORT_ROWS: [&str; 5] = [
     "capacities",
     "nodes",
     "extensions",
@@ -39,7 +39,7 @@ impl Dialect {
     /// The expression for the ID a new report will have, asked before it is inserted so its rows
     /// can be sent together with it: the one difference between the dialects' statements.
     /// (SQLite has one writer at a time, inside the transaction that inserts it.)
-    pub fn next_report_id(self) -> &'static str {
+    pub(crate) fn next_report_id(self) -> &'static str {
         match self {
             Dialect::Sqlite => "(SELECT COALESCE(MAX(id), 0) + 1 FROM reports)",
             // The identity column's sequence, as CREATE TABLE names it.
@@ -82,7 +82,7 @@ pub const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migration
 
 /// The schema, one entry per version; never edit a released entry, append a new one.
 /// Applied versions are recorded in `schema_migrations`.
-pub const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: reports, their nodes, the nodes' capacity entries and the reports' extensions.
     "CREATE TABLE reports (
         {id},
@@ -203,7 +203,7 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// The version whose migration also rolls up the reports already stored (`store::rollup`), in
 /// the same transaction, so that a store keeps its history when it is upgraded.
-pub const BACKFILL_VERSION: i64 = 3;
+pub(crate) const BACKFILL_VERSION: i64 = 3;
 
 /// The schema version this binary writes and reads.
 pub fn version() -> i64 {

@@ -73,7 +73,7 @@ impl Cell {
     }
 }
 
-pub type Row = Vec<Cell>;
+pub(crate) type Row = Vec<Cell>;
 
 /// A connection (or a transaction on one) that runs the store's statements.
 pub trait Conn {
@@ -128,7 +128,7 @@ pub trait Conn {
 
 /// `INSERT INTO table (columns) VALUES ($1, $2...), (...)` for `rows` rows: one statement for
 /// many rows, in both dialects.
-pub fn insert_rows(table: &str, columns: &[&str], rows: usize) -> String {
+pub(crate) fn insert_rows(table: &str, columns: &[&str], rows: usize) -> String {
     let width = columns.len();
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     for row in 0..rows {

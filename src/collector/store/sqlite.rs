@@ -41,7 +41,7 @@ impl Db {
     /// `synchronous=FULL`, so a committed report survives `kill -9` and power loss. A file that
     /// is not a spartakus store, a newer schema, or a store that cannot take a write (damaged,
     /// read-only) is refused as a configuration error, with one line that says which.
-    pub fn open(path: &Path) -> Result<Db> {
+    pub(crate) fn open(path: &Path) -> Result<Db> {
         let shown = path.display().to_string();
         let opened = (|| {
             let conn =
@@ -68,7 +68,7 @@ impl Db {
 
     /// Open an existing store for reading only (the summary, backups). Never creates a file,
     /// and refuses anything but a spartakus store of this binary's schema version.
-    pub fn open_existing(path: &Path) -> Result<Db> {
+    pub(crate) fn open_existing(path: &Path) -> Result<Db> {
         let (db, version) = Self::open_any_version(path)?;
         let shown = path.display();
         if version != schema::version() {
@@ -198,10 +198,6 @@ impl Db {
         Ok(Found::Store(version))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn configure(&mut self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(5))?;
         self.conn.set_prepared_statement_cache_capacity(128);
@@ -233,7 +229,7 @@ impl Db {
     /// [`super::forget::forget`], with what it deletes overwritten by zeros (`secure_delete`) and
     /// the WAL emptied afterwards, so that nothing of the cluster stays in the file (unless a
     /// reader holds an older snapshot of it at that moment: its frames go at a later checkpoint).
-    pub fn forget(&mut self, cluster: &str, now_ms: u64) -> Result<Forgot> {
+    pub(crate) fn forget(&mut self, cluster: &str, now_ms: u64) -> Result<Forgot> {
         self.conn.pragma_update(None, "secure_delete", true)?;
         let forgot = super::forget::forget(self, cluster, now_ms);
         let _ = self.conn.pragma_update(None, "secure_delete", false);
@@ -248,7 +244,7 @@ impl Db {
     /// A consistent copy of the store, taken while collectors keep writing to it, through
     /// SQLite's online backup API. `to` must not exist; it is written beside itself first and
     /// renamed into place when complete. Returns how many reports the copy holds.
-    pub fn backup(&self, to: &Path) -> Result<i64> {
+    pub(crate) fn backup(&self, to: &Path) -> Result<i64> {
         let shown = to.display();
         let partial = with_suffix(to, ".partial");
         let _ = std::fs::remove_file(&partial);
@@ -340,7 +336,7 @@ fn explain(path: &Path, access: Access, e: anyhow::Error) -> anyhow::Error {
 }
 
 /// The files of the store at `store`: the database, its journals and the collector's lock.
-pub const PARTS: [(&str, &str); 5] = [
+pub(crate) const PARTS: [(&str, &str); 5] = [
     ("", "the file"),
     ("-wal", "the WAL"),
     ("-shm", "the WAL index"),
@@ -350,7 +346,7 @@ pub const PARTS: [(&str, &str); 5] = [
 
 /// Which part of the store at `store` the path `other` names, if any (as far as the file
 /// system can tell without opening either: same directory after resolving links, same name).
-pub fn part_of(store: &Path, other: &Path) -> Option<&'static str> {
+pub(crate) fn part_of(store: &Path, other: &Path) -> Option<&'static str> {
     let resolve = |path: &Path| -> Option<PathBuf> {
         let dir = std::fs::canonicalize(directory_of(path)).ok()?;
         Some(dir.join(path.file_name()?))
@@ -371,7 +367,7 @@ pub fn part_of(store: &Path, other: &Path) -> Option<&'static str> {
 }
 
 /// The directory `path` is in (`.` for a bare file name).
-pub fn directory_of(path: &Path) -> &Path {
+pub(crate) fn directory_of(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -379,7 +375,7 @@ pub fn directory_of(path: &Path) -> &Path {
 }
 
 /// Why a file cannot be created or opened at `path`, as far as its directory tells.
-pub fn directory_fault(path: &Path) -> String {
+pub(crate) fn directory_fault(path: &Path) -> String {
     let dir = directory_of(path);
     let shown = dir.display();
     match std::fs::metadata(dir) {

@@ -15,11 +15,11 @@ use std::io::Write;
 
 /// Bytes one remembered key costs: its entry in the table (a 16-byte digest, the time, the
 /// content's 32-byte hash and the table's own overhead) and in the queue of arrival order.
-pub const ENTRY_BYTES: usize = 128;
+pub(crate) const ENTRY_BYTES: usize = 128;
 
 /// The share of the memory budget the duplicate table may hold (1/8: 12 MiB, about 98,000 keys,
 /// of the default 96 MiB).
-pub const DEDUP_SHARE: usize = 8;
+pub(crate) const DEDUP_SHARE: usize = 8;
 
 /// Keys remembered without a budget (tests, tools).
 const UNPAID_KEYS: usize = 65_536;
@@ -40,7 +40,7 @@ pub struct StdoutSink {
 
 impl StdoutSink {
     /// Print to `out`; at most `rate_limit` reports per cluster per hour (0: no limit).
-    pub fn new(out: Box<dyn Write + Send>, rate_limit: u32) -> Self {
+    pub(crate) fn new(out: Box<dyn Write + Send>, rate_limit: u32) -> Self {
         StdoutSink {
             out,
             recent: HashMap::new(),
@@ -52,13 +52,14 @@ impl StdoutSink {
     }
 
     /// Pay the duplicate table from `budget`, up to its [`DEDUP_SHARE`].
-    pub fn pay_from(&mut self, budget: &Budget) {
+    pub(crate) fn pay_from(&mut self, budget: &Budget) {
         self.max_keys = (budget.bytes() / DEDUP_SHARE / ENTRY_BYTES).max(1);
         self.memory = Some(budget.lease());
     }
 
+    #[cfg(test)]
     /// Keys remembered now.
-    pub fn remembered(&self) -> usize {
+    pub(crate) fn remembered(&self) -> usize {
         self.recent.len()
     }
 
@@ -80,7 +81,7 @@ impl StdoutSink {
     }
 
     /// Each report in turn: duplicates, then the limit, then the line.
-    pub fn store_batch(
+    pub(crate) fn store_batch(
         &mut self,
         batch: &[&Incoming],
         window_secs: i64,
@@ -141,7 +142,7 @@ impl StdoutSink {
         )
     }
 
-    pub fn seen(&mut self, incoming: &Incoming, window_secs: i64) -> Seen {
+    pub(crate) fn seen(&mut self, incoming: &Incoming, window_secs: i64) -> Seen {
         let cutoff = incoming.received_at - window_secs;
         while let Some((t, _)) = self.order.front() {
             if *t >= cutoff {
@@ -170,7 +171,7 @@ impl StdoutSink {
         Seen::New
     }
 
-    pub fn insert(&mut self, incoming: &Incoming) -> Result<()> {
+    pub(crate) fn insert(&mut self, incoming: &Incoming) -> Result<()> {
         Self::write_line(&mut self.out, incoming).context("writing the report to stdout")?;
         let (by_key, by_hash) = Self::keys(incoming);
         for key in by_key.into_iter().chain([by_hash]) {

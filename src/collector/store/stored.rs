@@ -12,9 +12,9 @@ use anyhow::{Result, bail};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Reports per page.
-pub const PAGE: usize = 256;
+pub(crate) const PAGE: usize = 256;
 /// Nodes per page.
-pub const NODE_PAGE: usize = 1_000;
+pub(crate) const NODE_PAGE: usize = 1_000;
 
 /// A stored report without its nodes (read them with [`nodes`]).
 #[derive(Debug, Clone, PartialEq)]

@@ -28,7 +28,7 @@ pub enum Outcome {
 
 /// Whether a report was seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     New,
     /// Same idempotency key and content, or same content within the window: already stored.
     Duplicate,
@@ -46,7 +46,7 @@ pub struct Rules {
 }
 
 /// A connection the write side can use: [`Conn`], and how a batch's transaction begins.
-pub trait Writable: Conn {
+pub(crate) trait Writable: Conn {
     /// Begin the transaction of a batch about these clusters (sorted, distinct), holding
     /// whatever keeps other writers off them until it ends.
     fn begin(&mut self, clusters: &[&str]) -> Result<()>;
@@ -65,7 +65,7 @@ pub trait Writable: Conn {
 /// rolled back and the batch is stored again with a savepoint per report, so that the failing
 /// report is rolled back alone. Savepoints cost two statements a report, a fifth of them, and
 /// are almost never needed.
-pub fn store_batch(
+pub(crate) fn store_batch(
     db: &mut dyn Writable,
     batch: &[&Incoming],
     rules: &Rules,
@@ -175,7 +175,7 @@ fn each_under_a_savepoint(
 
 /// One report, in steps. Duplicates first (a retry never counts against the limit), then the
 /// limit, then the rows; the allowance is used only once they are written.
-pub fn store_one(
+pub(crate) fn store_one(
     db: &mut dyn Conn,
     incoming: &Incoming,
     rules: &Rules,
@@ -218,7 +218,7 @@ const SEEN: &str = "SELECT idempotency_key, content_sha256 FROM reports
 const ALLOWANCE: &str = "SELECT tat_ms FROM rate_limits WHERE cluster_id = $1";
 
 /// Duplicate lookup: by idempotency key (any age), then by content within the window.
-pub fn seen(db: &mut dyn Conn, incoming: &Incoming, window_secs: i64) -> Result<Seen> {
+pub(crate) fn seen(db: &mut dyn Conn, incoming: &Incoming, window_secs: i64) -> Result<Seen> {
     let sha = hex::encode(incoming.sha256);
     let rows = db.query(SEEN, &seen_params(incoming, &sha, window_secs))?;
     seen_in(incoming, &sha, rows)
@@ -352,7 +352,7 @@ fn answer_conflict(db: &mut dyn Conn, incoming: &Incoming) -> Option<Outcome> {
 }
 
 /// The migrations not yet applied, inside the caller's transaction. Shared by both databases.
-pub fn migrate(db: &mut dyn Conn, now: i64) -> Result<()> {
+pub(crate) fn migrate(db: &mut dyn Conn, now: i64) -> Result<()> {
     let dialect = db.dialect();
     db.batch(schema::SCHEMA_MIGRATIONS)?;
     let current = db.query_int(
@@ -394,7 +394,7 @@ pub struct Pruned {
 
 /// Delete every report received before `cutoff` (Unix seconds; `None` keeps them), with its rows
 /// in the other tables, and the rate limit entries that are past at `now_ms`. The rollups stay.
-pub fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
+pub(crate) fn prune(db: &mut dyn Writable, cutoff: Option<i64>, now_ms: u64) -> Result<Pruned> {
     db.begin(&[])?;
     let pruned = prune_in(db, cutoff, now_ms);
     let done = pruned.and_then(|p| {
@@ -433,13 +433,13 @@ fn prune_in(db: &mut dyn Conn, cutoff: Option<i64>, now_ms: u64) -> Result<Prune
 
 /// Bytes a probe writes: about what a small report needs, so that a disk with room for a
 /// probe has room for reports.
-pub const PROBE_BYTES: usize = 256 * 1024;
+pub(crate) const PROBE_BYTES: usize = 256 * 1024;
 
 /// Whether the store can take a write now: a transaction that reads the newest report and
 /// writes a rate limit row, then is rolled back. SQLite keeps a rolled-back transaction's pages
 /// in memory, so there the probe commits [`PROBE_BYTES`] (written, then deleted in the same
 /// transaction): a full disk fails it, as it fails reports.
-pub fn probe(db: &mut dyn Writable) -> Result<()> {
+pub(crate) fn probe(db: &mut dyn Writable) -> Result<()> {
     db.begin(&[])?;
     let probed = (|| {
         db.query("SELECT id FROM reports ORDER BY id DESC LIMIT 1", &[])?;

@@ -17,12 +17,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-pub use super::Outcome;
+pub(crate) use super::Outcome;
 
 /// Most reports committed in one transaction.
-pub const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 /// Most nodes in one transaction, unless a single report has more (it is a batch of its own).
-pub const MAX_BATCH_NODES: usize = 20_000;
+pub(crate) const MAX_BATCH_NODES: usize = 20_000;
 
 enum Command {
     Ingest(Box<Incoming>, oneshot::Sender<Result<Outcome>>),
@@ -35,7 +35,7 @@ enum Command {
 /// Whether the store took the writers' last attempt to write (or probe), and when one last
 /// succeeded.
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Health {
     failing: AtomicBool,
     /// The cause being reported, and when the store last took a write.
     state: Mutex<(Option<String>, Instant)>,
@@ -52,7 +52,7 @@ impl Default for Health {
 
 impl Health {
     /// The store took a write: logs the recovery if it was failing.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -64,7 +64,7 @@ impl Health {
     }
 
     /// The store failed: logs the cause on the transition to failing (not on each failure).
-    pub fn failed(&self, error: &anyhow::Error) {
+    pub(crate) fn failed(&self, error: &anyhow::Error) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -78,12 +78,12 @@ impl Health {
         self.failing.store(true, Relaxed);
     }
 
-    pub fn failing(&self) -> bool {
+    pub(crate) fn failing(&self) -> bool {
         self.failing.load(Relaxed)
     }
 
     /// Time since the store last took a write (or a probe).
-    pub fn since_success(&self) -> Duration {
+    pub(crate) fn since_success(&self) -> Duration {
         self.state
             .lock()
             .map_or(Duration::MAX, |state| state.1.elapsed())
@@ -92,32 +92,32 @@ impl Health {
 
 /// A cheap handle for sending work to the writers.
 #[derive(Clone)]
-pub struct Handle {
+pub(crate) struct Handle {
     tx: mpsc::Sender<Command>,
     health: Arc<Health>,
 }
 
 impl Handle {
     /// Store a report; resolves once it is committed (or refused).
-    pub async fn ingest(&self, incoming: Incoming) -> Result<Outcome> {
+    pub(crate) async fn ingest(&self, incoming: Incoming) -> Result<Outcome> {
         self.ask(|reply| Command::Ingest(Box::new(incoming), reply))
             .await
     }
 
     /// Delete reports received before `cutoff` (Unix seconds; `None` keeps them all) and rate
     /// limit entries that are past.
-    pub async fn prune(&self, cutoff: Option<i64>) -> Result<Pruned> {
+    pub(crate) async fn prune(&self, cutoff: Option<i64>) -> Result<Pruned> {
         self.ask(|reply| Command::Prune(cutoff, reply)).await
     }
 
     /// Delete everything stored of `cluster`, in a transaction of its own (unless its deletion
     /// requests are over their limit).
-    pub async fn forget(&self, cluster: String) -> Result<Forgot> {
+    pub(crate) async fn forget(&self, cluster: String) -> Result<Forgot> {
         self.ask(|reply| Command::Forget(cluster, reply)).await
     }
 
     /// Whether the store takes a write now (a transaction that is rolled back).
-    pub async fn probe(&self) -> Result<()> {
+    pub(crate) async fn probe(&self) -> Result<()> {
         self.ask(Command::Probe).await
     }
 
@@ -133,17 +133,17 @@ impl Handle {
     }
 
     /// Whether the writers are still running.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         !self.tx.is_closed()
     }
 
-    pub fn health(&self) -> &Health {
+    pub(crate) fn health(&self) -> &Health {
         &self.health
     }
 }
 
 /// The running writer threads.
-pub struct Writer {
+pub(crate) struct Writer {
     handle: Handle,
     threads: Vec<JoinHandle<()>>,
 }
@@ -152,7 +152,7 @@ type Queue = Arc<Mutex<mpsc::Receiver<Command>>>;
 
 impl Writer {
     /// Start one thread per sink, all taking work from one queue.
-    pub fn spawn(sinks: Vec<Sink>, rules: Rules) -> Result<Writer> {
+    pub(crate) fn spawn(sinks: Vec<Sink>, rules: Rules) -> Result<Writer> {
         let (tx, rx) = mpsc::channel(MAX_BATCH);
         let queue: Queue = Arc::new(Mutex::new(rx));
         let health = Arc::new(Health::default());
@@ -171,12 +171,12 @@ impl Writer {
         })
     }
 
-    pub fn handle(&self) -> Handle {
+    pub(crate) fn handle(&self) -> Handle {
         self.handle.clone()
     }
 
     /// Finish what is queued, then stop and wait for the threads.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for _ in &self.threads {
             let _ = self.handle.tx.send(Command::Stop).await;
         }

@@ -6,7 +6,7 @@ use crate::exit::usage;
 use anyhow::{Context, Result};
 
 /// `spartakus backup`: a consistent copy of a SQLite store, safe while collectors write to it.
-pub fn run(s: &BackupSettings) -> Result<()> {
+pub(crate) fn run(s: &BackupSettings) -> Result<()> {
     let path = match &s.store {
         store::Spec::Sqlite(path) => path,
         store::Spec::Postgres(url) => {

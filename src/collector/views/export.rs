@@ -36,7 +36,7 @@ pub struct Written {
 }
 
 /// `spartakus export`.
-pub fn run(s: &ExportSettings) -> Result<()> {
+pub(crate) fn run(s: &ExportSettings) -> Result<()> {
     let mut reader = Reader::open(&s.store)?;
     let since = s.since.map_or(i64::MIN, |d| {
         crate::time::now_secs() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
@@ -68,7 +68,7 @@ fn closed(e: &anyhow::Error) -> bool {
 }
 
 /// Writes the reports received since `since` (Unix seconds) to `out`, oldest first.
-pub fn write(
+pub(crate) fn write(
     db: &mut dyn Conn,
     since: i64,
     format: ExportFormat,
@@ -111,7 +111,7 @@ fn write_in(
 }
 
 /// A node's CSV row (with its newline).
-pub fn csv_row(received_at: &str, report: &Report, node: &Node) -> String {
+pub(crate) fn csv_row(received_at: &str, report: &Report, node: &Node) -> String {
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_string();
     let capacity = |name: &str| {
         node.capacity

@@ -2,7 +2,7 @@
 //! changed ([`summary`]), the stored reports for another tool ([`export`]), the web page
 //! ([`dashboard`]), and a consistent copy of a SQLite store ([`backup`]).
 
-pub mod backup;
+pub(crate) mod backup;
 pub mod dashboard;
 pub mod export;
 pub mod summary;

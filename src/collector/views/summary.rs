@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::fmt::Write;
 
 /// `spartakus summary`: print the fleet at a glance, or how it changed.
-pub fn run(s: &SummarySettings) -> Result<()> {
+pub(crate) fn run(s: &SummarySettings) -> Result<()> {
     let mut reader = store::Reader::open(&s.store)?;
     let now = crate::time::now_secs();
     let text = match s.trend {
@@ -95,16 +95,16 @@ pub struct Summary {
     pub nodes: u64,
     /// Reports received in the window (all of them, not only the latest).
     pub reports: u64,
-    pub kubernetes_versions: Vec<Row>,
-    pub kubelet_versions: Vec<Row>,
+    pub(crate) kubernetes_versions: Vec<Row>,
+    pub(crate) kubelet_versions: Vec<Row>,
     /// OS image families (`Ubuntu`, `Amazon Linux`).
-    pub os_images: Vec<Row>,
-    pub architectures: Vec<Row>,
-    pub container_runtimes: Vec<Row>,
-    pub cloud_providers: Vec<Row>,
+    pub(crate) os_images: Vec<Row>,
+    pub(crate) architectures: Vec<Row>,
+    pub(crate) container_runtimes: Vec<Row>,
+    pub(crate) cloud_providers: Vec<Row>,
     /// Accelerator kinds (`nvidia`, ...; `none` for nodes without).
     pub accelerators: Vec<Row>,
-    pub node_counts: Vec<Bucket>,
+    pub(crate) node_counts: Vec<Bucket>,
     /// The most recent latest reports, newest first (at most `--top`).
     pub recent: Vec<Recent>,
     pub workloads: WorkloadSummary,
@@ -120,7 +120,7 @@ pub struct Row {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub nodes: String,
     pub clusters: u64,
 }

@@ -4,7 +4,7 @@ use std::io::Read;
 
 /// Where a 307/308 `Location` leads from `current`: an absolute http(s) URL or an absolute path
 /// on the same server. `None` for anything else, and for a step down from HTTPS to HTTP.
-pub fn follow(current: &str, location: &str) -> Option<String> {
+pub(super) fn follow(current: &str, location: &str) -> Option<String> {
     let base: http::Uri = current.parse().ok()?;
     let next = if location.starts_with('/') && !location.starts_with("//") {
         format!("{}://{}{location}", base.scheme_str()?, base.authority()?)
@@ -24,7 +24,7 @@ pub fn follow(current: &str, location: &str) -> Option<String> {
 /// 400 whose message is about decoding (the original collector parsed the gzip bytes as JSON and
 /// answered `400 Error: failed to decode record: invalid character '\x1f' ...`). A 400 about the
 /// report's content is final like any other 4xx.
-pub fn refused_encoding(status: u16, detail: &str) -> bool {
+pub(super) fn refused_encoding(status: u16, detail: &str) -> bool {
     if status == 415 {
         return true;
     }
@@ -45,7 +45,7 @@ pub fn refused_encoding(status: u16, detail: &str) -> bool {
 
 /// The endpoint as it may be shown in logs and messages: without a user name, password or query
 /// (they may hold credentials).
-pub fn redact(endpoint: &str) -> String {
+pub(crate) fn redact(endpoint: &str) -> String {
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
         return "(the configured endpoint)".to_string();
     };
@@ -66,7 +66,7 @@ pub fn redact(endpoint: &str) -> String {
 }
 
 /// The host of an endpoint URL, for deciding what is worth retrying.
-pub fn host_of(endpoint: &str) -> String {
+pub(super) fn host_of(endpoint: &str) -> String {
     endpoint
         .parse::<http::Uri>()
         .ok()
@@ -75,7 +75,7 @@ pub fn host_of(endpoint: &str) -> String {
 }
 
 /// For a 404 or 405 from an endpoint whose path is not the collector's report path: a hint.
-pub fn path_hint(status: u16, endpoint: &str) -> String {
+pub(super) fn path_hint(status: u16, endpoint: &str) -> String {
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
         return String::new();
     };
@@ -90,7 +90,7 @@ pub fn path_hint(status: u16, endpoint: &str) -> String {
     )
 }
 
-pub fn describe(status: u16, detail: &str) -> String {
+pub(super) fn describe(status: u16, detail: &str) -> String {
     let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -104,7 +104,7 @@ pub fn describe(status: u16, detail: &str) -> String {
 }
 
 /// The first 200 characters of a response body, on one line.
-pub fn body_snippet(reader: impl Read) -> String {
+pub(super) fn body_snippet(reader: impl Read) -> String {
     let mut buf = Vec::new();
     let _ = reader.take(200).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf)

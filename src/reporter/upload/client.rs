@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// The proxy for the endpoint's scheme, as curl chooses it: `HTTPS_PROXY` for https, `HTTP_PROXY`
 /// for http, `ALL_PROXY` otherwise; `NO_PROXY` is honoured.
-pub fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
+pub(super) fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
     let https = endpoint
         .get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
@@ -37,7 +37,7 @@ pub fn proxy_for(endpoint: &str) -> Option<ureq::Proxy> {
 
 /// The system's CA roots plus those in `ca_file`. Without a CA file and without system roots,
 /// the Mozilla roots built into the binary.
-pub fn roots(ca_file: Option<&Path>) -> Result<ureq::tls::RootCerts> {
+pub(super) fn roots(ca_file: Option<&Path>) -> Result<ureq::tls::RootCerts> {
     let mut certs: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
         .certs
         .into_iter()

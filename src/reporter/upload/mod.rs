@@ -12,7 +12,7 @@ mod client;
 use super::tls::{Peer, explain};
 use crate::exit::{Class, fail, usage};
 use crate::retry::{Deadline, Patience, next_wait, parse_retry_after, random_u64};
-pub use answer::redact;
+pub(crate) use answer::redact;
 use answer::refused_encoding;
 use answer::{body_snippet, describe, follow, host_of, path_hint};
 use anyhow::Result;
@@ -21,19 +21,19 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// No single attempt may take longer than this, so a stuck connection leaves time to retry.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many 307/308 redirects are followed.
-pub const MAX_REDIRECTS: u32 = 3;
+pub(crate) const MAX_REDIRECTS: u32 = 3;
 
 /// The report, compressed once, as it will be sent.
-pub struct Payload {
+pub(crate) struct Payload {
     gzip: Vec<u8>,
     raw_len: u64,
     idempotency_key: String,
 }
 
 impl Payload {
-    pub fn new(gzip: Vec<u8>, raw_len: u64, idempotency_key: String) -> Self {
+    pub(crate) fn new(gzip: Vec<u8>, raw_len: u64, idempotency_key: String) -> Self {
         Payload {
             gzip,
             raw_len,
@@ -41,52 +41,48 @@ impl Payload {
         }
     }
 
-    pub fn gzip_len(&self) -> usize {
+    pub(crate) fn gzip_len(&self) -> usize {
         self.gzip.len()
     }
 
-    pub fn raw_len(&self) -> u64 {
+    pub(crate) fn raw_len(&self) -> u64 {
         self.raw_len
     }
 
-    pub fn idempotency_key(&self) -> &str {
-        &self.idempotency_key
-    }
-
     /// The uncompressed JSON, decompressed as it is read (never held whole).
-    pub fn raw_reader(&self) -> impl Read + '_ {
+    pub(crate) fn raw_reader(&self) -> impl Read + '_ {
         flate2::read::GzDecoder::new(&self.gzip[..])
     }
 
     /// Writes the uncompressed JSON.
-    pub fn write_raw(&self, out: &mut dyn Write) -> std::io::Result<u64> {
+    pub(crate) fn write_raw(&self, out: &mut dyn Write) -> std::io::Result<u64> {
         std::io::copy(&mut self.raw_reader(), out)
     }
 }
 
 /// Where and how to send.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub endpoint: String,
     pub ca_file: Option<PathBuf>,
     /// Send with `Content-Encoding: gzip` (the default).
     pub gzip: bool,
     /// Whether failures unlikely to heal soon end the run at once (see [`crate::retry`]).
-    pub patience: Patience,
+    pub(crate) patience: Patience,
 }
 
 /// What a successful delivery looked like.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivered {
+pub(crate) struct Delivered {
     pub status: u16,
-    pub attempts: u32,
-    pub bytes_on_wire: u64,
+    pub(crate) attempts: u32,
+    pub(crate) bytes_on_wire: u64,
     pub compressed: bool,
 }
 
 /// A configured HTTP client for one target. Made before the cluster is read, so that a bad CA
 /// file stops the run at once.
-pub struct Uploader {
+pub(crate) struct Uploader {
     agent: ureq::Agent,
     target: Target,
     /// `host:port` of the proxy the upload goes through, if any (for messages).
@@ -95,7 +91,7 @@ pub struct Uploader {
 
 impl Uploader {
     /// Loads the CA roots and sets up the proxy. Errors are [`Class::Usage`].
-    pub fn new(target: Target) -> Result<Uploader> {
+    pub(crate) fn new(target: Target) -> Result<Uploader> {
         let proxy = client::proxy_for(&target.endpoint);
         let via = proxy.as_ref().and_then(|p| {
             let uri: ureq::http::Uri = target.endpoint.parse().ok()?;
@@ -117,13 +113,13 @@ impl Uploader {
     /// Sends the payload. Errors carry their class: [`Class::Rejected`] for a 4xx answer,
     /// [`Class::Unreachable`] when no answer came in time, [`Class::Usage`] for a collector whose
     /// certificate is not trusted or that does not speak TLS (retrying cannot help).
-    pub fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
+    pub(crate) fn send(&self, payload: &Payload, deadline: &Deadline) -> Result<Delivered> {
         self.deliver(Some(payload), self.target.endpoint.clone(), deadline)
     }
 
     /// Asks the collector to forget a cluster: a `DELETE` of `url` (the endpoint's
     /// `/clusters/{id}`), with the retries, deadline and error classes of [`Uploader::send`].
-    pub fn delete(&self, url: &str, deadline: &Deadline) -> Result<Delivered> {
+    pub(crate) fn delete(&self, url: &str, deadline: &Deadline) -> Result<Delivered> {
         self.deliver(None, url.to_string(), deadline)
     }
 

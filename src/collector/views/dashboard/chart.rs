@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 /// Text for HTML and SVG: `&`, `<`, `>`, `"` and `'` escaped.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -21,7 +21,7 @@ pub fn escape(text: &str) -> String {
 
 /// One named line or band.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub values: Vec<f64>,
 }
@@ -40,7 +40,7 @@ const COLOURS: [&str; 8] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
 ];
 
-pub fn colour(i: usize) -> &'static str {
+pub(crate) fn colour(i: usize) -> &'static str {
     COLOURS[i.min(COLOURS.len() - 1)]
 }
 
@@ -125,7 +125,7 @@ fn y_of(value: f64, top: f64) -> f64 {
 }
 
 /// Lines over time, one per series, on a shared scale.
-pub fn lines(title: &str, labels: &[String], series: &[Series]) -> String {
+pub(crate) fn lines(title: &str, labels: &[String], series: &[Series]) -> String {
     let max = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
@@ -154,7 +154,7 @@ pub fn lines(title: &str, labels: &[String], series: &[Series]) -> String {
 }
 
 /// Shares over time: each period's values as fractions of its total, stacked as bands.
-pub fn stacked(title: &str, labels: &[String], series: &[Series]) -> String {
+pub(crate) fn stacked(title: &str, labels: &[String], series: &[Series]) -> String {
     let n = labels.len();
     let totals: Vec<f64> = (0..n)
         .map(|i| {
@@ -196,7 +196,7 @@ pub fn stacked(title: &str, labels: &[String], series: &[Series]) -> String {
 }
 
 /// Horizontal bars, one per (label, value), largest scale first as given.
-pub fn bars(title: &str, bars: &[(String, f64)]) -> String {
+pub(crate) fn bars(title: &str, bars: &[(String, f64)]) -> String {
     let max = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max);
     let top = nice(max);
     let height = TOP + BOTTOM + 22.0 * bars.len().max(1) as f64;

@@ -4,8 +4,8 @@
 //! - [`chart`]: the SVG charts (pure).
 //! - [`serve`]: the server: the page from a store's rollups, cached briefly; the routes.
 
-pub mod chart;
+pub(crate) mod chart;
 pub mod page;
-pub mod serve;
+pub(crate) mod serve;
 
-pub use serve::run;
+pub(crate) use serve::run;

@@ -25,7 +25,7 @@ pub struct View {
 const TOP: usize = 7;
 
 /// The stylesheet, served as `/style.css`.
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1200px;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1200px;color:#222}\
 h1{margin:0 0 .2rem}header p{color:#555;margin:0 0 1rem}\
 section{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #ddd;padding:1rem 0}\
 section h2{flex-basis:100%;margin:0;font-size:1.15rem}\

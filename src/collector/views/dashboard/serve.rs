@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a page made once is served again before it is made anew.
-pub const FRESH: Duration = Duration::from_secs(30);
+pub(crate) const FRESH: Duration = Duration::from_secs(30);
 
 /// The dashboard as a server [`App`]. Two read connections: the history and the fleet now are
 /// read at once, one on each (the page takes the longer of the two, not their sum).
-pub struct Dashboard {
+pub(crate) struct Dashboard {
     history: Arc<Mutex<Reader>>,
     now: Arc<Mutex<Reader>>,
     options: DashboardSettings,
@@ -28,7 +28,7 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    pub fn new(history: Reader, now: Reader, options: DashboardSettings) -> Dashboard {
+    pub(crate) fn new(history: Reader, now: Reader, options: DashboardSettings) -> Dashboard {
         Dashboard {
             history: Arc::new(Mutex::new(history)),
             now: Arc::new(Mutex::new(now)),
@@ -86,7 +86,12 @@ async fn blocking<T: Send + 'static>(
 
 /// The page's history: from `since` ago to `now` by `every`, from the store's rollups, without
 /// the periods before the store's first report (they are not a fleet of none).
-pub fn history(reader: &mut Reader, every: Every, since: Duration, now: i64) -> Result<Trend> {
+pub(crate) fn history(
+    reader: &mut Reader,
+    every: Every,
+    since: Duration,
+    now: i64,
+) -> Result<Trend> {
     let since = now - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
     let mut trend = read::trend(reader.conn(), every, since, now, None)?;
     let first = trend
@@ -167,7 +172,7 @@ impl App for Dashboard {
 }
 
 /// `spartakus dashboard`: serve the page until SIGTERM or SIGINT.
-pub fn run(options: DashboardSettings) -> Result<()> {
+pub(crate) fn run(options: DashboardSettings) -> Result<()> {
     let history = Reader::open(&options.store)?;
     let now = Reader::open(&options.store)?;
     let runtime = crate::runtime::current_thread()?;
