@@ -94,78 +94,71 @@ fn acknowledge(c: &Collector, acked: &mut Vec<String>) {
     acked.push(cluster);
 }
 
+/// Every kind of connection the collector opens, used once: the writer's (reports), the
+/// reader's behind /metrics and the fleet gauges, a deletion (it empties the WAL), the write
+/// probe behind /readyz; its locks are still held after each.
+fn use_every_connection(c: &Collector, db: &Path, acked: &mut Vec<String>) {
+    for _ in 0..3 {
+        acknowledge(c, acked);
+    }
+    assert_held(c, db, "storing reports (the writer's connection)");
+    let metrics = c.get("/metrics").text();
+    assert!(metrics.contains("spartakus_fleet_clusters"), "{metrics}");
+    assert_held(c, db, "a /metrics scrape (the reader's connection)");
+    let gone = c.post(report("forget-me", 1).as_bytes(), &[]);
+    assert_eq!(gone.status, 204);
+    let forget = request(c.addr, "DELETE", "/api/v1/clusters/forget-me", &[], b"");
+    assert_eq!(forget.status, 204);
+    assert_held(c, db, "a deletion");
+    assert_eq!(c.get("/readyz").status, 200);
+}
+
+/// What reads a live store besides the collector, each in a process of its own.
+const READERS: [&str; 5] = ["sqlite3", "summary", "export", "backup", "dashboard"];
+
+/// `reader` reads the store at `db` once, and succeeds.
+fn read_with(reader: &str, db: &Path) {
+    let store = db.to_str().unwrap();
+    match reader {
+        "sqlite3" => {
+            sqlite3(db, "SELECT COUNT(*) FROM reports");
+        }
+        "backup" => {
+            let copy = db.with_file_name("copy.db");
+            let to = copy.to_str().unwrap();
+            let out = run(&["backup", "--store", store, "--to", to, "--force"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        "dashboard" => {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
+                .env_clear();
+            let dashboard = Collector::spawn(cmd);
+            assert_eq!(dashboard.get("/").status, 200);
+        }
+        command => {
+            let out = run(&[command, "--store", store]);
+            assert!(out.status.success(), "{command}: {}", stderr(&out));
+        }
+    }
+}
+
 #[test]
 fn acknowledged_reports_survive_other_readers_and_sigkill() {
     let dir = TempDir::new("readers");
     let db = dir.db();
     let mut c = Collector::sqlite(&dir, &[]);
     let mut acked = Vec::new();
-    for _ in 0..3 {
-        acknowledge(&c, &mut acked);
-    }
-    assert_held(&c, &db, "storing reports (the writer's connection)");
-    // The collector's other connections: the reader behind /metrics and the fleet gauges, a
-    // deletion (it empties the WAL), the write probe behind /readyz.
-    assert!(
-        c.get("/metrics")
-            .text()
-            .contains("spartakus_fleet_clusters")
-    );
-    assert_held(&c, &db, "a /metrics scrape (the reader's connection)");
-    let gone = c.post(report("forget-me", 1).as_bytes(), &[]);
-    assert_eq!(gone.status, 204);
-    let forget = request(c.addr, "DELETE", "/api/v1/clusters/forget-me", &[], b"");
-    assert_eq!(forget.status, 204);
-    assert_held(&c, &db, "a deletion");
-    assert_eq!(c.get("/readyz").status, 200);
-
-    let copy = dir.join("copy.db");
-    let db_arg = db.to_str().unwrap();
-    type Read<'a> = Box<dyn Fn() + 'a>;
-    let readers: Vec<(&str, Read)> = vec![
-        (
-            "the sqlite3 shell",
-            Box::new(|| {
-                sqlite3(&db, "SELECT COUNT(*) FROM reports");
-            }),
-        ),
-        (
-            "spartakus summary",
-            Box::new(|| assert!(run(&["summary", "--store", db_arg]).status.success())),
-        ),
-        (
-            "spartakus export",
-            Box::new(|| assert!(run(&["export", "--store", db_arg]).status.success())),
-        ),
-        (
-            "spartakus backup",
-            Box::new(|| {
-                let to = copy.to_str().unwrap();
-                let out = run(&["backup", "--store", db_arg, "--to", to, "--force"]);
-                assert!(out.status.success(), "{}", stderr(&out));
-            }),
-        ),
-        (
-            "spartakus dashboard",
-            Box::new(|| {
-                let mut cmd = Command::new(BIN);
-                cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", db_arg])
-                    .env_clear();
-                let dashboard = Collector::spawn(cmd);
-                assert_eq!(dashboard.get("/").status, 200);
-                drop(dashboard);
-            }),
-        ),
-    ];
-    for (name, read) in &readers {
-        read();
-        assert_held(&c, &db, name);
+    use_every_connection(&c, &db, &mut acked);
+    for reader in READERS {
+        read_with(reader, &db);
+        assert_held(&c, &db, reader);
         for _ in 0..2 {
             acknowledge(&c, &mut acked);
         }
         // What it acknowledged is visible to the next reader at once.
         let count = sqlite3(&db, "SELECT COUNT(*) FROM reports");
-        assert_eq!(count, acked.len().to_string(), "after {name}");
+        assert_eq!(count, acked.len().to_string(), "after {reader}");
     }
 
     c.child.kill().unwrap(); // SIGKILL: nothing flushed, nothing closed.
