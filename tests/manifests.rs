@@ -2017,6 +2017,78 @@ fn the_network_policy_component_admits_only_the_reporter_to_the_collector() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One version
+
+/// Every `ghcr.io/spartakus/spartakus:TAG` written in `text`.
+fn image_tags(text: &str) -> Vec<String> {
+    regex::Regex::new(r"ghcr\.io/spartakus/spartakus:([0-9A-Za-z._+-]*[0-9A-Za-z])")
+        .unwrap()
+        .captures_iter(text)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+/// Cargo's version is the one version: of the image every rendered container runs, of every image
+/// README and the Dockerfile name, and of the label image/build puts on the image it builds.
+#[test]
+fn the_manifests_readme_dockerfile_and_image_build_name_cargos_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    for (dir, objects) in all_renders() {
+        for (holder, template) in pod_templates(objects) {
+            for container in template.spec.unwrap().containers {
+                assert_eq!(
+                    container.image.as_deref(),
+                    Some(format!("{IMAGE_REPO}:{version}").as_str()),
+                    "{dir}: {holder}"
+                );
+            }
+        }
+    }
+    // The other places a version is written: an overlay's `newTag:`, the Dockerfile's label,
+    // a remote base's `?ref=v...`.
+    let versions =
+        regex::Regex::new(r#"(?:newTag: |image\.version=|ref=v)"?([0-9][^"\s`)]*)"#).unwrap();
+    for file in ["README.md", "Dockerfile"] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let tags = image_tags(&text);
+        assert!(!tags.is_empty(), "{file} names no tagged image");
+        for tag in tags {
+            assert_eq!(tag, version, "{file} names {IMAGE_REPO}:{tag}");
+        }
+        for found in versions.captures_iter(&text) {
+            assert_eq!(&found[1], version, "{file}: {}", &found[0]);
+        }
+    }
+    assert_eq!(image_tags("ghcr.io/spartakus/spartakus:9.9.9`"), ["9.9.9"]);
+
+    let out = Command::new("python3")
+        .arg(repo().join("image/build"))
+        .arg("--labels")
+        .output()
+        .expect("python3 runs image/build");
+    assert!(
+        out.status.success(),
+        "image/build --labels: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["name"], IMAGE_REPO);
+    assert_eq!(printed["tag"], version);
+    let labels = &printed["labels"];
+    assert_eq!(labels["org.opencontainers.image.version"], version);
+    assert_eq!(
+        labels["org.opencontainers.image.licenses"],
+        env!("CARGO_PKG_LICENSE")
+    );
+    for key in ["source", "revision"] {
+        assert!(
+            labels[format!("org.opencontainers.image.{key}")].is_string(),
+            "{key}: {labels}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Which overlays are the project's
 
 /// `overlays/<name>` for each `overlays/<name>/kustomization.yaml` that git tracks in the checkout
