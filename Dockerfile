@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
-# The spartakus image: the one binary (`spartakus init|report|collect|summary`) on a distroless
-# base, run as the non-root UID/GID 65532 used by the manifests, with no shell or package manager.
+# The spartakus image, for those who build with a container engine:
 #   docker build -t ghcr.io/spartakus/spartakus:0.1.0 .
-# The binary is built against glibc, like the one measured in BENCHMARKS.md; the `cc` base
-# carries glibc and libgcc and nothing else of note.
+# The project's own way needs no engine: `image/build` writes the image as an OCI archive, the
+# same on every build of a commit, and is what the release publishes (README, "The image"). This
+# file runs the same image/build for the file system, so both give the same files: the binary at
+# /spartakus, the libraries it needs, CA certificates, os-release, the user nonroot (65532), and
+# the Debian packages' copyrights and records, from Debian bookworm's packages. No shell.
 
 ARG RUST_VERSION=1.95
 
@@ -20,11 +22,25 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin spartakus \
     && cp target/release/spartakus /spartakus
 
-FROM gcr.io/distroless/cc-debian12:nonroot
-LABEL org.opencontainers.image.title="spartakus" \
-      org.opencontainers.image.description="Anonymous, opt-in Kubernetes usage reporter and collector" \
-      org.opencontainers.image.licenses="Apache-2.0"
-# Owned by root and not writable by the user that runs it.
+# The file system, by image/build from the binary and Debian's packages (apt-get download).
+FROM docker.io/library/python:3.11-slim-bookworm AS rootfs
+# Time stamps of the files (BuildKit passes it on when given: --build-arg SOURCE_DATE_EPOCH=...).
+ARG SOURCE_DATE_EPOCH
+COPY image/build /src/image/build
 COPY --from=build /spartakus /spartakus
+RUN apt-get update -qq && /src/image/build --binary /spartakus --rootfs /rootfs
+
+FROM scratch
+# COPY --from keeps the owners and modes of the files as image/build made them.
+COPY --from=rootfs /rootfs/ /
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="spartakus" \
+      org.opencontainers.image.description="Anonymous, opt-in Kubernetes usage reporter (reporter, init and collector)" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.source="https://github.com/spartakus/spartakus" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 ENTRYPOINT ["/spartakus"]

@@ -176,3 +176,58 @@ fn the_readmes_workload_part_is_accepted_as_it_is() {
         );
     }
 }
+
+/// README's headings outside code blocks, as (level, title, GitHub's anchor).
+fn headings(text: &str) -> Vec<(usize, String, String)> {
+    let mut in_code = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let level = line.chars().take_while(|&c| c == '#').count();
+        if in_code || !(1..=6).contains(&level) || !line[level..].starts_with(' ') {
+            continue;
+        }
+        let title = line[level + 1..].to_string();
+        let anchor = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        out.push((level, title, anchor));
+    }
+    out
+}
+
+/// The table of contents lists every section, in order, and every `(#anchor)` link of README
+/// leads to a heading.
+#[test]
+fn the_table_of_contents_and_the_links_lead_to_the_sections() {
+    let text = readme();
+    let sections = headings(&text);
+    let listed: Vec<String> = sections
+        .iter()
+        .filter(|(level, title, _)| (2..=3).contains(level) && title != "Contents")
+        .map(|(level, title, anchor)| format!("{}- [{title}](#{anchor})", "  ".repeat(level - 2)))
+        .collect();
+    let from = text
+        .find("## Contents\n\n")
+        .expect("README has a table of contents")
+        + 13;
+    let toc: Vec<&str> = text[from..].lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        toc, listed,
+        "README's table of contents is not its sections"
+    );
+    let anchors: Vec<&str> = sections.iter().map(|(_, _, a)| a.as_str()).collect();
+    for link in text.split("](#").skip(1) {
+        let anchor = &link[..link.find(')').unwrap()];
+        assert!(
+            anchors.contains(&anchor),
+            "README links to #{anchor}, no heading"
+        );
+    }
+}

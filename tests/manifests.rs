@@ -21,7 +21,10 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PersistentVolumeClaim, PodSpec, PodTemplateSpec,
     SecurityContext, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -268,6 +271,8 @@ fn check_schema(obj: &Value) -> Result<(), String> {
         "Deployment" => strict::<Deployment>(obj),
         "Service" => strict::<Service>(obj),
         "PersistentVolumeClaim" => strict::<PersistentVolumeClaim>(obj),
+        "PodDisruptionBudget" => strict::<PodDisruptionBudget>(obj),
+        "NetworkPolicy" => strict::<NetworkPolicy>(obj),
         other => Err(format!(
             "kind {other:?} has no schema check here: add it to check_schema"
         )),
@@ -1419,9 +1424,13 @@ fn the_cronjob_reports_daily_with_bounded_retries_and_a_deadline_above_the_repor
             (60..86_400).contains(&starting),
             "{dir}: startingDeadlineSeconds {starting}"
         );
+        // A Job made by hand (`kubectl create job --from=cronjob/spartakus`) is one of the
+        // CronJob's and counts in its history: its log must outlive the next scheduled success.
         assert!(
             spec.successful_jobs_history_limit
-                .is_some_and(|n| (1..=3).contains(&n))
+                .is_some_and(|n| (2..=5).contains(&n)),
+            "{dir}: successfulJobsHistoryLimit {:?}",
+            spec.successful_jobs_history_limit
         );
         assert!(
             spec.failed_jobs_history_limit
@@ -1772,17 +1781,11 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
                     .as_ref(),
         "the Service's targetPort {target:?} is not the container's port"
     );
-    let args = container.args.clone().unwrap();
-    let flag = |name: &str| {
-        let at = args
-            .iter()
-            .position(|a| a == name)
-            .unwrap_or_else(|| panic!("{name}"));
-        args[at + 1].clone()
-    };
-    assert_eq!(args[0], "collect");
-    assert_eq!(flag("--listen"), "0.0.0.0:8080");
-    let store = flag("--store");
+    // Every setting in one place, the environment: no flag to win over a patched variable.
+    assert_eq!(container.args.as_deref(), Some(&["collect".to_owned()][..]));
+    let env = environment(container, objects, &BTreeMap::new());
+    assert_eq!(env["SPARTAKUS_LISTEN"], "0.0.0.0:8080");
+    let store = env["SPARTAKUS_STORE"].clone();
 
     // Probes: live on /healthz, ready on /readyz, on the container's port.
     for (probe, path) in [
@@ -1841,11 +1844,31 @@ fn the_postgres_overlay_runs_replicas_on_a_database_from_a_secret() {
         c.removed,
         set(&["PersistentVolumeClaim/spartakus/spartakus-collector"])
     );
-    assert!(c.added.is_empty(), "{:?}", c.added);
+    assert_eq!(
+        c.added,
+        set(&["PodDisruptionBudget/spartakus/spartakus-collector"])
+    );
     assert_eq!(c.changed.len(), 1, "only the Deployment: {:?}", c.changed);
     let (_, deployment) = the_one::<Deployment>(objects, "Deployment");
     let spec = deployment.spec.unwrap();
-    assert!(spec.replicas.unwrap_or(1) >= 2);
+    let replicas = spec.replicas.unwrap_or(1);
+    assert!(replicas >= 2);
+
+    // A drain takes one replica at a time, and never waits on one that is not ready.
+    let (_, budget) = the_one::<PodDisruptionBudget>(objects, "PodDisruptionBudget");
+    let budget = budget.spec.unwrap();
+    assert_eq!(budget.min_available, Some(IntOrString::Int(1)));
+    assert!(1 < replicas);
+    assert_eq!(
+        budget.unhealthy_pod_eviction_policy.as_deref(),
+        Some("AlwaysAllow")
+    );
+    let pod_labels = spec.template.metadata.clone().unwrap().labels.unwrap();
+    let selected = budget.selector.unwrap().match_labels.unwrap();
+    assert!(
+        selected.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "the budget's selector {selected:?} does not select the collector's pods"
+    );
     assert_eq!(
         spec.strategy.and_then(|s| s.type_).as_deref(),
         Some("RollingUpdate")
@@ -1861,12 +1884,15 @@ fn the_postgres_overlay_runs_replicas_on_a_database_from_a_secret() {
     let container = &pod.containers[0];
     let args = container.args.clone().unwrap_or_default();
     assert!(!args.iter().any(|a| a == "--store"), "{args:?}");
-    let store = container
+    // The store in one place: the one variable, from the Secret.
+    let stores: Vec<_> = container
         .env
         .iter()
         .flatten()
-        .find(|e| e.name == "SPARTAKUS_STORE")
-        .expect("SPARTAKUS_STORE");
+        .filter(|e| e.name == "SPARTAKUS_STORE")
+        .collect();
+    assert_eq!(stores.len(), 1, "{stores:?}");
+    let store = stores[0];
     assert!(store.value.is_none());
     let secret = store
         .value_from
@@ -1915,6 +1941,151 @@ fn the_collector_drains_within_its_termination_grace_period() {
         "{holder}: the collector drains for up to {drain}s after SIGTERM, but is killed after \
          terminationGracePeriodSeconds {grace_period}s"
     );
+}
+
+/// Whether `selector` selects pods labelled `labels` (matchLabels only; the manifests use no
+/// expressions).
+fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    assert!(selector.match_expressions.is_none(), "{selector:?}");
+    selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn pod_labels_of(objects: &[Value], kind: &str) -> BTreeMap<String, String> {
+    template_of(objects, kind)
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default()
+}
+
+/// The optional NetworkPolicy (kustomize/components/collector-network-policy), added to
+/// overlays/self-hosted as README shows: one more object, and it admits the reporter's pods to the
+/// collector's port and no other pod of the install.
+#[test]
+fn the_network_policy_component_admits_only_the_reporter_to_the_collector() {
+    let text = std::fs::read_to_string(
+        repo().join("kustomize/components/collector-network-policy/kustomization.yaml"),
+    )
+    .unwrap();
+    assert!(
+        text.contains("\nkind: Component\n"),
+        "a kustomize Component"
+    );
+    let objects = render(&repo().join("tests/manifests/network-policy"));
+    let c = changes(rendered("overlays/self-hosted"), &objects);
+    assert_eq!(
+        c.added,
+        set(&["NetworkPolicy/spartakus/spartakus-collector"])
+    );
+    assert!(c.removed.is_empty(), "{:?}", c.removed);
+    assert!(c.changed.is_empty(), "{:?}", c.changed);
+    let object = by_id(&objects)["NetworkPolicy/spartakus/spartakus-collector"];
+    assert_eq!(check_schema(object), Ok(()));
+    for (key, value) in COMMON_LABELS {
+        assert_eq!(object["metadata"]["labels"][key], value);
+    }
+
+    let collector = pod_labels_of(&objects, "Deployment");
+    let reporter = pod_labels_of(&objects, "CronJob");
+    let init = pod_labels_of(&objects, "Job");
+    let spec = typed::<NetworkPolicy>(object).spec.unwrap();
+    let applies_to = spec.pod_selector.clone().expect("podSelector");
+    assert!(selects(&applies_to, &collector));
+    assert!(!selects(&applies_to, &reporter) && !selects(&applies_to, &init));
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_owned()]));
+    let ingress = spec.ingress.unwrap();
+    assert_eq!(ingress.len(), 1);
+    let from = ingress[0].from.clone().unwrap();
+    assert_eq!(from.len(), 1);
+    assert!(from[0].namespace_selector.is_none() && from[0].ip_block.is_none());
+    let peer = from[0].pod_selector.clone().unwrap();
+    assert!(selects(&peer, &reporter), "the reporter is admitted");
+    assert!(!selects(&peer, &collector) && !selects(&peer, &init));
+    let ports = ingress[0].ports.clone().unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+    let (_, deployment) = the_one::<Deployment>(&objects, "Deployment");
+    let container_port = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .ports
+        .clone()
+        .unwrap()[0]
+        .container_port;
+    assert_eq!(ports[0].port, Some(IntOrString::Int(container_port)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One version
+
+/// Every `ghcr.io/spartakus/spartakus:TAG` written in `text`.
+fn image_tags(text: &str) -> Vec<String> {
+    regex::Regex::new(r"ghcr\.io/spartakus/spartakus:([0-9A-Za-z._+-]*[0-9A-Za-z])")
+        .unwrap()
+        .captures_iter(text)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+/// Cargo's version is the one version: of the image every rendered container runs, of every image
+/// README and the Dockerfile name, and of the label image/build puts on the image it builds.
+#[test]
+fn the_manifests_readme_dockerfile_and_image_build_name_cargos_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    for (dir, objects) in all_renders() {
+        for (holder, template) in pod_templates(objects) {
+            for container in template.spec.unwrap().containers {
+                assert_eq!(
+                    container.image.as_deref(),
+                    Some(format!("{IMAGE_REPO}:{version}").as_str()),
+                    "{dir}: {holder}"
+                );
+            }
+        }
+    }
+    // The other places a version is written: an overlay's `newTag:`, the Dockerfile's label,
+    // a remote base's `?ref=v...`.
+    let versions =
+        regex::Regex::new(r#"(?:newTag: |image\.version=|ref=v)"?([0-9][^"\s`)]*)"#).unwrap();
+    for file in ["README.md", "Dockerfile"] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let tags = image_tags(&text);
+        assert!(!tags.is_empty(), "{file} names no tagged image");
+        for tag in tags {
+            assert_eq!(tag, version, "{file} names {IMAGE_REPO}:{tag}");
+        }
+        for found in versions.captures_iter(&text) {
+            assert_eq!(&found[1], version, "{file}: {}", &found[0]);
+        }
+    }
+    assert_eq!(image_tags("ghcr.io/spartakus/spartakus:9.9.9`"), ["9.9.9"]);
+
+    let out = Command::new("python3")
+        .arg(repo().join("image/build"))
+        .arg("--labels")
+        .output()
+        .expect("python3 runs image/build");
+    assert!(
+        out.status.success(),
+        "image/build --labels: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["name"], IMAGE_REPO);
+    assert_eq!(printed["tag"], version);
+    let labels = &printed["labels"];
+    assert_eq!(labels["org.opencontainers.image.version"], version);
+    assert_eq!(
+        labels["org.opencontainers.image.licenses"],
+        env!("CARGO_PKG_LICENSE")
+    );
+    for key in ["source", "revision"] {
+        assert!(
+            labels[format!("org.opencontainers.image.{key}")].is_string(),
+            "{key}: {labels}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
