@@ -25,7 +25,10 @@ pub use collector::{BackupArgs, CollectArgs, DashboardArgs, ExportArgs, SummaryA
     error_code(2, "usage or configuration error"),
     error_code(3, "Kubernetes API error"),
     error_code(4, "the collector rejected the report"),
-    error_code(5, "the collector was unreachable until the deadline")
+    error_code(
+        5,
+        "the collector was unreachable, or kept answering 429 (rate limited), until the deadline"
+    )
 )]
 pub struct Args {
     /// print the version and exit
@@ -115,7 +118,10 @@ pub struct InitArgs {
         "Kubernetes API error (permission, not found, server errors or no answer until the deadline)"
     ),
     error_code(4, "the collector rejected the report (4xx); not retried"),
-    error_code(5, "the collector was unreachable until the deadline")
+    error_code(
+        5,
+        "the collector was unreachable, or kept answering 429 (rate limited), until the deadline"
+    )
 )]
 pub struct ReportArgs {
     /// URL the report is POSTed to, ending in /api/v1 [env SPARTAKUS_ENDPOINT]
@@ -179,7 +185,10 @@ pub struct ReportArgs {
         "usage or configuration error (flags, a file a collector would refuse, CA file, untrusted collector certificate)"
     ),
     error_code(4, "the collector rejected the report (4xx); not retried"),
-    error_code(5, "the collector was unreachable until the deadline")
+    error_code(
+        5,
+        "the collector was unreachable, or kept answering 429 (rate limited), until the deadline"
+    )
 )]
 pub struct SendArgs {
     /// the report's JSON file (/dev/stdin reads a pipe)
@@ -224,7 +233,10 @@ pub struct SendArgs {
         4,
         "the collector refused the request (4xx, such as a collector that does not take deletion requests); not retried"
     ),
-    error_code(5, "the collector was unreachable until the deadline")
+    error_code(
+        5,
+        "the collector was unreachable, or kept answering 429 (rate limited), until the deadline"
+    )
 )]
 pub struct ForgetArgs {
     /// the collector's report URL, ending in /api/v1; the request goes to its /clusters/ID [env SPARTAKUS_ENDPOINT]

@@ -17,6 +17,9 @@ pub enum Class {
     Rejected,
     /// The collector could not be reached before the run's deadline.
     Unreachable,
+    /// The collector kept answering 429 (rate limited) until the run's deadline: it is reached,
+    /// and it refuses this cluster's reports for now. The exit code is [`Class::Unreachable`]'s.
+    Throttled,
     /// The collector's store or listener failed (collector side only).
     Internal,
 }
@@ -29,6 +32,7 @@ impl Class {
             Class::Kubernetes => "kubernetes-api",
             Class::Rejected => "rejected-by-collector",
             Class::Unreachable => "collector-unreachable",
+            Class::Throttled => "rate-limited-by-collector",
             Class::Internal => "internal",
         }
     }
@@ -39,7 +43,7 @@ impl Class {
             Class::Usage => 2,
             Class::Kubernetes => 3,
             Class::Rejected => 4,
-            Class::Unreachable => 5,
+            Class::Unreachable | Class::Throttled => 5,
             Class::Internal => 1,
         }
     }
@@ -86,10 +90,18 @@ pub fn class_of(error: &anyhow::Error) -> Class {
 /// Writes `bytes` to standard output. A reader that went away (`spartakus report --dry-run |
 /// head -c 100`) is not a failure: it had what it wanted.
 pub(crate) fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    print_with(|out| out.write_all(bytes))
+}
+
+/// What `write` writes, on standard output as it is written; a reader that stops reading
+/// (`| head`) ends it without an error, as [`print`].
+pub(crate) fn print_with(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, stdout.lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         done => done.map_err(|e| anyhow::anyhow!("writing to stdout: {e}")),
     }
@@ -130,5 +142,8 @@ mod tests {
         let labels: std::collections::BTreeSet<&str> = ALL.iter().map(|c| c.label()).collect();
         assert_eq!(labels.len(), 5);
         assert!(!codes.contains(&0));
+        // A rate-limited report is named for what it is, and exits as an undelivered one does.
+        assert_eq!(Class::Throttled.code(), Class::Unreachable.code());
+        assert!(!labels.contains(Class::Throttled.label()));
     }
 }

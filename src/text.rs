@@ -1,5 +1,6 @@
-//! Text made safe for where it goes: one line of a log or a terminal ([`printable`]), a
-//! CSV field ([`csv_field`]), a URL's path segment or query value ([`url_part`]). Pure; the one
+//! Text made safe for where it goes: one line of a log or a terminal ([`printable`]; what a
+//! server said, in a message, [`quoted`]), a CSV field ([`csv_field`]), a URL's path segment or
+//! query value ([`url_part`]). Pure; the one
 //! place each of these rules is written.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -38,6 +39,51 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
     out
 }
 
+/// Text another program sent (an API server's or a collector's message), made fit for one
+/// line of a message, an Event or a terminal: runs of white space become one space; control
+/// characters (terminal escapes among them), bidirectional controls and other invisible
+/// formatting characters are written as `\u{...}`, so they can neither act nor hide; at most
+/// `max` characters, then `...`. Letters of any script stay as they are.
+pub(crate) fn quoted(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 2));
+    let mut shown = 0;
+    let mut space = false;
+    for c in text.trim().chars() {
+        if shown == max {
+            out.push_str("...");
+            return out;
+        }
+        if c.is_whitespace() && !invisible(c) {
+            space = true;
+            continue;
+        }
+        if space {
+            out.push(' ');
+            shown += 1;
+            space = false;
+            if shown == max {
+                out.push_str("...");
+                return out;
+            }
+        }
+        if c.is_control() || invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+        shown += 1;
+    }
+    out
+}
+
+/// Characters that change how text around them is shown without showing themselves: the
+/// bidirectional controls, zero-width characters and line or paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}'
+        | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
 /// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
 pub(crate) fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -61,6 +107,21 @@ mod tests {
         assert_eq!(url_part("eyJ2+/="), "eyJ2%2B%2F%3D");
         assert_eq!(url_part("kube-system"), "kube-system");
         assert_eq!(url_part("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+    }
+
+    #[test]
+    fn quoted_text_is_one_line_that_cannot_act_or_hide() {
+        assert_eq!(quoted("  forbidden:\n  nodes  ", 100), "forbidden: nodes");
+        assert_eq!(
+            quoted("a\x1b[31mred\x07\0b\u{202e}gnp.exe é", 100),
+            "a\\u{1b}[31mred\\u{7}\\u{0}b\\u{202e}gnp.exe é"
+        );
+        assert_eq!(
+            quoted(&"x".repeat(300), 200),
+            format!("{}...", "x".repeat(200))
+        );
+        assert_eq!(quoted("ab cd", 3), "ab ...");
+        assert_eq!(quoted("x\u{2028}y", 10), "x\\u{2028}y");
     }
 
     #[test]

@@ -97,7 +97,12 @@ fn the_limits_table_is_the_codes() {
     );
     let capacity = row("`nodes[].capacity`");
     assert!(capacity.contains(&format!("{} entries", limits::MAX_CAPACITY)));
-    assert!(capacity.contains(&format!("first {} are kept", limits::MAX_CAPACITY - 1)));
+    assert!(capacity.contains(&format!("{} are kept", limits::MAX_CAPACITY - 1)));
+    let first: Vec<String> = limits::ESSENTIAL_RESOURCES
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect();
+    assert!(capacity.contains(&first.join(", ")), "{capacity}");
     assert!(row("`extensions`").contains(&format!("| {} |", limits::MAX_EXTENSIONS)));
     assert!(row("nodes per report").contains("100,000"));
     assert_eq!(limits::MAX_NODES, 100_000);

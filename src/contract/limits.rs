@@ -213,10 +213,45 @@ fn clamp_optional(value: &mut Option<String>, max: usize) -> bool {
     value.as_mut().is_some_and(|v| clamp_text(v, max))
 }
 
-/// Keeps a node's capacity within [`MAX_CAPACITY`] entries. If there are more, the first `MAX_CAPACITY - 1` entries other than `other` stay, in their order, and the
-/// rest are added to the count of the `other` entry (made if missing; a value that is not a
-/// count counts as one). `other` keeps its sorted place in a sorted list. Returns how many
-/// entries were folded.
+/// The kind of accelerator a capacity entry counts (`nvidia`, `amd`, `intel`, `habana`,
+/// `aws-neuron`, `google-tpu`), by the resource name's vendor prefix; NVIDIA MIG profiles are
+/// NVIDIA's.
+pub fn accelerator(resource: &str) -> Option<&'static str> {
+    const KINDS: [(&str, &str); 8] = [
+        ("nvidia.com/gpu", "nvidia"),
+        ("nvidia.com/mig-", "nvidia"),
+        ("alpha.kubernetes.io/nvidia-gpu", "nvidia"),
+        ("amd.com/gpu", "amd"),
+        ("gpu.intel.com/", "intel"),
+        ("habana.ai/", "habana"),
+        ("aws.amazon.com/neuron", "aws-neuron"),
+        ("google.com/tpu", "google-tpu"),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, _)| resource.starts_with(prefix))
+        .map(|(_, kind)| *kind)
+}
+
+/// The resources every node has, in the order a capacity cut keeps them.
+pub const ESSENTIAL_RESOURCES: [&str; 4] = ["cpu", "memory", "pods", "ephemeral-storage"];
+
+/// Which capacity entries a cut keeps first (lower first): [`ESSENTIAL_RESOURCES`] in their
+/// order, then accelerators and MIG profiles ([`accelerator`]), then the rest.
+fn capacity_rank(resource: &str) -> usize {
+    match ESSENTIAL_RESOURCES.iter().position(|r| *r == resource) {
+        Some(i) => i,
+        None if accelerator(resource).is_some() => ESSENTIAL_RESOURCES.len(),
+        None => ESSENTIAL_RESOURCES.len() + 1,
+    }
+}
+
+/// Keeps a node's capacity within [`MAX_CAPACITY`] entries. If there are more, the
+/// `MAX_CAPACITY - 1` entries other than `other` that matter most stay ([`capacity_rank`]: the
+/// essential resources, then accelerators, then the rest, each in list order), in their order,
+/// and the rest are added to the count of the `other` entry (made if missing; a value that is
+/// not a count counts as one). `other` keeps its sorted place in a sorted list. Returns how
+/// many entries were folded. The reporter and the collector cut by this one rule.
 pub(crate) fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
     if list.len() <= MAX_CAPACITY {
         return 0;
@@ -227,7 +262,17 @@ pub(crate) fn fold_capacity(list: &mut Vec<Resource>) -> u64 {
     };
     let keep = MAX_CAPACITY - 1;
     let folded = list.len().saturating_sub(keep) as u64;
-    list.truncate(keep);
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by_key(|&i| (capacity_rank(&list[i].resource), i));
+    let mut kept = vec![false; list.len()];
+    for &i in order.iter().take(keep) {
+        kept[i] = true;
+    }
+    let mut i = 0;
+    list.retain(|_| {
+        i += 1;
+        kept[i - 1]
+    });
     let other = Resource {
         resource: OTHER_RESOURCES.to_string(),
         value: (existing + folded).to_string(),

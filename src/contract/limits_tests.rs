@@ -217,3 +217,46 @@ fn workload_values_over_their_limits_are_clamped_and_counted() {
     clamp_workloads(&mut empty, &mut none);
     assert_eq!(empty, None);
 }
+
+#[test]
+fn a_capacity_cut_keeps_what_matters_first() {
+    // A node of many huge page sizes (value 0) and MIG profiles, sorted by name as reports are:
+    // the cut keeps cpu, memory, pods, ephemeral-storage and every accelerator, and folds huge
+    // pages into `other`.
+    let mut names: Vec<String> = (0..61).map(|i| format!("hugepages-{i:02}Mi")).collect();
+    names.extend(["cpu", "memory", "pods", "ephemeral-storage"].map(String::from));
+    names.extend((0..5).map(|i| format!("nvidia.com/mig-{i}g.10gb")));
+    names.push("nvidia.com/gpu".into());
+    names.sort();
+    let mut list: Vec<Resource> = names
+        .iter()
+        .map(|n| Resource {
+            resource: n.clone(),
+            value: "0".into(),
+        })
+        .collect();
+    let folded = fold_capacity(&mut list);
+    assert_eq!(folded as usize, names.len() - (MAX_CAPACITY - 1));
+    assert_eq!(list.len(), MAX_CAPACITY);
+    let kept: Vec<&str> = list.iter().map(|r| r.resource.as_str()).collect();
+    for wanted in [
+        "cpu",
+        "memory",
+        "pods",
+        "ephemeral-storage",
+        "nvidia.com/gpu",
+    ] {
+        assert!(kept.contains(&wanted), "{wanted} dropped: {kept:?}");
+    }
+    assert_eq!(
+        kept.iter()
+            .filter(|r| r.starts_with("nvidia.com/mig-"))
+            .count(),
+        5
+    );
+    let other = list.iter().find(|r| r.resource == OTHER_RESOURCES).unwrap();
+    assert_eq!(other.value, folded.to_string());
+    assert!(list.is_sorted(), "{kept:?}");
+    assert_eq!(accelerator("nvidia.com/mig-1g.5gb"), Some("nvidia"));
+    assert_eq!(accelerator("hugepages-2Mi"), None);
+}

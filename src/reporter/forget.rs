@@ -38,7 +38,7 @@ pub(crate) fn forget(settings: &ForgetSettings) -> Result<()> {
     );
     let done = uploader.delete(&url(&settings.endpoint, &id), &deadline)?;
     eprintln!(
-        "spartakus: the collector answered {} after {} attempt(s): it keeps nothing of cluster {id} now (it answers the same whether or not it had anything); a report sent from now on is stored anew",
+        "spartakus: the collector answered {} after {} attempt(s): it keeps nothing of this cluster now (it answers the same whether or not it had anything); a report sent from now on is stored anew",
         done.status, done.attempts
     );
     Ok(())

@@ -4,13 +4,11 @@
 //! metadata-only lists of the workload statistics: `limit`/`continue` paging, a restart when a
 //! continue token expires (410), the one retry policy, and the run's deadline.
 
-use super::cluster::{
-    Cluster, Op, Retry, Status, api_error, classify_status, deadline_error, one_line,
-    retry_after_of,
-};
+use super::cluster::{Cluster, Op};
 use super::nodelist::{
     ItemField, ListMeta, ListScanner, ListSink, ListStats, NODE_FIELDS, OBJECT_FIELDS, Piece,
 };
+use super::status::{Retry, Status, api_error, classify_status, deadline_error, retry_after_of};
 use super::workloads::Tally;
 use crate::contract::{NodeFacts, ObjectKind, Workloads};
 use crate::retry::Deadline;
@@ -18,6 +16,15 @@ use anyhow::{Context, Result};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use std::time::Duration;
+
+/// The most objects of one kind the workload statistics count: far beyond any cluster's (the
+/// tested limits are 150,000 pods and 10,000 namespaces), so that a list that never ends does
+/// not run the reporter to its deadline.
+pub(crate) const MAX_OBJECTS: usize = 1_000_000;
+
+/// The longest continue token taken: a real one is a few hundred bytes, and one much longer
+/// than this could not be sent back in a request's URL.
+pub(crate) const MAX_CONTINUE_BYTES: usize = 16 << 10;
 
 /// Items asked for per page (kubectl's default chunk size).
 pub(crate) const PAGE_SIZE: usize = 500;
@@ -39,6 +46,8 @@ pub struct ListSpec {
     /// The `Accept` header; `None` for plain JSON.
     pub accept: Option<&'static str>,
     pub fields: &'static [ItemField],
+    /// The most items the list may have; more is the API server's fault.
+    pub max_items: usize,
 }
 
 /// The node list.
@@ -47,6 +56,7 @@ pub const NODES: ListSpec = ListSpec {
     path: "/api/v1/nodes",
     accept: None,
     fields: NODE_FIELDS,
+    max_items: crate::contract::limits::MAX_NODES,
 };
 
 /// The metadata-only list of a kind of the workload statistics.
@@ -66,6 +76,7 @@ pub fn object_list(kind: ObjectKind) -> ListSpec {
         path,
         accept: Some(METADATA_ONLY),
         fields: OBJECT_FIELDS,
+        max_items: MAX_OBJECTS,
     }
 }
 
@@ -98,22 +109,31 @@ impl Cluster {
         };
         let mut stats = ListStats::default();
         let mut failures = 0u32;
+        // An honest list has full pages: twice as many, and a few, is the API server's fault.
+        let max_pages = spec.max_items.div_ceil(page_size) * 2 + 16;
         'restart: loop {
             sink.restart()?;
             let mut token: Option<String> = None;
+            let (mut items, mut pages) = (0usize, 0usize);
             loop {
                 let mut path = format!("{}?limit={page_size}", spec.path);
                 if let Some(t) = &token {
                     path.push_str("&continue=");
                     path.push_str(&crate::text::url_part(t));
                 }
-                match self.list_page(&op, spec, &path, deadline, sink).await? {
-                    PageResult::Page(meta) => {
+                let allowed = spec.max_items - items;
+                match self
+                    .list_page(&op, spec, &path, allowed, deadline, sink)
+                    .await?
+                {
+                    PageResult::Page(meta, listed) => {
                         stats.pages += 1;
+                        (items, pages) = (items + listed, pages + 1);
                         failures = 0;
                         token = meta.continue_token.filter(|t| !t.is_empty());
-                        if token.is_none() {
-                            return Ok(stats);
+                        match &token {
+                            None => return Ok(stats),
+                            Some(t) => check_page(&op, t, pages, max_pages)?,
                         }
                     }
                     PageResult::Expired => {
@@ -158,6 +178,7 @@ impl Cluster {
         op: &Op,
         spec: &ListSpec,
         path: &str,
+        allowed: usize,
         deadline: &Deadline,
         sink: &mut dyn ListSink,
     ) -> Result<PageResult> {
@@ -178,7 +199,7 @@ impl Cluster {
             let body = collect_small(response.into_body()).await;
             let parsed: Status = serde_json::from_slice(&body).unwrap_or_default();
             let message = if parsed.message.is_empty() {
-                one_line(&body[..body.len().min(200)])
+                String::from_utf8_lossy(&body).into_owned()
             } else {
                 parsed.message
             };
@@ -188,9 +209,23 @@ impl Cluster {
         let mut body = response.into_body();
         let mut scanner = ListScanner::with_fields(spec.fields);
         let mut meta = ListMeta::default();
+        let mut listed = 0usize;
         let mut emit = |piece: Piece<'_>| -> Result<()> {
             match piece {
-                Piece::Item(bytes) => sink.item(bytes),
+                Piece::Item(_) if listed == allowed => Err(anyhow::anyhow!(
+                    "the API server listed more than {} {}, {}",
+                    spec.max_items,
+                    spec.resource,
+                    if spec.fields == NODE_FIELDS {
+                        "the most a report holds"
+                    } else {
+                        "the most the workload statistics count"
+                    }
+                )),
+                Piece::Item(bytes) => {
+                    listed += 1;
+                    sink.item(bytes)
+                }
                 Piece::Metadata(bytes) => {
                     meta = serde_json::from_slice(bytes)
                         .context("the list's metadata does not have the expected shape")?;
@@ -222,7 +257,7 @@ impl Cluster {
             ))));
         }
         scanner.finish(&mut emit).map_err(|e| api_error(op, e))?;
-        Ok(PageResult::Page(meta))
+        Ok(PageResult::Page(meta, listed))
     }
 
     /// The workload statistics: each kind of [`ObjectKind::ALL`] listed metadata-only and
@@ -320,11 +355,33 @@ impl ListSink for Nodes<'_> {
 }
 
 enum PageResult {
-    Page(ListMeta),
+    /// A page read whole: the list's metadata, and how many items it had.
+    Page(ListMeta, usize),
     /// The continue token expired (410).
     Expired,
     /// A transient failure.
     Failed(Retry),
+}
+
+/// A page that continues the list: its token must be one a request can carry back, and the
+/// list must end within `max_pages`.
+fn check_page(op: &Op, token: &str, pages: usize, max_pages: usize) -> Result<()> {
+    if token.len() > MAX_CONTINUE_BYTES {
+        return Err(api_error(
+            op,
+            anyhow::anyhow!(
+                "the API server's continue token is {} KiB long, more than a request can carry back (a real one is a few hundred bytes)",
+                token.len() >> 10
+            ),
+        ));
+    }
+    if pages >= max_pages {
+        return Err(api_error(
+            op,
+            anyhow::anyhow!("the API server sent {pages} pages without ending the list"),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads at most 64 KiB of an error body.

@@ -29,6 +29,7 @@ pub mod receipt;
 pub(crate) mod send;
 pub(crate) mod settings;
 pub mod spread;
+pub(crate) mod status;
 pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod upload;
@@ -262,11 +263,12 @@ fn deliver(
         return Ok(Outcome::Written { nodes, bytes });
     }
     if settings.dry_run {
-        let mut raw = Vec::with_capacity(built.payload.raw_len() as usize + 1);
-        built.payload.write_raw(&mut raw)?;
-        raw.push(b'\n');
         eprintln!("spartakus: dry run: nothing sent");
-        crate::exit::print(&raw)?;
+        // Decompressed as it is written, as sending reads it: never held whole.
+        crate::exit::print_with(|out| {
+            built.payload.write_raw(out)?;
+            out.write_all(b"\n")
+        })?;
         return Ok(Outcome::Previewed { nodes, bytes });
     }
     let Some(uploader) = uploader else {

@@ -16,8 +16,20 @@
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-/// A single extracted field (or the list's metadata) larger than this is refused.
-pub(crate) const MAX_ITEM_BYTES: usize = 8 << 20;
+/// A field copied out of an item larger than this is refused: a Node's `status.capacity` or
+/// `status.nodeInfo` is a few KiB, an object's namespace or creation time a few bytes.
+pub(crate) const MAX_ITEM_BYTES: usize = 256 << 10;
+
+/// The list's own `metadata` larger than this is refused: it holds a continue token and a
+/// resource version (hundreds of bytes from a real API server).
+pub(crate) const MAX_LIST_META_BYTES: usize = 4 << 20;
+
+/// Containers nested deeper than this, anywhere in the body, are refused: a Kubernetes object
+/// nests a few levels (a Node about ten), and each open level costs the scanner a frame.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// Of a key longer than this only the start is kept: no key the scanner looks for is longer.
+const MAX_KEY_BYTES: usize = 64;
 
 /// A field copied out of each item: the object it is in (`metadata`, `spec`, `status`), and its
 /// key there.
@@ -228,11 +240,8 @@ impl ListScanner {
             i += 1;
         }
         if let Some((slot, _)) = self.capture {
-            let buf = &mut self.slots[slot];
-            buf.extend_from_slice(&chunk[span_start..]);
-            if buf.len() > MAX_ITEM_BYTES {
-                bail!("a field of an item in the list is larger than {MAX_ITEM_BYTES} bytes");
-            }
+            self.slots[slot].extend_from_slice(&chunk[span_start..]);
+            check_size(slot, &self.slots[slot])?;
         }
         Ok(())
     }
@@ -247,18 +256,18 @@ impl ListScanner {
         }
         let Some(offset) = find_quote_or_backslash(&chunk[i..]) else {
             if self.reading_key {
-                self.key.extend_from_slice(&chunk[i..]);
+                self.keep_key(&chunk[i..]);
             }
             return chunk.len();
         };
         let at = i + offset;
         if self.reading_key {
-            self.key.extend_from_slice(&chunk[i..at]);
+            self.keep_key(&chunk[i..at]);
         }
         if chunk[at] == b'\\' {
             self.escape = true;
             if self.reading_key {
-                self.key.push(b'\\');
+                self.keep_key(b"\\");
             }
         } else {
             self.in_string = false;
@@ -271,6 +280,14 @@ impl ListScanner {
             }
         }
         at + 1
+    }
+
+    /// Keeps the start of a key being read (at most [`MAX_KEY_BYTES`] and one more, so that a
+    /// long key never equals a wanted one).
+    #[inline]
+    fn keep_key(&mut self, bytes: &[u8]) {
+        let room = (MAX_KEY_BYTES + 1).saturating_sub(self.key.len());
+        self.key.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     /// A `"` outside a string: a key or a value starts.
@@ -296,6 +313,11 @@ impl ListScanner {
         }
         if self.stack.is_empty() && byte != b'{' {
             bail!("the list is not a JSON object");
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            bail!(
+                "the list nests more than {MAX_DEPTH} levels deep, which no Kubernetes object does"
+            );
         }
         if self.stack.len() == 2 && self.stack[0].key == Key::Items {
             self.start_item();
@@ -342,9 +364,7 @@ impl ListScanner {
         while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
             buf.pop();
         }
-        if buf.len() > MAX_ITEM_BYTES {
-            bail!("a field of an item in the list is larger than {MAX_ITEM_BYTES} bytes");
-        }
+        check_size(slot, buf)?;
         self.filled[slot] = true;
         Ok(())
     }
@@ -390,8 +410,9 @@ impl ListScanner {
         item.push(b'}');
         emit(Piece::Item(item))?;
         self.start_item();
-        // Give back memory after an unusually large field.
-        for slot in &mut self.slots {
+        // Give back memory after an unusually large field (never the list's metadata, which is
+        // read once the list ends).
+        for slot in &mut self.slots[LIST_META + 1..] {
             if slot.capacity() > 1 << 20 {
                 *slot = Vec::new();
             }
@@ -413,6 +434,23 @@ impl ListScanner {
             emit(Piece::Metadata(&self.slots[LIST_META]))?;
         }
         Ok(())
+    }
+}
+
+/// A copied value (the list's metadata in slot [`LIST_META`], else a field of an item) within
+/// its limit.
+fn check_size(slot: usize, value: &[u8]) -> Result<()> {
+    match slot {
+        LIST_META if value.len() > MAX_LIST_META_BYTES => bail!(
+            "the list's metadata is larger than {} MiB, which no API server sends",
+            MAX_LIST_META_BYTES >> 20
+        ),
+        LIST_META => Ok(()),
+        _ if value.len() > MAX_ITEM_BYTES => bail!(
+            "a field of an item in the list is larger than {} KiB, which no Kubernetes object has",
+            MAX_ITEM_BYTES >> 10
+        ),
+        _ => Ok(()),
     }
 }
 

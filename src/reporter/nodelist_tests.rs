@@ -201,3 +201,65 @@ fn object_lists_copy_only_namespace_and_creation_time() {
         .unwrap();
     assert_eq!(count, 1);
 }
+
+#[test]
+fn nesting_anywhere_is_bounded_and_long_keys_cost_nothing() {
+    for open in ["[", "{\"a\":"] {
+        let body = format!(
+            r#"{{"items":[{{"status":{{"images":{}"#,
+            open.repeat(MAX_DEPTH * 4)
+        );
+        let mut scanner = ListScanner::new();
+        let err = scanner.feed(body.as_bytes(), &mut |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("nests more than"), "{err}");
+        assert!(scanner.stack.len() <= MAX_DEPTH, "{}", scanner.stack.len());
+    }
+    let key = "k".repeat(4 << 20);
+    let body = format!(r#"{{"items":[{{"metadata":{{"{key}":1,"uid":"u"}}}}]}}"#);
+    let mut scanner = ListScanner::new();
+    let mut uids = Vec::new();
+    for chunk in body.as_bytes().chunks(1 << 16) {
+        scanner
+            .feed(chunk, &mut |piece| {
+                if let Piece::Item(b) = piece {
+                    let facts: NodeFacts = serde_json::from_slice(b)?;
+                    uids.push(facts.metadata.uid.unwrap_or_default());
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(scanner.key.capacity() <= 4 * MAX_KEY_BYTES);
+    }
+    assert_eq!(uids, ["u"]);
+}
+
+#[test]
+fn large_list_metadata_is_kept_until_the_list_ends_or_refused_past_its_limit() {
+    // The list's metadata first, over 1 MiB, then items whose fields are large too: the items'
+    // memory is given back, never the metadata's.
+    let token = "t".repeat(3 << 20);
+    let field = "c".repeat(200 << 10);
+    let items: Vec<String> = (0..3)
+        .map(|i| {
+            format!(r#"{{"metadata":{{"uid":"u{i}"}},"status":{{"capacity":{{"x":"{field}"}}}}}}"#)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"metadata":{{"continue":"{token}","selfLink":"{}"}},"items":[{}]}}"#,
+        "s".repeat(1 << 10),
+        items.join(",")
+    );
+    let (nodes, meta) = scan_in_chunks(body.as_bytes(), 1 << 16).unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(meta.unwrap().continue_token.map(|t| t.len()), Some(3 << 20));
+    let huge = format!(
+        r#"{{"metadata":{{"continue":"{}"}},"items":[]}}"#,
+        "t".repeat(MAX_LIST_META_BYTES)
+    );
+    let err = scan_in_chunks(huge.as_bytes(), 1 << 16).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the list's metadata is larger than"),
+        "{err}"
+    );
+}

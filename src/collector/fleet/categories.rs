@@ -120,23 +120,7 @@ pub(crate) fn os_family(image: &str) -> String {
     }
 }
 
-/// The accelerator kind of a capacity resource name with a non-zero quantity, if it is one.
-pub fn accelerator(resource: &str) -> Option<&'static str> {
-    const KINDS: [(&str, &str); 8] = [
-        ("nvidia.com/gpu", "nvidia"),
-        ("nvidia.com/mig-", "nvidia"),
-        ("alpha.kubernetes.io/nvidia-gpu", "nvidia"),
-        ("amd.com/gpu", "amd"),
-        ("gpu.intel.com/", "intel"),
-        ("habana.ai/", "habana"),
-        ("aws.amazon.com/neuron", "aws-neuron"),
-        ("google.com/tpu", "google-tpu"),
-    ];
-    KINDS
-        .iter()
-        .find(|(prefix, _)| resource.starts_with(prefix))
-        .map(|(_, kind)| *kind)
-}
+pub use crate::contract::limits::accelerator;
 
 /// A node's value in a node dimension.
 pub(crate) fn node_value(node: &Node, dimension: Dimension) -> String {

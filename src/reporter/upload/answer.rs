@@ -2,22 +2,44 @@
 
 use std::io::Read;
 
-/// Where a 307/308 `Location` leads from `current`: an absolute http(s) URL or an absolute path
-/// on the same server. `None` for anything else, and for a step down from HTTPS to HTTP.
-pub(super) fn follow(current: &str, location: &str) -> Option<String> {
-    let base: http::Uri = current.parse().ok()?;
-    let next = if location.starts_with('/') && !location.starts_with("//") {
-        format!("{}://{}{location}", base.scheme_str()?, base.authority()?)
-    } else {
-        location.to_string()
+/// Where a 3xx `Location` leads from `current`: an absolute http(s) URL or an absolute path on
+/// the same server. Anything else, and a step down from HTTPS to HTTP, is refused with why.
+pub(super) fn follow(current: &str, location: &str) -> Result<String, String> {
+    let shown = crate::text::quoted(location, 100);
+    let base: http::Uri = current
+        .parse()
+        .map_err(|_| format!("from an endpoint that is not a URL, to {shown}"))?;
+    let next = match (
+        location.starts_with('/') && !location.starts_with("//"),
+        base.scheme_str(),
+        base.authority(),
+    ) {
+        (true, Some(scheme), Some(authority)) => format!("{scheme}://{authority}{location}"),
+        _ => location.to_string(),
     };
-    let uri: http::Uri = next.parse().ok()?;
+    let uri: http::Uri = next
+        .parse()
+        .map_err(|_| format!("to {shown}, which is not a URL"))?;
     match (base.scheme_str(), uri.scheme_str()) {
         (Some("https"), Some("https")) | (Some("http"), Some("http" | "https")) => {}
-        _ => return None,
+        (Some("https"), Some("http")) => {
+            return Err(format!(
+                "to {}, a downgrade from HTTPS to plain HTTP, which is not followed",
+                redact(&next)
+            ));
+        }
+        (_, Some(scheme)) => {
+            return Err(format!(
+                "to a {} URL ({shown}), which is not followed (only http and https)",
+                crate::text::quoted(scheme, 20)
+            ));
+        }
+        (_, None) => return Err(format!("to {shown}, which is not an absolute URL or path")),
     }
-    uri.host()?;
-    Some(next)
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("to {shown}, which names no host"));
+    }
+    Ok(next)
 }
 
 /// Whether an answer to a compressed upload says the collector could not read gzip: a 415, or a
@@ -103,14 +125,12 @@ pub(super) fn describe(status: u16, detail: &str) -> String {
     }
 }
 
-/// The first 200 characters of a response body, on one line.
+/// The start of a response body, as a message may quote it: one line, its control and
+/// bidirectional characters escaped ([`crate::text::quoted`]), at most 200 characters.
 pub(super) fn body_snippet(reader: impl Read) -> String {
     let mut buf = Vec::new();
-    let _ = reader.take(200).read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let _ = reader.take(1024).read_to_end(&mut buf);
+    crate::text::quoted(&String::from_utf8_lossy(&buf), 200)
 }
 
 #[cfg(test)]
@@ -149,26 +169,39 @@ mod tests {
     }
 
     #[test]
-    fn redirects() {
+    fn redirects_lead_where_they_say_or_say_why_not() {
         let here = "https://c.example/api/v1";
         assert_eq!(
             follow(here, "/v2/reports").as_deref(),
-            Some("https://c.example/v2/reports")
+            Ok("https://c.example/v2/reports")
         );
         assert_eq!(
             follow(here, "https://d.example/api/v1").as_deref(),
-            Some("https://d.example/api/v1")
+            Ok("https://d.example/api/v1")
         );
         assert_eq!(
-            follow(here, "http://c.example/api/v1"),
-            None,
-            "no downgrade"
+            follow("http://10.0.0.1/api/v1", "/api/v1").as_deref(),
+            Ok("http://10.0.0.1/api/v1"),
+            "a path keeps the endpoint's scheme"
         );
-        assert_eq!(follow(here, "//evil.example/x"), None);
-        assert_eq!(follow(here, "ftp://c.example/x"), None);
         assert_eq!(
             follow("http://10.0.0.1/api/v1", "https://c.example/api/v1").as_deref(),
-            Some("https://c.example/api/v1")
+            Ok("https://c.example/api/v1")
+        );
+        let why = |location: &str| follow(here, location).unwrap_err();
+        assert_eq!(
+            why("http://c.example/api/v1"),
+            "to http://c.example/api/v1, a downgrade from HTTPS to plain HTTP, which is not followed"
+        );
+        assert_eq!(
+            why("ftp://c.example/x"),
+            "to a ftp URL (ftp://c.example/x), which is not followed (only http and https)"
+        );
+        assert!(why("//evil.example/x").contains("not an absolute URL or path"));
+        assert!(
+            why("\x1b[31m\u{202e}").contains("\\u{1b}"),
+            "{}",
+            why("\x1b[31m")
         );
     }
 

@@ -137,6 +137,7 @@ impl Uploader {
             attempts: 0,
             failures: 0,
             redirects: 0,
+            throttled: false,
         };
         loop {
             at.attempts += 1;
@@ -153,7 +154,7 @@ impl Uploader {
             if at.forget {
                 eprintln!(
                     "spartakus: asking the collector to forget the cluster: DELETE {} (attempt {})",
-                    redact(&at.endpoint),
+                    redact(&without_id(&at.endpoint)),
                     at.attempts
                 );
             } else {
@@ -178,7 +179,14 @@ impl Uploader {
                     at.redirects += 1;
                     at.endpoint = next;
                 }
-                Next::Retry(error, after) => wait(&mut at, error, after, deadline)?,
+                Next::Retry(error, after) => {
+                    at.throttled = false;
+                    wait(&mut at, error, after, deadline)?;
+                }
+                Next::Throttled(error, after) => {
+                    at.throttled = true;
+                    wait(&mut at, error, after, deadline)?;
+                }
             }
         }
     }
@@ -252,28 +260,16 @@ impl Uploader {
             );
             return Ok(Next::Uncompressed);
         }
-        if status == 408 || status == 429 || (500..600).contains(&status) {
+        if status == 429 {
+            let error = anyhow::anyhow!("the collector answered {summary} (rate limited)");
+            return Ok(Next::Throttled(error, retry_after));
+        }
+        if status == 408 || (500..600).contains(&status) {
             let error = anyhow::anyhow!("the collector answered {summary}");
             return Ok(Next::Retry(error, retry_after));
         }
-        // Only 307 and 308 keep the method and the body; follow them, never to plain HTTP.
-        if matches!(status, 307 | 308) && at.redirects < MAX_REDIRECTS {
-            let Some(next) = location.as_deref().and_then(|l| follow(&at.endpoint, l)) else {
-                return Err(rejected(format!(
-                    "the collector at {shown} answered {summary} with no usable Location (a downgrade to plain HTTP is not followed); set the endpoint to the final URL"
-                )));
-            };
-            eprintln!(
-                "spartakus: the collector at {shown} answered {status}: following it to {}",
-                redact(&next)
-            );
-            return Ok(Next::Redirect(next));
-        }
         if (300..400).contains(&status) {
-            return Err(rejected(format!(
-                "the collector at {shown} answered {summary} (redirect to {}); set the endpoint to the final URL",
-                location.as_deref().map_or("nowhere".to_string(), redact)
-            )));
+            return redirect(at, status, &summary, location.as_deref());
         }
         if at.forget && matches!(status, 404 | 405) {
             return Err(rejected(format!(
@@ -320,6 +316,52 @@ impl Uploader {
     }
 }
 
+/// A 3xx: only 307 and 308 keep the method and the body, and are followed, at most
+/// [`MAX_REDIRECTS`] times and never to plain HTTP; anything else says where it led and why it
+/// was not followed.
+fn redirect(at: &Sending, status: u16, summary: &str, location: Option<&str>) -> Result<Next> {
+    let shown = redact(&at.endpoint);
+    let target = match location {
+        None => Err("without a Location".to_string()),
+        Some(location) => follow(&at.endpoint, location),
+    };
+    let why = match target {
+        Ok(next) if matches!(status, 307 | 308) && at.redirects < MAX_REDIRECTS => {
+            eprintln!(
+                "spartakus: the collector at {shown} answered {status}: following it to {}",
+                redact(&next)
+            );
+            return Ok(Next::Redirect(next));
+        }
+        Ok(next) if matches!(status, 307 | 308) => format!(
+            "to {} after {MAX_REDIRECTS} redirects already (a loop?)",
+            redact(&next)
+        ),
+        Ok(next) => format!(
+            "to {}, which would not carry the {} (only 307 and 308 are followed)",
+            redact(&next),
+            at.what()
+        ),
+        Err(why) => why,
+    };
+    Err(rejected(format!(
+        "the collector at {shown} answered {summary}, a redirect {why}; set the endpoint to the final URL"
+    )))
+}
+
+/// A deletion request's URL without the cluster ID (it is said once, before the request).
+fn without_id(url: &str) -> String {
+    match url.split_once("/clusters/") {
+        Some((base, rest)) => {
+            let query = rest
+                .split_once('?')
+                .map_or(String::new(), |(_, q)| format!("?{q}"));
+            format!("{base}/clusters/...{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Where a delivery stands.
 struct Sending {
     endpoint: String,
@@ -329,6 +371,9 @@ struct Sending {
     attempts: u32,
     failures: u32,
     redirects: u32,
+    /// The last attempt was answered 429: a deadline that passes ends as
+    /// [`Class::Throttled`], not as an unreachable collector.
+    throttled: bool,
 }
 
 impl Sending {
@@ -346,6 +391,8 @@ enum Next {
     Delivered(u16),
     /// Worth another attempt, after the collector's `Retry-After` if it gave one.
     Retry(anyhow::Error, Option<Duration>),
+    /// A 429: the same, and the collector is reachable but rate limits this cluster.
+    Throttled(anyhow::Error, Option<Duration>),
     /// The same report again, to another URL (a 307 or 308).
     Redirect(String),
     /// The same report again, uncompressed (the collector cannot read gzip).
@@ -396,7 +443,11 @@ fn rejected(message: String) -> anyhow::Error {
 
 fn deadline_passed(at: &Sending, deadline: &Deadline, attempts: u32, last: &str) -> anyhow::Error {
     fail(
-        Class::Unreachable,
+        if at.throttled {
+            Class::Throttled
+        } else {
+            Class::Unreachable
+        },
         anyhow::anyhow!(
             "{} not delivered within the {:?} deadline after {attempts} attempt(s): {last}",
             at.what(),
