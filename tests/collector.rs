@@ -1,10 +1,8 @@
 //! The collector as users meet it: the real `spartakus collect` binary on 127.0.0.1, spoken to
 //! over raw HTTP/1.1, and `spartakus summary` reading what it stored.
 
-mod collector_support;
-mod support;
-
-use collector_support::*;
+use crate::support;
+use crate::support::collect::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;

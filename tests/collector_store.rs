@@ -3,11 +3,8 @@
 //! database is answered 503 quickly and ends by itself, store files that cannot be used stop the
 //! start with one line, and `spartakus backup` copies a store while it is written to.
 
-mod collector_support;
-mod pg_server;
-mod support;
-
-use collector_support::*;
+use crate::support::collect::*;
+use crate::support::pg_server;
 use spartakus::collector::store::{Reader, Spec};
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -3,9 +3,8 @@
 //! data has, the stylesheet applied under the strict Content-Security-Policy, no script, no
 //! cluster ID, and a screenshot of the page kept in the test run's directory.
 
-mod pg_server;
-mod support;
-
+use crate::support;
+use crate::support::pg_server;
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Node, Report, Resource};

@@ -1,8 +1,7 @@
 //! End to end: `spartakus init` and `spartakus report` against the stand-in API server, sending
 //! to a real `spartakus collect` on 127.0.0.1, then `spartakus summary` shows the cluster.
 
-mod support;
-
+use crate::support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

@@ -4,10 +4,7 @@
 //! The stores are filled through the library's write path, with reports received over the
 //! last weeks.
 
-mod collector_support;
-mod support;
-
-use collector_support::{BIN, TempDir};
+use crate::support::collect::{BIN, TempDir};
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Report, testing};

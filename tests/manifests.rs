@@ -2045,7 +2045,7 @@ fn a_users_own_overlay_under_overlays_is_ignored() {
 // ---------------------------------------------------------------------------------------------
 // The rendered containers, run as they are
 
-mod support;
+use crate::support;
 
 use support::apiserver::ApiServer;
 use support::collector::Collector;

@@ -1,8 +1,7 @@
 //! The real `spartakus` binary against the stand-in API server (HTTPS, bearer token, a temporary
 //! kubeconfig) and the stand-in collector, both on 127.0.0.1 and started by each test.
 
-mod support;
-
+use crate::support;
 use spartakus::contract::{Ages, ObjectKind, limits};
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -633,7 +632,8 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
 
 /// A large cluster through the real binary and code path: every node once, each with its own ID.
 /// CI runs 10,000 nodes (a debug build); `SPARTAKUS_SCALE_NODES=65000 cargo test --release
-/// --test reporter large` runs the size of the largest clusters, which bench/run also covers.
+/// --test integration reporter::a_large` runs the size of the largest clusters, which bench/run
+/// also covers.
 #[test]
 fn a_large_cluster_reports_every_node_once() {
     let n: usize = std::env::var("SPARTAKUS_SCALE_NODES")

@@ -2,12 +2,10 @@
 //! its faults fire as configured, kubectl can use it, its nodes are realistic and carry the
 //! planted identifying strings, and the collector records and answers as scripted.
 
-#[path = "standins/lists.rs"]
 mod lists;
-mod support;
-#[path = "standins/writes.rs"]
 mod writes;
 
+use crate::support;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -5,11 +5,10 @@
 //! reports read back, forgetting a cluster and the migration that rolls up a store's history are
 //! in `store/rollups.rs`.
 
-mod pg_server;
-#[path = "store/rollups.rs"]
 mod rollups;
-mod support;
 
+use crate::support;
+use crate::support::pg_server;
 use anyhow::Result;
 use sha2::Digest;
 use spartakus::collector::limit::Gcra;

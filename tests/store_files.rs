@@ -4,10 +4,7 @@
 //! one collector per file; nothing created by a collector that cannot start; stores that cannot
 //! be created, or only read, said in words.
 
-mod collector_support;
-mod support;
-
-use collector_support::*;
+use crate::support::collect::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -26,10 +26,12 @@
 
 pub mod apiserver;
 pub mod browser;
+pub mod collect;
 pub mod collector;
 pub mod http;
 pub mod nodes;
 pub mod objects;
+pub mod pg_server;
 pub mod run;
 pub mod schema;
 pub mod tls;
