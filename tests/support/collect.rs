@@ -1,7 +1,6 @@
 //! The collector as users meet it, shared by the collector's test files: the real `spartakus
 //! collect` binary on 127.0.0.1 (any store), spoken to over raw HTTP/1.1, and `spartakus
 //! summary` reading what it stored.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +15,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-#[allow(unused_imports)]
 pub use crate::support::util::{TempDir, gzip, gzip_at};
 
 /// Where a test's SQLite store lives.

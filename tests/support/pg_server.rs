@@ -6,7 +6,6 @@
 //!
 //! Without PostgreSQL the tests that need it fail with a message saying how to install it. A
 //! developer may set `SPARTAKUS_SKIP_POSTGRES=1` to skip them instead; CI never does.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
