@@ -135,14 +135,7 @@ fn stdout_store_prints_one_json_line_per_report() {
     );
     assert_eq!(c.post(report("other", 1).as_bytes(), &[]).status, 204);
     assert_eq!(c.get("/readyz").status, 200);
-    let start = Instant::now();
-    let lines = loop {
-        let out = c.stdout.lock().unwrap().clone();
-        if out.lines().count() >= 2 || start.elapsed() > Duration::from_secs(10) {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let lines = c.stdout_lines(2);
     let lines: Vec<serde_json::Value> = lines
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -1,6 +1,9 @@
 //! The collector as users meet it, shared by the collector's test files: the real `spartakus
 //! collect` binary on 127.0.0.1 (any store), spoken to over raw HTTP/1.1, and `spartakus
 //! summary` reading what it stored.
+//!
+//! [`Collector::spawn`] is the one way the tests start a server of the binary (`collect`,
+//! `dashboard`) and learn its address from its `listening on ADDR` line.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +19,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 // ---------------------------------------------------------------------------------------------
 
 pub use crate::support::util::{TempDir, gzip, gzip_at};
+use crate::support::{HANG_GUARD, wait_until};
 
 /// Where a test's SQLite store lives.
 pub trait StorePath {
@@ -46,7 +50,8 @@ impl Collector {
     }
 
     /// Any server of the binary (`collect`, `dashboard`) started by `cmd`, once it says
-    /// `listening on ADDR`.
+    /// `listening on ADDR`; its standard output and error are collected as they come. A server
+    /// that exits instead fails the test at once, with what it said.
     pub fn spawn(mut cmd: Command) -> Collector {
         let mut child = cmd
             .stdin(Stdio::null())
@@ -78,8 +83,8 @@ impl Collector {
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("collector did not start: {}", stderr.lock().unwrap()));
+            .recv_timeout(HANG_GUARD)
+            .unwrap_or_else(|_| panic!("the server did not start: {}", stderr.lock().unwrap()));
         Collector {
             child,
             addr: addr.parse().unwrap(),
@@ -125,6 +130,16 @@ impl Collector {
 
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Its standard output, once it holds at least `n` lines (the stdout store prints a line
+    /// per report it keeps).
+    pub fn stdout_lines(&self, n: usize) -> String {
+        let printed = || self.stdout.lock().unwrap().clone();
+        wait_until(&format!("{n} lines on the collector's stdout"), || {
+            printed().lines().count() >= n
+        });
+        printed()
     }
 
     pub fn signal(&self, sig: &str) {

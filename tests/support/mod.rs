@@ -28,6 +28,8 @@
 //! /tmp/x/kubeconfig` prints `ready <url> <kubeconfig>`, serves until stdin closes (or SIGTERM),
 //! then prints request counts.
 
+use std::time::{Duration, Instant};
+
 pub mod apiserver;
 pub mod browser;
 pub mod collect;
@@ -40,3 +42,20 @@ pub mod run;
 pub mod schema;
 pub mod tls;
 pub mod util;
+
+/// How long a test waits for what takes moments on an idle machine (a server to start, a log
+/// line, a process to exit) before it calls it a hang. Only a guard against waiting forever,
+/// never a verdict on speed: a busy machine may take many times longer than an idle one.
+pub const HANG_GUARD: Duration = Duration::from_secs(300);
+
+/// Polls `done` until it is true; panics, naming `what`, once [`HANG_GUARD`] has passed.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < HANG_GUARD,
+            "hang guard: still waiting after {HANG_GUARD:?} for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
