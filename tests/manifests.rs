@@ -12,9 +12,11 @@
 //! apiVersions fail there), serialized back, and compared with the original: a field the type does
 //! not know is dropped by the round trip, and the test names its path.
 //!
-//! kubectl (with its built-in kustomize) must be on PATH: these tests panic with that message
-//! otherwise.
+//! kubectl (v1.27 or later, with its built-in kustomize) must be on PATH, and git for the tests
+//! of which overlays the project ships; without them these tests go by `support::need`'s rule
+//! (under CI they fail, elsewhere they say `SKIPPED`).
 
+use crate::support::need;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{

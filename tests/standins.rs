@@ -9,12 +9,12 @@ mod lists;
 mod writes;
 
 use crate::support;
-use apiserver::on_path;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::apiserver::{ApiServer, Config, Fault};
 use support::collector::{Collector, CollectorConfig, Reply, refused_url};
+use support::need;
 use support::nodes;
 use support::util::{self, TempDir, gzip};
 

@@ -19,7 +19,8 @@ use spartakus::contract::{Node, testing};
 use std::time::{Duration, Instant};
 use support::util::TempDir as Scratch;
 
-/// A store of each kind, fresh; `None` for PostgreSQL when a developer opted out.
+/// A store of each kind, fresh; SQLite only when PostgreSQL cannot run here (see
+/// `support::need`: under CI that fails instead).
 fn stores(name: &str) -> Vec<(Spec, Scratch)> {
     let scratch = Scratch::new(name);
     let mut out = vec![(Spec::Sqlite(scratch.join("s.db")), scratch)];

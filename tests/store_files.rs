@@ -5,6 +5,7 @@
 //! be created, or only read, said in words.
 
 use crate::support::collect::*;
+use crate::support::need;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -93,6 +94,9 @@ fn acknowledge(c: &Collector, acked: &mut Vec<String>) {
 
 #[test]
 fn acknowledged_reports_survive_other_readers_and_sigkill() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("readers");
     let db = dir.db();
     let mut c = Collector::sqlite(&dir, &[]);
@@ -179,6 +183,9 @@ fn acknowledged_reports_survive_other_readers_and_sigkill() {
 
 #[test]
 fn a_second_collector_on_the_same_file_is_refused() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("second");
     let db = dir.db();
     let first = Collector::sqlite(&dir, &[]);
@@ -207,6 +214,9 @@ fn a_second_collector_on_the_same_file_is_refused() {
 
 #[test]
 fn a_backup_never_replaces_a_live_store() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("backup-over");
     let db = dir.db();
     let c = Collector::sqlite(&dir, &[]);
@@ -309,6 +319,9 @@ fn a_store_that_cannot_be_created_is_said_in_words() {
 
 #[test]
 fn views_read_a_live_store_in_a_directory_they_cannot_write() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("views");
     let live = Unwritable::new(&dir, "live");
     let db = live.dir.join("s.db");
@@ -372,14 +385,10 @@ impl Unwritable {
         if !bin.exists() {
             std::fs::copy(BIN, &bin).unwrap();
         }
-        let root = std::fs::metadata("/proc/self").map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.uid() == 0
-        });
         Unwritable {
             dir,
             bin,
-            root: root.unwrap(),
+            root: need::is_root(),
         }
     }
 

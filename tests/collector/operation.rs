@@ -2,6 +2,7 @@
 //! cannot be forged, and probes in the log.
 
 use super::*;
+use crate::support::need;
 
 /// One address flooding made-up cluster IDs gets 429 once it used its allowance of new
 /// clusters; clusters the store knows still get through from it; behind a named proxy each
@@ -74,11 +75,15 @@ fn a_flood_of_new_clusters_from_one_source_is_held_back() {
     );
 }
 
-/// A small filesystem of its own for a store (tmpfs), where the machine allows mounting one.
+/// A small filesystem of its own for a store (tmpfs), where the machine allows mounting one:
+/// `None` when the test cannot run (see `support::need`).
 struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
     fn mount(dir: &TempDir, size: &str) -> Option<SmallDisk> {
+        if !need::root("mount a small tmpfs") {
+            return None;
+        }
         let path = dir.join("disk");
         std::fs::create_dir_all(&path).unwrap();
         let mounted = Command::new("mount")
@@ -87,7 +92,10 @@ impl SmallDisk {
             .output()
             .is_ok_and(|o| o.status.success());
         if !mounted {
-            eprintln!("SKIPPED: this machine does not allow mounting a small tmpfs");
+            need::missing(
+                "permission to mount a tmpfs",
+                "run the tests as root where mounting is allowed (a container needs CAP_SYS_ADMIN)",
+            );
             return None;
         }
         Some(SmallDisk(path))

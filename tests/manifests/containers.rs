@@ -106,6 +106,9 @@ fn template_of(objects: &[Value], kind: &str) -> PodTemplateSpec {
 
 #[test]
 fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
+    if !need::kubectl() {
+        return;
+    }
     const NODES: usize = 7;
     let api = ApiServer::with_nodes(NODES);
     let collector = Collector::new();
@@ -234,6 +237,9 @@ fn api_as_rbac_allows(objects: &[Value], nodes: usize) -> ApiServer {
 /// with the same stand-in rules, lists none of them and sends none.
 #[test]
 fn the_rendered_workload_stats_overlay_reports_every_kind_it_is_granted() {
+    if !need::kubectl() {
+        return;
+    }
     for (dir, expect_stats) in [(WORKLOAD_STATS, true), (INSTALL, false)] {
         let mut objects = rendered(dir).to_vec();
         let api = api_as_rbac_allows(&objects, 3);

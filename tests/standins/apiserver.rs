@@ -336,15 +336,9 @@ fn kubeconfig_is_complete() {
     );
 }
 
-pub(super) fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
 #[test]
 fn kubectl_lists_every_node_in_chunks() {
-    if !on_path("kubectl") {
-        eprintln!("SKIPPED kubectl_lists_every_node_in_chunks: kubectl is not on PATH");
+    if !need::kubectl() {
         return;
     }
     let server = ApiServer::with_nodes(20);

@@ -4,6 +4,7 @@
 
 use super::{Api, agent_with_timeout};
 use crate::support::apiserver::{ApiServer, Config};
+use crate::support::need;
 use crate::support::objects::{Inventory, Layout, Resource};
 use crate::support::util::{self, TempDir};
 use serde_json::Value;
@@ -318,8 +319,9 @@ fn start_standin(standin: &Path, dir: &TempDir) -> (Child, BufReader<ChildStdout
 #[test]
 fn serving_300000_pods_keeps_the_stand_in_small() {
     let Some(standin) = standin_binary() else {
-        eprintln!(
-            "SKIPPED: the stand_in_apiserver example is not built (plain `cargo test` builds it)"
+        need::missing(
+            "the stand_in_apiserver example's build",
+            "cargo build --examples (plain `cargo test` builds it)",
         );
         return;
     };

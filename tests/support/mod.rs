@@ -15,6 +15,8 @@
 //! - [`collector::Collector`]: a stand-in report collector (HTTP, or HTTPS with `tls`) that
 //!   records every request, gunzips bodies, answers from a script, and can behave like the
 //!   original collector.
+//! - [`need`]: what a test needs from outside Rust (kubectl, git, sqlite3, PostgreSQL, a browser,
+//!   root), asked for in one place: missing, the test fails under CI and says `SKIPPED` elsewhere.
 //! - [`nodes`]: realistic Nodes of eight provider shapes with planted identifying strings.
 //! - [`objects`]: namespaces, pods, services and workloads spread unevenly over the namespaces,
 //!   with planted identifying strings.
@@ -35,6 +37,7 @@ pub mod browser;
 pub mod collect;
 pub mod collector;
 pub mod http;
+pub mod need;
 pub mod nodes;
 pub mod objects;
 pub mod pg_server;
