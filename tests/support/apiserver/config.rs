@@ -103,6 +103,12 @@ impl Config {
         self
     }
 
+    /// Requests of `kind` fail like `fault` (a `Retry-After`, another fault next...).
+    pub fn with_fault_like(mut self, kind: &str, fault: Fault) -> Config {
+        self.faults.insert(kind.to_string(), fault);
+        self
+    }
+
     pub fn with_nodes_fault(self, status: u16, times: usize) -> Config {
         self.with_fault("nodes", status, times)
     }
