@@ -23,7 +23,7 @@ use support::util::{self, TempDir, gzip};
 // ---------------------------------------------------------------------------------------------
 
 fn agent(ca_pem: Option<&str>) -> ureq::Agent {
-    agent_with_timeout(ca_pem, Duration::from_secs(30))
+    agent_with_timeout(ca_pem, support::HANG_GUARD)
 }
 
 fn agent_with_timeout(ca_pem: Option<&str>, timeout: Duration) -> ureq::Agent {

@@ -5,7 +5,7 @@
 //! be created, or only read, said in words.
 
 use crate::support::collect::*;
-use crate::support::need;
+use crate::support::{HANG_GUARD, need};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -26,8 +26,8 @@ fn sqlite3(db: &Path, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The binary with `args`; one that is still running after 30 s (a second collector that
-/// was not refused) is killed and its output returned.
+/// The binary with `args`; one that is still running after the hang guard (a second collector
+/// that was not refused) is killed and its output returned.
 fn run(args: &[&str]) -> Output {
     let child = Command::new(BIN)
         .args(args)
@@ -39,7 +39,7 @@ fn run(args: &[&str]) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        if rx.recv_timeout(std::time::Duration::from_secs(30)).is_err() {
+        if rx.recv_timeout(HANG_GUARD).is_err() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     });

@@ -220,7 +220,7 @@ fn a_preview_does_not_wait_for_a_refused_loopback_or_an_unknown_name() {
             "--cluster-id",
             CLUSTER_ID,
             "--timeout",
-            "2m",
+            "30m",
         ],
     );
     assert_exit(&run, 3);
@@ -230,8 +230,9 @@ fn a_preview_does_not_wait_for_a_refused_loopback_or_an_unknown_name() {
         "{}",
         run.stderr
     );
+    // Half an hour's deadline, far past the hang guard: a slow resolver is no verdict.
     assert!(
-        run.took < Duration::from_secs(100),
+        run.took < support::HANG_GUARD,
         "gave up before the deadline: {:?}",
         run.took
     );

@@ -117,7 +117,7 @@ fn collector_can_hang_and_close() {
     // Dropping a collector with a hung request does not block.
     let started = Instant::now();
     drop(collector);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < crate::support::HANG_GUARD);
 }
 
 #[test]

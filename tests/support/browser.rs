@@ -57,7 +57,7 @@ impl Browser {
         let started = Instant::now();
         while ureq::get(&format!("{base}/status")).call().is_err() {
             assert!(
-                started.elapsed() < Duration::from_secs(20),
+                started.elapsed() < super::HANG_GUARD,
                 "chromedriver did not start"
             );
             std::thread::sleep(Duration::from_millis(100));

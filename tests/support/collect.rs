@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,10 @@ pub struct Collector {
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<String>>,
     pub stdout: Arc<Mutex<String>>,
+    /// Set once its standard output, and its standard error, is closed (it exited) and read to
+    /// the end.
+    stdout_closed: Arc<AtomicBool>,
+    stderr_closed: Arc<AtomicBool>,
 }
 
 impl Collector {
@@ -64,6 +69,8 @@ impl Collector {
         let (tx, rx) = mpsc::channel();
         let err_pipe = child.stderr.take().unwrap();
         let log = stderr.clone();
+        let stderr_closed = Arc::new(AtomicBool::new(false));
+        let closed = stderr_closed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err_pipe).lines() {
                 let Ok(line) = line else { break };
@@ -73,14 +80,18 @@ impl Collector {
                 }
                 log.lock().unwrap().push_str(&(line + "\n"));
             }
+            closed.store(true, Ordering::SeqCst);
         });
         let out_pipe = child.stdout.take().unwrap();
         let out = stdout.clone();
+        let stdout_closed = Arc::new(AtomicBool::new(false));
+        let closed = stdout_closed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out_pipe).lines() {
                 let Ok(line) = line else { break };
                 out.lock().unwrap().push_str(&(line + "\n"));
             }
+            closed.store(true, Ordering::SeqCst);
         });
         let addr = rx
             .recv_timeout(HANG_GUARD)
@@ -90,6 +101,8 @@ impl Collector {
             addr: addr.parse().unwrap(),
             stderr,
             stdout,
+            stdout_closed,
+            stderr_closed,
         }
     }
 
@@ -107,18 +120,12 @@ impl Collector {
         request(self.addr, "GET", path, &[], b"")
     }
 
-    /// Waits (up to 10 s) until `n` requests are in flight, the `/metrics` request that asks
-    /// counting itself.
+    /// Waits until `n` requests are in flight, the `/metrics` request that asks counting itself.
     pub fn await_in_flight(&self, n: u32) {
         let line = format!("spartakus_collector_requests_in_flight {n}");
-        let start = std::time::Instant::now();
-        while !self.get("/metrics").text().contains(&line) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "never {n} requests in flight"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(&format!("{n} requests in flight"), || {
+            self.get("/metrics").text().contains(&line)
+        });
     }
 
     pub fn metric(&self, series: &str) -> f64 {
@@ -142,6 +149,15 @@ impl Collector {
         printed()
     }
 
+    /// All it printed on its standard output, once that is closed (after it exited or was
+    /// killed) and read to the end.
+    pub fn stdout_to_end(&self) -> String {
+        wait_until("the collector's stdout to close", || {
+            self.stdout_closed.load(Ordering::SeqCst)
+        });
+        self.stdout.lock().unwrap().clone()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -151,10 +167,16 @@ impl Collector {
         assert!(ok, "kill {sig}");
     }
 
+    /// Its exit status, if it exits within `limit`; then its output has been read to the end,
+    /// so [`Collector::log`] holds every line it wrote.
     pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
+                wait_until("the collector's output to close", || {
+                    self.stdout_closed.load(Ordering::SeqCst)
+                        && self.stderr_closed.load(Ordering::SeqCst)
+                });
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -222,9 +244,11 @@ pub fn parse_response(raw: &[u8]) -> Resp {
     }
 }
 
+/// A connection to `addr` whose reads give up after [`HANG_GUARD`]: an answer a busy machine
+/// takes long to give (six 16 MB reports at once, say) is still read.
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
     s
 }
 

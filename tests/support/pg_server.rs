@@ -298,7 +298,7 @@ impl PgServer {
                 Pg::connect(&admin).and_then(|mut c| c.batch(&format!("CREATE DATABASE {name}")));
             match created {
                 Ok(()) => break,
-                Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                Err(e) if start.elapsed() < super::HANG_GUARD => {
                     eprintln!("creating database {name}: {e:#}; retrying");
                     std::thread::sleep(Duration::from_millis(200));
                 }
