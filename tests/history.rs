@@ -365,6 +365,7 @@ fn large_store(dir: &TempDir) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "scale: run by CI, and by cargo test -- --include-ignored"]
 fn export_memory_stays_small_over_a_large_store_and_a_closed_pipe_is_not_an_error() {
     let dir = TempDir::new("history-export-memory");
     let small = fleet(&dir);
