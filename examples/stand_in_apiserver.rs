@@ -9,8 +9,18 @@
 //! Prints `ready <url> <kubeconfig>` once serving, serves until standard input closes (unless
 //! `--ignore-stdin`), SIGTERM or SIGINT, then prints `requests total=N nodes=N version=N ...`.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+/// The stand-in's part of the tests' support code (`tests/support/`), which it shares with the
+/// tests; the rest (the collector's, PostgreSQL's, the browser's) it does not need.
+#[path = "../tests/support"]
+#[allow(dead_code)] // helpers of these modules that only the tests call
+mod support {
+    pub mod apiserver;
+    pub mod http;
+    pub mod nodes;
+    pub mod objects;
+    pub mod tls;
+    pub mod util;
+}
 
 use argh::FromArgs;
 use std::io::{BufRead, Write};

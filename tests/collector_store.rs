@@ -3,16 +3,14 @@
 //! database is answered 503 quickly and ends by itself, store files that cannot be used stop the
 //! start with one line, and `spartakus backup` copies a store while it is written to.
 
-mod collector_support;
-mod pg_server;
-mod support;
-
-use collector_support::*;
+use crate::support::collect::*;
+use crate::support::pg_server;
+use crate::support::{HANG_GUARD, wait_until};
 use spartakus::collector::store::{Reader, Spec};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Cluster IDs of the reports stored in `spec`.
@@ -27,15 +25,17 @@ fn stored_clusters(spec: &Spec) -> BTreeSet<String> {
         .collect()
 }
 
-/// Post unique reports from `threads` threads until `stop`; the cluster IDs answered 204.
+/// Post unique reports from `threads` threads until `stop`; the cluster IDs answered 204, and
+/// how many have been so far.
 fn load(
     c: &Collector,
     threads: usize,
     stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<Vec<String>>> {
-    (0..threads)
+) -> (Vec<std::thread::JoinHandle<Vec<String>>>, Arc<AtomicUsize>) {
+    let acked = Arc::new(AtomicUsize::new(0));
+    let clients = (0..threads)
         .map(|t| {
-            let (addr, stop) = (c.addr, stop.clone());
+            let (addr, stop, acked) = (c.addr, stop.clone(), acked.clone());
             std::thread::spawn(move || {
                 let mut acknowledged = Vec::new();
                 for i in 0.. {
@@ -54,7 +54,10 @@ fn load(
                         )
                     });
                     match sent {
-                        Ok(r) if r.status == 204 => acknowledged.push(cluster),
+                        Ok(r) if r.status == 204 => {
+                            acknowledged.push(cluster);
+                            acked.fetch_add(1, Ordering::SeqCst);
+                        }
                         Ok(r) => panic!("status {} under load: {}", r.status, r.text()),
                         Err(_) => break, // the collector is gone
                     }
@@ -62,7 +65,8 @@ fn load(
                 acknowledged
             })
         })
-        .collect()
+        .collect();
+    (clients, acked)
 }
 
 /// SIGKILL while eight clients post: every report that got a 204 is in the store.
@@ -73,8 +77,11 @@ fn every_2xx_survives_sigkill(store: &str, spec: Option<Spec>) {
         &["--rate-limit", "0", "--new-clusters-per-source", "0"],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(&c, 8, stop.clone());
-    std::thread::sleep(Duration::from_millis(1500));
+    let (clients, acked) = load(&c, 8, stop.clone());
+    // Killed once enough went through to mean something, however busy the machine.
+    wait_until("21 reports acknowledged", || {
+        acked.load(Ordering::SeqCst) > 20
+    });
     c.child.kill().unwrap(); // SIGKILL: nothing is flushed on the way out.
     c.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
@@ -91,10 +98,7 @@ fn every_2xx_survives_sigkill(store: &str, spec: Option<Spec>) {
         Some(spec) => stored_clusters(&spec),
         None => {
             // stdout: every acknowledged report was written before its 204.
-            std::thread::sleep(Duration::from_millis(200));
-            c.stdout
-                .lock()
-                .unwrap()
+            c.stdout_to_end()
                 .lines()
                 .map(|l| {
                     let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -211,7 +215,7 @@ fn postgres_outage_is_answered_503_quickly_and_ends_by_itself() {
     let start = Instant::now();
     while c.get("/readyz").status != 200 {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < HANG_GUARD,
             "not ready again:\n{}",
             c.log()
         );
@@ -302,8 +306,8 @@ fn backup_while_collecting() {
         &["--rate-limit", "0", "--new-clusters-per-source", "0"],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(&c, 4, stop.clone());
-    std::thread::sleep(Duration::from_millis(500));
+    let (clients, acked) = load(&c, 4, stop.clone());
+    wait_until("a report acknowledged", || acked.load(Ordering::SeqCst) > 0);
     let copy = dir.join("copy.db");
     let out = run(&[
         "backup",

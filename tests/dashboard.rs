@@ -3,15 +3,14 @@
 //! data has, the stylesheet applied under the strict Content-Security-Policy, no script, no
 //! cluster ID, and a screenshot of the page kept in the test run's directory.
 
-mod pg_server;
-mod support;
-
+use crate::support;
+use crate::support::collect::{BIN, Collector};
+use crate::support::pg_server;
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Node, Report, Resource};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 use support::browser::Browser;
 use support::util::TempDir;
 
@@ -80,46 +79,23 @@ fn fill(store: &Spec, now: i64) -> Vec<String> {
     ids
 }
 
+/// `spartakus dashboard` on a store, once it listens, and its page's URL.
 struct Dashboard {
-    child: Child,
+    _server: Collector,
     url: String,
 }
 
 impl Dashboard {
     fn start(store: &str) -> Dashboard {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-            .args(["dashboard", "--listen", "127.0.0.1:0", "--store"])
-            .arg(store)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // "dashboard listening on 127.0.0.1:PORT, store ...".
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the dashboard started");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
+            .env_clear();
+        let server = Collector::spawn(cmd);
+        let url = format!("http://{}/", server.addr);
         Dashboard {
-            child,
-            url: format!("http://{addr}/"),
+            _server: server,
+            url,
         }
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,56 +1,12 @@
 //! End to end: `spartakus init` and `spartakus report` against the stand-in API server, sending
 //! to a real `spartakus collect` on 127.0.0.1, then `spartakus summary` shows the cluster.
 
-mod support;
-
-use std::io::{BufRead, BufReader};
+use crate::support;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 use support::apiserver::ApiServer;
+use support::collect::{BIN, Collector};
 use support::util::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
-
-/// A real collector process; killed when dropped.
-struct Collect {
-    child: Child,
-    addr: String,
-}
-
-impl Collect {
-    fn start(store: &Path) -> Collect {
-        let mut child = Command::new(BIN)
-            .args(["collect", "--listen", "127.0.0.1:0", "--store"])
-            .arg(store)
-            .env_clear()
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting the collector");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.split([',', ' ']).next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the collector printed its address");
-        Collect { child, addr }
-    }
-}
-
-impl Drop for Collect {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(args: &[&str], kubeconfig: &Path) -> Output {
     let out = Command::new(BIN)
@@ -74,7 +30,7 @@ fn report_to_a_real_collector_then_summary() {
     let store = scratch.join("reports.db");
     let api = ApiServer::with_nodes(37);
     api.write_kubeconfig(&kubeconfig, Some("spartakus"));
-    let collector = Collect::start(&store);
+    let collector = Collector::start(store.to_str().unwrap(), &[]);
     let endpoint = format!("http://{}/api/v1", collector.addr);
 
     let init = run(&["init"], &kubeconfig);
@@ -145,7 +101,7 @@ fn an_exported_report_sent_twice_is_one_report_at_the_collector() {
     run(&["init"], &kubeconfig);
     run(&["report", "--output", file.to_str().unwrap()], &kubeconfig);
     drop(api);
-    let collector = Collect::start(&store);
+    let collector = Collector::start(store.to_str().unwrap(), &[]);
     let endpoint = format!("http://{}/api/v1", collector.addr);
     let nowhere = scratch.join("no-kubeconfig");
     for _ in 0..2 {
@@ -179,27 +135,8 @@ fn workload_statistics_reach_a_real_collector_whole() {
             .with_objects(support::objects::Resource::Pods, 900),
     );
     api.write_kubeconfig(&kubeconfig, Some("spartakus"));
-    let mut child = Command::new(BIN)
-        .args(["collect", "--listen", "127.0.0.1:0", "--store", "stdout"])
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the collector");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .find_map(|l| {
-            Some(
-                l.ok()?
-                    .split("listening on ")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .to_string(),
-            )
-        })
-        .expect("the collector printed its address");
-    let endpoint = format!("http://{addr}/api/v1");
+    let collector = Collector::start("stdout", &[]);
+    let endpoint = format!("http://{}/api/v1", collector.addr);
     let args = [
         "report",
         "--cluster-id",
@@ -211,12 +148,8 @@ fn workload_statistics_reach_a_real_collector_whole() {
         &kubeconfig,
     );
     let preview = run(&[&args[..], &["--dry-run"]].concat(), &kubeconfig);
-    let mut printed = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut printed)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let printed = collector.stdout_lines(1);
+    drop(collector);
 
     let stored: serde_json::Value = serde_json::from_str(&printed).unwrap();
     let stored = &stored["report"]["workloads"];

@@ -1,10 +1,7 @@
 //! The fleet's gauges on a real collector's `/metrics`: the clusters of the last 24 hours by
 //! category, from the store's rollups, with bounded label sets and never a cluster ID.
 
-mod collector_support;
-mod support;
-
-use collector_support::*;
+use crate::support::collect::*;
 
 #[test]
 fn the_fleet_of_the_last_day_as_gauges() {

@@ -3,10 +3,8 @@
 //! metrics), and `spartakus forget` against it, with the ID given and read from the ConfigMap
 //! `spartakus init` made on the stand-in API server.
 
-mod collector_support;
-mod support;
-
-use collector_support::*;
+use crate::support;
+use crate::support::collect::*;
 use std::process::{Command, Output};
 use support::apiserver::ApiServer;
 

@@ -1,10 +1,9 @@
 //! The bytes a report is written as, pinned: a NodeList of every stand-in shape (a committed
 //! fixture, so the input never drifts with the generator) goes through the whole pure pipeline
 //! (streamed scan, anonymizing, writing) and must give exactly the committed report.
-//! `SPARTAKUS_BLESS=1 cargo test --test golden` rewrites the fixtures.
+//! `SPARTAKUS_BLESS=1 cargo test --test integration golden::` rewrites the fixtures.
 
-mod support;
-
+use crate::support;
 use spartakus::contract::{
     Extension, FORMAT_VERSION, NodeFacts, Report, ReportWriter, build_node, node_id,
 };

@@ -4,10 +4,8 @@
 //! The stores are filled through the library's write path, with reports received over the
 //! last weeks.
 
-mod collector_support;
-mod support;
-
-use collector_support::{BIN, TempDir};
+use crate::support::HANG_GUARD;
+use crate::support::collect::{BIN, TempDir};
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Report, testing};
@@ -367,6 +365,7 @@ fn large_store(dir: &TempDir) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "scale: run by CI, and by cargo test -- --include-ignored"]
 fn export_memory_stays_small_over_a_large_store_and_a_closed_pipe_is_not_an_error() {
     let dir = TempDir::new("history-export-memory");
     let small = fleet(&dir);
@@ -398,7 +397,7 @@ fn export_memory_stays_small_over_a_large_store_and_a_closed_pipe_is_not_an_erro
     child.stdout.take().unwrap().read_exact(&mut head).unwrap();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(started.elapsed() < HANG_GUARD);
     assert!(head.starts_with(b"{\"receivedAt\":"));
     assert_eq!(
         out.status.code(),

@@ -6,8 +6,7 @@
 //! go through the real binary with `--workload-stats`: none reaches the report, the wire or the
 //! log.
 
-mod support;
-
+use crate::support;
 use spartakus::contract::anonymize::UNKNOWN_PROVIDER;
 use spartakus::contract::{
     FORMAT_VERSION, NodeFacts, ObjectKind, Report, ReportWriter, build_node, node_id,

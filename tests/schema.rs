@@ -1,6 +1,6 @@
 //! `docs/report.schema.json` is the contract's, kept in step both ways:
 //! - the committed file is what `contract::schema` makes from the contract's own limits
-//!   (`SPARTAKUS_BLESS=1 cargo test --test schema` rewrites it);
+//!   (`SPARTAKUS_BLESS=1 cargo test --test integration schema::` rewrites it);
 //! - every report the reporter writes is valid (random awkward nodes through the writer, the
 //!   stand-in's nodes, the real binary's output);
 //! - every valid report is one the collector keeps as it is (accepted, nothing cut), edge values
@@ -9,8 +9,7 @@
 //! The schema is checked with `support::schema`, a small checker of exactly the keywords the
 //! schema uses, which refuses any other.
 
-mod support;
-
+use crate::support;
 use serde_json::{Value, json};
 use spartakus::contract::limits::{
     MAX_AGE_DAYS, MAX_CAPACITY, MAX_CLUSTER_ID_CHARS, MAX_EXTENSION_NAME_CHARS, MAX_EXTENSIONS,
@@ -36,7 +35,7 @@ fn the_published_schema_is_the_contracts() {
     let committed = std::fs::read_to_string(&path).unwrap();
     assert!(
         committed == schema::published(),
-        "{} differs from contract::schema (after changing the contract, run SPARTAKUS_BLESS=1 cargo test --test schema)",
+        "{} differs from contract::schema (after changing the contract, run SPARTAKUS_BLESS=1 cargo test --test integration schema::)",
         schema::PATH
     );
     let parsed: Value = serde_json::from_str(&committed).unwrap();

@@ -4,10 +4,8 @@
 //! one collector per file; nothing created by a collector that cannot start; stores that cannot
 //! be created, or only read, said in words.
 
-mod collector_support;
-mod support;
-
-use collector_support::*;
+use crate::support::collect::*;
+use crate::support::{HANG_GUARD, need};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,8 +26,8 @@ fn sqlite3(db: &Path, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The binary with `args`; one that is still running after 30 s (a second collector that
-/// was not refused) is killed and its output returned.
+/// The binary with `args`; one that is still running after the hang guard (a second collector
+/// that was not refused) is killed and its output returned.
 fn run(args: &[&str]) -> Output {
     let child = Command::new(BIN)
         .args(args)
@@ -41,7 +39,7 @@ fn run(args: &[&str]) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        if rx.recv_timeout(std::time::Duration::from_secs(30)).is_err() {
+        if rx.recv_timeout(HANG_GUARD).is_err() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     });
@@ -145,6 +143,9 @@ fn read_with(reader: &str, db: &Path) {
 
 #[test]
 fn acknowledged_reports_survive_other_readers_and_sigkill() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("readers");
     let db = dir.db();
     let mut c = Collector::sqlite(&dir, &[]);
@@ -175,6 +176,9 @@ fn acknowledged_reports_survive_other_readers_and_sigkill() {
 
 #[test]
 fn a_second_collector_on_the_same_file_is_refused() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("second");
     let db = dir.db();
     let first = Collector::sqlite(&dir, &[]);
@@ -203,6 +207,9 @@ fn a_second_collector_on_the_same_file_is_refused() {
 
 #[test]
 fn a_backup_never_replaces_a_live_store() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("backup-over");
     let db = dir.db();
     let c = Collector::sqlite(&dir, &[]);
@@ -305,6 +312,9 @@ fn a_store_that_cannot_be_created_is_said_in_words() {
 
 #[test]
 fn views_read_a_live_store_in_a_directory_they_cannot_write() {
+    if !need::sqlite3() {
+        return;
+    }
     let dir = TempDir::new("views");
     let live = Unwritable::new(&dir, "live");
     let db = live.dir.join("s.db");
@@ -368,14 +378,10 @@ impl Unwritable {
         if !bin.exists() {
             std::fs::copy(BIN, &bin).unwrap();
         }
-        let root = std::fs::metadata("/proc/self").map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.uid() == 0
-        });
         Unwritable {
             dir,
             bin,
-            root: root.unwrap(),
+            root: need::is_root(),
         }
     }
 

@@ -3,14 +3,11 @@
 //! access (`trust/send.rs`), and the certificates kubectl accepts from an API server, with one
 //! line for every TLS failure (`trust/tls.rs`).
 
-#[path = "trust/receipt.rs"]
 mod receipt;
-#[path = "trust/send.rs"]
 mod send;
-mod support;
-#[path = "trust/tls.rs"]
 mod tls;
 
+use crate::support;
 use std::path::Path;
 use std::process::Command;
 use support::apiserver::ApiServer;

@@ -2,8 +2,9 @@
 //! (validated, recorded, listed through both APIs), the CronJob and its Jobs, and kubectl on
 //! namespaces and events.
 
-use super::{Api, assert_status, on_path};
+use super::{Api, assert_status};
 use crate::support::apiserver::{ApiServer, Config, DEFAULT_USER, batch};
+use crate::support::need;
 use crate::support::objects::Resource;
 use crate::support::util::TempDir;
 use serde_json::{Value, json};
@@ -330,10 +331,7 @@ fn kubectl(server: &ApiServer, dir: &TempDir, args: &[&str]) -> String {
 
 #[test]
 fn kubectl_lists_namespaces_in_chunks_and_reads_events() {
-    if !on_path("kubectl") {
-        eprintln!(
-            "SKIPPED kubectl_lists_namespaces_in_chunks_and_reads_events: no kubectl on PATH"
-        );
+    if !need::kubectl() {
         return;
     }
     let server = ApiServer::start(Config::default().with_namespaces(40));

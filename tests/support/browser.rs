@@ -2,10 +2,12 @@
 //! with the W3C WebDriver protocol (plain HTTP and JSON on 127.0.0.1). Nothing is faked: the page
 //! is loaded, laid out and drawn by the browser, and a screenshot can be taken.
 //!
-//! When `chromium` or `chromedriver` is missing, [`Browser::start`] fails with how to install
-//! them (`apt-get install chromium chromium-driver`), unless `SPARTAKUS_SKIP_BROWSER=1` is set
-//! (for a developer's machine; CI never sets it), in which case it returns `None`.
+//! When `chromium` or `chromedriver` is missing, [`Browser::start`] goes by [`super::need`]'s
+//! rule: under CI it fails saying how to install them (`apt-get install chromium
+//! chromium-driver`), elsewhere it says `SKIPPED` and returns `None`. `SPARTAKUS_SKIP_BROWSER=1`
+//! skips the browser tests where the browser is installed (for a developer; CI never sets it).
 
+use super::need;
 use super::util::TempDir;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -33,19 +35,15 @@ pub struct Rect {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium session with a fresh profile.
+    /// Starts chromedriver and a headless Chromium session with a fresh profile; `None` when
+    /// the test cannot run (see the module's comment).
     pub fn start() -> Option<Browser> {
-        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
+        const HINT: &str = "apt-get install chromium chromium-driver";
+        if need::opted_out("SPARTAKUS_SKIP_BROWSER", "the browser tests")
+            || !need::tool(CHROMIUM, HINT)
+            || !need::tool(CHROMEDRIVER, HINT)
         {
-            if std::env::var_os("SPARTAKUS_SKIP_BROWSER").is_some() {
-                eprintln!(
-                    "SKIPPED: no {CHROMIUM} or {CHROMEDRIVER} (SPARTAKUS_SKIP_BROWSER is set)"
-                );
-                return None;
-            }
-            panic!(
-                "page tests need a real browser: apt-get install chromium chromium-driver (or set SPARTAKUS_SKIP_BROWSER=1 to skip them on a machine without one)"
-            );
+            return None;
         }
         let port = super::http::refused_port();
         let driver = Command::new(CHROMEDRIVER)
@@ -59,7 +57,7 @@ impl Browser {
         let started = Instant::now();
         while ureq::get(&format!("{base}/status")).call().is_err() {
             assert!(
-                started.elapsed() < Duration::from_secs(20),
+                started.elapsed() < super::HANG_GUARD,
                 "chromedriver did not start"
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -21,8 +21,6 @@ pub enum RetryAfter {
     Seconds(u64),
     /// An HTTP date this far in the future, computed when the answer is sent.
     DateIn(Duration),
-    /// Any text, as it is.
-    Raw(String),
 }
 
 /// One scripted answer.
@@ -279,20 +277,6 @@ impl Collector {
     pub fn request_count(&self) -> usize {
         lock(&self.state).received.len()
     }
-
-    /// Waits until at least `count` requests have arrived; whether they did within `timeout`.
-    pub fn wait_for_requests(&self, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.request_count() >= count {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 impl Default for Collector {
@@ -447,7 +431,6 @@ async fn handle(
                 let value = match retry_after {
                     RetryAfter::Seconds(s) => s.to_string(),
                     RetryAfter::DateIn(after) => httpdate::fmt_http_date(SystemTime::now() + after),
-                    RetryAfter::Raw(text) => text,
                 };
                 response = response.header("retry-after", value);
             }

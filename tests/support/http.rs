@@ -25,10 +25,6 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn empty() -> Body {
-        Body::Full(None)
-    }
-
     pub fn bytes(data: impl Into<Bytes>) -> Body {
         let data = data.into();
         if data.is_empty() {
@@ -146,10 +142,6 @@ impl Server {
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     pub fn port(&self) -> u16 {

@@ -16,7 +16,6 @@ use tokio_rustls::rustls::{
 /// `localhost` (DNS SAN).
 pub struct TestCa {
     ca_pem: String,
-    ca_der: CertificateDer<'static>,
     server_chain: Vec<CertificateDer<'static>>,
     server_key_der: Vec<u8>,
 }
@@ -55,7 +54,6 @@ impl TestCa {
 
         TestCa {
             ca_pem: ca.pem(),
-            ca_der: ca.der().clone(),
             server_chain: vec![server_cert.der().clone()],
             server_key_der: server_key.serialize_der(),
         }
@@ -90,7 +88,6 @@ impl TestCa {
         let cert = params.self_signed(&key).expect("self-signed certificate");
         TestCa {
             ca_pem: cert.pem(),
-            ca_der: cert.der().clone(),
             server_chain: vec![cert.der().clone()],
             server_key_der: key.serialize_der(),
         }
@@ -100,10 +97,9 @@ impl TestCa {
     /// own certificate, not its CA's (a kubeconfig that trusts exactly that certificate).
     pub fn pinned_leaf(common_name: &str) -> TestCa {
         let ca = TestCa::new(common_name);
-        let leaf = CertificateDer::from(ca.server_chain[0].to_vec());
+        let leaf = ca.server_chain[0].to_vec();
         TestCa {
-            ca_pem: pem("CERTIFICATE", leaf.as_ref()),
-            ca_der: leaf,
+            ca_pem: pem("CERTIFICATE", &leaf),
             ..ca
         }
     }
@@ -111,11 +107,6 @@ impl TestCa {
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
-    }
-
-    /// The CA certificate, DER.
-    pub fn ca_der(&self) -> &[u8] {
-        &self.ca_der
     }
 
     /// Writes the CA certificate as PEM (for `--ca-file` or `certificate-authority`).

@@ -1,6 +1,6 @@
 //! Small helpers without a crate of their own here: base64, percent-decoding, RFC 3339 times,
 //! UUIDs, deterministic hashing for the generators, gzip, and a scratch directory. The one copy
-//! of each for every test crate and the stand-ins.
+//! of each for the tests and the stand-ins.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 use super::{CLUSTER_ID, NS, POD, in_pod, kubectl, path_str, run};
 use crate::support::apiserver::{ApiServer, Config, batch};
 use crate::support::collector::{Collector, Reply};
+use crate::support::need;
 use crate::support::nodes::identifying_strings;
 use crate::support::util::TempDir;
 use k8s_openapi::api::events::v1::Event;
@@ -34,6 +35,9 @@ fn assert_private(api: &ApiServer, event: &Event, nodes: usize) {
 
 #[test]
 fn a_sent_report_leaves_its_receipt_on_the_cronjob() {
+    if !need::kubectl() {
+        return;
+    }
     let api = ApiServer::with_nodes(7);
     let collector = Collector::new();
     let run = in_pod(&api, &["--endpoint", &collector.url()]);

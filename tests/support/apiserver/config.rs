@@ -90,6 +90,7 @@ impl Config {
         self
     }
 
+    #[allow(dead_code, reason = "only the stand-in example's --token sets it")]
     pub fn with_token(mut self, token: &str) -> Config {
         self.token = token.to_string();
         self
@@ -99,6 +100,12 @@ impl Config {
     pub fn with_fault(mut self, kind: &str, status: u16, times: usize) -> Config {
         self.faults
             .insert(kind.to_string(), Fault::times(status, times));
+        self
+    }
+
+    /// Requests of `kind` fail like `fault` (a `Retry-After`, another fault next...).
+    pub fn with_fault_like(mut self, kind: &str, fault: Fault) -> Config {
+        self.faults.insert(kind.to_string(), fault);
         self
     }
 
@@ -134,11 +141,6 @@ impl Config {
         self.with_forbidden("configmaps", "*")
     }
 
-    pub fn with_lost_create_race(mut self, winner_cluster_id: &str) -> Config {
-        self.lose_create_race = Some(winner_cluster_id.to_string());
-        self
-    }
-
     pub fn with_delay(mut self, delay: Duration) -> Config {
         self.delay = Some(delay);
         self
@@ -147,22 +149,6 @@ impl Config {
     /// Requests of `kind` (`events`, `cronjob`...) are answered only after `delay`.
     pub fn with_delay_for(mut self, kind: &str, delay: Duration) -> Config {
         self.delays.insert(kind.to_string(), delay);
-        self
-    }
-
-    /// Serves `cronjob` (replacing one of the same namespace and name).
-    pub fn with_cronjob(mut self, cronjob: CronJob) -> Config {
-        let key = batch::key(&cronjob.metadata);
-        self.cronjobs.retain(|c| batch::key(&c.metadata) != key);
-        self.cronjobs.push(cronjob);
-        self
-    }
-
-    /// Serves `job` (replacing one of the same namespace and name).
-    pub fn with_job(mut self, job: Job) -> Config {
-        let key = batch::key(&job.metadata);
-        self.jobs.retain(|j| batch::key(&j.metadata) != key);
-        self.jobs.push(job);
         self
     }
 

@@ -33,9 +33,4 @@ impl ApiServer {
         std::fs::write(path, self.kubeconfig(namespace))
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
-
-    /// Writes the CA certificate as PEM. Panics on failure.
-    pub fn write_ca(&self, path: &Path) {
-        self.ca().write_ca_pem(path);
-    }
 }

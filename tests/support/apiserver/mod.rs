@@ -54,12 +54,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Every string of node `index` that must never appear in a report (see
-/// [`super::nodes::identifying_strings`]).
-pub fn identifying_strings(index: usize) -> Vec<String> {
-    super::nodes::identifying_strings(index)
-}
-
 /// One request as the stand-in saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
@@ -196,10 +190,6 @@ impl ApiServer {
         self.ca.ca_pem()
     }
 
-    fn ca(&self) -> &TestCa {
-        &self.ca
-    }
-
     pub fn token(&self) -> &str {
         &self.token
     }
@@ -239,11 +229,6 @@ impl ApiServer {
         counts
     }
 
-    /// Forgets the requests recorded so far.
-    pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
-    }
-
     /// Where the generated namespaces, pods... are (to check what a client listed).
     pub fn layout(&self) -> Arc<Layout> {
         self.shared.lock().layout.clone()
@@ -261,17 +246,6 @@ impl ApiServer {
         change(&mut self.shared.lock().config);
     }
 
-    pub fn set_node_count(&self, nodes: usize) {
-        self.config(|c| c.nodes = nodes);
-    }
-
-    /// `count` objects of `resource` (namespaces too) from now on.
-    pub fn set_object_count(&self, resource: Resource, count: usize) {
-        let mut state = self.shared.lock();
-        state.config.objects = state.config.objects.clone().with(resource, count);
-        state.layout = Arc::new(Layout::new(&state.config.objects));
-    }
-
     /// Requests of `kind` fail like `fault` first (`None`: no more).
     pub fn set_fault(&self, kind: &str, fault: Option<Fault>) {
         self.config(|c| {
@@ -284,24 +258,6 @@ impl ApiServer {
         self.set_fault("nodes", fault);
     }
 
-    pub fn set_version_fault(&self, fault: Option<Fault>) {
-        self.set_fault("version", fault);
-    }
-
-    /// The continue token of node list page `page` expires once (`None`: none does).
-    pub fn set_expire_continue_at_page(&self, page: Option<usize>) {
-        self.set_expire_continue("nodes", page);
-    }
-
-    /// The continue token of page `page` of lists of `kind` expires once.
-    pub fn set_expire_continue(&self, kind: &str, page: Option<usize>) {
-        self.config(|c| {
-            c.expire_continue.remove(kind);
-            c.expire_continue
-                .extend(page.map(|p| (kind.to_string(), p)));
-        });
-    }
-
     /// Whether `verb` on `resource` answers 403 (see [`Config::with_forbidden`]).
     pub fn set_forbidden(&self, resource: &str, verb: &str, forbidden: bool) {
         let key = (resource.to_string(), verb.to_string());
@@ -312,10 +268,6 @@ impl ApiServer {
                 c.forbidden.remove(&key);
             }
         });
-    }
-
-    pub fn set_forbid_configmaps(&self, forbid: bool) {
-        self.set_forbidden("configmaps", "*", forbid);
     }
 
     pub fn lose_next_create_race(&self, winner_cluster_id: &str) {
@@ -368,12 +320,6 @@ impl ApiServer {
             .insert((ns.to_string(), name.to_string()), object);
     }
 
-    /// Deletes ConfigMap `ns/name`; whether it existed.
-    pub fn remove_configmap(&self, ns: &str, name: &str) -> bool {
-        let key = (ns.to_string(), name.to_string());
-        self.shared.lock().configmaps.remove(&key).is_some()
-    }
-
     /// The Events created in `ns` so far, in order (as `events.k8s.io/v1` objects).
     pub fn events(&self, ns: &str) -> Vec<Event> {
         let state = self.shared.lock();
@@ -390,34 +336,16 @@ impl ApiServer {
         self.shared.lock().cronjobs.get(&key).cloned()
     }
 
-    /// Serves `cronjob` (replacing one of the same namespace and name).
-    pub fn insert_cronjob(&self, cronjob: CronJob) {
-        let key = batch::key(&cronjob.metadata);
-        self.shared.lock().cronjobs.insert(key, cronjob);
-    }
-
     /// Stops serving CronJob `ns/name`; whether it was served.
     pub fn remove_cronjob(&self, ns: &str, name: &str) -> bool {
         let key = (ns.to_string(), name.to_string());
         self.shared.lock().cronjobs.remove(&key).is_some()
     }
 
-    /// Job `ns/name`, if served.
-    pub fn job(&self, ns: &str, name: &str) -> Option<Job> {
-        let key = (ns.to_string(), name.to_string());
-        self.shared.lock().jobs.get(&key).cloned()
-    }
-
     /// Serves `job` (replacing one of the same namespace and name).
     pub fn insert_job(&self, job: Job) {
         let key = batch::key(&job.metadata);
         self.shared.lock().jobs.insert(key, job);
-    }
-
-    /// Stops serving Job `ns/name`; whether it was served.
-    pub fn remove_job(&self, ns: &str, name: &str) -> bool {
-        let key = (ns.to_string(), name.to_string());
-        self.shared.lock().jobs.remove(&key).is_some()
     }
 }
 

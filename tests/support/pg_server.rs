@@ -4,10 +4,11 @@
 //! removed) when the test process ends. One shared server per test process ([`shared`]); each
 //! test takes a fresh database of its own ([`PgServer::fresh_url`]), so tests run in parallel.
 //!
-//! Without PostgreSQL the tests that need it fail with a message saying how to install it. A
-//! developer may set `SPARTAKUS_SKIP_POSTGRES=1` to skip them instead; CI never does.
-#![allow(dead_code)]
+//! Without PostgreSQL the tests that need it go by [`super::need`]'s rule: under CI they fail
+//! saying how to install it, elsewhere they say `SKIPPED` and return. A developer may also set
+//! `SPARTAKUS_SKIP_POSTGRES=1` to skip them where PostgreSQL is installed; CI never does.
 
+use super::need;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -31,38 +32,41 @@ pub struct ServerTls {
 }
 
 /// The shared server: the one `.ci/run` started (`SPARTAKUS_TEST_POSTGRES`, the URL of its
-/// `postgres` database on 127.0.0.1), else one started on first use; `None` when the developer
-/// opted out.
+/// `postgres` database on 127.0.0.1), else one started on first use; `None` when the test
+/// cannot run (see [`skipped`]).
 pub fn shared() -> Option<&'static PgServer> {
-    static SERVER: OnceLock<Option<PgServer>> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            if skipped() {
-                return None;
-            }
-            if let Ok(url) = std::env::var("SPARTAKUS_TEST_POSTGRES") {
-                return Some(PgServer::running(&url));
-            }
-            Some(PgServer::start(None))
-        })
-        .as_ref()
+    static SERVER: OnceLock<PgServer> = OnceLock::new();
+    let given = std::env::var("SPARTAKUS_TEST_POSTGRES").ok();
+    if opted_out() || given.is_none() && !installed() {
+        return None;
+    }
+    Some(SERVER.get_or_init(|| match given {
+        Some(url) => PgServer::running(&url),
+        None => PgServer::start(None),
+    }))
 }
 
-/// Whether the developer asked to skip PostgreSQL tests (never in CI).
+/// Whether a test that starts PostgreSQL servers of its own cannot run: the developer opted
+/// out, or PostgreSQL 15 is not installed (see [`need`]).
 pub fn skipped() -> bool {
-    let skip = std::env::var("SPARTAKUS_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        assert!(
-            std::env::var("CI").is_err(),
-            "SPARTAKUS_SKIP_POSTGRES is set in CI: the PostgreSQL tests must run there"
-        );
-        eprintln!("SPARTAKUS_SKIP_POSTGRES=1: skipping a PostgreSQL test");
-    }
-    skip
+    opted_out() || !installed()
+}
+
+fn opted_out() -> bool {
+    need::opted_out("SPARTAKUS_SKIP_POSTGRES", "the PostgreSQL tests")
+}
+
+/// Whether PostgreSQL 15's programs are here; else [`need::missing`].
+fn installed() -> bool {
+    bin_dir().is_some()
+        || need::missing(
+            "PostgreSQL 15 (/usr/lib/postgresql/15/bin/initdb)",
+            "apt-get install postgresql-15, or point SPARTAKUS_PG_BIN at its bin directory",
+        )
 }
 
 /// Where PostgreSQL's programs are.
-fn bin_dir() -> PathBuf {
+fn bin_dir() -> Option<PathBuf> {
     let candidates = [
         std::env::var("SPARTAKUS_PG_BIN").ok().map(PathBuf::from),
         Some(PathBuf::from("/usr/lib/postgresql/15/bin")),
@@ -71,21 +75,6 @@ fn bin_dir() -> PathBuf {
         .into_iter()
         .flatten()
         .find(|dir| dir.join("initdb").exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "PostgreSQL 15 is needed for these tests and was not found in \
-                 /usr/lib/postgresql/15/bin: install it with `apt-get install postgresql-15` (or \
-                 point SPARTAKUS_PG_BIN at its bin directory; a developer may set \
-                 SPARTAKUS_SKIP_POSTGRES=1 to skip these tests)"
-            )
-        })
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn free_port() -> u16 {
@@ -117,7 +106,7 @@ impl PgServer {
     /// `initdb`, configure, start; panics with the server's log if it does not come up.
     pub fn start(tls: Option<ServerTls>) -> PgServer {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let bin = bin_dir();
+        let bin = bin_dir().expect("PostgreSQL 15's programs (ask pg_server::skipped first)");
         let dir = std::env::temp_dir().join(format!(
             "spartakus-pg-{}-{}",
             std::process::id(),
@@ -129,7 +118,7 @@ impl PgServer {
             port: free_port(),
             dir,
             bin,
-            as_postgres: is_root(),
+            as_postgres: need::is_root(),
         };
         server.own(&server.dir);
         let data = server.data();
@@ -309,7 +298,7 @@ impl PgServer {
                 Pg::connect(&admin).and_then(|mut c| c.batch(&format!("CREATE DATABASE {name}")));
             match created {
                 Ok(()) => break,
-                Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                Err(e) if start.elapsed() < super::HANG_GUARD => {
                     eprintln!("creating database {name}: {e:#}; retrying");
                     std::thread::sleep(Duration::from_millis(200));
                 }

@@ -1,12 +1,15 @@
 //! The collector as users meet it, shared by the collector's test files: the real `spartakus
 //! collect` binary on 127.0.0.1 (any store), spoken to over raw HTTP/1.1, and `spartakus
 //! summary` reading what it stored.
-#![allow(dead_code)]
+//!
+//! [`Collector::spawn`] is the one way the tests start a server of the binary (`collect`,
+//! `dashboard`) and learn its address from its `listening on ADDR` line.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -16,8 +19,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-#[allow(unused_imports)]
 pub use crate::support::util::{TempDir, gzip, gzip_at};
+use crate::support::{HANG_GUARD, wait_until};
 
 /// Where a test's SQLite store lives.
 pub trait StorePath {
@@ -36,6 +39,10 @@ pub struct Collector {
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<String>>,
     pub stdout: Arc<Mutex<String>>,
+    /// Set once its standard output, and its standard error, is closed (it exited) and read to
+    /// the end.
+    stdout_closed: Arc<AtomicBool>,
+    stderr_closed: Arc<AtomicBool>,
 }
 
 impl Collector {
@@ -48,7 +55,8 @@ impl Collector {
     }
 
     /// Any server of the binary (`collect`, `dashboard`) started by `cmd`, once it says
-    /// `listening on ADDR`.
+    /// `listening on ADDR`; its standard output and error are collected as they come. A server
+    /// that exits instead fails the test at once, with what it said.
     pub fn spawn(mut cmd: Command) -> Collector {
         let mut child = cmd
             .stdin(Stdio::null())
@@ -61,6 +69,8 @@ impl Collector {
         let (tx, rx) = mpsc::channel();
         let err_pipe = child.stderr.take().unwrap();
         let log = stderr.clone();
+        let stderr_closed = Arc::new(AtomicBool::new(false));
+        let closed = stderr_closed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err_pipe).lines() {
                 let Ok(line) = line else { break };
@@ -70,23 +80,29 @@ impl Collector {
                 }
                 log.lock().unwrap().push_str(&(line + "\n"));
             }
+            closed.store(true, Ordering::SeqCst);
         });
         let out_pipe = child.stdout.take().unwrap();
         let out = stdout.clone();
+        let stdout_closed = Arc::new(AtomicBool::new(false));
+        let closed = stdout_closed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out_pipe).lines() {
                 let Ok(line) = line else { break };
                 out.lock().unwrap().push_str(&(line + "\n"));
             }
+            closed.store(true, Ordering::SeqCst);
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("collector did not start: {}", stderr.lock().unwrap()));
+            .recv_timeout(HANG_GUARD)
+            .unwrap_or_else(|_| panic!("the server did not start: {}", stderr.lock().unwrap()));
         Collector {
             child,
             addr: addr.parse().unwrap(),
             stderr,
             stdout,
+            stdout_closed,
+            stderr_closed,
         }
     }
 
@@ -104,18 +120,12 @@ impl Collector {
         request(self.addr, "GET", path, &[], b"")
     }
 
-    /// Waits (up to 10 s) until `n` requests are in flight, the `/metrics` request that asks
-    /// counting itself.
+    /// Waits until `n` requests are in flight, the `/metrics` request that asks counting itself.
     pub fn await_in_flight(&self, n: u32) {
         let line = format!("spartakus_collector_requests_in_flight {n}");
-        let start = std::time::Instant::now();
-        while !self.get("/metrics").text().contains(&line) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "never {n} requests in flight"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(&format!("{n} requests in flight"), || {
+            self.get("/metrics").text().contains(&line)
+        });
     }
 
     pub fn metric(&self, series: &str) -> f64 {
@@ -129,6 +139,25 @@ impl Collector {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Its standard output, once it holds at least `n` lines (the stdout store prints a line
+    /// per report it keeps).
+    pub fn stdout_lines(&self, n: usize) -> String {
+        let printed = || self.stdout.lock().unwrap().clone();
+        wait_until(&format!("{n} lines on the collector's stdout"), || {
+            printed().lines().count() >= n
+        });
+        printed()
+    }
+
+    /// All it printed on its standard output, once that is closed (after it exited or was
+    /// killed) and read to the end.
+    pub fn stdout_to_end(&self) -> String {
+        wait_until("the collector's stdout to close", || {
+            self.stdout_closed.load(Ordering::SeqCst)
+        });
+        self.stdout.lock().unwrap().clone()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -138,10 +167,16 @@ impl Collector {
         assert!(ok, "kill {sig}");
     }
 
+    /// Its exit status, if it exits within `limit`; then its output has been read to the end,
+    /// so [`Collector::log`] holds every line it wrote.
     pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
+                wait_until("the collector's output to close", || {
+                    self.stdout_closed.load(Ordering::SeqCst)
+                        && self.stderr_closed.load(Ordering::SeqCst)
+                });
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -209,9 +244,11 @@ pub fn parse_response(raw: &[u8]) -> Resp {
     }
 }
 
+/// A connection to `addr` whose reads give up after [`HANG_GUARD`]: an answer a busy machine
+/// takes long to give (six 16 MB reports at once, say) is still read.
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
     s
 }
 
