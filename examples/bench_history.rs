@@ -16,10 +16,11 @@
 use anyhow::Result;
 use argh::FromArgs;
 use sha2::Digest;
-use spartakus::collector::fleet::trends::{self, Every, Trend};
+use spartakus::collector::fleet::trends::{self, Every};
 use spartakus::collector::guard::limit::Gcra;
+use spartakus::collector::store::read::Scope;
 use spartakus::collector::store::{Incoming, Reader, Rules, Sink, Spec, read};
-use spartakus::collector::views::dashboard::page::{View, page};
+use spartakus::collector::views::dashboard::page::{TOP, View, page};
 use spartakus::collector::views::summary;
 use spartakus::contract::testing::{self, Rng};
 use spartakus::contract::{FORMAT_VERSION, Node, Report, Resource};
@@ -378,32 +379,28 @@ fn timed<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(T, [f64; 3
 fn measure(m: &Measure) -> Result<()> {
     let spec = Spec::parse(&m.store)?;
     let mut reader = Reader::open(&spec)?;
-    let db = reader.conn();
+    let db = reader.conn()?;
     let now = spartakus::time::now_secs();
     let since = now - 180 * DAY;
-    let profiles = db.query_int("SELECT COUNT(*) FROM profiles", &[])?;
+    let profiles = db.query_int("SELECT COUNT(DISTINCT profile) FROM profile_values", &[])?;
     let reports = db.query_int("SELECT COUNT(*) FROM reports", &[])?;
     println!("store {spec}: {reports} reports, {profiles} distinct profiles");
-    let (rows, t) = timed(m.runs, || read::periods(db, Every::Week, since, now))?;
+    let (trend, t) = timed(m.runs, || {
+        read::trend(db, Every::Week, (since, now), None, Scope::Clusters, TOP)
+    })?;
     println!(
-        "periods(week, 180 days): {} rows; ms first/median/best {t:.1?}",
-        rows.len()
+        "trend(week, 180 days): {} periods; ms first/median/best {t:.1?}",
+        trend.periods.len()
     );
-    let (_, t) = timed(m.runs, || read::current(db, now, 7))?;
+    let (_, t) = timed(m.runs, || read::current(db, now, 7, TOP))?;
     println!("current(7 days): ms {t:.1?}");
     let mut parts = [Duration::ZERO; 3];
     let (html, t) = timed(m.runs, || {
         let start = Instant::now();
-        let rows = read::periods(db, Every::Week, since, now)?;
+        let trend = read::trend(db, Every::Week, (since, now), None, Scope::Clusters, TOP)?;
         let queried = start.elapsed();
-        let current = read::current(db, now, 7)?;
+        let current = read::current(db, now, 7, TOP)?;
         let both = start.elapsed();
-        let trend = Trend::build(
-            Every::Week,
-            since,
-            now,
-            rows.iter().map(|(s, p, n)| (*s, &**p, *n)),
-        );
         let html = page(&View {
             generated_at: now,
             trend,
@@ -414,22 +411,22 @@ fn measure(m: &Measure) -> Result<()> {
         Ok(html)
     })?;
     println!(
-        "dashboard page (both queries, the page built, {} bytes): ms {t:.1?}; the last run: periods {:.1}, current {:.1}, trend and page {:.1}",
+        "dashboard page (both queries, the page built, {} bytes): ms {t:.1?}; the last run: trend {:.1}, current {:.1}, page {:.1}",
         html.len(),
         parts[0].as_secs_f64() * 1000.0,
         parts[1].as_secs_f64() * 1000.0,
         parts[2].as_secs_f64() * 1000.0
     );
     let (text, t) = timed(m.runs, || {
-        let trend = read::trend(db, Every::Week, since, now, None)?;
-        Ok(trends::table(&trend, 5))
+        let trend = read::trend(db, Every::Week, (since, now), None, Scope::All, 5)?;
+        Ok(trends::table(&trend))
     })?;
     println!(
         "180-day weekly trend, as a table ({} bytes): ms {t:.1?}",
         text.len()
     );
     let (text, t) = timed(m.runs, || {
-        Ok(summary::render(&summary::build(db, now, 30, None, 15)?, 15))
+        Ok(summary::render(&summary::build(db, now, 30, None, 15)?))
     })?;
     println!(
         "summary (30 days, as text, {} bytes): ms {t:.1?}",

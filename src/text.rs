@@ -76,6 +76,22 @@ pub(crate) fn quoted(text: &str, max: usize) -> String {
     out
 }
 
+/// Text from a report shown as it is, letters of any script included, but unable to act or
+/// hide: control characters and the invisible ones of [`quoted`] written as `\u{...}`, and a
+/// backslash as `\\`, so that two texts never look alike (`é` and the text `\u{e9}` stay
+/// apart). For metric labels and the dashboard.
+pub(crate) fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || invisible(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Characters that change how text around them is shown without showing themselves: the
 /// bidirectional controls, zero-width characters and line or paragraph separators.
 fn invisible(c: char) -> bool {
@@ -122,6 +138,15 @@ mod tests {
         );
         assert_eq!(quoted("ab cd", 3), "ab ...");
         assert_eq!(quoted("x\u{2028}y", 10), "x\\u{2028}y");
+    }
+
+    #[test]
+    fn visible_text_keeps_letters_and_never_makes_two_texts_alike() {
+        assert_eq!(visible("é Ünïcode 東京"), "é Ünïcode 東京");
+        assert_eq!(visible("\\u{e9}"), "\\\\u{e9}");
+        assert_ne!(visible("é"), visible("\\u{e9}"));
+        assert_eq!(visible("gnp\u{202e}.exe\n"), "gnp\\u{202e}.exe\\u{a}");
+        assert_eq!(visible("a\u{2068}b"), "a\\u{2068}b");
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn stored_clusters(spec: &Spec) -> BTreeSet<String> {
     let mut reader = Reader::open(spec).unwrap();
     reader
         .conn()
+        .unwrap()
         .query("SELECT cluster_id FROM reports", &[])
         .unwrap()
         .into_iter()
@@ -180,6 +181,7 @@ fn two_collectors_on_one_postgres_database() {
     let mut reader = Reader::open(&spec).unwrap();
     let n = reader
         .conn()
+        .unwrap()
         .query_int("SELECT COUNT(*) FROM reports", &[])
         .unwrap();
     assert_eq!(n, 2);

@@ -29,7 +29,8 @@ fn report(cluster: &str, version: &str, image: &str, arch: &str, nodes: usize, a
                 operating_system: Some("linux".into()),
                 os_image: Some(image.into()),
                 architecture: Some(arch.into()),
-                kubelet_version: Some(version.into()),
+                // Half the nodes of an upgraded cluster still on the kubelet before.
+                kubelet_version: Some(if i % 2 == 1 { "v1.32.5" } else { version }.into()),
                 container_runtime_version: Some("containerd://1.7.27".into()),
                 cloud_provider: Some("aws".into()),
                 capacity: vec![Resource {
@@ -66,7 +67,12 @@ fn fill(store: &Spec, now: i64) -> Vec<String> {
                 } else {
                     ("Ubuntu 24.04.1 LTS", "amd64")
                 };
-                let r = report(id, version, image, arch, 1 + i % 7, at);
+                let mut r = report(id, version, image, arch, 1 + i % 7, at);
+                if week == 25 && i == 39 {
+                    // A long value without spaces, and one that would reorder what it shows.
+                    r.nodes[0].os_image = Some("x".repeat(256));
+                    r.nodes[0].kubelet_version = Some("gnp\u{202e}.exe".into());
+                }
                 let sha = sha2::Sha256::digest(serde_json::to_vec(&r).unwrap()).into();
                 Incoming::whole(r, at, Some(format!("k{week}")), sha)
             })
@@ -113,34 +119,53 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
     browser.open(&dashboard.url);
     eprintln!("page loaded in {:?}", started.elapsed());
     assert_eq!(browser.title(), "spartakus: the fleet");
+    charts(&browser);
+    tables(&browser);
+    policy_and_privacy(&browser, &dashboard, &ids);
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"));
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+}
 
-    // Each chart is drawn, with the series its data has, at a visible size.
-    let series = |section: &str| -> Vec<String> {
-        let root = browser.find_all(&format!("section#{section}"));
-        assert_eq!(root.len(), 1, "no section {section}");
-        browser
-            .find_in(&root[0], "figure svg g.series")
-            .iter()
-            .map(|g| {
-                let rect = browser.rect(g);
-                assert!(
-                    rect.width > 0.0 || rect.height > 0.0,
-                    "{section}: an empty series"
-                );
-                browser.attribute(g, "data-series").unwrap_or_default()
-            })
-            .collect()
-    };
+/// The `data-series` of `section`'s chart's elements matching `what` (`g.series`, `g.key`),
+/// each drawn at a visible size.
+fn drawn(browser: &Browser, section: &str, what: &str) -> Vec<String> {
+    let root = browser.find_all(&format!("section#{section}"));
+    assert_eq!(root.len(), 1, "no section {section}");
+    browser
+        .find_in(&root[0], &format!("figure svg {what}"))
+        .iter()
+        .map(|g| {
+            let rect = browser.rect(g);
+            assert!(
+                rect.width > 0.0 || rect.height > 0.0,
+                "{section}: an empty {what}"
+            );
+            browser.attribute(g, "data-series").unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Each chart is drawn, with the series its data has, at a visible size; the charts of several
+/// series over time have a legend naming each.
+fn charts(browser: &Browser) {
+    let series = |section: &str| drawn(browser, section, "g.series");
     assert_eq!(series("clusters"), ["clusters"]);
     assert_eq!(series("nodes"), ["nodes"]);
     assert_eq!(series("versions"), ["v1.33", "v1.32"]);
+    assert_eq!(drawn(browser, "versions", "g.key"), ["v1.33", "v1.32"]);
     assert_eq!(series("kubernetes_version"), ["v1.33", "v1.32"]);
+    // Upgraded clusters of two nodes or more run one kubelet a minor behind.
+    assert_eq!(drawn(browser, "skew", "g.key"), ["0", "1"]);
+    assert_eq!(series("version_skew"), ["0", "1", "unknown"]);
     let mut archs = series("architecture");
     archs.sort();
     assert_eq!(archs, ["amd64", "arm64"]);
     let mut images = series("os_image");
     images.sort();
-    assert_eq!(images, ["Bottlerocket OS", "Ubuntu"]);
+    assert_eq!(images, ["Bottlerocket OS", "Ubuntu", &"x".repeat(256)]);
     let mut accelerators = series("accelerator");
     accelerators.sort();
     assert_eq!(accelerators, ["none", "nvidia"]);
@@ -148,16 +173,47 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
         series("sizes"),
         ["0", "1", "2-5", "6-20", "21-100", "101-1000", ">1000"]
     );
+    // This week is not finished: its segment is dashed, and it says so.
+    let clusters = browser.find_all("section#clusters polyline.unfinished");
+    assert_eq!(clusters.len(), 1);
+    assert!(
+        browser
+            .text(&browser.find_all("section#clusters p")[0])
+            .contains("not finished")
+    );
+}
 
-    // The data table beside a chart says what the chart shows: 40 clusters now.
+/// The data table beside a chart says what the chart shows; a long value wraps inside its
+/// table; a value that would reorder its text is shown escaped.
+fn tables(browser: &Browser) {
     let clusters_table = browser.find_all("section#clusters table tbody tr");
     // 26 weeks with reports (this one included); the empty weeks before the first are left out.
     assert_eq!(clusters_table.len(), 26);
     let last = browser.text(clusters_table.last().unwrap());
-    assert!(last.contains(" 40 "), "{last}");
+    assert!(last.ends_with("(so far) 40"), "{last}");
+    for section in ["os_image", "kubelet_version"] {
+        let root = &browser.find_all(&format!("section#{section}"))[0];
+        let outer = browser.rect(root);
+        for cell in browser.find_in(root, "table td") {
+            let inner = browser.rect(&cell);
+            assert!(
+                inner.x + inner.width <= outer.x + outer.width + 1.0,
+                "{section}: a cell runs past its section ({inner:?} in {outer:?})"
+            );
+            let width = |p: &str| browser.property(&cell, p).as_f64().unwrap_or(0.0);
+            assert!(
+                width("scrollWidth") <= width("clientWidth"),
+                "{section}: a value runs out of its cell over the next ones"
+            );
+        }
+    }
+    let kubelets = browser.text(&browser.find_all("section#kubelet_version table")[0]);
+    assert!(kubelets.contains("gnp\\u{202e}.exe"), "{kubelets}");
+}
 
-    // The stylesheet applied (served from the page's origin, under its policy), no script, and
-    // nothing blocked.
+/// The stylesheet applied (served from the page's origin, under its policy), no script,
+/// nothing blocked, and never a cluster ID.
+fn policy_and_privacy(browser: &Browser, dashboard: &Dashboard, ids: &[String]) {
     let body = browser.find_all("body");
     assert_eq!(browser.css(&body[0], "max-width"), "1200px");
     assert!(browser.find_all("script").is_empty());
@@ -168,10 +224,8 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
             .any(|m| m.contains("Content Security Policy") || m.contains("Refused")),
         "{console:?}"
     );
-
-    // Never a cluster ID.
     let text = browser.text(&body[0]);
-    for id in &ids {
+    for id in ids {
         assert!(!text.contains(id.as_str()), "the page shows a cluster ID");
     }
     let html = ureq::get(&dashboard.url)
@@ -181,12 +235,6 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
         .read_to_string()
         .unwrap();
     assert!(!html.contains("secret-cluster"));
-
-    let png = browser.screenshot();
-    assert!(png.starts_with(b"\x89PNG"));
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    std::fs::write(&shot, &png).unwrap();
-    eprintln!("screenshot: {}", shot.display());
 }
 
 /// The dashboard, summaries and export need only read access: on PostgreSQL, a role that may

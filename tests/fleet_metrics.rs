@@ -46,7 +46,7 @@ fn the_fleet_of_the_last_day_as_gauges() {
         .collect();
     assert!(images.len() <= 11, "{images:#?}");
     assert!(
-        images.iter().any(|l| l.contains("value=\"other\"")),
+        images.iter().any(|l| l.contains("bucket=\"other\"")),
         "{images:#?}"
     );
     let shown: f64 = images
@@ -75,4 +75,46 @@ fn a_collector_that_keeps_nothing_has_no_fleet_gauges() {
     let metrics = c.get("/metrics").text();
     assert!(metrics.contains("spartakus_collector_"), "{metrics}");
     assert!(!metrics.contains("spartakus_fleet_"), "{metrics}");
+}
+
+/// Values that once made the same series: `é` and the text `\u{e9}`, a reported `other` and the
+/// bucket of the values past the top ten. Each is a series of its own, once.
+#[test]
+fn labels_that_cannot_collide() {
+    let dir = TempDir::new("fleet-labels");
+    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
+    let mut images: Vec<String> = (0..9).map(|i| format!("Distro{i} 1.0")).collect();
+    images.extend(["other 2.0", "é 1.0", "\\\\u{e9} 1.0", "gnp\u{202e}.exe 1"].map(String::from));
+    for (i, image) in images.iter().enumerate() {
+        // More nodes for the colliding ones, so that they lead.
+        let nodes = if i >= 9 { 5 } else { 2 };
+        let body = report(&format!("label-{i:02}"), nodes).replace("Ubuntu 24.04.2 LTS", image);
+        assert_eq!(c.post(body.as_bytes(), &[]).status, 204, "{image}");
+    }
+    let metrics = c.get("/metrics").text();
+    let images: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("spartakus_fleet_clusters_by_category{dimension=\"os_image\""))
+        .collect();
+    let series: std::collections::BTreeSet<&str> = images
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().0)
+        .collect();
+    assert_eq!(series.len(), images.len(), "a series twice: {images:#?}");
+    for wanted in [
+        r#"value="é"} 1"#,
+        r#"value="\\\\u{e9}"} 1"#,
+        r#"value="other"} 1"#,
+        r#"value="gnp\\u{202e}.exe"} 1"#,
+        r#"bucket="other"} 3"#,
+    ] {
+        assert!(
+            images.iter().any(|l| l.ends_with(wanted)),
+            "{wanted}: {images:#?}"
+        );
+    }
+    assert!(
+        !metrics.contains('\u{202e}'),
+        "a bidi control reached /metrics"
+    );
 }

@@ -129,18 +129,13 @@ fn the_fleet_now_as_text_json_and_csv() {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
 
-    let csv = ok(&["summary", "--store", db, "--format", "csv"]);
-    let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "period_start,dimension,value,clusters,nodes");
+    let csv = tidy(&ok(&["summary", "--store", db, "--format", "csv"]));
     let first = json["since"].as_str().unwrap().split('T').next().unwrap();
-    assert!(
-        lines.contains(&format!("{first},total,,2,5").as_str()),
-        "{csv}"
-    );
-    assert!(
-        lines.contains(&format!("{first},kubernetes_version,v1.33,2,5").as_str()),
-        "{csv}"
-    );
+    let row = |d: &str, v: &str| csv.get(&(first.to_string(), d.to_string(), v.to_string()));
+    assert_eq!(row("total", ""), Some(&(2, 5)), "{csv:?}");
+    assert_eq!(row("kubernetes_version", "v1.33"), Some(&(2, 5)), "{csv:?}");
+    assert_eq!(row("version_skew", "unknown"), Some(&(2, 5)), "{csv:?}");
+    assert_eq!(row("cloud_provider", "kind"), Some(&(2, 5)), "{csv:?}");
 
     let out = spartakus(&["summary", "--store", db, "--json", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2));
@@ -148,18 +143,23 @@ fn the_fleet_now_as_text_json_and_csv() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
-/// The CSV's rows as (period start, dimension, value) -> (clusters, nodes).
+/// The CSV's rows as (period start, dimension, value or `(bucket)`) -> (clusters, nodes).
 fn tidy(csv: &str) -> std::collections::BTreeMap<(String, String, String), (u64, u64)> {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("period_start,dimension,value,clusters,nodes")
+        Some("period_start,dimension,value,clusters,nodes,bucket")
     );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), 5, "{line}");
-            let key = (f[0].to_string(), f[1].to_string(), f[2].to_string());
+            assert_eq!(f.len(), 6, "{line}");
+            // A bucket as `(its name)`: a value that is spelled so has `bucket` empty.
+            let value = match f[5] {
+                "" => f[2].to_string(),
+                bucket => format!("({bucket})"),
+            };
+            let key = (f[0].to_string(), f[1].to_string(), value);
             (key, (f[3].parse().unwrap(), f[4].parse().unwrap()))
         })
         .collect()

@@ -54,7 +54,7 @@ fn outcomes(sink: &mut Sink, batch: &[&Incoming], rules: &Rules, now_ms: u64) ->
 
 fn count(spec: &Spec, sql: &str) -> i64 {
     let mut reader = Reader::open(spec).unwrap();
-    reader.conn().query_int(sql, &[]).unwrap()
+    reader.conn().unwrap().query_int(sql, &[]).unwrap()
 }
 
 #[test]
@@ -214,13 +214,16 @@ fn both_stores_summarize_the_same_fleet_alike() {
         drop(sink);
         let mut reader = Reader::open(&spec).unwrap();
         let s =
-            spartakus::collector::views::summary::build(reader.conn(), 2000, 30, None, 10).unwrap();
+            spartakus::collector::views::summary::build(reader.conn().unwrap(), 2000, 30, None, 10)
+                .unwrap();
         assert_eq!(
             (s.clusters, s.nodes, s.reports),
             (3, 22 + 8 + 15, 4),
             "{spec}"
         );
-        let one = read::window(reader.conn(), 0, Some("a")).unwrap().latest;
+        let one = read::window(reader.conn().unwrap(), 0, Some("a"), 10)
+            .unwrap()
+            .latest;
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].master_version.as_deref(), Some("v1.33.1"));
         summaries.push(serde_json::to_value(&s).unwrap());

@@ -8,6 +8,7 @@ use super::{count, outcomes, rules, stores};
 use sha2::Digest;
 use spartakus::collector::fleet::trends::Every;
 use spartakus::collector::store::forget::{Forgot, limit_key};
+use spartakus::collector::store::read::Scope;
 use spartakus::collector::store::sql::Conn;
 use spartakus::collector::store::stored::{Cursor, nodes};
 use spartakus::collector::store::{Incoming, Reader, Sink, Spec, read, schema};
@@ -43,7 +44,7 @@ fn store(sink: &mut Sink, reports: Vec<(Report, i64)>) {
 
 /// (clusters, nodes) per period start of a trend.
 fn totals(conn: &mut dyn Conn, every: Every, since: i64, until: i64) -> Vec<(i64, u64, u64)> {
-    read::trend(conn, every, since, until, None)
+    read::trend(conn, every, (since, until), None, Scope::All, 10)
         .unwrap()
         .periods
         .iter()
@@ -90,7 +91,7 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
         drop(sink);
 
         let mut reader = Reader::open(&spec).unwrap();
-        let conn = reader.conn();
+        let conn = reader.conn().unwrap();
         assert_eq!(
             totals(conn, Every::Day, mon, tue),
             [(mon, 3, 3 + 1 + 1), (tue, 1, 8)],
@@ -110,30 +111,36 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
             ],
             "{spec}"
         );
-        let days = read::periods(conn, Every::Day, mon, mon).unwrap();
-        let a = days.iter().find(|(_, p, _)| p.nodes == 3).unwrap();
+        let days = read::trend(conn, Every::Day, (mon, mon), None, Scope::All, 10).unwrap();
+        let versions = days.periods[0]
+            .tally
+            .entries(spartakus::collector::fleet::Dimension::KubernetesVersion);
+        let v133 = versions
+            .iter()
+            .find(|e| e.label.value() == "v1.33")
+            .unwrap();
         assert_eq!(
-            a.1.values[&spartakus::collector::fleet::Dimension::KubernetesVersion]["v1.33"],
-            3,
-            "{spec}"
+            (v133.clusters, v133.nodes),
+            (3, 3 + 1 + 1),
+            "a, b, c: {spec}"
         );
         assert_eq!(read::reports(conn, mon, None).unwrap(), 8, "{spec}");
         assert_eq!(read::reports(conn, tue, Some("a")).unwrap(), 3, "{spec}");
-        let now = read::current(conn, tue + 5 * HOUR, 2).unwrap();
+        let now = read::current(conn, tue + 5 * HOUR, 2, 10).unwrap();
         assert_eq!(
             (now.tally.clusters, now.tally.nodes),
             (3, 8 + 1 + 1),
             "{spec}"
         );
         assert_eq!(now.sizes["6-20"], 1);
-        let today = read::current(conn, tue + 5 * HOUR, 1).unwrap();
+        let today = read::current(conn, tue + 5 * HOUR, 1, 10).unwrap();
         assert_eq!((today.tally.clusters, today.tally.nodes), (1, 8), "{spec}");
         // The last 24 hours (the fleet gauges): c, 23 h 30 min before, in; b, 24 h 30 min, out.
-        let day = read::last_day(conn, tue + HOUR + HOUR / 2).unwrap();
+        let day = read::last_day(conn, tue + HOUR + HOUR / 2, 10).unwrap();
         assert_eq!((day.tally.clusters, day.tally.nodes), (2, 8 + 1), "{spec}");
-        let day = read::last_day(conn, tue + 5 * HOUR).unwrap();
+        let day = read::last_day(conn, tue + 5 * HOUR, 10).unwrap();
         assert_eq!((day.tally.clusters, day.tally.nodes), (1, 8), "{spec}");
-        let latest = read::window(conn, mon, None).unwrap().latest;
+        let latest = read::window(conn, mon, None, 10).unwrap().latest;
         assert_eq!(latest[0].cluster_id, "a");
         assert_eq!(latest[0].master_version.as_deref(), Some("v1.34.1"));
         assert_eq!(
@@ -146,7 +153,8 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
             3 + 3 + 3 + 2
         );
         // Eight reports, seven profiles: b's and c's are one.
-        assert_eq!(count(&spec, "SELECT COUNT(*) FROM profiles"), 7, "{spec}");
+        let profiles = "SELECT COUNT(DISTINCT profile) FROM profile_values";
+        assert_eq!(count(&spec, profiles), 7, "{spec}");
     }
 }
 
@@ -164,7 +172,7 @@ fn retention_deletes_reports_and_keeps_the_rollups() {
         );
         let before = {
             let mut reader = Reader::open(&spec).unwrap();
-            totals(reader.conn(), Every::Day, mon, mon + 3 * DAY)
+            totals(reader.conn().unwrap(), Every::Day, mon, mon + 3 * DAY)
         };
         assert!(count(&spec, "SELECT COUNT(*) FROM workload_kinds") > 0);
         assert_eq!(sink.prune(Some(mon + DAY), 0).unwrap().reports, 1, "{spec}");
@@ -175,19 +183,27 @@ fn retention_deletes_reports_and_keeps_the_rollups() {
         }
         assert_eq!(count(&spec, "SELECT COUNT(*) FROM nodes"), 2, "{spec}");
         let mut reader = Reader::open(&spec).unwrap();
-        let conn = reader.conn();
+        let conn = reader.conn().unwrap();
         assert_eq!(
             totals(conn, Every::Day, mon, mon + 3 * DAY),
             before,
             "{spec}"
         );
         assert_eq!(read::reports(conn, mon, None).unwrap(), 2, "{spec}");
-        let parts = read::window(conn, mon, None).unwrap().workloads;
+        let parts = read::window(conn, mon, None, 10).unwrap().workloads;
+        let parts = serde_json::to_value(parts).unwrap();
         assert_eq!(
-            parts,
-            [testing::workloads()],
+            parts["clustersWithStatistics"], 1,
             "a's statistics outlive its report: {spec}"
         );
+        let pods = parts["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == "pods")
+            .unwrap();
+        let sent = testing::workloads().pods.unwrap().total;
+        assert_eq!(pods["total"], sent, "{spec}");
     }
 }
 
@@ -239,7 +255,7 @@ fn forgetting_a_cluster_removes_everything_of_it_and_nothing_of_others() {
             "workload_buckets",
             "cluster_periods",
             "workload_parts",
-            "profiles",
+            "profile_values",
         ];
         let before: Vec<i64> = tables
             .iter()
@@ -255,7 +271,7 @@ fn forgetting_a_cluster_removes_everything_of_it_and_nothing_of_others() {
             let after = count(&spec, &format!("SELECT COUNT(*) FROM {table}"));
             match *table {
                 // Shared, and without an ID: they stay.
-                "profiles" => assert_eq!(after, before, "{spec}"),
+                "profile_values" => assert_eq!(after, before, "{spec}"),
                 _ => assert_eq!(after * 2, before, "{table}: half was the cluster's: {spec}"),
             }
         }
@@ -318,7 +334,7 @@ fn stored_reports_read_back_as_received_a_page_at_a_time() {
         drop(sink);
 
         let mut reader = Reader::open(&spec).unwrap();
-        let conn = reader.conn();
+        let conn = reader.conn().unwrap();
         read::snapshot(conn).unwrap();
         let mut cursor = Cursor::new(mon + 60);
         let mut got = Vec::new();
@@ -393,20 +409,20 @@ fn the_migration_rolls_up_the_reports_already_stored() {
         // The collector migrates it on start.
         drop(Sink::open(&spec, 0).unwrap());
         let mut reader = Reader::open(&spec).unwrap();
-        let conn = reader.conn();
+        let conn = reader.conn().unwrap();
         assert_eq!(
             totals(conn, Every::Week, mon, mon + 8 * DAY),
             [(mon, 1, 3), (mon + 7 * DAY, 1, 1)],
             "{spec}"
         );
         assert_eq!(read::reports(conn, mon, None).unwrap(), 3, "{spec}");
-        let now = read::current(conn, mon + 8 * DAY, 30).unwrap();
-        let by = &now.tally.by;
-        use spartakus::collector::fleet::Dimension;
-        assert_eq!(by[&Dimension::OsImage]["Ubuntu"].nodes, 4, "{spec}");
-        assert_eq!(by[&Dimension::Accelerator]["amd"].clusters, 2, "{spec}");
+        let now = read::current(conn, mon + 8 * DAY, 30, 10).unwrap();
+        use spartakus::collector::fleet::{Dimension, Label};
+        let of = |d: Dimension, v: &str| now.tally.get(d, &Label::Value(v.into())).unwrap();
+        assert_eq!(of(Dimension::OsImage, "Ubuntu").nodes, 4, "{spec}");
+        assert_eq!(of(Dimension::Accelerator, "amd").clusters, 2, "{spec}");
         assert_eq!(
-            by[&Dimension::KubernetesVersion]["v1.32"].clusters,
+            of(Dimension::KubernetesVersion, "v1.32").clusters,
             2,
             "{spec}"
         );

@@ -139,6 +139,11 @@ impl Browser {
             .map(String::from)
     }
 
+    /// A DOM property of an element (`scrollWidth`), as JSON.
+    pub fn property(&self, element: &str, name: &str) -> Value {
+        get(&self.url(&format!("/element/{element}/property/{name}")))["value"].clone()
+    }
+
     /// The computed value of a CSS property.
     pub fn css(&self, element: &str, property: &str) -> String {
         get(&self.url(&format!("/element/{element}/css/{property}")))["value"]

@@ -1,15 +1,21 @@
 //! The fleet's gauges on the collector's `/metrics` (`spartakus_fleet_...`): the clusters whose
 //! latest report came in the last 24 hours, by category, read from the rollups with the
-//! collector's read connection. Made when scraped, at most once a minute: a Prometheus that
-//! scrapes every 15 s costs the store one small query a minute, and a collector nobody scrapes
-//! none. When the store cannot be read the gauges are left out (absent means unknown; a stale
-//! value would look like a fleet that stopped changing), and the log says so once.
+//! collector's read connection (the store adds them up, [`read::last_day`]). Made when scraped,
+//! at most once a minute: a Prometheus that scrapes every 15 s costs the store one query a
+//! minute, and a collector nobody scrapes none. When the store cannot be read the gauges are
+//! left out (absent means unknown; a stale value would look like a fleet that stopped
+//! changing), the log says so once, and the next scrape asks again (the PostgreSQL reader
+//! connects again by itself once the database is back).
+//!
+//! A value is its `value` label, as reported (any script), with control and invisible
+//! characters and backslashes escaped ([`crate::text::visible`]); the buckets have a `bucket`
+//! label instead (`other`, `not_reported`), so no reported value can pass for one.
 
-use crate::collector::fleet::{Count, Dimension, SIZE_BUCKETS, Tally};
+use crate::collector::fleet::trends::Period;
+use crate::collector::fleet::{Dimension, Entry, SIZE_BUCKETS};
 use crate::collector::store::{Reader, read};
 use crate::log;
 use crate::prom::{Kind, Text};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +37,8 @@ pub(crate) struct FleetGauges {
 
 impl FleetGauges {
     /// The gauges' text, made anew from `reader` when the last is older than [`FRESH`] (and the
-    /// reader is not busy: then the last is served). Empty without a store.
+    /// reader is not busy: then the last is served). Empty without a store, or while it cannot
+    /// be read.
     pub(crate) async fn text(&self, reader: Option<&Arc<Mutex<Reader>>>) -> Arc<str> {
         let Some(reader) = reader else {
             return Arc::from("");
@@ -47,8 +54,9 @@ impl FleetGauges {
             let Ok(mut reader) = reader.try_lock() else {
                 return Ok(None);
             };
-            let fleet = read::last_day(reader.conn(), crate::time::now_secs())?;
-            anyhow::Ok(Some(metrics_text(&fleet.tally, &fleet.sizes, TOP)))
+            let now = crate::time::now_secs();
+            let fleet = reader.with(|db| read::last_day(db, now, TOP))?;
+            anyhow::Ok(Some(metrics_text(&fleet)))
         });
         let text: Arc<str> = match tokio::time::timeout(WAIT, made).await {
             Ok(Ok(Ok(Some(text)))) => {
@@ -76,7 +84,11 @@ impl FleetGauges {
                         "fleet gauges: reading the store failed, left out of /metrics until it can be read: {why}"
                     ));
                 }
-                Arc::from("")
+                // Not kept: the next scrape asks again.
+                if let Ok(mut last) = self.last.lock() {
+                    *last = None;
+                }
+                return Arc::from("");
             }
         };
         if let Ok(mut last) = self.last.lock() {
@@ -86,23 +98,20 @@ impl FleetGauges {
     }
 }
 
-/// A fleet value as a label value: every character that is not printable ASCII written as
-/// `\u{...}`, before the exposition's own escaping.
-fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            ' '..='~' => out.push(c),
-            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
+/// The labels of a gauge of `dimension`'s entry `e`: its value, or its bucket.
+fn labels<'a>(dimension: Dimension, e: &'a Entry, value: &'a str) -> [(&'static str, &'a str); 2] {
+    match e.label.bucket() {
+        Some(bucket) => [("dimension", dimension.name()), ("bucket", bucket)],
+        None => [("dimension", dimension.name()), ("value", value)],
     }
-    out
 }
 
 /// The fleet as Prometheus gauges (`spartakus_fleet_...`): clusters and nodes in all, by
-/// category (at most `top` values per dimension, the rest as `other`) and clusters by size.
-/// Label sets stay bounded whatever the reports say.
-fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> String {
+/// category (the top values of each dimension and `other`; for the version skew, clusters by
+/// their worst node and nodes by their own) and clusters by size. Label sets stay bounded
+/// whatever the reports say.
+fn metrics_text(fleet: &Period) -> String {
+    let tally = &fleet.tally;
     let mut text = Text::new();
     let name = |n: &str| format!("spartakus_fleet_{n}");
     text.single(
@@ -117,25 +126,25 @@ fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> Strin
         "Nodes of those clusters, by their latest reports (last 24 hours).",
         tally.nodes,
     );
-    type Family = (&'static str, &'static str, fn(&Count) -> u64);
+    type Family = (&'static str, &'static str, fn(&Entry) -> u64);
     let by: [Family; 2] = [
         (
             "clusters_by_category",
             "Clusters with a value of a category (last 24 hours).",
-            |c| c.clusters,
+            |e| e.clusters,
         ),
         (
             "nodes_by_category",
             "Nodes with a value of a category (last 24 hours).",
-            |c| c.nodes,
+            |e| e.nodes,
         ),
     ];
     for (n, help, what) in by {
         text.family(&name(n), Kind::Gauge, help);
         for dimension in Dimension::ALL {
-            for (value, count) in tally.top(dimension, top) {
-                let labels = [("dimension", dimension.name()), ("value", &label(&value))];
-                text.sample(&name(n), &labels, what(&count));
+            for e in tally.entries(dimension) {
+                let value = crate::text::visible(e.label.value());
+                text.sample(&name(n), &labels(dimension, e, &value), what(e));
             }
         }
     }
@@ -145,7 +154,7 @@ fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> Strin
         "Clusters by how many nodes they have (last 24 hours).",
     );
     for (_, bucket) in SIZE_BUCKETS {
-        let n = sizes.get(bucket).copied().unwrap_or(0);
+        let n = fleet.sizes.get(bucket).copied().unwrap_or(0);
         text.sample(&name("clusters_by_size"), &[("nodes", bucket)], n);
     }
     text.finish()
@@ -154,40 +163,62 @@ fn metrics_text(tally: &Tally, sizes: &BTreeMap<&str, u64>, top: usize) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::fleet;
-    use crate::prom::label_value;
+    use crate::collector::fleet::{Label, Tally};
+    use std::collections::BTreeMap;
+
+    fn entry(label: Label, clusters: u64, nodes: u64) -> Entry {
+        Entry {
+            label,
+            clusters,
+            nodes,
+        }
+    }
 
     #[test]
-    fn the_fleet_as_gauges() {
-        let (_, t) = fleet::categories::tests::three_clusters();
-        let sizes = BTreeMap::from([("2-5", 2u64), ("1", 1)]);
-        let text = metrics_text(&t, &sizes, 1);
-        assert!(text.contains("spartakus_fleet_clusters 3\n"), "{text}");
-        assert!(text.contains("spartakus_fleet_nodes 7\n"), "{text}");
-        assert!(
-            text.contains(
-                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="amd64"} 4"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="other"} 3"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"spartakus_fleet_clusters_by_size{nodes="2-5"} 2"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"spartakus_fleet_clusters_by_size{nodes=">1000"} 0"#),
-            "{text}"
-        );
-        assert_eq!(
-            label_value(&label("a\"b\\c\u{2028}")),
-            r#"a\"b\\c\\u{2028}"#
-        );
+    fn the_fleet_as_gauges_with_values_and_buckets_apart() {
+        let v = |s: &str| Label::Value(s.into());
+        let mut tally = Tally {
+            clusters: 3,
+            nodes: 7,
+            by: BTreeMap::new(),
+        };
+        let a = Dimension::Architecture;
+        tally.add(a, entry(v("amd64"), 2, 4));
+        tally.add(a, entry(v("other"), 1, 1));
+        tally.add(a, entry(Label::Other, 1, 2));
+        let o = Dimension::OsImage;
+        tally.add(o, entry(v("é"), 1, 1));
+        tally.add(o, entry(v("\\u{e9}"), 1, 1));
+        tally.add(o, entry(v("gnp\u{202e}.exe\"\n"), 1, 1));
+        tally.add(o, entry(Label::NotReported, 1, 4));
+        let fleet = Period {
+            start: 0,
+            tally,
+            sizes: BTreeMap::from([("2-5", 2u64), ("1", 1)]),
+        };
+        let text = metrics_text(&fleet);
+        for line in [
+            "spartakus_fleet_clusters 3\n",
+            "spartakus_fleet_nodes 7\n",
+            r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="amd64"} 4"#,
+            r#"spartakus_fleet_nodes_by_category{dimension="architecture",value="other"} 1"#,
+            r#"spartakus_fleet_nodes_by_category{dimension="architecture",bucket="other"} 2"#,
+            r#"spartakus_fleet_clusters_by_category{dimension="os_image",value="é"} 1"#,
+            r#"spartakus_fleet_clusters_by_category{dimension="os_image",value="\\\\u{e9}"} 1"#,
+            r#"spartakus_fleet_clusters_by_category{dimension="os_image",value="gnp\\u{202e}.exe\"\\u{a}"} 1"#,
+            r#"spartakus_fleet_nodes_by_category{dimension="os_image",bucket="not_reported"} 4"#,
+            r#"spartakus_fleet_clusters_by_size{nodes="2-5"} 2"#,
+            r#"spartakus_fleet_clusters_by_size{nodes=">1000"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit_once(' ').unwrap().0)
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = series.iter().copied().collect();
+        assert_eq!(distinct.len(), series.len(), "a series twice:\n{text}");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = line.rsplit_once(' ').unwrap();
             assert!(v.parse::<u64>().is_ok(), "{line}");

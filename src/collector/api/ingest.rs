@@ -222,7 +222,7 @@ async fn known(state: &State, cluster: &str) -> bool {
     let cluster = cluster.to_string();
     let asked = tokio::task::spawn_blocking(move || {
         let mut reader = reader.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        crate::collector::store::read::has_cluster(reader.conn(), &cluster)
+        reader.with(|db| crate::collector::store::read::has_cluster(db, &cluster))
     });
     match timeout(Duration::from_secs(5), asked).await {
         Ok(Ok(Ok(found))) => found,

@@ -1,17 +1,15 @@
-//! What a fleet is made of: the categories a report is counted in, and a report's **profile**
-//! (its node count and, per category, its values with their node counts). Profiles are what the
-//! rollups keep per cluster and period (see `store`), what trends, the dashboard and the fleet
-//! metrics add up, and they hold nothing but categories and counts: no cluster ID, no node ID.
+//! What a fleet is made of: the categories a node or a cluster is counted in ([`Dimension`]),
+//! each a value folded from the report ([`node_value`]: versions to their minor release, OS
+//! images to their family, the kubelet's version skew against the API server), and what a
+//! count of one shows ([`Label`]: a reported value, or a bucket that no reported value can be
+//! confused with).
 //!
-//! Pure: reports in, profiles out.
+//! Pure: reports in, labels out.
 
 use crate::contract::{Node, Report};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A way of dividing a fleet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dimension {
     /// The API server's minor version (`v1.33`); a cluster-level value.
     KubernetesVersion,
@@ -26,10 +24,13 @@ pub enum Dimension {
     /// The kind of accelerator a node has (`nvidia`, `amd`, `intel`, `habana`, `aws-neuron`,
     /// `google-tpu`), or `none`.
     Accelerator,
+    /// How many minor versions a kubelet is behind its API server ([`SKEWS`]): nodes each by
+    /// their own, clusters by their worst node.
+    VersionSkew,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 7] = [
+    pub const ALL: [Dimension; 8] = [
         Dimension::KubernetesVersion,
         Dimension::KubeletVersion,
         Dimension::OsImage,
@@ -37,6 +38,18 @@ impl Dimension {
         Dimension::ContainerRuntime,
         Dimension::CloudProvider,
         Dimension::Accelerator,
+        Dimension::VersionSkew,
+    ];
+
+    /// The dimensions counted per node (all but the Kubernetes version).
+    pub(crate) const NODE: [Dimension; 7] = [
+        Dimension::KubeletVersion,
+        Dimension::OsImage,
+        Dimension::Architecture,
+        Dimension::ContainerRuntime,
+        Dimension::CloudProvider,
+        Dimension::Accelerator,
+        Dimension::VersionSkew,
     ];
 
     /// The name in CSV, JSON and metric labels.
@@ -49,6 +62,7 @@ impl Dimension {
             Dimension::ContainerRuntime => "container_runtime",
             Dimension::CloudProvider => "cloud_provider",
             Dimension::Accelerator => "accelerator",
+            Dimension::VersionSkew => "version_skew",
         }
     }
 
@@ -62,31 +76,125 @@ impl Dimension {
             Dimension::ContainerRuntime => "Container runtime",
             Dimension::CloudProvider => "Cloud provider",
             Dimension::Accelerator => "Accelerator",
+            Dimension::VersionSkew => "Version skew (kubelet minors behind the API server)",
+        }
+    }
+
+    /// The dimension of `name` (as [`Dimension::name`] writes it).
+    pub(crate) fn from_name(name: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// How the store's `profile_values.dimension` holds it: its place in [`Dimension::ALL`].
+    /// (The version skew of a cluster as a whole is [`CLUSTER_SKEW`].)
+    pub(crate) fn code(self) -> i64 {
+        Dimension::ALL.iter().position(|d| *d == self).unwrap_or(0) as i64
+    }
+
+    /// Whether a table of it counts clusters first (one value per cluster), not nodes.
+    pub fn by_clusters(self) -> bool {
+        matches!(self, Dimension::KubernetesVersion | Dimension::VersionSkew)
+    }
+}
+
+/// The store's dimension code of a cluster's worst version skew (its nodes are all its nodes).
+pub(crate) const CLUSTER_SKEW: i64 = 8;
+
+/// What one count is of: a value a report gave (folded), or one of two buckets. A bucket is
+/// never spelled like a value: JSON and CSV name it in a field of its own, metrics in a label of
+/// its own, and text shows it in parentheses, where a value that starts with `(` has that
+/// character escaped ([`Label::shown`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Label {
+    Value(String),
+    /// The report left the field out.
+    NotReported,
+    /// Every other value, summed: those past the top of a table, and those a report had past
+    /// [`super::profile::MAX_VALUES`] in one dimension.
+    Other,
+}
+
+impl Label {
+    /// How the store's `profile_values.kind` holds it (the value is `''` for a bucket).
+    pub(crate) fn kind(&self) -> i64 {
+        match self {
+            Label::Value(_) => 0,
+            Label::NotReported => 1,
+            Label::Other => 2,
+        }
+    }
+
+    /// The label of a stored (kind, value).
+    pub(crate) fn stored(kind: i64, value: String) -> Label {
+        match kind {
+            1 => Label::NotReported,
+            2 => Label::Other,
+            _ => Label::Value(value),
+        }
+    }
+
+    /// The value, or `""` for a bucket.
+    pub fn value(&self) -> &str {
+        match self {
+            Label::Value(v) => v,
+            _ => "",
+        }
+    }
+
+    /// The bucket's name (`not_reported`, `other`), or `None` for a value.
+    pub fn bucket(&self) -> Option<&'static str> {
+        match self {
+            Label::Value(_) => None,
+            Label::NotReported => Some("not_reported"),
+            Label::Other => Some("other"),
+        }
+    }
+
+    /// The label for a person: a value through `escape` (which makes it one safe line), with a
+    /// leading `(` written `\u{28}`; a bucket as `(not reported)` or `(other)`.
+    pub fn shown(&self, escape: impl Fn(&str) -> String) -> String {
+        match self {
+            Label::Value(v) => {
+                let text = escape(v);
+                match text.strip_prefix('(') {
+                    Some(rest) => format!("\\u{{28}}{rest}"),
+                    None => text,
+                }
+            }
+            Label::NotReported => NOT_REPORTED.to_string(),
+            Label::Other => "(other)".to_string(),
         }
     }
 }
 
-/// What a missing value is counted as.
+/// How a missing value is shown.
 pub const NOT_REPORTED: &str = "(not reported)";
 
 /// `v1.33.2-eks-1` -> `v1.33`; anything that does not start like a version is kept as is.
 pub fn minor(version: &str) -> String {
-    let (prefix, rest) = match version.strip_prefix('v') {
-        Some(rest) => ("v", rest),
-        None => ("", version),
-    };
+    match numbers(version) {
+        Some((major, minor)) => {
+            let prefix = if version.starts_with('v') { "v" } else { "" };
+            format!("{prefix}{major}.{minor}")
+        }
+        None => version.to_string(),
+    }
+}
+
+/// The major and minor numbers of a version (`v1.33.2-eks-1`, `1.33`), if it starts like one.
+pub(crate) fn numbers(version: &str) -> Option<(u64, u64)> {
+    let rest = version.strip_prefix('v').unwrap_or(version);
     let mut parts = rest.splitn(3, '.');
-    let major = parts.next().unwrap_or("");
+    let major = parts.next()?;
     let minor: String = parts
-        .next()
-        .unwrap_or("")
+        .next()?
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
     if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) || minor.is_empty() {
-        return version.to_string();
+        return None;
     }
-    format!("{prefix}{major}.{minor}")
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// `containerd://1.7.27` -> `containerd://1.7`.
@@ -122,133 +230,68 @@ pub(crate) fn os_family(image: &str) -> String {
 
 pub use crate::contract::limits::accelerator;
 
-/// A node's value in a node dimension.
-pub(crate) fn node_value(node: &Node, dimension: Dimension) -> String {
+/// The values of [`Dimension::VersionSkew`], from the least to the most off: a kubelet 0, 1, 2,
+/// or 3 or more minor versions behind its API server, ahead of it (which Kubernetes does not
+/// support), or `unknown` (either version missing or not a version).
+pub const SKEWS: [&str; 6] = ["0", "1", "2", "3+", "ahead", "unknown"];
+
+/// How far a kubelet of `kubelet` is from an API server of version `api` (major, minor): an
+/// index into [`SKEWS`].
+pub(crate) fn skew(api: Option<(u64, u64)>, kubelet: Option<&str>) -> usize {
+    let (Some((major, minor)), Some((k_major, k_minor))) = (api, kubelet.and_then(numbers)) else {
+        return 5;
+    };
+    if k_major != major {
+        return if k_major < major { 3 } else { 4 };
+    }
+    match minor.checked_sub(k_minor) {
+        None => 4,
+        Some(behind) => behind.min(3) as usize,
+    }
+}
+
+/// The worse of two [`skew`]s: `ahead` before 3 or more behind, and so on down; `unknown` only
+/// where nothing is known.
+pub(crate) fn worse(a: usize, b: usize) -> usize {
+    let rank = |s: usize| if s == 5 { 0 } else { s + 1 };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// A node's label in a node dimension ([`Dimension::VersionSkew`] against `api`, the API
+/// server's version).
+pub(crate) fn node_value(node: &Node, dimension: Dimension, api: Option<(u64, u64)>) -> Label {
     let text = |v: &Option<String>, fold: fn(&str) -> String| {
-        v.as_deref().map_or_else(|| NOT_REPORTED.to_string(), fold)
+        v.as_deref()
+            .map_or(Label::NotReported, |v| Label::Value(fold(v)))
     };
     let same = |v: &str| v.to_string();
     match dimension {
-        Dimension::KubernetesVersion => NOT_REPORTED.to_string(),
+        Dimension::KubernetesVersion => Label::NotReported,
         Dimension::KubeletVersion => text(&node.kubelet_version, minor),
         Dimension::OsImage => text(&node.os_image, os_family),
         Dimension::Architecture => text(&node.architecture, same),
         Dimension::ContainerRuntime => text(&node.container_runtime_version, runtime),
         Dimension::CloudProvider => text(&node.cloud_provider, same),
-        Dimension::Accelerator => node
-            .capacity
-            .iter()
-            .filter(|r| !r.value.trim_start_matches('0').is_empty())
-            .find_map(|r| accelerator(&r.resource))
-            .unwrap_or("none")
-            .to_string(),
-    }
-}
-
-/// A report's profile: how many nodes, and per dimension each value with its node count (for
-/// the Kubernetes version, the cluster's one value with all its nodes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
-    pub nodes: u64,
-    pub values: BTreeMap<Dimension, BTreeMap<String, u64>>,
-}
-
-impl Profile {
-    /// Starts the profile of a report from its own fields; add its nodes with [`Profile::add`].
-    pub fn of(report: &Report) -> Profile {
-        let version = report
-            .master_version
-            .as_deref()
-            .map_or_else(|| NOT_REPORTED.to_string(), minor);
-        let mut values = BTreeMap::new();
-        values.insert(Dimension::KubernetesVersion, BTreeMap::from([(version, 0)]));
-        Profile { nodes: 0, values }
-    }
-
-    /// Counts one node.
-    pub fn add(&mut self, node: &Node) {
-        self.nodes += 1;
-        if let Some(version) = self.values.get_mut(&Dimension::KubernetesVersion) {
-            version.values_mut().for_each(|n| *n += 1);
-        }
-        for dimension in &Dimension::ALL[1..] {
-            *self
-                .values
-                .entry(*dimension)
-                .or_default()
-                .entry(node_value(node, *dimension))
-                .or_default() += 1;
+        Dimension::Accelerator => Label::Value(
+            node.capacity
+                .iter()
+                .filter(|r| !r.value.trim_start_matches('0').is_empty())
+                .find_map(|r| accelerator(&r.resource))
+                .unwrap_or("none")
+                .to_string(),
+        ),
+        Dimension::VersionSkew => {
+            Label::Value(SKEWS[skew(api, node.kubelet_version.as_deref())].to_string())
         }
     }
-
-    /// The profile as stored: compact JSON, the same bytes for the same profile.
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn decode(text: &str) -> Option<Profile> {
-        serde_json::from_str(text).ok()
-    }
 }
 
-/// Clusters and nodes by value, for one dimension.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Count {
-    pub clusters: u64,
-    pub nodes: u64,
-}
-
-/// The sum of many clusters' profiles (each counted once): how many clusters and nodes in all,
-/// and by dimension and value, how many clusters have it and how many nodes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub clusters: u64,
-    pub nodes: u64,
-    pub by: BTreeMap<Dimension, BTreeMap<String, Count>>,
-}
-
-impl Tally {
-    /// Adds `clusters` clusters whose latest report has `profile`.
-    pub fn add(&mut self, profile: &Profile, clusters: u64) {
-        self.clusters += clusters;
-        self.nodes += profile.nodes * clusters;
-        for (dimension, values) in &profile.values {
-            let counts = self.by.entry(*dimension).or_default();
-            for (value, nodes) in values {
-                // Most values are there already: no copy of the key for them.
-                let count = match counts.get_mut(value) {
-                    Some(count) => count,
-                    None => counts.entry(value.clone()).or_default(),
-                };
-                count.clusters += clusters;
-                count.nodes += nodes * clusters;
-            }
-        }
-    }
-
-    /// A dimension's values, most nodes (then clusters) first, at most `top` of them and the
-    /// rest summed into `other` (`other` may count a cluster more than once).
-    pub fn top(&self, dimension: Dimension, top: usize) -> Vec<(String, Count)> {
-        let mut rows: Vec<(String, Count)> = self
-            .by
-            .get(&dimension)
-            .map(|m| m.iter().map(|(v, c)| (v.clone(), c.clone())).collect())
-            .unwrap_or_default();
-        rows.sort_by(|a, b| {
-            (b.1.nodes, b.1.clusters)
-                .cmp(&(a.1.nodes, a.1.clusters))
-                .then_with(|| a.0.cmp(&b.0))
-        });
-        if rows.len() > top {
-            let rest = rows.split_off(top);
-            let other = rest.iter().fold(Count::default(), |acc, (_, c)| Count {
-                clusters: acc.clusters + c.clusters,
-                nodes: acc.nodes + c.nodes,
-            });
-            rows.push(("other".to_string(), other));
-        }
-        rows
-    }
+/// A report's label in [`Dimension::KubernetesVersion`].
+pub(crate) fn version_label(report: &Report) -> Label {
+    report
+        .master_version
+        .as_deref()
+        .map_or(Label::NotReported, |v| Label::Value(minor(v)))
 }
 
 /// The buckets of cluster sizes, by node count: upper bounds (inclusive) and labels.
@@ -262,18 +305,9 @@ pub(crate) const SIZE_BUCKETS: [(u64, &str); 7] = [
     (u64::MAX, ">1000"),
 ];
 
-/// The label of the size bucket of a cluster of `nodes` nodes.
-pub(crate) fn size_bucket(nodes: u64) -> &'static str {
-    SIZE_BUCKETS
-        .iter()
-        .find(|(max, _)| nodes <= *max)
-        .map_or(">1000", |(_, label)| *label)
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::contract::Resource;
 
     #[test]
     fn folding() {
@@ -310,84 +344,49 @@ pub(crate) mod tests {
         assert_eq!(accelerator("nvidia.com/mig-1g.5gb"), Some("nvidia"));
         assert_eq!(accelerator("aws.amazon.com/neuroncore"), Some("aws-neuron"));
         assert_eq!(accelerator("cpu"), None);
-    }
-
-    fn node(arch: &str, gpus: &str) -> Node {
-        Node {
-            id: "0".repeat(32),
-            architecture: Some(arch.into()),
-            kubelet_version: Some("v1.33.1".into()),
-            os_image: Some("Ubuntu 24.04.1 LTS".into()),
-            capacity: vec![Resource {
-                resource: "nvidia.com/gpu".into(),
-                value: gpus.into(),
-            }],
-            ..Node::default()
+        for d in Dimension::ALL {
+            assert_eq!(Dimension::from_name(d.name()), Some(d));
         }
-    }
-
-    /// Three clusters: two of `p` (v1.33; amd64 with a GPU, amd64, arm64) and one of a single
-    /// arm64 node; `p` is returned too.
-    pub(crate) fn three_clusters() -> (Profile, Tally) {
-        let report = Report {
-            master_version: Some("v1.33.2-eks-1".into()),
-            ..Report::default()
-        };
-        let mut p = Profile::of(&report);
-        for n in [node("amd64", "0"), node("amd64", "8"), node("arm64", "0")] {
-            p.add(&n);
-        }
-        let mut small = Profile::of(&Report::default());
-        small.add(&node("arm64", "0"));
-        let mut t = Tally::default();
-        t.add(&p, 2);
-        t.add(&small, 1);
-        (p, t)
+        assert_eq!(Dimension::VersionSkew.code(), 7);
     }
 
     #[test]
-    fn profiles_and_tallies() {
-        let (p, t) = three_clusters();
-        assert_eq!(p.nodes, 3);
-        assert_eq!(p.values[&Dimension::KubernetesVersion]["v1.33"], 3);
-        assert_eq!(p.values[&Dimension::Architecture]["amd64"], 2);
-        assert_eq!(p.values[&Dimension::Accelerator]["nvidia"], 1);
-        assert_eq!(p.values[&Dimension::Accelerator]["none"], 2);
-        assert_eq!(p.values[&Dimension::CloudProvider][NOT_REPORTED], 3);
-        assert_eq!(Profile::decode(&p.encode()), Some(p.clone()));
-        assert_eq!(
-            p.encode(),
-            p.clone().encode(),
-            "the same bytes for the same profile"
-        );
+    fn version_skew_per_node_and_the_worst() {
+        let api = numbers("v1.33.2-eks-1");
+        assert_eq!(api, Some((1, 33)));
+        let of = |kubelet: Option<&str>| SKEWS[skew(api, kubelet)];
+        assert_eq!(of(Some("v1.33.0")), "0");
+        assert_eq!(of(Some("v1.32.9+k3s1")), "1");
+        assert_eq!(of(Some("v1.31.1")), "2");
+        assert_eq!(of(Some("v1.30.1")), "3+");
+        assert_eq!(of(Some("v1.20.1")), "3+");
+        assert_eq!(of(Some("v1.34.0")), "ahead");
+        assert_eq!(of(Some("v2.0.0")), "ahead");
+        assert_eq!(of(Some("v0.9.0")), "3+");
+        assert_eq!(of(Some("weird")), "unknown");
+        assert_eq!(of(None), "unknown");
+        assert_eq!(SKEWS[skew(None, Some("v1.33.0"))], "unknown");
+        assert_eq!(worse(5, 0), 0, "anything known is worse than unknown");
+        assert_eq!(worse(1, 3), 3);
+        assert_eq!(worse(4, 3), 4, "ahead is the worst");
+        assert_eq!(worse(2, 5), 2);
+    }
 
-        assert_eq!((t.clusters, t.nodes), (3, 7));
-        let arch = t.top(Dimension::Architecture, 10);
-        assert_eq!(arch[0].0, "amd64");
-        assert_eq!(
-            arch[0].1,
-            Count {
-                clusters: 2,
-                nodes: 4
-            }
+    #[test]
+    fn buckets_cannot_pass_for_values() {
+        let plain = |s: &str| s.to_string();
+        assert_eq!(Label::Value("other".into()).shown(plain), "other");
+        assert_eq!(Label::Other.shown(plain), "(other)");
+        assert_eq!(Label::Value("(other)".into()).shown(plain), "\\u{28}other)");
+        assert_eq!(Label::NotReported.shown(plain), NOT_REPORTED);
+        assert_ne!(
+            Label::Value(NOT_REPORTED.into()).shown(plain),
+            Label::NotReported.shown(plain)
         );
-        assert_eq!(
-            arch[1].1,
-            Count {
-                clusters: 3,
-                nodes: 3
-            }
-        );
-        let top1 = t.top(Dimension::Architecture, 1);
-        assert_eq!(top1.len(), 2);
-        assert_eq!(top1[1].0, "other");
-        let versions = t.top(Dimension::KubernetesVersion, 10);
-        assert_eq!(
-            versions.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
-            ["v1.33", NOT_REPORTED]
-        );
-        assert_eq!(size_bucket(0), "0");
-        assert_eq!(size_bucket(3), "2-5");
-        assert_eq!(size_bucket(5000), ">1000");
+        for label in [Label::Value("x".into()), Label::NotReported, Label::Other] {
+            assert_eq!(Label::stored(label.kind(), label.value().into()), label);
+        }
+        assert_eq!(Label::Other.bucket(), Some("other"));
+        assert_eq!(Label::Value("other".into()).bucket(), None);
     }
 }

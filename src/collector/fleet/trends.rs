@@ -1,8 +1,8 @@
-//! How a fleet changes: periods (day, week, month), the fleet's tally in each, and the three
-//! ways of showing it (`--format table|json|csv`). Pure: the store hands in, per period, each
-//! profile with the number of clusters whose latest report in the period had it.
+//! How a fleet changes: periods (day, week, month), the fleet's numbers in each ([`Period`], as
+//! the store hands them over, see `store::read`), and the three ways of showing them
+//! (`--format table|json|csv`). Pure.
 
-use super::{Count, Dimension, Profile, Tally, size_bucket};
+use super::{Dimension, Entry, Label, Tally};
 use crate::text::{csv_field, printable};
 use crate::time::{civil, days_from_civil, rfc3339_date};
 use serde::Serialize;
@@ -98,10 +98,12 @@ pub struct Period {
 }
 
 impl Period {
-    /// Adds `clusters` clusters whose latest report in the period had `profile`.
-    pub fn add(&mut self, profile: &Profile, clusters: u64) {
-        self.tally.add(profile, clusters);
-        *self.sizes.entry(size_bucket(profile.nodes)).or_default() += clusters;
+    /// A period without clusters.
+    pub fn empty(start: i64) -> Period {
+        Period {
+            start,
+            ..Period::default()
+        }
     }
 }
 
@@ -109,55 +111,64 @@ impl Period {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trend {
     pub every: Every,
+    /// When it was read (Unix seconds): the period holding it is not finished.
+    pub until: i64,
     pub periods: Vec<Period>,
 }
 
 impl Trend {
-    /// A trend over the periods from `since` to `until`, from `(period start, profile,
-    /// clusters)` rows.
-    pub fn build<'a>(
-        every: Every,
-        since: i64,
-        until: i64,
-        rows: impl IntoIterator<Item = (i64, &'a Profile, u64)>,
-    ) -> Trend {
-        let mut periods: Vec<Period> = every
-            .starts(since, until)
-            .into_iter()
-            .map(|start| Period {
-                start,
-                ..Period::default()
-            })
-            .collect();
-        for (start, profile, clusters) in rows {
-            if let Ok(i) = periods.binary_search_by_key(&start, |p| p.start) {
-                periods[i].add(profile, clusters);
+    /// Whether the period starting at `start` had ended when the trend was read.
+    pub fn finished(&self, start: i64) -> bool {
+        self.every.next(start) <= self.until
+    }
+
+    /// The labels of `dimension` shown in any period (those that led one), the earliest and
+    /// largest leader first; `other` is not among them.
+    pub fn columns(&self, dimension: Dimension) -> Vec<Label> {
+        let mut best: BTreeMap<&Label, (usize, u64)> = BTreeMap::new();
+        for p in &self.periods {
+            for (place, e) in p.tally.entries(dimension).iter().enumerate() {
+                if e.label == Label::Other {
+                    continue;
+                }
+                let slot = best.entry(&e.label).or_insert((place, 0));
+                slot.0 = slot.0.min(place);
+                slot.1 += e.count(dimension);
             }
         }
-        Trend { every, periods }
+        let mut columns: Vec<(&Label, (usize, u64))> = best.into_iter().collect();
+        if dimension != Dimension::VersionSkew {
+            columns.sort_by(|a, b| (a.1.0, b.1.1).cmp(&(b.1.0, a.1.1)).then(a.0.cmp(b.0)));
+        } else {
+            let at = |l: &Label| super::SKEWS.iter().position(|s| *s == l.value());
+            columns.sort_by_key(|c| at(c.0));
+        }
+        columns.into_iter().map(|(l, _)| l.clone()).collect()
     }
 }
 
-/// Long, tidy CSV: `period_start,dimension,value,clusters,nodes`, a `total` row per period.
-pub fn csv(trend: &Trend) -> String {
-    let mut out = String::from("period_start,dimension,value,clusters,nodes\n");
-    for p in &trend.periods {
-        let date = rfc3339_date(p.start);
-        let _ = writeln!(out, "{date},total,,{},{}", p.tally.clusters, p.tally.nodes);
-        for (dimension, values) in &p.tally.by {
-            for (value, count) in values {
-                let _ = writeln!(
-                    out,
-                    "{date},{},{},{},{}",
-                    dimension.name(),
-                    csv_field(value),
-                    count.clusters,
-                    count.nodes
-                );
-            }
-        }
-    }
-    out
+/// The CSV's header: long and tidy, a row per period, dimension and label, and a `total` row
+/// per period. `bucket` is empty for a value, else `not_reported` or `other` (with `value`
+/// empty).
+pub const CSV_HEADER: &str = "period_start,dimension,value,clusters,nodes,bucket\n";
+
+/// A `total` row of the CSV.
+pub(crate) fn csv_total(out: &mut String, start: i64, clusters: u64, nodes: u64) {
+    let _ = writeln!(out, "{},total,,{clusters},{nodes},", rfc3339_date(start));
+}
+
+/// A row of the CSV.
+pub(crate) fn csv_row(out: &mut String, start: i64, dimension: Dimension, e: &Entry) {
+    let _ = writeln!(
+        out,
+        "{},{},{},{},{},{}",
+        rfc3339_date(start),
+        dimension.name(),
+        csv_field(e.label.value()),
+        e.clusters,
+        e.nodes,
+        e.label.bucket().unwrap_or("")
+    );
 }
 
 #[derive(Serialize)]
@@ -171,42 +182,71 @@ struct JsonTrend<'a> {
 #[serde(rename_all = "camelCase")]
 struct JsonPeriod {
     period_start: String,
+    /// Whether the period had ended when the trend was read.
+    finished: bool,
     clusters: u64,
     nodes: u64,
     dimensions: BTreeMap<&'static str, Vec<JsonValue>>,
     cluster_sizes: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Serialize)]
-struct JsonValue {
-    value: String,
-    clusters: u64,
-    nodes: u64,
+/// A label and its counts in JSON: a value as `value`, a bucket as `bucket`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JsonValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<&'static str>,
+    pub clusters: u64,
+    /// Left out for the Kubernetes version in the summary (one per cluster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u64>,
 }
 
-/// The trend as one JSON document (a stable shape for scripts).
+impl JsonValue {
+    /// The label it is of.
+    pub fn label(&self) -> Label {
+        match self.bucket {
+            Some("other") => Label::Other,
+            Some(_) => Label::NotReported,
+            None => Label::Value(self.value.clone().unwrap_or_default()),
+        }
+    }
+
+    pub(crate) fn of(e: &Entry, nodes: bool) -> JsonValue {
+        JsonValue {
+            value: e
+                .label
+                .bucket()
+                .is_none()
+                .then(|| e.label.value().to_string()),
+            bucket: e.label.bucket(),
+            clusters: e.clusters,
+            nodes: nodes.then_some(e.nodes),
+        }
+    }
+}
+
+/// The trend as one JSON document (a stable shape for scripts): per period the values shown
+/// (those that led a period, see `store::read`) and `other`.
 pub fn json(trend: &Trend) -> String {
     let periods = trend
         .periods
         .iter()
         .map(|p| JsonPeriod {
             period_start: rfc3339_date(p.start),
+            finished: trend.finished(p.start),
             clusters: p.tally.clusters,
             nodes: p.tally.nodes,
             dimensions: p
                 .tally
                 .by
                 .iter()
-                .map(|(d, values)| {
-                    let values = values
-                        .iter()
-                        .map(|(value, c)| JsonValue {
-                            value: value.clone(),
-                            clusters: c.clusters,
-                            nodes: c.nodes,
-                        })
-                        .collect();
-                    (d.name(), values)
+                .map(|(d, entries)| {
+                    (
+                        d.name(),
+                        entries.iter().map(|e| JsonValue::of(e, true)).collect(),
+                    )
                 })
                 .collect(),
             cluster_sizes: p.sizes.clone(),
@@ -237,72 +277,104 @@ pub fn title(trend: &Trend, cluster: Option<&str>) -> String {
     )
 }
 
-/// The trend as text: the totals per period, then per dimension its `top` values (most in
-/// the last period first) as columns, clusters for the Kubernetes version and nodes otherwise.
-pub fn table(trend: &Trend, top: usize) -> String {
+/// The widest a column's heading is shown; a longer one is cut, marked `~N`, and given whole
+/// under its table.
+const HEAD: usize = 24;
+
+/// A period's name in a table: its start, and `*` when it is not finished.
+fn period_name(trend: &Trend, p: &Period) -> String {
+    let mark = if trend.finished(p.start) { "" } else { "*" };
+    format!("{}{mark}", rfc3339_date(p.start))
+}
+
+/// The trend as text: the totals per period, then per dimension a column for each value that
+/// led a period (see [`Trend::columns`]) and one for `(other)`: clusters for the Kubernetes
+/// version and the version skew, nodes otherwise. A period not finished is marked `*`.
+pub fn table(trend: &Trend) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<12} {:>9} {:>9}",
-        trend.every.name(),
-        "clusters",
-        "nodes"
-    );
+    let every = trend.every.name();
+    let _ = writeln!(out, "{every:<12} {:>9} {:>9}", "clusters", "nodes");
     for p in &trend.periods {
-        let date = rfc3339_date(p.start);
+        let name = period_name(trend, p);
         let _ = writeln!(
             out,
-            "{date:<12} {:>9} {:>9}",
+            "{name:<12} {:>9} {:>9}",
             p.tally.clusters, p.tally.nodes
         );
     }
-    let Some(last) = trend.periods.iter().rev().find(|p| p.tally.clusters > 0) else {
+    if trend.periods.iter().all(|p| p.tally.clusters == 0) {
+        let _ = writeln!(out, "\nNo reports in these periods.");
         return out;
-    };
+    }
     for dimension in Dimension::ALL {
-        let columns: Vec<String> = last
-            .tally
-            .top(dimension, top)
-            .into_iter()
-            .map(|(value, _)| value)
-            .filter(|v| v != "other")
-            .collect();
-        let by_clusters = dimension == Dimension::KubernetesVersion;
-        let unit = if by_clusters { "clusters" } else { "nodes" };
-        let _ = writeln!(out, "\n{} ({unit})", dimension.title());
-        let heads: Vec<String> = columns
-            .iter()
-            .map(|c| clip(&printable(c, 64), 20))
-            .collect();
-        // As wide as the widest value shown (a count is narrower than any value's name).
-        let width = heads
-            .iter()
-            .map(|h| h.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(9);
-        let _ = writeln!(out, "{:<12} {}", trend.every.name(), row(&heads, width));
-        for p in &trend.periods {
-            let values = p.tally.by.get(&dimension);
-            let cells: Vec<String> = columns
-                .iter()
-                .map(|c| {
-                    let count = values
-                        .and_then(|v| v.get(c))
-                        .cloned()
-                        .unwrap_or(Count::default());
-                    (if by_clusters {
-                        count.clusters
-                    } else {
-                        count.nodes
-                    })
-                    .to_string()
-                })
-                .collect();
-            let _ = writeln!(out, "{:<12} {}", rfc3339_date(p.start), row(&cells, width));
-        }
+        dimension_table(&mut out, trend, dimension);
+    }
+    if trend.periods.iter().any(|p| !trend.finished(p.start)) {
+        let _ = writeln!(
+            out,
+            "\n* not finished: the {every} so far (clusters that have not reported in it yet are not counted)"
+        );
     }
     out
+}
+
+fn dimension_table(out: &mut String, trend: &Trend, dimension: Dimension) {
+    let mut columns = trend.columns(dimension);
+    if trend
+        .periods
+        .iter()
+        .any(|p| p.tally.get(dimension, &Label::Other).is_some())
+    {
+        columns.push(Label::Other);
+    }
+    let unit = if dimension.by_clusters() {
+        "clusters"
+    } else {
+        "nodes"
+    };
+    let _ = writeln!(out, "\n{} ({unit})", dimension.title());
+    if columns.is_empty() {
+        let _ = writeln!(out, "(none reported)");
+        return;
+    }
+    let mut cut = Vec::new();
+    let heads: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let shown = c.shown(|v| printable(v, 256));
+            if shown.chars().count() <= HEAD {
+                return shown;
+            }
+            cut.push(shown.clone());
+            let mark = format!("~{}", cut.len());
+            let keep = HEAD - mark.chars().count();
+            format!("{}{mark}", shown.chars().take(keep).collect::<String>())
+        })
+        .collect();
+    // As wide as the widest heading shown (a count is narrower than any value's name).
+    let width = heads
+        .iter()
+        .map(|h| h.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let _ = writeln!(out, "{:<12} {}", trend.every.name(), row(&heads, width));
+    for p in &trend.periods {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                p.tally
+                    .get(dimension, c)
+                    .map_or(0, |e| e.count(dimension))
+                    .to_string()
+            })
+            .collect();
+        let name = period_name(trend, p);
+        let _ = writeln!(out, "{name:<12} {}", row(&cells, width));
+    }
+    for (i, whole) in cut.iter().enumerate() {
+        let _ = writeln!(out, "~{}: {whole}", i + 1);
+    }
 }
 
 fn row(cells: &[String], width: usize) -> String {
@@ -324,109 +396,5 @@ pub(crate) fn clip(text: &str, width: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::contract::{Node, Report};
-
-    const DAY: i64 = 86_400;
-
-    #[test]
-    fn period_starts() {
-        // 2026-12-01 is a Tuesday.
-        let t = days_from_civil(2026, 12, 1) * DAY + 3600 * 13;
-        assert_eq!(rfc3339_date(Every::Day.start(t)), "2026-12-01");
-        assert_eq!(rfc3339_date(Every::Week.start(t)), "2026-11-30");
-        assert_eq!(rfc3339_date(Every::Month.start(t)), "2026-12-01");
-        assert_eq!(
-            rfc3339_date(Every::Month.next(Every::Month.start(t))),
-            "2027-01-01"
-        );
-        let feb = days_from_civil(2028, 2, 29) * DAY;
-        assert_eq!(rfc3339_date(Every::Month.start(feb)), "2028-02-01");
-        assert_eq!(
-            rfc3339_date(Every::Month.next(Every::Month.start(feb))),
-            "2028-03-01"
-        );
-        let weeks = Every::Week.starts(t - 180 * DAY, t);
-        assert_eq!(weeks.len(), 27);
-        assert!(weeks.windows(2).all(|w| w[1] - w[0] == 7 * DAY));
-        assert_eq!(Every::parse("week"), Ok(Every::Week));
-        assert!(Every::parse("year").is_err());
-        for every in Every::ALL {
-            let s = every.start(t);
-            assert_eq!(every.start(s), s);
-            assert!(every.next(s) > t);
-        }
-    }
-
-    fn profile(version: &str, arch: &str, nodes: u64) -> Profile {
-        let mut p = Profile::of(&Report {
-            master_version: Some(version.into()),
-            ..Report::default()
-        });
-        for _ in 0..nodes {
-            p.add(&Node {
-                id: "0".repeat(32),
-                architecture: Some(arch.into()),
-                ..Node::default()
-            });
-        }
-        p
-    }
-
-    #[test]
-    fn trends_in_three_formats() {
-        let since = days_from_civil(2026, 11, 2) * DAY;
-        let until = since + 20 * DAY;
-        let old = profile("v1.32.1", "amd64", 3);
-        let new = profile("v1.33.0", "arm,64", 2);
-        let formula = profile("v1.33.0", "=HYPERLINK(\"x\")", 1);
-        let rows = vec![
-            (since, &old, 10),
-            (since + 7 * DAY, &old, 6),
-            (since + 7 * DAY, &new, 4),
-            (since + 14 * DAY, &new, 9),
-            (since + 14 * DAY, &formula, 1),
-            (since + 99 * DAY, &new, 1000),
-        ];
-        let t = Trend::build(Every::Week, since, until, rows);
-        assert_eq!(t.periods.len(), 3, "rows outside the range are dropped");
-        assert_eq!(t.periods[1].tally.clusters, 10);
-        assert_eq!(t.periods[1].tally.nodes, 6 * 3 + 4 * 2);
-        assert_eq!(t.periods[0].sizes["2-5"], 10);
-
-        let csv = csv(&t);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "period_start,dimension,value,clusters,nodes");
-        assert!(lines.contains(&"2026-11-02,total,,10,30"), "{csv}");
-        assert!(
-            lines.contains(&"2026-11-09,kubernetes_version,v1.33,4,8"),
-            "{csv}"
-        );
-        assert!(
-            lines.contains(&"2026-11-16,architecture,\"arm,64\",9,18"),
-            "{csv}"
-        );
-        assert!(
-            lines.contains(&"2026-11-16,architecture,\"'=HYPERLINK(\"\"x\"\")\",1,1"),
-            "{csv}"
-        );
-
-        let json: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();
-        assert_eq!(json["every"], "week");
-        assert_eq!(json["periods"][1]["periodStart"], "2026-11-09");
-        assert_eq!(
-            json["periods"][1]["dimensions"]["kubernetes_version"][0]["value"],
-            "v1.32"
-        );
-        assert_eq!(json["periods"][2]["clusterSizes"]["1"], 1);
-
-        let text = table(&t, 5);
-        assert!(text.contains("2026-11-16          10        19"), "{text}");
-        assert!(text.contains("Kubernetes version (clusters)"), "{text}");
-        assert!(
-            text.chars().all(|c| c == '\n' || (' '..='~').contains(&c)),
-            "{text}"
-        );
-    }
-}
+#[path = "trends_tests.rs"]
+mod tests;

@@ -84,32 +84,154 @@ pub(crate) fn median(mut values: Vec<u64>) -> u64 {
     values[values.len().div_ceil(2) - 1]
 }
 
+/// Values kept one by one for a median, at most; past them a [`Median`] counts them in bins.
+pub const EXACT_MEDIAN: usize = 1 << 16;
+
+/// The values a median is taken of, in bounded memory: each value while there are at most
+/// [`EXACT_MEDIAN`] (the median exact), then counted in bins of their 8 leading bits (values
+/// below 256 exactly; the median then within 1 % of the exact one, from below). At most about
+/// 7,400 bins, whatever the number of values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Median {
+    values: Vec<u64>,
+    bins: std::collections::BTreeMap<u64, u64>,
+}
+
+impl Median {
+    pub(crate) fn add(&mut self, value: u64) {
+        if self.bins.is_empty() && self.values.len() < EXACT_MEDIAN {
+            self.values.push(value);
+            return;
+        }
+        for v in std::mem::take(&mut self.values) {
+            *self.bins.entry(Self::bin(v)).or_default() += 1;
+        }
+        *self.bins.entry(Self::bin(value)).or_default() += 1;
+    }
+
+    /// `value` with all but its 8 leading bits zero.
+    fn bin(value: u64) -> u64 {
+        let bits = 64 - value.leading_zeros();
+        let drop = bits.saturating_sub(8);
+        value >> drop << drop
+    }
+
+    /// The value at rank `ceil(n / 2)` (of a bin: its least value); 0 for none.
+    pub(crate) fn value(self) -> u64 {
+        if self.bins.is_empty() {
+            return median(self.values);
+        }
+        let n: u64 = self.bins.values().sum();
+        let mut rank = n.div_ceil(2);
+        for (bin, count) in &self.bins {
+            if rank <= *count {
+                return *bin;
+            }
+            rank -= count;
+        }
+        0
+    }
+}
+
+/// One kind's numbers as parts are added.
+#[derive(Debug, Clone, Default)]
+struct KindParts {
+    clusters: u64,
+    total: u64,
+    totals: Median,
+    buckets: [u64; WORKLOAD_BUCKETS],
+    /// Of the clusters that sent the kind's ages.
+    aged: u64,
+    objects: u64,
+    days: u128,
+    medians: Median,
+    p90s: Median,
+}
+
+/// The fleet's workload statistics as they are read, one cluster's latest part at a time, in
+/// memory that does not grow with the number of clusters (see [`Median`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parts {
+    parts: u64,
+    sizes: [u64; WORKLOAD_BUCKETS],
+    kinds: [KindParts; ObjectKind::ALL.len()],
+}
+
+impl Parts {
+    /// Counts one cluster's latest part.
+    pub(crate) fn add(&mut self, part: &Workloads) {
+        self.parts += 1;
+        if let Some(n) = part.namespace_count() {
+            self.sizes[namespace_bucket(n)] += 1;
+        }
+        // Without the namespace list, bucket 0 is unknown (the reporter sends 0).
+        let zero_known = part.namespaces.is_some();
+        for (kind, k) in ObjectKind::ALL.into_iter().zip(&mut self.kinds) {
+            let Some(stats) = part.get(kind) else {
+                continue;
+            };
+            k.clusters += 1;
+            k.total += stats.total;
+            k.totals.add(stats.total);
+            for (i, n) in stats.per_namespace.iter().enumerate() {
+                if i > 0 || zero_known {
+                    k.buckets[i.min(WORKLOAD_BUCKETS - 1)] += n;
+                }
+            }
+            if let Some(age) = stats.age.filter(|a| a.count > 0) {
+                k.aged += 1;
+                k.objects += age.count;
+                k.days += u128::from(age.mean_days) * u128::from(age.count);
+                k.medians.add(age.median_days);
+                k.p90s.add(age.p90_days);
+            }
+        }
+    }
+
+    /// The statistics of the parts added, among `clusters` clusters.
+    pub(crate) fn summary(self, clusters: u64) -> WorkloadSummary {
+        let mut kinds = Vec::new();
+        let mut ages = Vec::new();
+        for (kind, mut k) in ObjectKind::ALL.into_iter().zip(self.kinds) {
+            if k.aged > 0 && kind.with_ages() {
+                let mean = (k.days + u128::from(k.objects) / 2) / u128::from(k.objects.max(1));
+                ages.push(Age {
+                    kind: kind.name(),
+                    clusters: k.aged,
+                    objects: k.objects,
+                    mean_days: u64::try_from(mean).unwrap_or(u64::MAX),
+                    median_of_medians_days: std::mem::take(&mut k.medians).value(),
+                    median_of_p90s_days: std::mem::take(&mut k.p90s).value(),
+                });
+            }
+            if k.clusters > 0 {
+                kinds.push(kind_summary(kind, k));
+            }
+        }
+        WorkloadSummary {
+            clusters,
+            clusters_with_statistics: self.parts,
+            namespaces_per_cluster: trimmed(&self.sizes)
+                .map(|(i, n)| ClusterBucket {
+                    namespaces: bucket_label(i),
+                    clusters: n,
+                })
+                .collect(),
+            kinds,
+            ages,
+        }
+    }
+}
+
 /// The statistics of `parts` (each cluster's latest, at most one per cluster) among `clusters`
 /// clusters.
+#[cfg(test)]
 pub(crate) fn summarize(clusters: u64, parts: &[Workloads]) -> WorkloadSummary {
-    let mut sizes = [0u64; WORKLOAD_BUCKETS];
-    for n in parts.iter().filter_map(Workloads::namespace_count) {
-        sizes[namespace_bucket(n)] += 1;
+    let mut all = Parts::default();
+    for part in parts {
+        all.add(part);
     }
-    WorkloadSummary {
-        clusters,
-        clusters_with_statistics: parts.len() as u64,
-        namespaces_per_cluster: trimmed(&sizes)
-            .map(|(i, n)| ClusterBucket {
-                namespaces: bucket_label(i),
-                clusters: n,
-            })
-            .collect(),
-        kinds: ObjectKind::ALL
-            .into_iter()
-            .filter_map(|kind| kind_summary(kind, parts))
-            .collect(),
-        ages: ObjectKind::ALL
-            .into_iter()
-            .filter(|k| k.with_ages())
-            .filter_map(|kind| age_summary(kind, parts))
-            .collect(),
-    }
+    all.summary(clusters)
 }
 
 /// The buckets from the first to the last that is not empty, with their index.
@@ -119,28 +241,10 @@ fn trimmed(buckets: &[u64]) -> impl Iterator<Item = (usize, u64)> + '_ {
     buckets.iter().copied().enumerate().take(last).skip(first)
 }
 
-fn kind_summary(kind: ObjectKind, parts: &[Workloads]) -> Option<Kind> {
-    let mut totals = Vec::new();
-    let mut buckets = [0u64; WORKLOAD_BUCKETS];
-    for part in parts {
-        let Some(stats) = part.get(kind) else {
-            continue;
-        };
-        totals.push(stats.total);
-        // Without the namespace list, bucket 0 is unknown (the reporter sends 0).
-        let zero_known = part.namespaces.is_some();
-        for (i, n) in stats.per_namespace.iter().enumerate() {
-            if i > 0 || zero_known {
-                buckets[i.min(WORKLOAD_BUCKETS - 1)] += n;
-            }
-        }
-    }
-    if totals.is_empty() {
-        return None;
-    }
-    let all: u64 = buckets.iter().sum();
+fn kind_summary(kind: ObjectKind, k: KindParts) -> Kind {
+    let all: u64 = k.buckets.iter().sum();
     let per_namespace = if kind.namespaced() {
-        trimmed(&buckets)
+        trimmed(&k.buckets)
             .map(|(i, n)| NamespaceBucket {
                 objects: bucket_label(i),
                 namespaces: n,
@@ -150,38 +254,13 @@ fn kind_summary(kind: ObjectKind, parts: &[Workloads]) -> Option<Kind> {
     } else {
         Vec::new()
     };
-    Some(Kind {
+    Kind {
         kind: kind.name(),
-        clusters: totals.len() as u64,
-        total: totals.iter().sum(),
-        median_per_cluster: median(totals),
+        clusters: k.clusters,
+        total: k.total,
+        median_per_cluster: k.totals.value(),
         per_namespace,
-    })
-}
-
-fn age_summary(kind: ObjectKind, parts: &[Workloads]) -> Option<Age> {
-    let ages: Vec<_> = parts
-        .iter()
-        .filter_map(|p| p.get(kind)?.age)
-        .filter(|a| a.count > 0)
-        .collect();
-    if ages.is_empty() {
-        return None;
     }
-    let objects: u64 = ages.iter().map(|a| a.count).sum();
-    let days: u128 = ages
-        .iter()
-        .map(|a| u128::from(a.mean_days) * u128::from(a.count))
-        .sum();
-    let mean = (days + u128::from(objects) / 2) / u128::from(objects.max(1));
-    Some(Age {
-        kind: kind.name(),
-        clusters: ages.len() as u64,
-        objects,
-        mean_days: u64::try_from(mean).unwrap_or(u64::MAX),
-        median_of_medians_days: median(ages.iter().map(|a| a.median_days).collect()),
-        median_of_p90s_days: median(ages.iter().map(|a| a.p90_days).collect()),
-    })
 }
 
 /// `part` of `whole` in percent, to one decimal.
@@ -317,6 +396,33 @@ mod tests {
         assert_eq!(median(vec![4, 1, 3, 2]), 2);
         assert_eq!(share(1, 3), 33.3);
         assert_eq!(share(0, 0), 0.0);
+    }
+
+    #[test]
+    fn medians_of_many_values_in_bounded_memory() {
+        let mut small = Median::default();
+        for v in [9, 1, 5] {
+            small.add(v);
+        }
+        assert_eq!(small.value(), 5, "exact while few");
+        let mut many = Median::default();
+        let n = 3 * EXACT_MEDIAN as u64;
+        for i in 0..n {
+            many.add(1_000_000 + (i * 7919) % n);
+        }
+        assert!(
+            many.values.is_empty() && many.bins.len() < 7_500,
+            "{}",
+            many.bins.len()
+        );
+        let exact = 1_000_000 + n.div_ceil(2) - 1;
+        let got = many.value();
+        assert!(got <= exact && got * 101 / 100 >= exact, "{got} vs {exact}");
+        let mut low = Median::default();
+        for i in 0..n {
+            low.add(i % 100);
+        }
+        assert_eq!(low.value(), 49, "exact below 256");
     }
 
     /// a: the realistic part (120 namespaces); b: pods only, without the namespace list;

@@ -83,8 +83,11 @@ impl Spec {
             return Ok(Spec::Sqlite(PathBuf::from(path)));
         }
         if let Some((scheme, _)) = spec.split_once("://") {
+            // Not the rest: it may hold a password.
             return Err(usage(format!(
-                "--store {spec}: unknown store type `{scheme}` (want a file path, postgres://... or `stdout`)"
+                "--store {}://...: unknown store type `{}` (want a file path, postgres://... or `stdout`)",
+                crate::text::printable(scheme, 32),
+                crate::text::printable(scheme, 32)
             )));
         }
         Ok(Spec::Sqlite(PathBuf::from(spec)))
@@ -241,10 +244,12 @@ impl Sink {
     }
 }
 
-/// The read side: a connection the summary's queries ([`read`]) run on.
+/// The read side: a connection the summary's queries ([`read`]) run on. A PostgreSQL reader
+/// connects again by itself when its connection is gone (the database restarted), failing at
+/// once while it waits to try (see [`PgSink`]).
 pub enum Reader {
     Sqlite(Box<Db>),
-    Postgres(Box<Pg>),
+    Postgres(Box<PgSink>),
 }
 
 impl Reader {
@@ -252,7 +257,9 @@ impl Reader {
     pub fn open(spec: &Spec) -> Result<Reader> {
         match spec {
             Spec::Sqlite(path) => Ok(Reader::Sqlite(Box::new(Db::open_existing(path)?))),
-            Spec::Postgres(url) => Ok(Reader::Postgres(Box::new(Pg::open_existing(url)?))),
+            Spec::Postgres(url) => Ok(Reader::Postgres(Box::new(PgSink::reader(
+                Pg::open_existing(url)?,
+            )))),
             Spec::Stdout => Err(fail(
                 Class::Usage,
                 anyhow!("--store stdout keeps nothing to read; give the collector's store"),
@@ -260,10 +267,19 @@ impl Reader {
         }
     }
 
-    pub fn conn(&mut self) -> &mut dyn sql::Conn {
+    /// `f` on the connection (connecting again first, or once more after `f` found it gone).
+    pub fn with<T>(&mut self, mut f: impl FnMut(&mut dyn sql::Conn) -> Result<T>) -> Result<T> {
         match self {
-            Reader::Sqlite(db) => db.as_mut(),
-            Reader::Postgres(pg) => pg.as_mut(),
+            Reader::Sqlite(db) => f(db.as_mut()),
+            Reader::Postgres(pg) => pg.with(|pg| f(pg)),
+        }
+    }
+
+    /// The connection, as it is (a test's, or a command's that reads once).
+    pub fn conn(&mut self) -> Result<&mut dyn sql::Conn> {
+        match self {
+            Reader::Sqlite(db) => Ok(db.as_mut()),
+            Reader::Postgres(pg) => pg.connected().map(|pg| pg as &mut dyn sql::Conn),
         }
     }
 }
@@ -299,7 +315,14 @@ pub(crate) mod tests {
             Spec::parse("sqlite:///var/lib/s.db").unwrap(),
             Spec::Sqlite("/var/lib/s.db".into())
         );
-        for bad in ["mysql://h", "", "sqlite:", "postgres://u:hunter2@/d"] {
+        for bad in [
+            "mysql://u:hunter2@h",
+            "",
+            "sqlite:",
+            "postgres://u:hunter2@/d",
+            "postgres://u:hunter2/x@h:port/d",
+            "postgres://u:hunter2/x",
+        ] {
             let e = Spec::parse(bad).unwrap_err();
             assert_eq!(crate::exit::class_of(&e), Class::Usage, "{bad}");
             assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");

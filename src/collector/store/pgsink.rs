@@ -1,5 +1,6 @@
-//! [`PgSink`]: a store writer's PostgreSQL connection, which reconnects by itself when the
-//! database is gone, failing at once in the meantime (so requests are answered 503 quickly).
+//! [`PgSink`]: a PostgreSQL connection that reconnects by itself when the database is gone,
+//! failing at once in the meantime (so requests are answered 503 quickly): a store writer's
+//! ([`PgSink::new`]), or a reader's ([`PgSink::reader`]: the dashboard's, the fleet gauges').
 
 use super::pgurl::{PgUrl, redact};
 use super::postgres::Pg;
@@ -11,9 +12,12 @@ use std::time::{Duration, Instant};
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// A writer's connection, and when to try again without one.
+/// A connection, and when to try again without one.
 pub struct PgSink {
     url: PgUrl,
+    /// How a connection is made: [`Pg::open`] (migrated, and checked to take a write) for a
+    /// writer, [`Pg::open_existing`] for a reader.
+    open: fn(&PgUrl) -> Result<Pg>,
     pg: Option<Pg>,
     next_try: Instant,
     backoff: Duration,
@@ -27,6 +31,7 @@ pub struct PgSink {
 impl PgSink {
     pub(crate) fn new(pg: Pg) -> PgSink {
         PgSink {
+            open: Pg::open,
             url: pg.url().clone(),
             pg: Some(pg),
             next_try: Instant::now(),
@@ -34,6 +39,14 @@ impl PgSink {
             last_error: String::new(),
             reconnected: Arc::new(AtomicU64::new(0)),
             seen: 0,
+        }
+    }
+
+    /// A reader's connection, which reconnects as a writer's does.
+    pub(crate) fn reader(pg: Pg) -> PgSink {
+        PgSink {
+            open: Pg::open_existing,
+            ..PgSink::new(pg)
         }
     }
 
@@ -56,11 +69,7 @@ impl PgSink {
             done = self.connected().and_then(&mut f);
         }
         done.map_err(|e| {
-            let text = format!(
-                "store {}: {}",
-                self.url,
-                redact(&format!("{e:#}"), &self.url)
-            );
+            let text = format!("store {}: {}", self.url, redact(&format!("{e:#}")));
             if self.pg.as_ref().is_some_and(Pg::is_closed) {
                 self.pg = None;
                 self.last_error = text.clone();
@@ -69,13 +78,14 @@ impl PgSink {
         })
     }
 
-    fn connected(&mut self) -> Result<&mut Pg> {
+    /// The connection, connecting first if there is none (and it is time to try).
+    pub(crate) fn connected(&mut self) -> Result<&mut Pg> {
         if self.pg.is_none() {
             let others_got_through = self.reconnected.load(Relaxed) != self.seen;
             if Instant::now() < self.next_try && !others_got_through {
                 return Err(anyhow!("{} (reconnecting)", self.last_error));
             }
-            match Pg::open(&self.url) {
+            match (self.open)(&self.url) {
                 Ok(pg) => {
                     self.pg = Some(pg);
                     self.backoff = FIRST_BACKOFF;

@@ -1,6 +1,12 @@
 //! `--store postgres://USER[:PASSWORD]@HOST[:PORT]/DB?sslmode=...`: parsed once into a [`PgUrl`]
 //! whose `Display` and `Debug` never show the password. Pure.
 //!
+//! The user and password end at the last `@` before the query string that follows it, so a
+//! password may hold `/`, `?`, `#` (or `@`) as generated ones do, percent-encoded or not. No
+//! message shows the password, or any part of a URL that may hold it: a message about a URL
+//! that does not parse names what is wrong and shows the URL with its user information hidden
+//! ([`redact_given`]), or only its scheme when it has no `@`.
+//!
 //! Query parameters, with libpq's meanings: `sslmode` (`disable`, `prefer` (the default),
 //! `require`, `verify-ca`, `verify-full`), `sslrootcert=PATH` (the CA to trust; with `require` it
 //! makes the mode `verify-ca`, as in libpq; without it the verifying modes trust the system's
@@ -71,13 +77,10 @@ impl PgUrl {
     /// Parse a `postgres://` or `postgresql://` URL. The error never contains the password.
     pub fn parse(url: &str) -> Result<PgUrl, String> {
         let rest = strip_scheme(url).ok_or("want postgres://USER@HOST:PORT/DATABASE")?;
-        let (authority, path_query) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
+        let (userinfo, after) = split_userinfo(rest);
+        let (hostport, path_query) = match after.find(['/', '?']) {
+            Some(i) => after.split_at(i),
+            None => (after, ""),
         };
         let (user, password) = match userinfo {
             None => ("postgres".to_string(), None),
@@ -89,7 +92,14 @@ impl PgUrl {
         if user.is_empty() {
             return Err("no user name before @".into());
         }
-        let (host, port) = host_port(hostport)?;
+        let (host, port) = host_port(hostport).map_err(|e| match userinfo {
+            // Without `@`, what looks like HOST:PORT may be USER:PASSWORD.
+            None if hostport.contains(':') => format!(
+                "{e}; if a user and password come before it, the `@` and the host after them \
+                 are missing"
+            ),
+            _ => e,
+        })?;
         let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
         let dbname = decode(path.trim_start_matches('/'))?;
         let mut url = PgUrl {
@@ -186,7 +196,7 @@ fn host_port(text: &str) -> Result<(String, u16), String> {
             .parse()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("port `{p}` is not a port number"))?,
+            .ok_or("the port after the host's `:` is not a number from 1 to 65535")?,
     };
     Ok((decode(&host)?, port))
 }
@@ -240,31 +250,65 @@ impl fmt::Debug for PgUrl {
     }
 }
 
-/// `text` with anything that looks like a URL's password replaced: for messages that quote what
-/// the user gave (`--store postgres://u:secret@h/db`) or what a driver said.
-pub(crate) fn redact(text: &str, url: &PgUrl) -> String {
-    match &url.password {
-        Some(pw) if !pw.is_empty() => text.replace(pw.as_str(), "****"),
-        _ => text.to_string(),
+/// A URL without its scheme as (user information, the rest): the user information ends at the
+/// first `@` that is the last before the next `?` after it (a `?` and an `@` may both be in a
+/// password, and an `@` in the query string, `application_name=me@host`).
+fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
+    let ats: Vec<usize> = rest.match_indices('@').map(|(i, _)| i).collect();
+    for (n, at) in ats.iter().enumerate() {
+        let query = rest[at + 1..].find('?').map_or(rest.len(), |q| at + 1 + q);
+        if ats.get(n + 1).is_none_or(|next| *next > query) {
+            return (Some(&rest[..*at]), &rest[at + 1..]);
+        }
     }
+    (None, rest)
 }
 
-/// The password of a URL as given (before parsing), replaced: for refusing a URL that does not
-/// parse without repeating its password.
+/// Every `postgres://` (or `postgresql://`) URL in `text` with its user information hidden as
+/// [`redact_given`] hides it: for what a driver or a library said, which might quote one. The
+/// rest of the text is left as it is.
+pub(crate) fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|i| strip_scheme(&rest[*i..]).is_some())
+    {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |e| at + e);
+        out.push_str(&redact_given(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A URL as given (before parsing), shown without what may be its password: the user
+/// information as `USER:****@` (the user alone when it has no password); a URL without `@`,
+/// whose `HOST:PORT` may be a `USER:PASSWORD`, as its scheme and `****` when it holds a `:`
+/// before its path. For refusing a URL that does not parse.
 pub(crate) fn redact_given(url: &str) -> String {
     let Some(rest) = strip_scheme(url) else {
         return url.to_string();
     };
     let scheme = &url[..url.len() - rest.len()];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    match split_userinfo(rest) {
+        (Some(userinfo), after) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let hidden = if userinfo.contains(':') { ":****" } else { "" };
-            format!("{scheme}{user}{hidden}@{host}{tail}")
+            format!("{scheme}{user}{hidden}@{after}")
         }
-        None => url.to_string(),
+        (None, _) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            if authority.contains(':') && !authority.starts_with('[') {
+                format!("{scheme}****")
+            } else {
+                url.to_string()
+            }
+        }
     }
 }
 
@@ -306,7 +350,10 @@ mod tests {
         for (bad, says) in [
             ("mysql://h/d", "want postgres://"),
             ("postgres://me:pw@/d", "no host"),
-            ("postgres://me:pw@h:99999/d", "not a port"),
+            (
+                "postgres://me:pw@h:99999/d",
+                "port after the host's `:` is not a number",
+            ),
             (
                 "postgres://me:pw@h/d?sslmode=sometimes",
                 "sslmode=sometimes",
@@ -333,13 +380,81 @@ mod tests {
             assert!(shown.contains("u:****@h:5432/d"), "{shown}");
         }
         assert_eq!(
-            redact("password authentication failed: hunter2", &u),
-            "password authentication failed: ****"
-        );
-        assert_eq!(
             redact_given("postgres://u:hunter2@h:1/d?x=1"),
             "postgres://u:****@h:1/d?x=1"
         );
         assert_eq!(redact_given("postgres://u@h/d"), "postgres://u@h/d");
+    }
+
+    #[test]
+    fn passwords_with_slashes_question_marks_and_at_signs() {
+        for (url, password, host, db) in [
+            (
+                "postgres://spartakus:Ab+c/dEf==@host/db",
+                "Ab+c/dEf==",
+                "host",
+                "db",
+            ),
+            ("postgres://u:a?b#c@h:5433/d", "a?b#c", "h", "d"),
+            ("postgres://u:p@ss@h/d", "p@ss", "h", "d"),
+            ("postgres://u:p%2Fw@h/d", "p/w", "h", "d"),
+            (
+                "postgres://u:pw@h/d?application_name=me@there",
+                "pw",
+                "h",
+                "d",
+            ),
+            ("postgresql://u:x/y?z@[::1]:6432/", "x/y?z", "::1", "u"),
+        ] {
+            let u = PgUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(
+                (u.password(), u.host.as_str(), u.dbname.as_str()),
+                (Some(password), host, db),
+                "{url}"
+            );
+            assert!(!u.to_string().contains(password), "{u}");
+            assert!(
+                !redact_given(url).contains(password),
+                "{}",
+                redact_given(url)
+            );
+        }
+        let u = PgUrl::parse("postgres://u:pw@h/d?application_name=me@there").unwrap();
+        assert_eq!(u.application_name, "me@there");
+    }
+
+    #[test]
+    fn a_url_without_its_at_shows_no_part_that_may_be_the_password() {
+        let url = "postgres://spartakus:Ab+c/dEf==host/db";
+        let e = PgUrl::parse(url).unwrap_err();
+        assert!(!e.contains("Ab+c") && !e.contains("dEf"), "{e}");
+        assert!(
+            e.contains("the `@` and the host after them are missing"),
+            "{e}"
+        );
+        assert_eq!(redact_given(url), "postgres://****");
+        assert_eq!(redact_given("postgres://h:5432/d"), "postgres://****");
+        assert_eq!(
+            redact_given("postgres://h/d?sslmode=x"),
+            "postgres://h/d?sslmode=x"
+        );
+        assert_eq!(redact_given("postgres://[::1]/d"), "postgres://[::1]/d");
+    }
+
+    #[test]
+    fn a_message_keeps_its_words_and_loses_only_the_urls_user_information() {
+        // A one-letter password: the message is not starred wherever an `a` is.
+        assert_eq!(
+            redact("password authentication failed for user \"a\""),
+            "password authentication failed for user \"a\""
+        );
+        assert_eq!(
+            redact("could not reach postgres://u:a@h/d: timed out"),
+            "could not reach postgres://u:****@h/d: timed out"
+        );
+        assert_eq!(
+            redact("x postgresql://u:s/e?c@h/d and postgres://v@h2/e"),
+            "x postgresql://u:****@h/d and postgres://v@h2/e"
+        );
     }
 }

@@ -31,8 +31,9 @@ const MIGRATION_LOCK: i64 = 0x7370_6172_7461_6b75;
 /// A connection to the PostgreSQL store.
 pub struct Pg {
     client: Client,
-    /// Drives the connection while a call waits for the server.
-    runtime: tokio::runtime::Runtime,
+    /// Drives the connection while a call waits for the server (`None` once dropped: see
+    /// [`Pg`]'s `Drop`).
+    runtime: Option<tokio::runtime::Runtime>,
     url: PgUrl,
     statements: HashMap<String, Statement>,
     /// Sent with the next statement that waits for an answer.
@@ -100,6 +101,17 @@ async fn send(client: &Client, request: &Request) -> Result<Answer, tokio_postgr
         Request::Execute(s, p) => client.execute(s, &refs(p)).await.map(Answer::Count),
         Request::Query(s, p) => client.query(s, &refs(p)).await.map(Answer::Rows),
         Request::Simple(sql) => client.batch_execute(sql).await.map(|()| Answer::Done),
+    }
+}
+
+/// A `Pg` may be dropped anywhere, an async context included (the dashboard's and the
+/// collector's readers are dropped when their server stops): its runtime is shut down without
+/// waiting, which dropping it there would refuse (with a panic).
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -179,7 +191,7 @@ impl Pg {
             };
             fail(
                 class,
-                anyhow!("connecting to {url}: {}", redact(&error_text(&e), url)),
+                anyhow!("connecting to {url}: {}", redact(&error_text(&e))),
             )
         };
         let client = match url.sslmode {
@@ -206,7 +218,7 @@ impl Pg {
         };
         Ok(Pg {
             client,
-            runtime,
+            runtime: Some(runtime),
             url: url.clone(),
             statements: HashMap::new(),
             deferred: Vec::new(),
@@ -241,21 +253,31 @@ impl Pg {
         }
     }
 
-    /// The error said with the URL (never its password) and the server's own words.
+    /// The error said with the URL (never its password) and the server's own words. A
+    /// privilege the role lacks is the configuration's to fix (exit code 2), not a passing
+    /// fault.
     fn explain(&self, e: anyhow::Error) -> anyhow::Error {
-        let text = redact(&format!("{e:#}"), &self.url);
-        let class = crate::exit::class_of(&e);
+        let text = redact(&format!("{e:#}"));
+        let class = match sqlstate(&e) {
+            Some(INSUFFICIENT_PRIVILEGE) => Class::Usage,
+            _ => crate::exit::class_of(&e),
+        };
         fail(class, anyhow!("store {}: {text}", self.url))
+    }
+
+    /// `f` run to its end on this connection's runtime.
+    fn block_on<F: std::future::Future>(&self, f: F) -> Result<F::Output> {
+        match &self.runtime {
+            Some(runtime) => Ok(runtime.block_on(f)),
+            None => Err(anyhow!("the connection is closed")),
+        }
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self
-            .runtime
-            .block_on(self.client.prepare(sql))
-            .map_err(pg_error)?;
+        let s = self.block_on(self.client.prepare(sql))?.map_err(pg_error)?;
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }
@@ -267,9 +289,9 @@ impl Pg {
         let skip = all.len();
         all.extend(requests);
         let client = &self.client;
-        let answers = self.runtime.block_on(futures_util::future::join_all(
+        let answers = self.block_on(futures_util::future::join_all(
             all.iter().map(|r| send(client, r)),
-        ));
+        ))?;
         let mut out = Vec::with_capacity(answers.len() - skip);
         for answer in answers {
             out.push(answer.map_err(pg_error)?);
@@ -288,19 +310,23 @@ fn rows(answer: Answer) -> Result<Vec<Row>> {
     let Answer::Rows(rows) = answer else {
         return Ok(Vec::new());
     };
-    rows.iter()
-        .map(|row| {
-            (0..row.len())
-                .map(|i| {
-                    if *row.columns()[i].type_() == Type::VOID {
-                        return Ok(Cell::Null);
-                    }
-                    row.try_get::<_, Cell>(i).map_err(pg_error)
-                })
-                .collect()
+    rows.iter().map(cells).collect()
+}
+
+fn cells(row: &tokio_postgres::Row) -> Result<Row> {
+    (0..row.len())
+        .map(|i| {
+            if *row.columns()[i].type_() == Type::VOID {
+                return Ok(Cell::Null);
+            }
+            row.try_get::<_, Cell>(i).map_err(pg_error)
         })
         .collect()
 }
+
+/// SQLSTATE `insufficient_privilege`: the role may not do what was asked (create the tables,
+/// read them).
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// The driver's error with the server's message, detail and hint when it has them.
 fn error_text(e: &tokio_postgres::Error) -> String {
@@ -414,6 +440,30 @@ impl Conn for Pg {
         rows(self.one(Request::Query(statement, Param::of(params)))?)
     }
 
+    /// The rows as the server sends them (the client reads them from the connection as they
+    /// are asked for).
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        use futures_util::StreamExt;
+        self.sync()?;
+        let statement = self.statement(sql)?;
+        let params = Param::of(params);
+        let client = &self.client;
+        self.block_on(async {
+            let refs = params.iter().map(|p| p as &(dyn ToSql + Sync));
+            let stream = client.query_raw(&statement, refs).await.map_err(pg_error)?;
+            futures_util::pin_mut!(stream);
+            while let Some(row) = stream.next().await {
+                f(cells(&row.map_err(pg_error)?)?)?;
+            }
+            Ok(())
+        })?
+    }
+
     fn batch(&mut self, sql: &str) -> Result<()> {
         self.one(Request::Simple(sql.to_string())).map(|_| ())
     }
@@ -468,7 +518,7 @@ impl Writable for Pg {
             self.statement("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k")?;
         let client = &self.client;
         let mut all = std::mem::take(&mut self.deferred);
-        let locked = self.runtime.block_on(async {
+        let locked = self.block_on(async {
             let begun = futures_util::future::join_all(all.iter().map(|r| send(client, r)));
             let params: [&(dyn ToSql + Sync); 1] = [&keys];
             let (begun, locked) = tokio::join!(begun, client.execute(&lock, &params));
@@ -476,7 +526,7 @@ impl Writable for Pg {
                 .into_iter()
                 .find_map(Result::err)
                 .map_or(locked.map(|_| ()), Err)
-        });
+        })?;
         all.clear();
         if locked.is_err() {
             let _ = self.batch("ROLLBACK");

@@ -1,28 +1,34 @@
-//! The read side: what summaries, trends and the dashboard read, from the rollups
-//! ([`super::rollup`]), never by scanning reports, once for both databases.
+//! The read side: what summaries, trends, the dashboard and the fleet gauges read, from the
+//! rollups ([`super::rollup`]), never by scanning reports, once for both databases.
 //!
-//! - [`periods`]: for a trend, per period, each profile and how many clusters had it as their
-//!   latest report's (grouped in SQL; each distinct profile decoded once, and shared by the rows
-//!   that have it: a profile is a few dozen allocations, a copy of it per row would cost more
-//!   than the query).
-//! - [`current`]: the fleet now, each cluster by its latest report in the last days, from the
-//!   day rows; [`window`] and [`reports`]: what the summary shows of them.
+//! The database adds the numbers up and hands over only what is shown, so a reader's memory does
+//! not grow with the number of distinct values, clusters or nodes (however many a report or a
+//! fleet has): for each period, each cluster once, by the profile of its latest report (see
+//! [`TALLY`]), per dimension the values that **led** (were among the `top` of a period), at
+//! most `most` of them, each with its clusters and nodes in every period, and the rest as one
+//! `other` whose clusters count each cluster once. The version skew and the accelerators, short
+//! lists fixed by the code, are shown whole. [`each_count`] hands over every value instead, one
+//! row at a time, for the CSV.
+//!
+//! - [`trend`]: a period's numbers for each period of a trend (rows of every cluster's latest
+//!   report in the period).
+//! - [`current`], [`last_day`], [`window`]: the fleet now, each cluster by its latest report in
+//!   the last days (from the day rows); the window also the latest reports and the workload
+//!   statistics, streamed.
 //!
 //! Windows of days are whole UTC days: "the last 30 days" are today and the 29 days before.
-//! The two dialects run every query here unchanged; a difference found later goes into one
-//! function of this module, branching on [`Conn::dialect`].
+//! The two dialects run every query here unchanged but for [`Dialect::fill`]'s placeholders.
 
 use super::schema::Dialect;
 use super::sql::{Cell, Conn, Row, Value};
-use crate::collector::fleet::Profile;
 use crate::collector::fleet::trends::{Every, Period, Trend};
-use crate::contract::Workloads;
+use crate::collector::fleet::workstats::{Parts, WorkloadSummary};
+use crate::collector::fleet::{CLUSTER_SKEW, Dimension, Entry, Label, SIZE_BUCKETS};
 use anyhow::{Result, anyhow};
-use std::collections::HashMap;
-use std::sync::Arc;
 
-/// Profiles looked up per query.
-const LOOKUP: usize = 500;
+/// Values shown per dimension in a trend, at most, whatever `top` (unless `top` is more): the
+/// columns of a table, the series of a chart.
+pub const MOST_LED: usize = 20;
 
 /// The first day (Unix seconds, UTC midnight) of the last `days` days at `now`: today and the
 /// `days - 1` days before it.
@@ -30,131 +36,28 @@ pub(crate) fn window_start(now: i64, days: u32) -> i64 {
     Every::Day.start(now) - (i64::from(days.max(1)) - 1) * 86_400
 }
 
-/// A trend's rows: for each period of `every` from the one holding `since` to the one holding
-/// `until` (Unix seconds), each profile that was some cluster's latest in the period, and how
-/// many clusters it was. Periods without reports have no rows.
-pub fn periods(
-    db: &mut dyn Conn,
-    every: Every,
-    since: i64,
-    until: i64,
-) -> Result<Vec<(i64, Arc<Profile>, u64)>> {
-    periods_of(db, every, since, until, None)
-}
-
-/// The trend from `since` to `until` by `every`, of one cluster or of all: [`periods_of`],
-/// counted into every period (empty ones too).
-pub fn trend(
-    db: &mut dyn Conn,
-    every: Every,
-    since: i64,
-    until: i64,
-    cluster: Option<&str>,
-) -> Result<Trend> {
-    let rows = periods_of(db, every, since, until, cluster)?;
-    let rows = rows.iter().map(|(start, p, n)| (*start, &**p, *n));
-    Ok(Trend::build(every, since, until, rows))
-}
-
-/// [`periods_of`]'s statement. `every` is written into it (one of three codes), so that a week
-/// trend is counted along the index on week rows as it is read: a planner matches a partial
-/// index's condition with the query's own text, not with a parameter's value.
-pub(crate) fn periods_sql(every: Every) -> String {
-    format!(
-        "SELECT period_start, profile, COUNT(*) FROM cluster_periods
-         WHERE every = {} AND period_start >= $1 AND period_start <= $2
-           AND ($3 = '' OR cluster_id = $3)
-         GROUP BY period_start, profile",
-        every.code()
-    )
-}
-
-/// [`periods`] of one cluster only, or of all.
-pub(crate) fn periods_of(
-    db: &mut dyn Conn,
-    every: Every,
-    since: i64,
-    until: i64,
-    cluster: Option<&str>,
-) -> Result<Vec<(i64, Arc<Profile>, u64)>> {
-    let rows = db.query(
-        &periods_sql(every),
-        &[
-            Value::Int(every.start(since)),
-            Value::Int(until),
-            Value::from(cluster.unwrap_or("")),
-        ],
-    )?;
-    let rows: Vec<(i64, String, u64)> = rows
-        .into_iter()
-        .map(|row| {
-            let mut cells = row.into_iter();
-            let mut next = || cells.next().unwrap_or(Cell::Null);
-            Ok((next().int()?, next().string()?, count(next())?))
-        })
-        .collect::<Result<_>>()?;
-    let profiles = profiles(db, rows.iter().map(|(_, key, _)| key.as_str()))?;
-    rows.into_iter()
-        .map(|(start, key, clusters)| Ok((start, found(&profiles, &key)?.clone(), clusters)))
-        .collect()
-}
-
-/// The fleet now: each cluster that reported in the last `days` days at `now`, by its latest
-/// report (from the day rows).
-pub fn current(db: &mut dyn Conn, now: i64, days: u32) -> Result<Period> {
-    current_of(db, window_start(now, days), None)
-}
-
-/// [`current`] from the day starting at `since_day`, of one cluster only, or of all.
-pub(crate) fn current_of(
-    db: &mut dyn Conn,
-    since_day: i64,
-    cluster: Option<&str>,
-) -> Result<Period> {
-    fleet(db, since_day, cluster, i64::MIN)
-}
-
-/// The fleet of the last 24 hours at `now`: each cluster whose latest report was received
-/// since then, by that report (the collector's fleet gauges).
-pub fn last_day(db: &mut dyn Conn, now: i64) -> Result<Period> {
-    fleet(db, window_start(now, 2), None, now - 86_400)
-}
-
-/// Each cluster by its latest day row from `since_day`, if that report was received at
-/// `received_since` or later.
-fn fleet(
-    db: &mut dyn Conn,
-    since_day: i64,
-    cluster: Option<&str>,
-    received_since: i64,
-) -> Result<Period> {
-    let sql = format!(
-        "{LATEST} SELECT c.profile, COUNT(*) {OF_LATEST} AND c.received_at >= $3
-         GROUP BY c.profile"
-    );
-    let [a, b] = bounds(since_day, cluster);
-    let rows: Vec<(String, u64)> = db
-        .query(&sql, &[a, b, Value::Int(received_since)])?
-        .into_iter()
-        .map(|row| {
-            let mut cells = row.into_iter();
-            let mut next = || cells.next().unwrap_or(Cell::Null);
-            Ok((next().string()?, count(next())?))
-        })
-        .collect::<Result<_>>()?;
-    let profiles = profiles(db, rows.iter().map(|(key, _)| key.as_str()))?;
-    let mut period = Period {
-        start: since_day,
-        ..Period::default()
-    };
-    for (key, clusters) in &rows {
-        period.add(found(&profiles, key)?, *clusters);
-    }
-    Ok(period)
+/// Whose rows a question counts: parameters `$1` to `$3`, and a CTE `c (p, profile, n)`: per
+/// period `p`, each profile and the number `n` of clusters whose row has it.
+#[derive(Debug, Clone, Copy)]
+enum Rows<'a> {
+    /// Every cluster's row of each period of `every` from the one holding `since` to `until`.
+    Periods {
+        every: Every,
+        since: i64,
+        until: i64,
+        cluster: Option<&'a str>,
+    },
+    /// Each cluster's latest day row from the day `since_day`, if received at
+    /// `received_since` or later (period `p` is 0).
+    Latest {
+        since_day: i64,
+        cluster: Option<&'a str>,
+        received_since: i64,
+    },
 }
 
 /// Each cluster's latest day row in the window (and its period start).
-const LATEST: &str = "WITH latest AS (
+const LATEST: &str = "latest AS (
         SELECT cluster_id, MAX(period_start) AS day FROM cluster_periods
         WHERE every = 1 AND period_start >= $1 AND ($2 = '' OR cluster_id = $2)
         GROUP BY cluster_id
@@ -165,8 +68,394 @@ const LATEST: &str = "WITH latest AS (
 const OF_LATEST: &str = "FROM latest l CROSS JOIN cluster_periods c
     WHERE c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id";
 
-fn bounds(since_day: i64, cluster: Option<&str>) -> [Value<'_>; 2] {
-    [Value::Int(since_day), Value::from(cluster.unwrap_or(""))]
+/// Per period of `every` from `$1` to `$2` (of the cluster `$3`, or all with `''`), each
+/// profile and how many clusters had it as their latest report's. `every` is written in (one of
+/// three codes), so that a week trend is counted along the index on week rows as it is read: a
+/// planner matches a partial index's condition with the query's own text, not with a
+/// parameter's value.
+pub(crate) fn periods_sql(every: Every) -> String {
+    format!(
+        "SELECT period_start AS p, profile, COUNT(*) AS n FROM cluster_periods
+         WHERE every = {} AND period_start >= $1 AND period_start <= $2
+           AND ($3 = '' OR cluster_id = $3)
+         GROUP BY period_start, profile",
+        every.code()
+    )
+}
+
+impl Rows<'_> {
+    /// `WITH` and the CTEs `c` needs, ending with `c`'s (and a comma, for more to follow).
+    fn with(&self) -> String {
+        match self {
+            Rows::Periods { every, .. } => format!("WITH c AS ({}),", periods_sql(*every)),
+            Rows::Latest { .. } => format!(
+                "WITH {LATEST}, c AS (
+                    SELECT 0 AS p, c.profile, COUNT(*) AS n {OF_LATEST} AND c.received_at >= $3
+                    GROUP BY c.profile
+                ),"
+            ),
+        }
+    }
+
+    fn params(&self) -> [Value<'_>; 3] {
+        match *self {
+            Rows::Periods {
+                every,
+                since,
+                until,
+                cluster,
+            } => [
+                Value::Int(every.start(since)),
+                Value::Int(until),
+                Value::from(cluster.unwrap_or("")),
+            ],
+            Rows::Latest {
+                since_day,
+                cluster,
+                received_since,
+            } => [
+                Value::Int(since_day),
+                Value::from(cluster.unwrap_or("")),
+                Value::Int(received_since),
+            ],
+        }
+    }
+}
+
+/// After [`Rows::with`]: each period's dimensions with the values shown (`$4`: the top of each
+/// period that leads, `$5`: at most that many leaders per dimension; dimension codes 6 and up
+/// are the fixed lists, all shown) and `other` (kind 2), as (period, dimension code, kind,
+/// value, clusters, nodes). `j` is every (period, profile) with each of its values (`{dims}`:
+/// of some dimensions only); `t` their counts, `r` their rank in their period, `s` the values
+/// shown; `po` each profile's nodes on values not shown, per dimension, so that `o`, `other`,
+/// counts each cluster once.
+const TALLY: &str = "
+    j AS (
+        SELECT c.p, c.n, v.dimension AS d, v.kind AS k, v.value AS val, v.nodes AS vn
+        FROM c JOIN profile_values v ON v.profile = c.profile{dims}
+    ),
+    t AS (
+        SELECT p, d, k, val, SUM(n) AS cl, SUM(n * vn) AS nd FROM j GROUP BY p, d, k, val
+    ),
+    r AS (
+        SELECT d, k, val, cl, nd, ROW_NUMBER() OVER (PARTITION BY p, d ORDER BY
+            CASE WHEN d IN (0, 8) THEN cl ELSE nd END DESC, cl DESC, nd DESC, k, val{bytes}) AS rk
+        FROM t WHERE k <> 2
+    ),
+    led AS (
+        SELECT d, k, val, ROW_NUMBER() OVER (PARTITION BY d ORDER BY
+            MIN(rk), SUM(CASE WHEN d IN (0, 8) THEN cl ELSE nd END) DESC, k, val{bytes}) AS place
+        FROM r WHERE rk <= $4 OR d >= 6
+        GROUP BY d, k, val
+    ),
+    s AS (SELECT d, k, val FROM led WHERE place <= $5 OR d >= 6),
+    po AS (
+        SELECT v.profile, v.dimension AS d, SUM(v.nodes) AS vn
+        FROM (SELECT DISTINCT profile FROM c) u JOIN profile_values v ON v.profile = u.profile{dims}
+        LEFT JOIN s ON s.d = v.dimension AND s.k = v.kind AND s.val = v.value
+        WHERE s.d IS NULL
+        GROUP BY v.profile, v.dimension
+    ),
+    o AS (
+        SELECT c.p, po.d, SUM(c.n) AS cl, SUM(c.n * po.vn) AS nd
+        FROM c JOIN po ON po.profile = c.profile
+        GROUP BY c.p, po.d
+    )
+    SELECT t.p, t.d, t.k, t.val, CAST(t.cl AS BIGINT), CAST(t.nd AS BIGINT)
+    FROM t JOIN s ON s.d = t.d AND s.k = t.k AND s.val = t.val
+    UNION ALL
+    SELECT p, d, 2, '', CAST(cl AS BIGINT), CAST(nd AS BIGINT) FROM o";
+
+/// Which dimensions a question counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Those counted by clusters (the Kubernetes version, and the version skew by each
+    /// cluster's worst; its nodes are not counted): what the dashboard draws over time.
+    Clusters,
+}
+
+impl Scope {
+    fn filter(self) -> &'static str {
+        match self {
+            Scope::All => "",
+            Scope::Clusters => " AND v.dimension IN (0, 8)",
+        }
+    }
+}
+
+/// After [`Rows::with`] (its trailing comma dropped): each period's clusters and nodes by size
+/// bucket (the index of [`SIZE_BUCKETS`]), from each profile's Kubernetes version row, which
+/// counts all its nodes.
+fn sizes_sql() -> String {
+    let mut case = String::from("CASE");
+    for (i, (max, _)) in SIZE_BUCKETS.iter().enumerate().take(SIZE_BUCKETS.len() - 1) {
+        case.push_str(&format!(" WHEN v.nodes <= {max} THEN {i}"));
+    }
+    case.push_str(&format!(" ELSE {} END", SIZE_BUCKETS.len() - 1));
+    format!(
+        " SELECT c.p, {case}, CAST(SUM(c.n) AS BIGINT), CAST(SUM(c.n * v.nodes) AS BIGINT)
+        FROM c JOIN profile_values v ON v.profile = c.profile AND v.dimension = 0
+        GROUP BY c.p, {case}"
+    )
+}
+
+/// The periods of `rows` (empty ones at the `starts` given), each with its tally of `scope`'s
+/// dimensions (`shown`: at most the top so many values per period lead, at most so many leaders
+/// per dimension) and its sizes.
+fn tally(
+    db: &mut dyn Conn,
+    rows: Rows,
+    starts: &[i64],
+    scope: Scope,
+    shown: [usize; 2],
+) -> Result<Vec<Period>> {
+    let [top, most] = shown;
+    let dialect = db.dialect();
+    let with = rows.with();
+    let counts = dialect.fill(&format!("{with}{TALLY}").replace("{dims}", scope.filter()));
+    let sizes = format!("{}{}", with.trim_end_matches(','), sizes_sql());
+    let [a, b, c] = rows.params();
+    let limits = [
+        Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
+        Value::Int(i64::try_from(most).unwrap_or(i64::MAX)),
+    ];
+    let params = [a, b, c, limits[0], limits[1]];
+    let answers = db.query_all(&[(&counts, &params), (&sizes, &params[..3])])?;
+    let [counts, sizes]: [Vec<Row>; 2] = answers
+        .try_into()
+        .map_err(|_| anyhow!("the store answered a different number of queries"))?;
+    let mut periods: Vec<Period> = starts.iter().map(|s| Period::empty(*s)).collect();
+    fn at(periods: &mut [Period], p: i64) -> Option<&mut Period> {
+        let i = periods.binary_search_by_key(&p, |x| x.start).ok()?;
+        periods.get_mut(i)
+    }
+    for row in sizes {
+        let [p, bucket, clusters, nodes] = ints(row)?;
+        if let Some(period) = at(&mut periods, p) {
+            let label = SIZE_BUCKETS.get(bucket as usize).map_or(">1000", |b| b.1);
+            *period.sizes.entry(label).or_default() += u64::try_from(clusters).unwrap_or(0);
+            period.tally.clusters += u64::try_from(clusters).unwrap_or(0);
+            period.tally.nodes += u64::try_from(nodes).unwrap_or(0);
+        }
+    }
+    for row in counts {
+        let (p, dimension, entry) = counted(row)?;
+        if let (Some(period), Some(dimension)) = (at(&mut periods, p), dimension) {
+            period.tally.add(dimension, entry);
+        }
+    }
+    for period in &mut periods {
+        period.tally.sort();
+    }
+    Ok(periods)
+}
+
+/// A row of [`TALLY`]: period, dimension (`None` for a code this binary does not know), entry.
+/// The version skew's clusters are those of the cluster's worst ([`CLUSTER_SKEW`]), its nodes
+/// each node's own.
+fn counted(row: Row) -> Result<(i64, Option<Dimension>, Entry)> {
+    let mut cells = row.into_iter();
+    let mut next = || cells.next().unwrap_or(Cell::Null);
+    let (p, code, kind) = (next().int()?, next().int()?, next().int()?);
+    let label = Label::stored(kind, next().string()?);
+    let (clusters, nodes) = (count(next())?, count(next())?);
+    let (dimension, entry) = match code {
+        CLUSTER_SKEW => (Some(Dimension::VersionSkew), (label, clusters, 0)),
+        7 => (Some(Dimension::VersionSkew), (label, 0, nodes)),
+        code => (
+            usize::try_from(code)
+                .ok()
+                .and_then(|i| Dimension::ALL.get(i).copied()),
+            (label, clusters, nodes),
+        ),
+    };
+    let (label, clusters, nodes) = entry;
+    Ok((
+        p,
+        dimension,
+        Entry {
+            label,
+            clusters,
+            nodes,
+        },
+    ))
+}
+
+fn ints<const N: usize>(row: Row) -> Result<[i64; N]> {
+    let mut out = [0; N];
+    for (slot, cell) in out.iter_mut().zip(row) {
+        *slot = match cell {
+            Cell::Null => 0,
+            cell => cell.int()?,
+        };
+    }
+    Ok(out)
+}
+
+fn count(cell: Cell) -> Result<u64> {
+    match cell {
+        Cell::Null => Ok(0),
+        cell => Ok(u64::try_from(cell.int()?).unwrap_or(0)),
+    }
+}
+
+/// The trend from `since` to `until` by `every`, of one cluster or of all, of `scope`'s
+/// dimensions: every period (empty ones too), at most `top` values of each period leading, at
+/// most `top` or [`MOST_LED`] (whichever is more) leaders per dimension.
+pub fn trend(
+    db: &mut dyn Conn,
+    every: Every,
+    (since, until): (i64, i64),
+    cluster: Option<&str>,
+    scope: Scope,
+    top: usize,
+) -> Result<Trend> {
+    let rows = Rows::Periods {
+        every,
+        since,
+        until,
+        cluster,
+    };
+    let starts = every.starts(since, until);
+    let periods = tally(db, rows, &starts, scope, [top, top.max(MOST_LED)])?;
+    Ok(Trend {
+        every,
+        until,
+        periods,
+    })
+}
+
+/// The fleet now: each cluster that reported in the last `days` days at `now`, by its latest
+/// report (from the day rows), `top` values per dimension.
+pub fn current(db: &mut dyn Conn, now: i64, days: u32, top: usize) -> Result<Period> {
+    current_of(db, window_start(now, days), None, top)
+}
+
+/// [`current`] from the day starting at `since_day`, of one cluster only, or of all.
+pub(crate) fn current_of(
+    db: &mut dyn Conn,
+    since_day: i64,
+    cluster: Option<&str>,
+    top: usize,
+) -> Result<Period> {
+    latest(db, since_day, cluster, i64::MIN, top)
+}
+
+/// The fleet of the last 24 hours at `now`: each cluster whose latest report was received
+/// since then, by that report (the collector's fleet gauges).
+pub fn last_day(db: &mut dyn Conn, now: i64, top: usize) -> Result<Period> {
+    latest(db, window_start(now, 2), None, now - 86_400, top)
+}
+
+fn latest(
+    db: &mut dyn Conn,
+    since_day: i64,
+    cluster: Option<&str>,
+    received_since: i64,
+    top: usize,
+) -> Result<Period> {
+    let rows = Rows::Latest {
+        since_day,
+        cluster,
+        received_since,
+    };
+    let mut periods = tally(db, rows, &[0], Scope::All, [top, top])?;
+    let mut period = periods.pop().unwrap_or_default();
+    period.start = since_day;
+    Ok(period)
+}
+
+/// What [`each_count`] hands over: a period's totals, before its values; a value's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// (period start, clusters, nodes)
+    Total(i64, u64, u64),
+    /// (period start, dimension, entry)
+    Value(i64, Dimension, Entry),
+}
+
+/// Every period of `every` from `since` to `until` (or, with `every` `None`, the fleet from the
+/// day `since`) with every value in it and its clusters and nodes, one at a time, in order of
+/// period, dimension and label, for the CSV. Only the database holds them all (the totals per
+/// period are read first: one row per period).
+pub(crate) fn each_count(
+    db: &mut dyn Conn,
+    every: Option<Every>,
+    since: i64,
+    until: i64,
+    cluster: Option<&str>,
+    f: &mut dyn FnMut(Counted) -> Result<()>,
+) -> Result<()> {
+    let (rows, starts) = match every {
+        Some(every) => (
+            Rows::Periods {
+                every,
+                since,
+                until,
+                cluster,
+            },
+            every.starts(since, until),
+        ),
+        None => (
+            Rows::Latest {
+                since_day: since,
+                cluster,
+                received_since: i64::MIN,
+            },
+            vec![0],
+        ),
+    };
+    let shown = |p: i64| if every.is_some() { p } else { since };
+    let sizes = format!("{}{}", rows.with().trim_end_matches(','), sizes_sql());
+    let mut totals: Vec<(i64, u64, u64)> = starts.iter().map(|s| (*s, 0, 0)).collect();
+    for row in db.query(&sizes, &rows.params())? {
+        let [p, _, clusters, nodes] = ints(row)?;
+        if let Ok(i) = totals.binary_search_by_key(&p, |t| t.0) {
+            totals[i].1 += u64::try_from(clusters).unwrap_or(0);
+            totals[i].2 += u64::try_from(nodes).unwrap_or(0);
+        }
+    }
+    let mut totals = totals.into_iter().peekable();
+    let sql = db.dialect().fill(&format!(
+        "{}
+        j AS (
+            SELECT c.p, c.n, v.dimension AS d, v.kind AS k, v.value AS val, v.nodes AS vn
+            FROM c JOIN profile_values v ON v.profile = c.profile
+        )
+        SELECT p, d, k, val, CAST(SUM(n) AS BIGINT), CAST(SUM(n * vn) AS BIGINT) FROM j
+        GROUP BY p, d, k, val ORDER BY p, CASE WHEN d = 8 THEN 7 ELSE d END, k, val{{bytes}}, d",
+        rows.with()
+    ));
+    // The version skew's two rows of a label (nodes, then clusters) come one after the other.
+    let mut held: Option<(i64, Dimension, Entry)> = None;
+    db.query_each(&sql, &rows.params(), &mut |row| {
+        let (p, dimension, entry) = counted(row)?;
+        let Some(dimension) = dimension else {
+            return Ok(());
+        };
+        if let Some((hp, hd, mut he)) = held.take() {
+            if (hp, hd, &he.label) == (p, dimension, &entry.label) {
+                he.clusters += entry.clusters;
+                he.nodes += entry.nodes;
+                held = Some((hp, hd, he));
+                return Ok(());
+            }
+            f(Counted::Value(shown(hp), hd, he))?;
+        }
+        while let Some(total) = totals.next_if(|t| t.0 <= p) {
+            f(Counted::Total(shown(total.0), total.1, total.2))?;
+        }
+        held = Some((p, dimension, entry));
+        Ok(())
+    })?;
+    if let Some((hp, hd, he)) = held {
+        f(Counted::Value(shown(hp), hd, he))?;
+    }
+    for total in totals {
+        f(Counted::Total(shown(total.0), total.1, total.2))?;
+    }
+    Ok(())
 }
 
 /// A cluster's latest report in a window.
@@ -188,61 +477,68 @@ pub(crate) fn has_cluster(db: &mut dyn Conn, cluster: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// What the summary shows of a window: the fleet, each cluster's latest report (newest first),
-/// and the workload parts of those that had one.
+/// What the summary shows of a window: the fleet, the latest reports (newest first, `top` of
+/// them), and the workload statistics of the clusters' latest reports.
 #[derive(Debug, Clone)]
 pub struct Window {
     pub period: Period,
     pub latest: Vec<Latest>,
-    pub workloads: Vec<Workloads>,
+    pub workloads: WorkloadSummary,
 }
 
-/// The clusters' latest reports in the window from `since_day` (one query for all three parts
-/// of a [`Window`], and the profiles and workload parts they name).
-pub fn window(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Result<Window> {
-    let sql = format!(
-        "{LATEST} SELECT c.cluster_id, c.received_at, c.master_version, c.profile, c.workloads
-         {OF_LATEST}"
+/// The clusters' latest reports in the window from `since_day`: `top` values per dimension,
+/// the `top` latest reports, and the workload statistics (each part read and counted in turn).
+pub fn window(
+    db: &mut dyn Conn,
+    since_day: i64,
+    cluster: Option<&str>,
+    top: usize,
+) -> Result<Window> {
+    let period = current_of(db, since_day, cluster, top)?;
+    let recent = format!(
+        "WITH {LATEST} SELECT c.cluster_id, c.received_at, c.master_version, v.nodes {OF_LATEST}
+           AND v.profile = c.profile AND v.dimension = 0
+         ORDER BY c.received_at DESC, c.cluster_id{{bytes}} LIMIT $3"
+    )
+    .replacen(
+        "FROM latest l CROSS JOIN cluster_periods c",
+        "FROM latest l CROSS JOIN cluster_periods c CROSS JOIN profile_values v",
+        1,
     );
-    let rows: Vec<(Latest, String, Option<String>)> = db
-        .query(&sql, &bounds(since_day, cluster))?
+    let bounds = [
+        Value::Int(since_day),
+        Value::from(cluster.unwrap_or("")),
+        Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
+    ];
+    let latest = db
+        .query(&db.dialect().fill(&recent), &bounds)?
         .into_iter()
         .map(|row| {
             let mut cells = row.into_iter();
             let mut next = || cells.next().unwrap_or(Cell::Null);
-            let latest = Latest {
+            Ok(Latest {
                 cluster_id: next().string()?,
                 received_at: next().int()?,
                 master_version: next().text()?,
-                nodes: 0,
-            };
-            Ok((latest, next().string()?, next().text()?))
-        })
-        .collect::<Result<_>>()?;
-    let profiles = profiles(db, rows.iter().map(|(_, key, _)| key.as_str()))?;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for (_, key, _) in &rows {
-        *counts.entry(key.as_str()).or_default() += 1;
-    }
-    let mut period = Period {
-        start: since_day,
-        ..Period::default()
-    };
-    for (key, clusters) in counts {
-        period.add(found(&profiles, key)?, clusters);
-    }
-    let workloads = parts(db, rows.iter().filter_map(|(_, _, part)| part.as_deref()))?;
-    let mut latest = rows
-        .iter()
-        .map(|(latest, key, _)| {
-            let nodes = found(&profiles, key)?.nodes;
-            Ok(Latest {
-                nodes,
-                ..latest.clone()
+                nodes: count(next())?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    latest.sort_by(|a, b| (b.received_at, &a.cluster_id).cmp(&(a.received_at, &b.cluster_id)));
+    let mut parts = Parts::default();
+    let sql = format!("WITH {LATEST} SELECT w.part {OF_LATEST} AND w.sha256 = c.workloads")
+        .replacen(
+            "FROM latest l CROSS JOIN cluster_periods c",
+            "FROM latest l CROSS JOIN cluster_periods c CROSS JOIN workload_parts w",
+            1,
+        );
+    db.query_each(&sql, &bounds[..2], &mut |row| {
+        let text = row.into_iter().next().unwrap_or(Cell::Null).string()?;
+        let part = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("the store holds a workload part this binary cannot read: {e}"))?;
+        parts.add(&part);
+        Ok(())
+    })?;
+    let workloads = parts.summary(period.tally.clusters);
     Ok(Window {
         period,
         latest,
@@ -255,81 +551,9 @@ pub fn reports(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Resu
     let n = db.query_int(
         "SELECT COALESCE(SUM(report_count), 0) FROM cluster_periods
          WHERE every = 1 AND period_start >= $1 AND ($2 = '' OR cluster_id = $2)",
-        &bounds(since_day, cluster),
+        &[Value::Int(since_day), Value::from(cluster.unwrap_or(""))],
     )?;
     Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// The workload parts of `keys`, a few hundred per query. A part deleted under a reader (its
-/// cluster forgotten meanwhile) is left out.
-fn parts<'a>(db: &mut dyn Conn, keys: impl Iterator<Item = &'a str>) -> Result<Vec<Workloads>> {
-    let keys: Vec<&str> = keys.collect();
-    let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(LOOKUP) {
-        let sql = format!(
-            "SELECT part FROM workload_parts WHERE sha256 IN ({})",
-            placeholders(chunk.len())
-        );
-        let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
-        for row in db.query(&sql, &params)? {
-            let text = row.into_iter().next().unwrap_or(Cell::Null).string()?;
-            let part = serde_json::from_str(&text).map_err(|e| {
-                anyhow!("the store holds a workload part this binary cannot read: {e}")
-            })?;
-            out.push(part);
-        }
-    }
-    Ok(out)
-}
-
-/// `$1, $2, ...` for `n` parameters.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The profiles of `keys` (each decoded once), a few hundred per query.
-fn profiles<'a>(
-    db: &mut dyn Conn,
-    keys: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, Arc<Profile>>> {
-    let mut wanted: Vec<&str> = keys.collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut out = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(LOOKUP) {
-        let sql = format!(
-            "SELECT sha256, profile FROM profiles WHERE sha256 IN ({})",
-            placeholders(chunk.len())
-        );
-        let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
-        for row in db.query(&sql, &params)? {
-            let (key, profile) = decoded(row)?;
-            out.insert(key, Arc::new(profile));
-        }
-    }
-    Ok(out)
-}
-
-fn decoded(row: Row) -> Result<(String, Profile)> {
-    let mut cells = row.into_iter();
-    let key = cells.next().unwrap_or(Cell::Null).string()?;
-    let text = cells.next().unwrap_or(Cell::Null).string()?;
-    let profile = Profile::decode(&text)
-        .ok_or_else(|| anyhow!("the store holds a profile this binary cannot read ({key})"))?;
-    Ok((key, profile))
-}
-
-fn found<'a>(profiles: &'a HashMap<String, Arc<Profile>>, key: &str) -> Result<&'a Arc<Profile>> {
-    profiles
-        .get(key)
-        .ok_or_else(|| anyhow!("the store has no profile {key}, which a rollup names"))
-}
-
-fn count(cell: Cell) -> Result<u64> {
-    Ok(u64::try_from(cell.int()?).unwrap_or(0))
 }
 
 /// Begin a read-only transaction that sees one state of the store however long it lasts (an
@@ -352,5 +576,18 @@ mod tests {
         assert_eq!(window_start(now, 1), 100 * day, "today");
         assert_eq!(window_start(now, 30), 71 * day);
         assert_eq!(window_start(now, 0), 100 * day, "at least today");
+    }
+
+    #[test]
+    fn size_buckets_in_sql() {
+        let sql = sizes_sql();
+        assert!(
+            sql.contains("WHEN v.nodes <= 0 THEN 0 WHEN v.nodes <= 1 THEN 1"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHEN v.nodes <= 1000 THEN 5 ELSE 6 END"),
+            "{sql}"
+        );
     }
 }

@@ -7,17 +7,18 @@
 //! A batch's rollups wait in [`Rollups`] until the batch's rows are written: a cluster with two
 //! reports in one batch gets one row per period (the later report, both counted), and every row
 //! is written by multi-row upserts that keep a stored row unless the new report is at least as
-//! late. Profiles are shared by every row with the same one, keyed by their SHA-256; a writer
-//! remembers the ones it stored ([`Known`]) and inserts each once.
+//! late. Profiles are shared by every row with the same one, keyed by their SHA-256, each stored
+//! as its rows in `profile_values` (at most [`crate::collector::fleet::MAX_VALUES`] values per
+//! dimension); a writer remembers the ones it stored ([`Known`]) and inserts each once.
 //!
 //! Written once for both databases, deferred ([`Conn::defer`]).
 
-use super::sql::{Conn, Value, insert_rows};
+use super::sql::{Cell, Conn, Value, insert_rows};
 use super::stored;
-use crate::collector::fleet::Profile;
 use crate::collector::fleet::trends::Every;
+use crate::collector::fleet::{Label, Profile};
 use crate::contract::Report;
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
@@ -37,6 +38,8 @@ const PERIOD_COLUMNS: [&str; 8] = [
     "profile",
     "workloads",
 ];
+
+const VALUE_COLUMNS: [&str; 5] = ["profile", "dimension", "kind", "value", "nodes"];
 
 /// The columns a later report replaces (`report_count` adds up instead).
 const REPLACED: [&str; 4] = ["received_at", "master_version", "profile", "workloads"];
@@ -66,11 +69,6 @@ impl Known {
     }
 }
 
-/// A profile's key in `profiles`: the SHA-256 of its encoding.
-pub(crate) fn profile_hash(encoded: &str) -> [u8; 32] {
-    Sha256::digest(encoded.as_bytes()).into()
-}
-
 /// A workload part's key in `workload_parts`: the SHA-256 of its encoding, salted with the
 /// cluster ID, so that no two clusters share a row and a cluster's rows can be deleted with it.
 pub(crate) fn part_key(cluster: &str, encoded: &str) -> String {
@@ -93,13 +91,16 @@ struct Row {
     workloads: Option<String>,
 }
 
+/// A profile's stored rows: (dimension code, label, nodes).
+type ProfileRows = Vec<(i64, Label, u64)>;
+
 /// The rollups of a batch (or of a report, under its own savepoint), until they are written.
 #[derive(Debug, Default)]
 pub(crate) struct Rollups {
     /// By (every, period start, cluster).
     rows: BTreeMap<(i64, i64, String), Row>,
-    /// Profiles not known to be stored, by key (hex), encoded.
-    profiles: BTreeMap<String, String>,
+    /// Profiles not known to be stored, by key (hex).
+    profiles: BTreeMap<String, ProfileRows>,
     /// Workload parts, by key, encoded.
     parts: BTreeMap<String, String>,
     /// Profiles written: known once the transaction commits.
@@ -115,11 +116,10 @@ impl Rollups {
         profile: &Profile,
         known: &Known,
     ) {
-        let encoded = profile.encode();
-        let hash = profile_hash(&encoded);
+        let hash = profile.hash();
         let key = hex::encode(hash);
         if !known.contains(&hash) && !self.profiles.contains_key(&key) {
-            self.profiles.insert(key.clone(), encoded);
+            self.profiles.insert(key.clone(), profile.rows());
             self.written.push(hash);
         }
         let cluster = &report.cluster_id;
@@ -161,9 +161,9 @@ impl Rollups {
     /// Writes what waits: new profiles and workload parts first (in key order, so that two
     /// transactions inserting the same ones take their locks in the same order), then the rows.
     pub(crate) fn flush(&mut self, db: &mut dyn Conn) -> Result<()> {
-        let profiles: Vec<(String, String)> =
-            std::mem::take(&mut self.profiles).into_iter().collect();
-        insert_shared(db, "profiles", "profile", &profiles)?;
+        for (key, rows) in std::mem::take(&mut self.profiles) {
+            insert_profile(db, &key, &rows)?;
+        }
         let parts: Vec<(String, String)> = std::mem::take(&mut self.parts).into_iter().collect();
         insert_shared(db, "workload_parts", "part", &parts)?;
         let rows: Vec<_> = std::mem::take(&mut self.rows).into_iter().collect();
@@ -190,6 +190,28 @@ impl Rollups {
     pub(crate) fn written(&mut self) -> Vec<[u8; 32]> {
         std::mem::take(&mut self.written)
     }
+}
+
+/// A profile's rows into `profile_values` (nothing where they are there already).
+fn insert_profile(db: &mut dyn Conn, key: &str, rows: &[(i64, Label, u64)]) -> Result<()> {
+    for chunk in rows.chunks(ROWS) {
+        let mut params = Vec::with_capacity(chunk.len() * VALUE_COLUMNS.len());
+        for (code, label, nodes) in chunk {
+            params.extend([
+                Value::from(key),
+                Value::Int(*code),
+                Value::Int(label.kind()),
+                Value::from(label.value()),
+                Value::Int(i64::try_from(*nodes).unwrap_or(i64::MAX)),
+            ]);
+        }
+        let sql = format!(
+            "{} ON CONFLICT (profile, dimension, kind, value) DO NOTHING",
+            insert_rows("profile_values", &VALUE_COLUMNS, chunk.len())
+        );
+        db.defer(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// `INSERT ... ON CONFLICT DO NOTHING` of (key, text) pairs into a shared table.
@@ -231,9 +253,10 @@ fn upsert(rows: usize) -> String {
     )
 }
 
-/// Rolls up every stored report, as the migration to [`super::schema::BACKFILL_VERSION`] does
-/// (inside its transaction): the reports are read a page at a time, their nodes a page at a
-/// time, and the rollups written every [`ROWS`] reports. Returns how many reports.
+/// Rolls up every stored report, as the migration of a store without rollups does (inside its
+/// transaction, see [`super::schema::CONVERT_VERSION`]): the reports are read a page at a time,
+/// their nodes a page at a time, and the rollups written every [`ROWS`] reports. Returns how
+/// many reports.
 pub(crate) fn backfill(db: &mut dyn Conn) -> Result<u64> {
     let known = Known::default();
     let mut rollups = Rollups::default();
@@ -255,6 +278,56 @@ pub(crate) fn backfill(db: &mut dyn Conn) -> Result<u64> {
     rollups.flush(db)?;
     db.sync()?;
     Ok(reports)
+}
+
+/// JSON profiles read at once, at most (in bytes; at least one, however long).
+const CONVERT_BYTES: i64 = 4 << 20;
+
+/// Moves the JSON profiles of schema versions 3 to 5 into `profile_values` under their own
+/// keys, as this version keeps profiles ([`Profile::from_stored_json`]), inside the migration's
+/// transaction. They are read in key order, a few megabytes at a time (a profile of a report of
+/// 100,000 distinct values is megabytes). Returns how many.
+pub(crate) fn convert(db: &mut dyn Conn) -> Result<u64> {
+    let mut after = String::new();
+    let mut converted = 0;
+    loop {
+        let sizes = db.query(
+            "SELECT sha256, LENGTH(profile) FROM profiles WHERE sha256 > $1
+             ORDER BY sha256 LIMIT 256",
+            &[Value::from(after.as_str())],
+        )?;
+        if sizes.is_empty() {
+            return Ok(converted);
+        }
+        let mut budget = CONVERT_BYTES;
+        let mut last = after.clone();
+        for row in sizes {
+            let mut cells = row.into_iter();
+            let key = cells.next().unwrap_or(Cell::Null).string()?;
+            budget -= cells.next().unwrap_or(Cell::Null).int()?;
+            if budget < 0 && last != after {
+                break;
+            }
+            last = key;
+        }
+        let page = db.query(
+            "SELECT sha256, profile FROM profiles WHERE sha256 > $1 AND sha256 <= $2
+             ORDER BY sha256",
+            &[Value::from(after.as_str()), Value::from(last.as_str())],
+        )?;
+        for row in page {
+            let mut cells = row.into_iter();
+            let key = cells.next().unwrap_or(Cell::Null).string()?;
+            let text = cells.next().unwrap_or(Cell::Null).string()?;
+            let profile = Profile::from_stored_json(&text).ok_or_else(|| {
+                anyhow!("the store holds a profile this binary cannot read ({key})")
+            })?;
+            insert_profile(db, &key, &profile.rows())?;
+            converted += 1;
+        }
+        db.sync()?;
+        after = last;
+    }
 }
 
 #[cfg(test)]
@@ -299,17 +372,14 @@ mod tests {
         let week_start = Every::Week.start(wednesday);
         let week = &r.rows[&(7, week_start, "a".to_string())];
         assert_eq!((week.received_at, week.report_count), (wednesday + DAY, 3));
-        assert_eq!(
-            week.profile,
-            hex::encode(profile_hash(&profile_of(&early).encode()))
-        );
+        assert_eq!(week.profile, profile_of(&early).key());
         assert_eq!(r.profiles.len(), 2, "two distinct profiles, each once");
         assert_eq!(r.written().len(), 2);
         assert!(day.workloads.is_none());
 
         // Known profiles are not inserted again; a workload part goes to the day row only.
         let mut known = Known::default();
-        known.learn(&[profile_hash(&profile_of(&late).encode())]);
+        known.learn(&[profile_of(&late).hash()]);
         let mut with = testing::report("b", 0, 2);
         with.workloads = Some(testing::workloads());
         let mut r = Rollups::default();

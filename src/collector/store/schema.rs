@@ -55,7 +55,7 @@ impl Dialect {
 }
 
 /// Every difference between the dialects in [`MIGRATIONS`]: placeholder, SQLite, PostgreSQL.
-const PLACEHOLDERS: [(&str, &str, &str); 3] = [
+const PLACEHOLDERS: [(&str, &str, &str); 4] = [
     // A generated row ID: SQLite's rowid, a PostgreSQL identity column.
     (
         "{id}",
@@ -72,6 +72,8 @@ const PLACEHOLDERS: [(&str, &str, &str); 3] = [
     // A table that is its primary key's index: one B-tree to write, not two (SQLite only;
     // PostgreSQL has no such option and needs none).
     ("{without rowid}", " WITHOUT ROWID", ""),
+    // Text ordered by its bytes, as SQLite always orders it and Rust does (the readers' ties).
+    ("{bytes}", "", " COLLATE \"C\""),
 ];
 
 /// The table of applied versions, created before the first migration.
@@ -199,11 +201,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "DROP INDEX cluster_periods_profile;
     CREATE INDEX cluster_periods_week_profile ON cluster_periods (every, period_start, profile)
         WHERE every = 7;",
+    // 5: profiles as rows (issue 19), so that the database adds them up: a row per profile,
+    // dimension and label (`kind` 0 a value, 1 not reported, 2 the values a report had past the
+    // most a profile keeps; `value` is '' for those two), with its nodes. The dimension's codes
+    // are `fleet::Dimension::code` and 8 for a cluster's worst version skew. The JSON profiles
+    // of versions 3 and 4 (a profile of a report of 100,000 distinct values was megabytes, and
+    // every reader decoded it whole) are moved here before version 6 drops them (see
+    // [`CONVERT_VERSION`]).
+    "CREATE TABLE profile_values (
+        profile CHAR(64) NOT NULL,
+        dimension SMALLINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        value TEXT NOT NULL,
+        nodes BIGINT NOT NULL,
+        PRIMARY KEY (profile, dimension, kind, value)
+    ){without rowid};",
+    // 6: the JSON profiles, moved into `profile_values` by then.
+    "DROP TABLE profiles;",
 ];
 
-/// The version whose migration also rolls up the reports already stored (`store::rollup`), in
-/// the same transaction, so that a store keeps its history when it is upgraded.
-pub(crate) const BACKFILL_VERSION: i64 = 3;
+/// The version before whose migration, in the same transaction, the history is made ready for
+/// it (`store::rollup::backfill`): a store that had no rollups (before version 3) has its
+/// reports rolled up, one that had them (versions 3 to 5) has its JSON profiles moved into
+/// `profile_values`. So a store keeps its history when it is upgraded.
+pub(crate) const CONVERT_VERSION: i64 = 6;
+
+/// The first version with rollups.
+pub(crate) const ROLLUPS_VERSION: i64 = 3;
 
 /// The schema version this binary writes and reads.
 pub fn version() -> i64 {
@@ -220,9 +244,9 @@ pub const TABLES: [&str; 11] = [
     "rate_limits",
     "workload_kinds",
     "workload_buckets",
-    "profiles",
     "workload_parts",
     "cluster_periods",
+    "profile_values",
 ];
 
 #[cfg(test)]
@@ -256,10 +280,20 @@ mod tests {
             assert_eq!(dialect.migration(0), None);
             assert_eq!(dialect.migration(version() + 1), None);
         }
+        let words = |sql: &'static str, what: &'static str| {
+            sql.split(what)
+                .skip(1)
+                .filter_map(|rest| rest.split([' ', ';', '\n']).next())
+        };
+        let dropped: Vec<&str> = MIGRATIONS
+            .iter()
+            .flat_map(|m| words(m, "DROP TABLE "))
+            .collect();
+        assert_eq!(dropped, ["profiles"]);
         let created: Vec<&str> = MIGRATIONS
             .iter()
-            .flat_map(|m| m.split("CREATE TABLE ").skip(1))
-            .filter_map(|rest| rest.split_whitespace().next())
+            .flat_map(|m| words(m, "CREATE TABLE "))
+            .filter(|t| !dropped.contains(t))
             .collect();
         assert_eq!(created, TABLES[1..]);
     }

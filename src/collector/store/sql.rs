@@ -81,7 +81,23 @@ pub trait Conn {
     /// Run a statement; the number of rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Run a query; every row.
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        self.query_each(sql, params, &mut |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Run a query; each row to `f` as it comes, so that memory holds one row at a time however
+    /// many there are. Stops at `f`'s first error.
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()>;
     /// Run a statement without parameters or results (`SAVEPOINT a`), as text.
     fn batch(&mut self, sql: &str) -> Result<()>;
 

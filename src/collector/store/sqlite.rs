@@ -440,20 +440,22 @@ impl Conn for Db {
         Ok(stmt.raw_execute()? as u64)
     }
 
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(&numbered(sql))?;
         bind(&mut stmt, params)?;
         let width = stmt.column_count();
         let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(
-                (0..width)
-                    .map(|i| row.get_ref(i).map(cell))
-                    .collect::<rusqlite::Result<Row>>()?,
-            );
+            f((0..width)
+                .map(|i| row.get_ref(i).map(cell))
+                .collect::<rusqlite::Result<Row>>()?)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// One statement (`SAVEPOINT report`) is prepared once and kept; several are run as text.

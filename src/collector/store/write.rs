@@ -369,13 +369,17 @@ pub(crate) fn migrate(db: &mut dyn Conn, now: i64) -> Result<()> {
         let sql = dialect
             .migration(version)
             .ok_or_else(|| anyhow!("no schema version {version}"))?;
-        db.batch(&sql)
-            .with_context(|| format!("applying schema version {version}"))?;
-        if version == schema::BACKFILL_VERSION {
+        if version == schema::CONVERT_VERSION && current < schema::ROLLUPS_VERSION {
             super::rollup::backfill(db).with_context(|| {
                 format!("rolling up the stored reports (schema version {version})")
             })?;
+        } else if version == schema::CONVERT_VERSION {
+            super::rollup::convert(db).with_context(|| {
+                format!("moving the profiles into profile_values (schema version {version})")
+            })?;
         }
+        db.batch(&sql)
+            .with_context(|| format!("applying schema version {version}"))?;
         db.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[Value::Int(version), Value::Int(now)],

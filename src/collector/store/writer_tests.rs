@@ -39,15 +39,18 @@ async fn thread_round_trip_probe_and_stop() {
     // The report received at 10 is gone; the day's rollup still counts it.
     assert_eq!(totals(&spec), (1, 1, 2));
     let mut reader = Reader::open(&spec).unwrap();
-    let reports = reader.conn().query_int("SELECT COUNT(*) FROM reports", &[]);
+    let reports = reader
+        .conn()
+        .unwrap()
+        .query_int("SELECT COUNT(*) FROM reports", &[]);
     assert_eq!(reports.unwrap(), 1);
 }
 
 /// (clusters, nodes of their latest reports, reports) since the epoch, from the rollups.
 fn totals(spec: &Spec) -> (u64, u64, u64) {
     let mut reader = Reader::open(spec).unwrap();
-    let now = read::current_of(reader.conn(), 0, None).unwrap();
-    let reports = read::reports(reader.conn(), 0, None).unwrap();
+    let now = read::current_of(reader.conn().unwrap(), 0, None, 10).unwrap();
+    let reports = read::reports(reader.conn().unwrap(), 0, None).unwrap();
     (now.tally.clusters, now.tally.nodes, reports)
 }
 

@@ -43,7 +43,7 @@ pub(crate) fn run(s: &ExportSettings) -> Result<()> {
     });
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let written = write(reader.conn(), since, s.format, &mut out).and_then(|written| {
+    let written = write(reader.conn()?, since, s.format, &mut out).and_then(|written| {
         out.flush().context("writing to stdout")?;
         Ok(written)
     });

@@ -1,12 +1,18 @@
 //! The dashboard page: plain HTML with SVG charts drawn here and a data table beside each, no
 //! script and nothing from elsewhere (it works offline and under `default-src 'none'`). It shows
 //! tallies only: never a cluster ID. Pure.
+//!
+//! Over time: clusters and nodes, and the shares of Kubernetes versions and of version skews,
+//! each naming every value that led a period (see `store::read`) and `(other)`, the period not
+//! finished yet drawn apart and named "so far". Now: each dimension's top values and `(other)`,
+//! in the order of the count its table leads with. A value is shown as reported, with control
+//! and invisible characters escaped ([`crate::text::visible`]), a bucket in parentheses and
+//! italics; a section without data says why.
 
-use super::chart::{self, Series, escape};
+use super::chart::{self, Axis, Series, escape};
 use crate::collector::fleet::trends::{Period, Trend};
-use crate::collector::fleet::{Dimension, SIZE_BUCKETS};
+use crate::collector::fleet::{Dimension, Entry, Label, SIZE_BUCKETS};
 use crate::time::{rfc3339, rfc3339_date};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// What the page shows.
@@ -21,18 +27,19 @@ pub struct View {
     pub current_days: u32,
 }
 
-/// Values of a dimension shown as their own series; the rest are `other`.
-const TOP: usize = 7;
+/// Values of a dimension that lead a period; the rest are `other`.
+pub const TOP: usize = 7;
 
 /// The stylesheet, served as `/style.css`.
 pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:1200px;color:#222}\
 h1{margin:0 0 .2rem}header p{color:#555;margin:0 0 1rem}\
 section{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #ddd;padding:1rem 0}\
-section h2{flex-basis:100%;margin:0;font-size:1.15rem}\
+section h2{flex-basis:100%;margin:0;font-size:1.15rem}section p{flex-basis:100%;margin:0;color:#555}\
 figure{margin:0;flex:2 1 560px}figure svg{width:100%;height:auto}\
-table{border-collapse:collapse;font-size:.85rem;flex:1 1 260px}\
-th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee}th:first-child,td:first-child{text-align:left;min-width:6.5em}\
-.key{display:inline-block;width:.8em;height:.8em;margin-right:.3em}";
+table{border-collapse:collapse;font-size:.85rem;flex:1 1 260px;max-width:100%}\
+th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee;overflow-wrap:anywhere}\
+th:first-child,td:first-child{text-align:left;min-width:6.5em;max-width:20em}\
+.bucket{font-style:italic}";
 
 /// The Content-Security-Policy the page is served with.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -52,7 +59,8 @@ pub fn page(view: &View) -> String {
         rfc3339(view.generated_at)
     );
     size_over_time(&mut out, &view.trend);
-    versions_over_time(&mut out, &view.trend);
+    shares_over_time(&mut out, &view.trend, Dimension::KubernetesVersion);
+    shares_over_time(&mut out, &view.trend, Dimension::VersionSkew);
     for dimension in Dimension::ALL {
         shares_now(&mut out, view, dimension);
     }
@@ -61,35 +69,51 @@ pub fn page(view: &View) -> String {
     out
 }
 
-fn labels(trend: &Trend) -> Vec<String> {
-    trend
-        .periods
-        .iter()
-        .map(|p| rfc3339_date(p.start))
-        .collect()
+/// A label as the page shows it (not yet escaped for HTML).
+fn shown(label: &Label) -> String {
+    label.shown(crate::text::visible)
 }
 
-/// A section: heading, figure, then a table of `header` columns and `rows`.
+/// One row of a table: its first cell (a label, and whether it is a bucket), then numbers.
+struct Row {
+    head: String,
+    bucket: bool,
+    cells: Vec<String>,
+}
+
+/// A section: heading, a note saying what the figure shows or why it is empty, the figure,
+/// then a table of `header` columns and `rows`.
 fn section(
     out: &mut String,
     id: &str,
     title: &str,
+    note: &str,
     svg: &str,
-    header: &[String],
-    rows: &[Vec<String>],
+    table: (&[String], &[Row]),
 ) {
-    let _ = write!(
-        out,
-        r#"<section id="{id}"><h2>{}</h2><figure>{svg}</figure><table><thead><tr>"#,
-        escape(title)
-    );
-    for h in header {
-        let _ = write!(out, "<th>{}</th>", escape(h));
+    let _ = write!(out, r#"<section id="{id}"><h2>{}</h2>"#, escape(title));
+    if !note.is_empty() {
+        let _ = write!(out, "<p>{}</p>", escape(note));
+    }
+    let (header, rows) = table;
+    if rows.is_empty() {
+        out.push_str("</section>");
+        return;
+    }
+    let _ = write!(out, "<figure>{svg}</figure><table><thead><tr>");
+    for (i, h) in header.iter().enumerate() {
+        let class = if i > 0 && h.starts_with('(') && h.ends_with(')') {
+            r#" class="bucket""#
+        } else {
+            ""
+        };
+        let _ = write!(out, "<th{class}>{}</th>", escape(h));
     }
     out.push_str("</tr></thead><tbody>");
     for row in rows {
-        out.push_str("<tr>");
-        for cell in row {
+        let class = if row.bucket { r#" class="bucket""# } else { "" };
+        let _ = write!(out, "<tr><td{class}>{}</td>", escape(&row.head));
+        for cell in &row.cells {
             let _ = write!(out, "<td>{}</td>", escape(cell));
         }
         out.push_str("</tr>");
@@ -97,263 +121,257 @@ fn section(
     out.push_str("</tbody></table></section>");
 }
 
-fn size_over_time(out: &mut String, trend: &Trend) {
-    let labels = labels(trend);
-    let clusters: Vec<f64> = trend
-        .periods
-        .iter()
-        .map(|p| p.tally.clusters as f64)
-        .collect();
-    let nodes: Vec<f64> = trend.periods.iter().map(|p| p.tally.nodes as f64).collect();
-    let rows: Vec<Vec<String>> = trend
-        .periods
-        .iter()
-        .map(|p| {
-            vec![
-                rfc3339_date(p.start),
-                p.tally.clusters.to_string(),
-                p.tally.nodes.to_string(),
-            ]
-        })
-        .collect();
-    let header = ["period".to_string(), "clusters".into(), "nodes".into()];
-    let svg = chart::lines(
-        "Clusters reporting",
-        &labels,
-        &[Series {
-            name: "clusters".into(),
-            values: clusters,
-        }],
-    );
-    section(out, "clusters", "Clusters reporting", &svg, &header, &rows);
-    let svg = chart::lines(
-        "Nodes",
-        &labels,
-        &[Series {
-            name: "nodes".into(),
-            values: nodes,
-        }],
-    );
-    let node_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| vec![r[0].clone(), r[2].clone()])
-        .collect();
-    section(
-        out,
-        "nodes",
-        "Nodes in those clusters",
-        &svg,
-        &["period".into(), "nodes".into()],
-        &node_rows,
-    );
-}
-
-/// The values shown as series: the `TOP` with most clusters over the whole trend.
-fn leading(trend: &Trend, dimension: Dimension) -> Vec<String> {
-    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
-    for p in &trend.periods {
-        for (value, count) in p.tally.by.get(&dimension).into_iter().flatten() {
-            *totals.entry(value).or_default() += count.clusters;
-        }
+/// A period's name in a table, "so far" when it is not finished.
+fn period_name(trend: &Trend, p: &Period) -> String {
+    let date = rfc3339_date(p.start);
+    if trend.finished(p.start) {
+        date
+    } else {
+        format!("{date} (so far)")
     }
-    let mut values: Vec<(&str, u64)> = totals.into_iter().collect();
-    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    values
-        .into_iter()
-        .take(TOP)
-        .map(|(v, _)| v.to_string())
-        .collect()
 }
 
-fn versions_over_time(out: &mut String, trend: &Trend) {
-    let dimension = Dimension::KubernetesVersion;
-    let mut names = leading(trend, dimension);
-    names.sort_by(|a, b| b.cmp(a)); // newest version on top of the stack's legend
-    let of = |p: &Period, v: &str| {
-        p.tally
-            .by
-            .get(&dimension)
-            .and_then(|m| m.get(v))
-            .map_or(0, |c| c.clusters)
-    };
-    let mut series: Vec<Series> = names
-        .iter()
-        .map(|v| Series {
-            name: v.clone(),
-            values: trend.periods.iter().map(|p| of(p, v) as f64).collect(),
-        })
-        .collect();
-    let other: Vec<f64> = trend
+/// What a chart over time says of itself: why it is empty, or that its last period is not
+/// finished.
+fn note_over_time(trend: &Trend) -> String {
+    if trend.periods.iter().all(|p| p.tally.clusters == 0) {
+        return "No cluster has reported in these periods.".into();
+    }
+    match trend.periods.last() {
+        Some(p) if !trend.finished(p.start) => format!(
+            "The last {} (since {}) is not finished: drawn apart, its clusters so far.",
+            trend.every.name(),
+            rfc3339_date(p.start)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn size_over_time(out: &mut String, trend: &Trend) {
+    let labels: Vec<String> = trend
         .periods
         .iter()
-        .map(|p| {
-            p.tally
-                .clusters
-                .saturating_sub(names.iter().map(|v| of(p, v)).sum::<u64>()) as f64
-        })
+        .map(|p| rfc3339_date(p.start))
         .collect();
-    if other.iter().any(|v| *v > 0.0) {
-        series.push(Series {
-            name: "other".into(),
-            values: other,
+    let axis = Axis {
+        labels: &labels,
+        unfinished: trend
+            .periods
+            .last()
+            .is_some_and(|p| !trend.finished(p.start)),
+    };
+    let note = note_over_time(trend);
+    let empty = trend.periods.iter().all(|p| p.tally.clusters == 0);
+    for (id, title, name, of) in [
+        (
+            "clusters",
+            "Clusters reporting",
+            "clusters",
+            (|p| p.tally.clusters) as fn(&Period) -> u64,
+        ),
+        ("nodes", "Nodes in those clusters", "nodes", |p| {
+            p.tally.nodes
+        }),
+    ] {
+        let values = trend.periods.iter().map(|p| of(p) as f64).collect();
+        let svg = chart::lines(title, &axis, &[Series::new(name, values)]);
+        let rows: Vec<Row> = if empty {
+            Vec::new()
+        } else {
+            trend
+                .periods
+                .iter()
+                .map(|p| Row {
+                    head: period_name(trend, p),
+                    bucket: false,
+                    cells: vec![of(p).to_string()],
+                })
+                .collect()
+        };
+        let header = ["period".to_string(), name.to_string()];
+        section(out, id, title, &note, &svg, (&header, &rows));
+    }
+}
+
+/// A dimension's shares of clusters over time, stacked: each value that led a period, then
+/// `(other)`.
+fn shares_over_time(out: &mut String, trend: &Trend, dimension: Dimension) {
+    let (id, title) = match dimension {
+        Dimension::VersionSkew => (
+            "skew",
+            "Version skew over time (clusters by their kubelet furthest behind the API server)",
+        ),
+        _ => ("versions", "Adoption of Kubernetes versions (clusters)"),
+    };
+    let mut labels = trend.columns(dimension);
+    if dimension == Dimension::KubernetesVersion {
+        // The newest version on top of the stack and of its legend.
+        labels.sort_by_key(|l| {
+            std::cmp::Reverse(crate::collector::fleet::categories::numbers(l.value()))
         });
     }
-    let svg = chart::stacked(
-        "Kubernetes versions, share of clusters",
-        &labels(trend),
-        &series,
-    );
-    let mut header = vec!["period".to_string()];
-    header.extend(series.iter().map(|s| s.name.clone()));
-    let rows: Vec<Vec<String>> = trend
+    if trend
         .periods
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut row = vec![rfc3339_date(p.start)];
-            row.extend(series.iter().map(|s| format!("{}", s.values[i])));
-            row
+        .any(|p| p.tally.get(dimension, &Label::Other).is_some())
+    {
+        labels.push(Label::Other);
+    }
+    let series: Vec<Series> = labels
+        .iter()
+        .map(|label| Series {
+            name: shown(label),
+            values: trend
+                .periods
+                .iter()
+                .map(|p| {
+                    p.tally
+                        .get(dimension, label)
+                        .map_or(0.0, |e| e.clusters as f64)
+                })
+                .collect(),
+            other: *label == Label::Other,
         })
         .collect();
+    let dates: Vec<String> = trend
+        .periods
+        .iter()
+        .map(|p| rfc3339_date(p.start))
+        .collect();
+    let axis = Axis {
+        labels: &dates,
+        unfinished: trend
+            .periods
+            .last()
+            .is_some_and(|p| !trend.finished(p.start)),
+    };
+    let svg = chart::stacked(&format!("{title}, share of clusters"), &axis, &series);
+    let mut header = vec!["period".to_string()];
+    header.extend(series.iter().map(|s| s.name.clone()));
+    let rows: Vec<Row> = if series.is_empty() {
+        Vec::new()
+    } else {
+        trend
+            .periods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Row {
+                head: period_name(trend, p),
+                bucket: false,
+                cells: series.iter().map(|s| format!("{}", s.values[i])).collect(),
+            })
+            .collect()
+    };
     section(
         out,
-        "versions",
-        "Adoption of Kubernetes versions (clusters)",
+        id,
+        title,
+        &note_over_time(trend),
         &svg,
-        &header,
-        &rows,
+        (&header, &rows),
     );
 }
 
+/// A dimension now: bars and a table of its entries, in the order of the count a table of it
+/// leads with (clusters for the Kubernetes version and the version skew, else nodes).
 fn shares_now(out: &mut String, view: &View, dimension: Dimension) {
-    let by_clusters = dimension == Dimension::KubernetesVersion;
     let tally = &view.current.tally;
-    let rows = tally.top(dimension, TOP);
-    let bars: Vec<(String, f64)> = rows
+    let entries = tally.entries(dimension);
+    let unit = if dimension.by_clusters() {
+        "clusters"
+    } else {
+        "nodes"
+    };
+    let title = format!("{} now ({unit})", dimension.title());
+    let note = if tally.clusters == 0 {
+        format!(
+            "No cluster has reported in the last {} days.",
+            view.current_days
+        )
+    } else if entries.is_empty() {
+        format!(
+            "None of the {} clusters of the last {} days reported nodes.",
+            tally.clusters, view.current_days
+        )
+    } else if dimension == Dimension::VersionSkew {
+        "Clusters by their kubelet furthest behind the API server (any kubelet ahead of it makes a cluster `ahead`), nodes each by its own.".into()
+    } else {
+        String::new()
+    };
+    let bars: Vec<(String, f64, bool)> = entries
         .iter()
-        .map(|(v, c)| {
+        .map(|e| {
             (
-                v.clone(),
-                (if by_clusters { c.clusters } else { c.nodes }) as f64,
+                shown(&e.label),
+                e.count(dimension) as f64,
+                e.label == Label::Other,
             )
         })
         .collect();
-    let unit = if by_clusters { "clusters" } else { "nodes" };
-    let title = format!("{} now ({unit})", dimension.title());
     let svg = chart::bars(&title, &bars);
-    let whole = if by_clusters {
-        tally.clusters
-    } else {
-        tally.nodes
-    }
-    .max(1);
-    let table: Vec<Vec<String>> = rows
+    let share = |n: u64, whole: u64| format!("{:.1}%", n as f64 * 100.0 / whole.max(1) as f64);
+    let rows: Vec<Row> = entries
         .iter()
-        .map(|(v, c)| {
-            let n = if by_clusters { c.clusters } else { c.nodes };
-            vec![
-                v.clone(),
-                c.clusters.to_string(),
-                c.nodes.to_string(),
-                format!("{:.1}%", n as f64 * 100.0 / whole as f64),
-            ]
+        .map(|e: &Entry| Row {
+            head: shown(&e.label),
+            bucket: e.label.bucket().is_some(),
+            cells: vec![
+                e.clusters.to_string(),
+                share(e.clusters, tally.clusters),
+                e.nodes.to_string(),
+                share(e.nodes, tally.nodes),
+            ],
         })
         .collect();
     let header = [
         "value".to_string(),
         "clusters".into(),
+        "of clusters".into(),
         "nodes".into(),
-        "share".into(),
+        "of nodes".into(),
     ];
-    section(out, dimension.name(), &title, &svg, &header, &table);
+    section(out, dimension.name(), &title, &note, &svg, (&header, &rows));
 }
 
 fn cluster_sizes(out: &mut String, view: &View) {
-    let bars: Vec<(String, f64)> = SIZE_BUCKETS
+    let bars: Vec<(String, f64, bool)> = SIZE_BUCKETS
         .iter()
         .map(|(_, label)| {
             let n = view.current.sizes.get(label).copied().unwrap_or(0);
-            (label.to_string(), n as f64)
+            (label.to_string(), n as f64, false)
         })
         .collect();
     let svg = chart::bars("Clusters by number of nodes", &bars);
-    let rows: Vec<Vec<String>> = bars
-        .iter()
-        .map(|(label, n)| vec![label.clone(), format!("{n}")])
-        .collect();
+    let note = if view.current.tally.clusters == 0 {
+        format!(
+            "No cluster has reported in the last {} days.",
+            view.current_days
+        )
+    } else {
+        String::new()
+    };
+    let rows: Vec<Row> = if note.is_empty() {
+        bars.iter()
+            .map(|(label, n, _)| Row {
+                head: label.clone(),
+                bucket: false,
+                cells: vec![format!("{n}")],
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let header = ["nodes".to_string(), "clusters".into()];
     section(
         out,
         "sizes",
         "Cluster sizes (clusters by nodes)",
+        &note,
         &svg,
-        &["nodes".into(), "clusters".into()],
-        &rows,
+        (&header, &rows),
     );
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::collector::fleet::Profile;
-    use crate::collector::fleet::trends::Every;
-    use crate::contract::{Node, Report};
-
-    fn profile(version: &str, nodes: u64) -> Profile {
-        let mut p = Profile::of(&Report {
-            master_version: Some(version.into()),
-            ..Report::default()
-        });
-        for _ in 0..nodes {
-            p.add(&Node {
-                id: "0".repeat(32),
-                os_image: Some("Ubuntu <b>24.04</b>".into()),
-                ..Node::default()
-            });
-        }
-        p
-    }
-
-    #[test]
-    fn the_page_holds_every_chart_and_no_script() {
-        let (a, b) = (profile("v1.32.0", 3), profile("v1.33.1", 40));
-        let week = 7 * 86_400;
-        let w0 = Every::Week.start(0);
-        let rows = vec![
-            (w0, &a, 5),
-            (w0 + week, &a, 3),
-            (w0 + week, &b, 2),
-            (w0 + 2 * week, &b, 6),
-        ];
-        let trend = Trend::build(Every::Week, w0, w0 + 2 * week, rows);
-        let mut current = Period::default();
-        current.add(&b, 6);
-        let view = View {
-            generated_at: 3 * week,
-            trend,
-            current,
-            current_days: 7,
-        };
-        let html = page(&view);
-        for id in [
-            "clusters",
-            "nodes",
-            "versions",
-            "kubernetes_version",
-            "os_image",
-            "accelerator",
-            "sizes",
-        ] {
-            assert!(html.contains(&format!(r#"<section id="{id}">"#)), "{id}");
-        }
-        assert!(html.contains(r#"data-series="v1.33""#) && html.contains(r#"data-series="v1.32""#));
-        assert!(html.contains("Ubuntu &lt;b&gt;24.04&lt;/b&gt;") || html.contains("Ubuntu"));
-        assert!(!html.contains("<b>"), "report text is escaped");
-        assert!(!html.to_ascii_lowercase().contains("<script"));
-        assert!(
-            !html.contains("http://")
-                || html.matches("http://").count()
-                    == html.matches("http://www.w3.org/2000/svg").count()
-        );
-        assert!(html.contains("6 clusters and 240 nodes reported in the last 7 days"));
-    }
-}
+#[path = "page_tests.rs"]
+mod tests;

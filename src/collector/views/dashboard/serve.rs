@@ -1,6 +1,10 @@
 //! The dashboard's server: a read-only connection to a store, the page made from its rollups
 //! (cached for a short while), and the routes `/`, `/style.css`, `/healthz` and `/favicon.ico`.
 //! Every answer carries a strict Content-Security-Policy; the page holds no cluster ID.
+//!
+//! The page is made once at a time: requests that find it stale wait for the one making it, and
+//! are answered with what it made. The readers connect again by themselves when the database
+//! comes back (PostgreSQL), and the page is made anew then.
 
 use super::page::{self, View};
 use crate::collector::fleet::trends::{Every, Trend};
@@ -24,7 +28,8 @@ pub(crate) struct Dashboard {
     history: Arc<Mutex<Reader>>,
     now: Arc<Mutex<Reader>>,
     options: DashboardSettings,
-    cache: Mutex<Option<(Instant, Bytes)>>,
+    /// The page as last made: held while it is made, so that one request makes it.
+    cache: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
 }
 
 impl Dashboard {
@@ -33,14 +38,15 @@ impl Dashboard {
             history: Arc::new(Mutex::new(history)),
             now: Arc::new(Mutex::new(now)),
             options,
-            cache: Mutex::new(None),
+            cache: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// The page, from the cache while it is fresh.
+    /// The page, from the cache while it is fresh; else made by this request, while the others
+    /// wait for it.
     async fn page(&self) -> Result<Bytes> {
-        if let Ok(cache) = self.cache.lock()
-            && let Some((made, page)) = cache.as_ref()
+        let mut cache = self.cache.lock().await;
+        if let Some((made, page)) = cache.as_ref()
             && made.elapsed() < FRESH
         {
             return Ok(page.clone());
@@ -53,7 +59,12 @@ impl Dashboard {
         );
         let (trend, current) = tokio::try_join!(
             blocking(&self.history, move |r| history(r, every, since, now)),
-            blocking(&self.now, move |r| read::current(r.conn(), now, days)),
+            blocking(&self.now, move |r| r.with(|db| read::current(
+                db,
+                now,
+                days,
+                page::TOP
+            ))),
         )?;
         let page = Bytes::from(page::page(&View {
             generated_at: now,
@@ -61,9 +72,7 @@ impl Dashboard {
             current,
             current_days: days,
         }));
-        if let Ok(mut cache) = self.cache.lock() {
-            *cache = Some((Instant::now(), page.clone()));
-        }
+        *cache = Some((Instant::now(), page.clone()));
         Ok(page)
     }
 }
@@ -93,7 +102,9 @@ pub(crate) fn history(
     now: i64,
 ) -> Result<Trend> {
     let since = now - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
-    let mut trend = read::trend(reader.conn(), every, since, now, None)?;
+    let scope = read::Scope::Clusters;
+    let mut trend =
+        reader.with(|db| read::trend(db, every, (since, now), None, scope, page::TOP))?;
     let first = trend
         .periods
         .iter()
@@ -133,6 +144,7 @@ impl App for Dashboard {
         Box::pin(async move {
             let start = Instant::now();
             let path = crate::text::printable(req.uri().path(), 64);
+            let method = crate::text::printable(req.method().as_str(), 16);
             let readable = matches!(*req.method(), Method::GET | Method::HEAD);
             let text = "text/plain; charset=utf-8";
             let response = match req.uri().path() {
@@ -161,7 +173,7 @@ impl App for Dashboard {
             };
             if !response.status().is_success() || path == "/" {
                 crate::log::line(&format!(
-                    "GET {path} {} {}ms",
+                    "{method} {path} {} {}ms",
                     response.status().as_u16(),
                     start.elapsed().as_millis()
                 ));

@@ -1,0 +1,286 @@
+//! A report's **profile**: how many nodes it has, and per dimension each of its values with its
+//! node count; what the rollups keep per cluster and period (see `store`), one stored row per
+//! value. It holds nothing but categories and counts: no cluster ID, no node ID.
+//!
+//! A profile keeps at most [`MAX_VALUES`] values per dimension; the nodes of the values past
+//! them (a report whose every node names its own OS image, say) are counted in the dimension's
+//! [`Label::Other`]. So a profile is small whatever a report holds, and so is what it costs to
+//! store and to read. Pure.
+
+use super::categories::{
+    CLUSTER_SKEW, Dimension, Label, SKEWS, node_value, numbers, version_label, worse,
+};
+use crate::contract::{Node, Report};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The most values a profile keeps of one dimension; the rest are its `other`.
+pub const MAX_VALUES: usize = 16;
+
+/// A report's profile (see the module's documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub nodes: u64,
+    version: Option<Label>,
+    /// The API server's (major, minor), for the version skew.
+    api: Option<(u64, u64)>,
+    /// By (dimension code, label): nodes.
+    values: BTreeMap<(i64, Label), u64>,
+    /// The worst version skew of a node (an index into [`SKEWS`]).
+    worst: Option<usize>,
+}
+
+impl Profile {
+    /// Starts the profile of a report from its own fields; add its nodes with [`Profile::add`].
+    pub fn of(report: &Report) -> Profile {
+        Profile {
+            version: Some(version_label(report)),
+            api: report.master_version.as_deref().and_then(numbers),
+            ..Profile::default()
+        }
+    }
+
+    /// Counts one node.
+    pub fn add(&mut self, node: &Node) {
+        self.nodes += 1;
+        for dimension in Dimension::NODE {
+            let label = node_value(node, dimension, self.api);
+            if dimension == Dimension::VersionSkew {
+                let at = SKEWS.iter().position(|s| *s == label.value()).unwrap_or(5);
+                self.worst = Some(self.worst.map_or(at, |w| worse(w, at)));
+            }
+            self.count(dimension.code(), label, 1);
+        }
+    }
+
+    /// Adds `nodes` nodes of `label` to the dimension of `code`, unless the dimension already
+    /// has [`MAX_VALUES`] others: then to its `other`.
+    fn count(&mut self, code: i64, label: Label, nodes: u64) {
+        if let Some(n) = self.values.get_mut(&(code, label.clone())) {
+            *n += nodes;
+            return;
+        }
+        let kept = self
+            .values
+            .range((code, Label::Value(String::new()))..(code + 1, Label::Value(String::new())))
+            .filter(|((_, l), _)| *l != Label::Other)
+            .count();
+        let label = if kept >= MAX_VALUES {
+            Label::Other
+        } else {
+            label
+        };
+        *self.values.entry((code, label)).or_default() += nodes;
+    }
+
+    /// The stored rows: (dimension code, label, nodes), in key order. The Kubernetes version
+    /// and the cluster's worst skew ([`CLUSTER_SKEW`]) count every node of the report.
+    pub(crate) fn rows(&self) -> Vec<(i64, Label, u64)> {
+        let mut rows = Vec::with_capacity(self.values.len() + 2);
+        let version = self.version.clone().unwrap_or(Label::NotReported);
+        rows.push((Dimension::KubernetesVersion.code(), version, self.nodes));
+        rows.extend(self.values.iter().map(|((c, l), n)| (*c, l.clone(), *n)));
+        let worst = SKEWS[self.worst.unwrap_or(5)].to_string();
+        rows.push((CLUSTER_SKEW, Label::Value(worst), self.nodes));
+        rows
+    }
+
+    /// The profile's key in the store: [`Profile::hash`], hex.
+    #[cfg(test)]
+    pub(crate) fn key(&self) -> String {
+        hex::encode(self.hash())
+    }
+
+    /// The SHA-256 of the profile's rows.
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        let mut hash = Sha256::new().chain_update(b"spartakus profile 5\0");
+        for (code, label, nodes) in self.rows() {
+            let value = label.value().as_bytes();
+            hash.update(code.to_be_bytes());
+            hash.update(label.kind().to_be_bytes());
+            hash.update((value.len() as u64).to_be_bytes());
+            hash.update(value);
+            hash.update(nodes.to_be_bytes());
+        }
+        hash.finalize().into()
+    }
+
+    /// A profile as schema versions 3 and 4 stored it (JSON: the node count, and per dimension
+    /// name each value with its node count, `(not reported)` for a missing one), kept as this
+    /// version keeps them: at most [`MAX_VALUES`] per dimension (the largest), the version skew
+    /// worked out from the Kubernetes and kubelet versions.
+    pub(crate) fn from_stored_json(text: &str) -> Option<Profile> {
+        #[derive(serde::Deserialize)]
+        struct Old {
+            nodes: u64,
+            values: BTreeMap<String, BTreeMap<String, u64>>,
+        }
+        let old: Old = serde_json::from_str(text).ok()?;
+        let label = |v: &str| match v {
+            super::NOT_REPORTED => Label::NotReported,
+            v => Label::Value(v.to_string()),
+        };
+        let mut profile = Profile {
+            nodes: old.nodes,
+            ..Profile::default()
+        };
+        for (name, values) in &old.values {
+            let Some(dimension) = Dimension::from_name(name) else {
+                continue;
+            };
+            if dimension == Dimension::KubernetesVersion {
+                let version = values
+                    .keys()
+                    .next()
+                    .map_or(Label::NotReported, |v| label(v));
+                profile.api = numbers(version.value());
+                profile.version = Some(version);
+                continue;
+            }
+            let mut largest: Vec<(&String, &u64)> = values.iter().collect();
+            largest.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            for (value, nodes) in largest {
+                profile.count(dimension.code(), label(value), *nodes);
+            }
+        }
+        profile.old_skew(old.values.get(Dimension::KubeletVersion.name()));
+        Some(profile)
+    }
+
+    /// The version skew of a profile stored before it was counted, from its kubelet versions.
+    fn old_skew(&mut self, kubelets: Option<&BTreeMap<String, u64>>) {
+        let code = Dimension::VersionSkew.code();
+        let mut unknown = self.nodes;
+        for (kubelet, nodes) in kubelets.into_iter().flatten() {
+            let at = super::categories::skew(self.api, Some(kubelet.as_str()));
+            unknown = unknown.saturating_sub(*nodes);
+            self.worst = Some(self.worst.map_or(at, |w| worse(w, at)));
+            self.count(code, Label::Value(SKEWS[at].to_string()), *nodes);
+        }
+        if unknown > 0 {
+            self.worst = Some(self.worst.unwrap_or(5));
+            self.count(code, Label::Value(SKEWS[5].to_string()), unknown);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::contract::Resource;
+
+    pub(crate) fn node(arch: &str, gpus: &str) -> Node {
+        Node {
+            id: "0".repeat(32),
+            architecture: Some(arch.into()),
+            kubelet_version: Some("v1.33.1".into()),
+            os_image: Some("Ubuntu 24.04.1 LTS".into()),
+            capacity: vec![Resource {
+                resource: "nvidia.com/gpu".into(),
+                value: gpus.into(),
+            }],
+            ..Node::default()
+        }
+    }
+
+    fn nodes(p: &Profile, d: Dimension, label: &Label) -> Option<u64> {
+        p.rows()
+            .into_iter()
+            .find(|(c, l, _)| *c == d.code() && l == label)
+            .map(|(_, _, n)| n)
+    }
+
+    #[test]
+    fn a_profile_counts_nodes_by_value() {
+        let report = Report {
+            master_version: Some("v1.34.2-eks-1".into()),
+            ..Report::default()
+        };
+        let mut p = Profile::of(&report);
+        for n in [node("amd64", "0"), node("amd64", "8"), node("arm64", "0")] {
+            p.add(&n);
+        }
+        let v = |s: &str| Label::Value(s.into());
+        assert_eq!(p.nodes, 3);
+        assert_eq!(
+            nodes(&p, Dimension::KubernetesVersion, &v("v1.34")),
+            Some(3)
+        );
+        assert_eq!(nodes(&p, Dimension::Architecture, &v("amd64")), Some(2));
+        assert_eq!(nodes(&p, Dimension::Accelerator, &v("nvidia")), Some(1));
+        assert_eq!(nodes(&p, Dimension::Accelerator, &v("none")), Some(2));
+        assert_eq!(
+            nodes(&p, Dimension::CloudProvider, &Label::NotReported),
+            Some(3)
+        );
+        assert_eq!(nodes(&p, Dimension::VersionSkew, &v("1")), Some(3));
+        let worst = p.rows().into_iter().find(|r| r.0 == CLUSTER_SKEW).unwrap();
+        assert_eq!((worst.1, worst.2), (v("1"), 3));
+        assert_eq!(
+            p.key(),
+            p.clone().key(),
+            "the same key for the same profile"
+        );
+        let mut q = p.clone();
+        q.add(&node("arm64", "0"));
+        assert_ne!(p.key(), q.key());
+        assert_eq!(p.key().len(), 64);
+    }
+
+    #[test]
+    fn a_profile_keeps_at_most_max_values_per_dimension() {
+        let mut p = Profile::of(&Report::default());
+        for i in 0..1000 {
+            let mut n = node("amd64", "0");
+            n.os_image = Some(format!("Distro{i} 1.0"));
+            p.add(&n);
+        }
+        let images: Vec<(Label, u64)> = p
+            .rows()
+            .into_iter()
+            .filter(|r| r.0 == Dimension::OsImage.code())
+            .map(|r| (r.1, r.2))
+            .collect();
+        assert_eq!(images.len(), MAX_VALUES + 1, "{images:?}");
+        assert_eq!(
+            images.last().unwrap(),
+            &(Label::Other, 1000 - MAX_VALUES as u64)
+        );
+        assert_eq!(images.iter().map(|r| r.1).sum::<u64>(), 1000);
+        assert_eq!(
+            nodes(&p, Dimension::VersionSkew, &Label::Value("unknown".into())),
+            Some(1000),
+            "no API server version"
+        );
+    }
+
+    #[test]
+    fn profiles_of_schema_version_4_read_as_this_version_keeps_them() {
+        let mut images = String::new();
+        for i in 0..40 {
+            images.push_str(&format!(r#""Distro{i:02}":{},"#, 100 - i));
+        }
+        images.push_str(r#""(not reported)":7"#);
+        let json = format!(
+            r#"{{"nodes":2937,"values":{{"kubernetes_version":{{"v1.33":2937}},
+            "kubelet_version":{{"v1.33":2000,"v1.30":900}},"os_image":{{{images}}},
+            "architecture":{{"amd64":2937}}}}}}"#
+        );
+        let p = Profile::from_stored_json(&json).unwrap();
+        let v = |s: &str| Label::Value(s.into());
+        assert_eq!(p.nodes, 2937);
+        assert_eq!(
+            nodes(&p, Dimension::KubernetesVersion, &v("v1.33")),
+            Some(2937)
+        );
+        assert_eq!(nodes(&p, Dimension::OsImage, &v("Distro00")), Some(100));
+        assert_eq!(nodes(&p, Dimension::OsImage, &v("Distro39")), None);
+        assert!(nodes(&p, Dimension::OsImage, &Label::Other).is_some());
+        assert_eq!(nodes(&p, Dimension::VersionSkew, &v("0")), Some(2000));
+        assert_eq!(nodes(&p, Dimension::VersionSkew, &v("3+")), Some(900));
+        assert_eq!(nodes(&p, Dimension::VersionSkew, &v("unknown")), Some(37));
+        let worst = p.rows().into_iter().find(|r| r.0 == CLUSTER_SKEW).unwrap();
+        assert_eq!(worst.1, v("3+"));
+        assert_eq!(Profile::from_stored_json("{"), None);
+    }
+}
