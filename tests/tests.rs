@@ -18,6 +18,7 @@ mod golden;
 mod history;
 mod manifests;
 mod privacy;
+mod readers;
 mod reporter;
 mod schema;
 mod standins;
