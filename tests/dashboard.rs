@@ -291,3 +291,19 @@ fn reading_needs_only_select_on_postgres() {
     let export = run(&["export", "--since", "3d"]);
     assert_eq!(export.lines().count(), ids.len(), "{export}");
 }
+
+/// The access log says each request's method, as the collector's does (it said `GET` for all).
+#[test]
+fn the_access_log_says_the_method() {
+    let dir = TempDir::new("dashboard-log");
+    let store = dir.join("s.db");
+    drop(Sink::open(&Spec::Sqlite(store.clone()), 0).unwrap());
+    let dashboard = Dashboard::start(store.to_str().unwrap());
+    let addr = dashboard._server.addr;
+    let answer = support::collect::request(addr, "POST", "/", &[], b"");
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.header("allow"), Some("GET, HEAD"));
+    let log = || dashboard._server.log();
+    support::wait_until("the request's log line", || log().contains(" / 405 "));
+    assert!(log().contains("POST / 405 "), "{}", log());
+}

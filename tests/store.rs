@@ -6,6 +6,7 @@
 //! in `store/rollups.rs`.
 
 mod rollups;
+mod urls;
 
 use crate::support;
 use crate::support::pg_server;

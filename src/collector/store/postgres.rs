@@ -345,16 +345,32 @@ fn error_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn pg_error(e: tokio_postgres::Error) -> anyhow::Error {
-    let text = error_text(&e);
-    anyhow::Error::new(e).context(text)
+/// A database error said once, in the server's words ([`error_text`]); the driver's error is
+/// kept for its SQLSTATE, not shown again after them.
+#[derive(Debug)]
+struct PgError {
+    text: String,
+    error: tokio_postgres::Error,
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl StdError for PgError {}
+
+fn pg_error(error: tokio_postgres::Error) -> anyhow::Error {
+    let text = error_text(&error);
+    anyhow::Error::new(PgError { text, error })
 }
 
 /// The SQLSTATE of a database error in the chain.
 pub(crate) fn sqlstate(e: &anyhow::Error) -> Option<&str> {
     e.chain()
-        .find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
-        .and_then(|e| e.code())
+        .find_map(|c| c.downcast_ref::<PgError>())
+        .and_then(|e| e.error.code())
         .map(|c| c.code())
 }
 
