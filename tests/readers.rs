@@ -34,13 +34,22 @@ fn servers_exit_0_on_sigterm_on_either_store() {
     for store in stores(&dir) {
         let mut c = Collector::start(&store, &["--rate-limit", "0"]);
         assert_eq!(c.post(report("a", 3).as_bytes(), &[]).status, 204);
-        assert!(c.get("/metrics").text().contains("spartakus_fleet_clusters 1"));
+        assert!(
+            c.get("/metrics")
+                .text()
+                .contains("spartakus_fleet_clusters 1")
+        );
         let mut d = dashboard(&store);
         assert_eq!(d.get("/").status, 200, "{}", d.log());
         for (name, server) in [("collect", &mut c), ("dashboard", &mut d)] {
             server.signal("-TERM");
             let status = server.wait(HANG_GUARD).expect("it stops");
-            assert_eq!(status.code(), Some(0), "{name} on {store}: {}", server.log());
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "{name} on {store}: {}",
+                server.log()
+            );
             assert!(!server.log().contains("panicked"), "{}", server.log());
         }
     }
@@ -67,11 +76,14 @@ fn the_dashboard_and_the_fleet_gauges_come_back_after_a_postgres_restart() {
     let back = Instant::now();
     wait_until("the dashboard's page again", || d.get("/").status == 200);
     wait_until("the fleet gauges again", || {
-        c.get("/metrics").text().contains("spartakus_fleet_clusters 1")
+        c.get("/metrics")
+            .text()
+            .contains("spartakus_fleet_clusters 1")
     });
     eprintln!("both serving again {:?} after the database", back.elapsed());
     assert!(
-        c.log().contains("fleet gauges: the store can be read again"),
+        c.log()
+            .contains("fleet gauges: the store can be read again"),
         "{}",
         c.log()
     );

@@ -38,16 +38,28 @@ fn no_message_shows_a_password_whatever_the_urls_shape() {
     // A generated password with `/` (and `=`, `+`), a store that cannot be reached; the same
     // without its `@`; and one with `?` and `#`.
     for (url, secrets) in [
-        ("postgres://spartakus:Ab+c/dEf==@127.0.0.1:1/db", ["Ab+c", "dEf=="]),
-        ("postgres://spartakus:Ab+c/dEf==127.0.0.1/db", ["Ab+c", "dEf=="]),
-        ("postgresql://spartakus:g?h#i@127.0.0.1:1/db", ["g?h", "h#i"]),
+        (
+            "postgres://spartakus:Ab+c/dEf==@127.0.0.1:1/db",
+            ["Ab+c", "dEf=="],
+        ),
+        (
+            "postgres://spartakus:Ab+c/dEf==127.0.0.1/db",
+            ["Ab+c", "dEf=="],
+        ),
+        (
+            "postgresql://spartakus:g?h#i@127.0.0.1:1/db",
+            ["g?h", "h#i"],
+        ),
     ] {
         for (command, code, err) in every_command(url, &dir) {
             for secret in secrets {
                 assert!(!err.contains(secret), "{command} {url}: {err}");
             }
             assert!(!err.contains(url), "{command} {url}: the whole URL: {err}");
-            assert!(matches!(code, Some(1 | 2)), "{command} {url}: {code:?} {err}");
+            assert!(
+                matches!(code, Some(1 | 2)),
+                "{command} {url}: {code:?} {err}"
+            );
             assert_eq!(err.trim_end().lines().count(), 1, "{command} {url}: {err}");
             assert!(!err.contains("not a port number"), "{command}: {err}");
         }
@@ -101,6 +113,10 @@ fn a_role_without_create_is_a_configuration_error() {
     let out = spartakus(&["collect", "--listen", "127.0.0.1:0", "--store", &store]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.matches("permission denied").count(), 1, "said once: {err}");
+    assert_eq!(
+        err.matches("permission denied").count(),
+        1,
+        "said once: {err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

@@ -2,7 +2,9 @@
 //! a reporting cluster holds; with it, everything stored of the cluster is deleted
 //! ([`crate::collector::store::forget`]). The answer is the same whether or not anything was stored, 204,
 //! and nothing says which: not the answer, not the log (which shows the path as
-//! `/api/v1/clusters/...`), not the metrics (`forget_requests_total{result}`).
+//! `/api/v1/clusters/...`), not the metrics (`forget_requests_total{result}`), and not the time
+//! it takes: an answer from the store is given no sooner than [`FLOOR`] after the request came,
+//! longer than deleting a cluster's usual history takes (measured in BENCHMARKS.md).
 //!
 //! Requests are limited per source in memory ([`DELETIONS_PER_SOURCE_PER_HOUR`], an IPv4 address or an
 //! IPv6 /64, kept no longer than its allowance) and per cluster ID in the store.
@@ -17,6 +19,10 @@ use crate::log;
 use hyper::body::Incoming as Body;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
+
+/// The soonest a deletion request the store answered is answered, after it came: so that a
+/// cluster with reports (more rows to delete) and an unknown one take the same time.
+pub(crate) const FLOOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where deletion requests go: this, then the percent-encoded cluster ID.
 pub(crate) const PREFIX: &str = "/api/v1/clusters/";
@@ -45,8 +51,12 @@ pub(crate) fn cluster_of(path: &str) -> Option<String> {
     Some(id)
 }
 
-/// Answers a deletion request.
-pub(crate) async fn delete(state: &State, req: &Request<Body>) -> Done {
+/// Answers a deletion request that came at `start`.
+pub(crate) async fn delete(
+    state: &State,
+    req: &Request<Body>,
+    start: tokio::time::Instant,
+) -> Done {
     let Some(cluster) = cluster_of(req.uri().path()) else {
         state.metrics.forget(Forget::Invalid);
         return Done::error(
@@ -65,7 +75,9 @@ pub(crate) async fn delete(state: &State, req: &Request<Body>) -> Done {
         return rate_limited(state, wait, "too many deletion requests from here");
     }
     let limit = state.limits.request_timeout;
-    match tokio::time::timeout(limit, state.writer.forget(cluster.clone())).await {
+    let forgot = tokio::time::timeout(limit, state.writer.forget(cluster.clone())).await;
+    tokio::time::sleep_until(start + FLOOR).await;
+    match forgot {
         Ok(Ok(Forgot::Done)) => {
             state.metrics.forget(Forget::Done);
             Done::new(StatusCode::NO_CONTENT, "", "")

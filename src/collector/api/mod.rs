@@ -110,7 +110,7 @@ async fn route(state: &Arc<State>, req: Request<Body>, start: Instant) -> Done {
             .header(header::ALLOW, HeaderValue::from_static("POST")),
         path if path.starts_with(forget::PREFIX) => {
             if req.method() == Method::DELETE {
-                forget::delete(state, &req).await
+                forget::delete(state, &req, start).await
             } else {
                 Done::error(StatusCode::METHOD_NOT_ALLOWED, "use DELETE")
                     .header(header::ALLOW, HeaderValue::from_static("DELETE"))
