@@ -45,7 +45,10 @@ fn a_deletion_request_forgets_the_cluster_and_says_nothing_else() {
     let (unknown, unknown_took) = timed("never-reported-here");
     assert_eq!((known.status, unknown.status), (204, 204));
     for took in [known_took, unknown_took] {
-        assert!(took >= std::time::Duration::from_secs(1), "answered after {took:?}");
+        assert!(
+            took >= std::time::Duration::from_secs(1),
+            "answered after {took:?}"
+        );
     }
     let shape = |r: &Resp| {
         let mut h: Vec<(String, String)> = r.headers.clone();

@@ -25,6 +25,8 @@ use crate::collector::fleet::trends::{Every, Period, Trend};
 use crate::collector::fleet::workstats::{Parts, WorkloadSummary};
 use crate::collector::fleet::{CLUSTER_SKEW, Dimension, Entry, Label, SIZE_BUCKETS};
 use anyhow::{Result, anyhow};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Values shown per dimension in a trend, at most, whatever `top` (unless `top` is more): the
 /// columns of a table, the series of a chart.
@@ -184,8 +186,9 @@ impl Scope {
     }
 }
 
-/// After [`Rows::with`] (its trailing comma dropped): each period's clusters and nodes by size
-/// bucket (the index of [`SIZE_BUCKETS`]), from each profile's Kubernetes version row, which
+/// After [`Rows::with`] (its trailing comma dropped), or after [`TALLY`] and `UNION ALL`: each
+/// period's clusters and nodes by size bucket, as (period, -1, the index of the bucket in
+/// [`SIZE_BUCKETS`], '', clusters, nodes), from each profile's Kubernetes version row, which
 /// counts all its nodes.
 fn sizes_sql() -> String {
     let mut case = String::from("CASE");
@@ -194,7 +197,7 @@ fn sizes_sql() -> String {
     }
     case.push_str(&format!(" ELSE {} END", SIZE_BUCKETS.len() - 1));
     format!(
-        " SELECT c.p, {case}, CAST(SUM(c.n) AS BIGINT), CAST(SUM(c.n * v.nodes) AS BIGINT)
+        " SELECT c.p, -1, {case}, '', CAST(SUM(c.n) AS BIGINT), CAST(SUM(c.n * v.nodes) AS BIGINT)
         FROM c JOIN profile_values v ON v.profile = c.profile AND v.dimension = 0
         GROUP BY c.p, {case}"
     )
@@ -213,33 +216,29 @@ fn tally(
     let [top, most] = shown;
     let dialect = db.dialect();
     let with = rows.with();
-    let counts = dialect.fill(&format!("{with}{TALLY}").replace("{dims}", scope.filter()));
-    let sizes = format!("{}{}", with.trim_end_matches(','), sizes_sql());
+    // One statement: each cluster's rows are read once (the window's latest, the costliest).
+    let sql = format!("{with}{TALLY} UNION ALL{}", sizes_sql()).replace("{dims}", scope.filter());
     let [a, b, c] = rows.params();
     let limits = [
         Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
         Value::Int(i64::try_from(most).unwrap_or(i64::MAX)),
     ];
     let params = [a, b, c, limits[0], limits[1]];
-    let answers = db.query_all(&[(&counts, &params), (&sizes, &params[..3])])?;
-    let [counts, sizes]: [Vec<Row>; 2] = answers
-        .try_into()
-        .map_err(|_| anyhow!("the store answered a different number of queries"))?;
     let mut periods: Vec<Period> = starts.iter().map(|s| Period::empty(*s)).collect();
     fn at(periods: &mut [Period], p: i64) -> Option<&mut Period> {
         let i = periods.binary_search_by_key(&p, |x| x.start).ok()?;
         periods.get_mut(i)
     }
-    for row in sizes {
-        let [p, bucket, clusters, nodes] = ints(row)?;
-        if let Some(period) = at(&mut periods, p) {
-            let label = SIZE_BUCKETS.get(bucket as usize).map_or(">1000", |b| b.1);
-            *period.sizes.entry(label).or_default() += u64::try_from(clusters).unwrap_or(0);
-            period.tally.clusters += u64::try_from(clusters).unwrap_or(0);
-            period.tally.nodes += u64::try_from(nodes).unwrap_or(0);
+    for row in db.query(&dialect.fill(&sql), &params)? {
+        if let Some((p, bucket, clusters, nodes)) = size_row(&row)? {
+            if let Some(period) = at(&mut periods, p) {
+                let label = SIZE_BUCKETS.get(bucket).map_or(">1000", |b| b.1);
+                *period.sizes.entry(label).or_default() += clusters;
+                period.tally.clusters += clusters;
+                period.tally.nodes += nodes;
+            }
+            continue;
         }
-    }
-    for row in counts {
         let (p, dimension, entry) = counted(row)?;
         if let (Some(period), Some(dimension)) = (at(&mut periods, p), dimension) {
             period.tally.add(dimension, entry);
@@ -282,15 +281,15 @@ fn counted(row: Row) -> Result<(i64, Option<Dimension>, Entry)> {
     ))
 }
 
-fn ints<const N: usize>(row: Row) -> Result<[i64; N]> {
-    let mut out = [0; N];
-    for (slot, cell) in out.iter_mut().zip(row) {
-        *slot = match cell {
-            Cell::Null => 0,
-            cell => cell.int()?,
-        };
+/// A row of [`sizes_sql`] (dimension -1): (period, bucket, clusters, nodes); `None` for another.
+fn size_row(row: &Row) -> Result<Option<(i64, usize, u64, u64)>> {
+    let int = |i: usize| row.get(i).map_or(Ok(0), Cell::int);
+    if int(1)? != -1 {
+        return Ok(None);
     }
-    Ok(out)
+    let count = |i: usize| int(i).map(|n| u64::try_from(n).unwrap_or(0));
+    let bucket = usize::try_from(int(2)?).unwrap_or(0);
+    Ok(Some((int(0)?, bucket, count(4)?, count(5)?)))
 }
 
 fn count(cell: Cell) -> Result<u64> {
@@ -410,10 +409,11 @@ pub(crate) fn each_count(
     let sizes = format!("{}{}", rows.with().trim_end_matches(','), sizes_sql());
     let mut totals: Vec<(i64, u64, u64)> = starts.iter().map(|s| (*s, 0, 0)).collect();
     for row in db.query(&sizes, &rows.params())? {
-        let [p, _, clusters, nodes] = ints(row)?;
-        if let Ok(i) = totals.binary_search_by_key(&p, |t| t.0) {
-            totals[i].1 += u64::try_from(clusters).unwrap_or(0);
-            totals[i].2 += u64::try_from(nodes).unwrap_or(0);
+        if let Some((p, _, clusters, nodes)) = size_row(&row)?
+            && let Ok(i) = totals.binary_search_by_key(&p, |t| t.0)
+        {
+            totals[i].1 += clusters;
+            totals[i].2 += nodes;
         }
     }
     let mut totals = totals.into_iter().peekable();
@@ -459,7 +459,7 @@ pub(crate) fn each_count(
 }
 
 /// A cluster's latest report in a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Latest {
     pub cluster_id: String,
     /// Unix seconds.
@@ -487,7 +487,8 @@ pub struct Window {
 }
 
 /// The clusters' latest reports in the window from `since_day`: `top` values per dimension,
-/// the `top` latest reports, and the workload statistics (each part read and counted in turn).
+/// the `top` latest reports, and the workload statistics. The latest reports and the workload
+/// parts are read in one pass, a row at a time: the `top` latest kept, each part counted.
 pub fn window(
     db: &mut dyn Conn,
     since_day: i64,
@@ -495,49 +496,47 @@ pub fn window(
     top: usize,
 ) -> Result<Window> {
     let period = current_of(db, since_day, cluster, top)?;
-    let recent = format!(
-        "WITH {LATEST} SELECT c.cluster_id, c.received_at, c.master_version, v.nodes {OF_LATEST}
-           AND v.profile = c.profile AND v.dimension = 0
-         ORDER BY c.received_at DESC, c.cluster_id{{bytes}} LIMIT $3"
-    )
-    .replacen(
-        "FROM latest l CROSS JOIN cluster_periods c",
-        "FROM latest l CROSS JOIN cluster_periods c CROSS JOIN profile_values v",
-        1,
+    let sql = format!(
+        "WITH {LATEST} SELECT c.cluster_id, c.received_at, c.master_version, v.nodes, w.part
+         FROM latest l CROSS JOIN cluster_periods c CROSS JOIN profile_values v
+         LEFT JOIN workload_parts w ON w.sha256 = c.workloads
+         WHERE c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id
+           AND v.profile = c.profile AND v.dimension = 0"
     );
-    let bounds = [
-        Value::Int(since_day),
-        Value::from(cluster.unwrap_or("")),
-        Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
-    ];
-    let latest = db
-        .query(&db.dialect().fill(&recent), &bounds)?
-        .into_iter()
-        .map(|row| {
-            let mut cells = row.into_iter();
-            let mut next = || cells.next().unwrap_or(Cell::Null);
-            Ok(Latest {
-                cluster_id: next().string()?,
-                received_at: next().int()?,
-                master_version: next().text()?,
-                nodes: count(next())?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let bounds = [Value::Int(since_day), Value::from(cluster.unwrap_or(""))];
+    // The `top` greatest (received time, cluster ID the other way): the newest, and of two
+    // received at once the one whose ID comes first, as the summary lists them.
+    type Key = (i64, Reverse<String>, Latest);
+    let mut newest: BinaryHeap<Reverse<Key>> = BinaryHeap::with_capacity(top.min(1 << 16) + 1);
     let mut parts = Parts::default();
-    let sql = format!("WITH {LATEST} SELECT w.part {OF_LATEST} AND w.sha256 = c.workloads")
-        .replacen(
-            "FROM latest l CROSS JOIN cluster_periods c",
-            "FROM latest l CROSS JOIN cluster_periods c CROSS JOIN workload_parts w",
-            1,
+    db.query_each(&sql, &bounds, &mut |row| {
+        let mut cells = row.into_iter();
+        let mut next = || cells.next().unwrap_or(Cell::Null);
+        let latest = Latest {
+            cluster_id: next().string()?,
+            received_at: next().int()?,
+            master_version: next().text()?,
+            nodes: count(next())?,
+        };
+        if let Some(text) = next().text()? {
+            let part = serde_json::from_str(&text).map_err(|e| {
+                anyhow!("the store holds a workload part this binary cannot read: {e}")
+            })?;
+            parts.add(&part);
+        }
+        let key = (
+            latest.received_at,
+            Reverse(latest.cluster_id.clone()),
+            latest,
         );
-    db.query_each(&sql, &bounds[..2], &mut |row| {
-        let text = row.into_iter().next().unwrap_or(Cell::Null).string()?;
-        let part = serde_json::from_str(&text)
-            .map_err(|e| anyhow!("the store holds a workload part this binary cannot read: {e}"))?;
-        parts.add(&part);
+        newest.push(Reverse(key));
+        if newest.len() > top {
+            newest.pop();
+        }
         Ok(())
     })?;
+    let mut latest: Vec<Latest> = newest.into_iter().map(|r| r.0.2).collect();
+    latest.sort_by(|a, b| (b.received_at, &a.cluster_id).cmp(&(a.received_at, &b.cluster_id)));
     let workloads = parts.summary(period.tally.clusters);
     Ok(Window {
         period,
