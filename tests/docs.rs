@@ -1,4 +1,7 @@
-//! README.md says what the code does: the lists and limits it documents are the code's own.
+//! README.md says what the code does: the lists and limits it documents are the code's own, and
+//! its examples of the summary are what the binary prints (`docs/examples.rs`).
+
+mod examples;
 
 use spartakus::contract::anonymize::{KNOWN_PROVIDERS, documented_resources, is_known_resource};
 use spartakus::contract::limits;

@@ -76,7 +76,7 @@ impl Dimension {
             Dimension::ContainerRuntime => "Container runtime",
             Dimension::CloudProvider => "Cloud provider",
             Dimension::Accelerator => "Accelerator",
-            Dimension::VersionSkew => "Version skew (kubelet minors behind the API server)",
+            Dimension::VersionSkew => "Version skew: kubelet minors behind the API server",
         }
     }
 

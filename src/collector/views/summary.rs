@@ -307,10 +307,15 @@ impl Table {
     fn render(&self, out: &mut String, rows: &[JsonValue]) {
         let title = self.dimension.title();
         let shown: Vec<String> = rows.iter().map(|r| self.label(r)).collect();
+        // The title heads the values' column, but the version skew's (on a line of its own).
+        let title_width = match self.dimension {
+            Dimension::VersionSkew => 0,
+            _ => title.len(),
+        };
         let width = shown
             .iter()
             .map(|v| v.chars().count())
-            .chain([12])
+            .chain([title_width, 12])
             .max()
             .unwrap_or(12)
             .min(VALUE);
