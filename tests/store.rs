@@ -5,6 +5,7 @@
 //! reports read back, forgetting a cluster and the migration that rolls up a store's history are
 //! in `store/rollups.rs`.
 
+mod migrations;
 mod rollups;
 mod urls;
 

@@ -30,6 +30,9 @@ pub(crate) struct Dashboard {
     options: DashboardSettings,
     /// The page as last made: held while it is made, so that one request makes it.
     cache: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
+    /// Pages made (for a test to count).
+    #[cfg(test)]
+    made: std::sync::atomic::AtomicU64,
 }
 
 impl Dashboard {
@@ -39,6 +42,8 @@ impl Dashboard {
             now: Arc::new(Mutex::new(now)),
             options,
             cache: tokio::sync::Mutex::new(None),
+            #[cfg(test)]
+            made: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -73,6 +78,8 @@ impl Dashboard {
             current_days: days,
         }));
         *cache = Some((Instant::now(), page.clone()));
+        #[cfg(test)]
+        self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(page)
     }
 }
@@ -213,4 +220,41 @@ pub(crate) fn run(options: DashboardSettings) -> Result<()> {
         };
         http::serve(listener, app, shutdown).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::store::sqlite::tests::{Scratch, insert};
+    use crate::collector::store::tests::incoming;
+    use crate::collector::store::{Db, Spec};
+
+    /// Five requests for a stale page at once: one makes it, the others wait and share it.
+    #[test]
+    fn the_page_is_made_once_for_requests_at_the_same_moment() {
+        let dir = Scratch::new("dashboard-once");
+        let path = dir.join("s.db");
+        let mut db = Db::open(&path).unwrap();
+        insert(&mut db, &incoming("a", crate::time::now_secs(), None, 3));
+        drop(db);
+        let spec = Spec::Sqlite(path);
+        let options = DashboardSettings {
+            store: spec.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            since: Duration::from_secs(30 * 86_400),
+            every: Every::Week,
+            now_days: 7,
+            max_connections: 8,
+        };
+        let reader = || Reader::open(&spec).unwrap();
+        let dashboard = Dashboard::new(reader(), reader(), options);
+        let runtime = crate::runtime::current_thread().unwrap();
+        let pages = runtime.block_on(futures_util::future::join_all(
+            (0..5).map(|_| dashboard.page()),
+        ));
+        let pages: Vec<Bytes> = pages.into_iter().map(Result::unwrap).collect();
+        assert!(pages.iter().all(|p| *p == pages[0]));
+        assert!(String::from_utf8_lossy(&pages[0]).contains("1 clusters and 3 nodes"));
+        assert_eq!(dashboard.made.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 }
