@@ -126,11 +126,9 @@ impl Rows<'_> {
 
 /// After [`Rows::with`]: each period's dimensions with the values shown (`$4`: the top of each
 /// period that leads, `$5`: at most that many leaders per dimension; dimension codes 6 and up
-/// are the fixed lists, all shown) and `other` (kind 2), as (period, dimension code, kind,
-/// value, clusters, nodes). `j` is every (period, profile) with each of its values (`{dims}`:
-/// of some dimensions only); `t` their counts, `r` their rank in their period, `s` the values
-/// shown; `po` each profile's nodes on values not shown, per dimension, so that `o`, `other`,
-/// counts each cluster once.
+/// are the fixed lists, all shown), as (period, dimension code, kind, value, clusters, nodes).
+/// `j` is every (period, profile) with each of its values (`{dims}`: of some dimensions only);
+/// `t` their counts, `r` their rank in their period, `s` the values shown. Then [`OTHERS`].
 const TALLY: &str = "
     j AS (
         SELECT c.p, c.n, v.dimension AS d, v.kind AS k, v.value AS val, v.nodes AS vn
@@ -150,23 +148,33 @@ const TALLY: &str = "
         FROM r WHERE rk <= $4 OR d >= 6
         GROUP BY d, k, val
     ),
-    s AS (SELECT d, k, val FROM led WHERE place <= $5 OR d >= 6),
-    po AS (
-        SELECT v.profile, v.dimension AS d, SUM(v.nodes) AS vn
-        FROM (SELECT DISTINCT profile FROM c) u JOIN profile_values v ON v.profile = u.profile{dims}
-        LEFT JOIN s ON s.d = v.dimension AND s.k = v.kind AND s.val = v.value
-        WHERE s.d IS NULL
-        GROUP BY v.profile, v.dimension
-    ),
-    o AS (
-        SELECT c.p, po.d, SUM(c.n) AS cl, SUM(c.n * po.vn) AS nd
-        FROM c JOIN po ON po.profile = c.profile
-        GROUP BY c.p, po.d
-    )
+    s AS (SELECT d, k, val FROM led WHERE place <= $5 OR d >= 6)";
+
+/// After [`TALLY`]: the values shown, and `other` (kind 2), whose clusters count each cluster
+/// once. A cluster has one value of a cluster-level dimension (codes 0 and 8), so there the
+/// clusters not shown add up; of a node dimension it may have several, so `po` finds each
+/// profile's nodes on values not shown, and `o` adds up the clusters of those profiles.
+const OTHERS: &str = "
     SELECT t.p, t.d, t.k, t.val, CAST(t.cl AS BIGINT), CAST(t.nd AS BIGINT)
     FROM t JOIN s ON s.d = t.d AND s.k = t.k AND s.val = t.val
     UNION ALL
-    SELECT p, d, 2, '', CAST(cl AS BIGINT), CAST(nd AS BIGINT) FROM o";
+    SELECT t.p, t.d, 2, '', CAST(SUM(t.cl) AS BIGINT), CAST(SUM(t.nd) AS BIGINT)
+    FROM t LEFT JOIN s ON s.d = t.d AND s.k = t.k AND s.val = t.val
+    WHERE s.d IS NULL AND t.d IN (0, 8)
+    GROUP BY t.p, t.d";
+
+/// [`OTHERS`]' `other` of node dimensions, for a question that counts them.
+const NODE_OTHERS: &str = "
+    UNION ALL
+    SELECT c.p, po.d, 2, '', CAST(SUM(c.n) AS BIGINT), CAST(SUM(c.n * po.vn) AS BIGINT)
+    FROM c JOIN (
+        SELECT v.profile, v.dimension AS d, SUM(v.nodes) AS vn
+        FROM (SELECT DISTINCT profile FROM c) u JOIN profile_values v ON v.profile = u.profile
+        LEFT JOIN s ON s.d = v.dimension AND s.k = v.kind AND s.val = v.value
+        WHERE s.d IS NULL AND v.dimension NOT IN (0, 8)
+        GROUP BY v.profile, v.dimension
+    ) po ON po.profile = c.profile
+    GROUP BY c.p, po.d";
 
 /// Which dimensions a question counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,7 +225,9 @@ fn tally(
     let dialect = db.dialect();
     let with = rows.with();
     // One statement: each cluster's rows are read once (the window's latest, the costliest).
-    let sql = format!("{with}{TALLY} UNION ALL{}", sizes_sql()).replace("{dims}", scope.filter());
+    let nodes = if scope == Scope::All { NODE_OTHERS } else { "" };
+    let sql = format!("{with}{TALLY}{OTHERS}{nodes} UNION ALL{}", sizes_sql())
+        .replace("{dims}", scope.filter());
     let [a, b, c] = rows.params();
     let limits = [
         Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
