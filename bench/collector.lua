@@ -11,7 +11,15 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local node = '{"id":"%032x","operatingSystem":"linux","osImage":"Ubuntu 24.04.2 LTS",' ..
+-- `wrk ... -- distinct`: each report's nodes name an OS image of their own, so each report has
+-- a profile of its own (the rollups store every one: the most a report's rollups can cost).
+local distinct = false
+
+function init(args)
+  distinct = args[1] == "distinct"
+end
+
+local node = '{"id":"%032x","operatingSystem":"linux","osImage":"%s",' ..
   '"kernelVersion":"6.8.0-1021-aws","architecture":"amd64",' ..
   '"containerRuntimeVersion":"containerd://1.7.27","kubeletVersion":"v1.33.2",' ..
   '"cloudProvider":"aws","capacity":[{"resource":"cpu","value":"4"},' ..
@@ -21,8 +29,12 @@ request = function()
   counter = counter + 1
   local cluster = string.format("bench-%s-%d", prefix, counter)
   local nodes = {}
+  local image = "Ubuntu 24.04.2 LTS"
+  if distinct then
+    image = string.format("Distro-%s-%d 1.0", prefix, counter)
+  end
   for i = 0, 4 do
-    nodes[#nodes + 1] = string.format(node, i)
+    nodes[#nodes + 1] = string.format(node, i, image)
   end
   local body = string.format(
     '{"version":"v1.0.0","timestamp":"%d","clusterID":"%s","masterVersion":"v1.33.2",' ..
