@@ -26,7 +26,7 @@ use argh::FromArgs;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::apiserver::{ApiServer, Config};
+use support::apiserver::{ApiServer, Config, Hostile};
 use support::objects::Resource;
 
 /// Stand-in Kubernetes API server serving generated nodes over HTTPS on 127.0.0.1.
@@ -74,6 +74,9 @@ struct Args {
     /// the continue token of this page (counting the first page as 0) expires once
     #[argh(option)]
     expire_page: Option<usize>,
+    /// misbehave as no real API server does: endless-version, endless-brackets, endless-objects, endless-pages, long-continue, large-list-metadata or noisy-forbidden
+    #[argh(option)]
+    hostile: Option<String>,
     /// keep serving when standard input closes (stop with SIGTERM or SIGINT)
     #[argh(switch)]
     ignore_stdin: bool,
@@ -155,6 +158,16 @@ fn config(args: &Args) -> Config {
     }
     if let Some(page) = args.expire_page {
         config = config.with_expired_continue_at_page(page);
+    }
+    if let Some(name) = &args.hostile {
+        let hostile = Hostile::named(name).unwrap_or_else(|| {
+            eprintln!(
+                "stand_in_apiserver: --hostile {name}: one of {}",
+                Hostile::NAMES.join(", ")
+            );
+            std::process::exit(2)
+        });
+        config = config.with_hostile(hostile);
     }
     config
 }

@@ -6,6 +6,7 @@ use crate::collector::settings::{
     BackupSettings, CollectSettings, DashboardSettings, ExportSettings, SummarySettings,
 };
 use crate::collector::{collect, views};
+use crate::reporter;
 use crate::reporter::settings::{ForgetSettings, InitSettings, ReportSettings, SendSettings};
 use anyhow::Result;
 
@@ -44,10 +45,10 @@ impl Job {
 
     pub fn run(self) -> Result<()> {
         match self.0 {
-            Kind::Init(s) => crate::reporter::init(&s),
-            Kind::Report(s) => crate::reporter::report(&s),
-            Kind::Send(s) => crate::reporter::send::send(&s),
-            Kind::Forget(s) => crate::reporter::forget::forget(&s),
+            Kind::Init(s) => reporter::init::run(&s),
+            Kind::Report(s) => reporter::report::run(&s),
+            Kind::Send(s) => reporter::send::run(&s),
+            Kind::Forget(s) => reporter::forget::run(&s),
             Kind::Collect(s) => collect::run(s),
             Kind::Summary(s) => views::summary::run(&s),
             Kind::Export(s) => views::export::run(&s),

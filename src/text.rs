@@ -45,33 +45,28 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
 /// formatting characters are written as `\u{...}`, so they can neither act nor hide; at most
 /// `max` characters, then `...`. Letters of any script stay as they are.
 pub(crate) fn quoted(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max * 2));
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    // Characters written so far: an escape counts as long as it is written.
     let mut shown = 0;
     let mut space = false;
     for c in text.trim().chars() {
-        if shown == max {
-            out.push_str("...");
-            return out;
-        }
         if c.is_whitespace() && !invisible(c) {
             space = true;
             continue;
         }
-        if space {
-            out.push(' ');
-            shown += 1;
-            space = false;
-            if shown == max {
-                out.push_str("...");
-                return out;
-            }
+        let piece = match (c.is_control() || invisible(c), space) {
+            (true, _) => format!("{}\\u{{{:x}}}", if space { " " } else { "" }, c as u32),
+            (false, true) => format!(" {c}"),
+            (false, false) => c.to_string(),
+        };
+        space = false;
+        let len = piece.chars().count();
+        if shown + len > max {
+            out.push_str("...");
+            return out;
         }
-        if c.is_control() || invisible(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-        shown += 1;
+        out.push_str(&piece);
+        shown += len;
     }
     out
 }
@@ -136,7 +131,11 @@ mod tests {
             quoted(&"x".repeat(300), 200),
             format!("{}...", "x".repeat(200))
         );
-        assert_eq!(quoted("ab cd", 3), "ab ...");
+        assert_eq!(quoted("ab cd", 3), "ab...");
+        assert_eq!(
+            quoted(&"\u{7}".repeat(100), 20),
+            "\\u{7}\\u{7}\\u{7}\\u{7}..."
+        );
         assert_eq!(quoted("x\u{2028}y", 10), "x\\u{2028}y");
     }
 

@@ -14,6 +14,7 @@ use support::run::Run;
 use support::util::TempDir;
 
 mod command_line;
+mod hostile;
 mod init;
 mod sending;
 mod workloads;

@@ -94,21 +94,27 @@ fn acknowledge(c: &Collector, acked: &mut Vec<String>) {
 
 /// Every kind of connection the collector opens, used once: the writer's (reports), the
 /// reader's behind /metrics and the fleet gauges, a deletion (it empties the WAL), the write
-/// probe behind /readyz; its locks are still held after each.
+/// probe behind /readyz. After each, another process's `sqlite3` reads the store, and the
+/// collector still holds its locks and its WAL.
 fn use_every_connection(c: &Collector, db: &Path, acked: &mut Vec<String>) {
+    let read_then_held = |after: &str| {
+        sqlite3(db, "SELECT COUNT(*) FROM reports");
+        assert_held(c, db, after);
+    };
     for _ in 0..3 {
         acknowledge(c, acked);
     }
-    assert_held(c, db, "storing reports (the writer's connection)");
+    read_then_held("storing reports (the writer's connection)");
     let metrics = c.get("/metrics").text();
     assert!(metrics.contains("spartakus_fleet_clusters"), "{metrics}");
-    assert_held(c, db, "a /metrics scrape (the reader's connection)");
+    read_then_held("a /metrics scrape (the reader's connection)");
     let gone = c.post(report("forget-me", 1).as_bytes(), &[]);
     assert_eq!(gone.status, 204);
     let forget = request(c.addr, "DELETE", "/api/v1/clusters/forget-me", &[], b"");
     assert_eq!(forget.status, 204);
-    assert_held(c, db, "a deletion");
+    read_then_held("a deletion");
     assert_eq!(c.get("/readyz").status, 200);
+    read_then_held("a readiness probe");
 }
 
 /// What reads a live store besides the collector, each in a process of its own.

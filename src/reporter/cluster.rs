@@ -4,7 +4,8 @@
 //! anything that fails before a request is sent, are not.
 
 use super::status::{
-    Attempt, Retry, Status, api_error, classify_status, deadline_error, error_chain, retry_after_of,
+    Attempt, Op, Retry, Status, api_error, classify_status, deadline_error, error_chain,
+    retry_after_of,
 };
 use super::tls::Peer;
 use crate::exit::{Class, fail};
@@ -16,7 +17,6 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::ObjectMeta;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 /// The User-Agent of every request to the API server.
@@ -34,19 +34,6 @@ pub(crate) struct Cluster {
     patience: Patience,
     /// Requests sent, retries included (for the log and the benchmark).
     pub requests: usize,
-}
-
-/// What an API call was doing, for messages: `list nodes`, `get configmaps "x" in namespace "y"`.
-#[derive(Debug, Clone)]
-pub(crate) struct Op {
-    pub verb: &'static str,
-    pub resource: String,
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.verb, self.resource)
-    }
 }
 
 impl Cluster {

@@ -14,7 +14,7 @@ use crate::retry::{Deadline, Patience};
 use anyhow::Result;
 
 /// Asks the collector of `settings` to forget this cluster.
-pub(crate) fn forget(settings: &ForgetSettings) -> Result<()> {
+pub(crate) fn run(settings: &ForgetSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     // A bad CA file stops the run before the cluster is read.
     let uploader = Uploader::new(Target {

@@ -12,7 +12,7 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// `spartakus init`: makes sure the ConfigMap holds a cluster ID and prints it.
-pub(crate) fn init(settings: &InitSettings) -> Result<()> {
+pub(crate) fn run(settings: &InitSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     let id = within(
         &crate::runtime::current_thread()?,

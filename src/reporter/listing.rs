@@ -4,11 +4,13 @@
 //! metadata-only lists of the workload statistics: `limit`/`continue` paging, a restart when a
 //! continue token expires (410), the one retry policy, and the run's deadline.
 
-use super::cluster::{Cluster, Op};
+use super::cluster::Cluster;
 use super::nodelist::{
     ItemField, ListMeta, ListScanner, ListSink, ListStats, NODE_FIELDS, OBJECT_FIELDS, Piece,
 };
-use super::status::{Retry, Status, api_error, classify_status, deadline_error, retry_after_of};
+use super::status::{
+    Op, Retry, Status, api_error, classify_status, deadline_error, retry_after_of,
+};
 use super::workloads::Tally;
 use crate::contract::{NodeFacts, ObjectKind, Workloads};
 use crate::retry::Deadline;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 
 /// Sends the report file of `settings`.
-pub(crate) fn send(settings: &SendSettings) -> Result<()> {
+pub(crate) fn run(settings: &SendSettings) -> Result<()> {
     let deadline = Deadline::after(settings.timeout);
     let (bytes, name) = read(settings)?;
     let (report, clamps) = crate::contract::parse(&bytes).map_err(|invalid| {

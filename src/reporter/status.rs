@@ -2,13 +2,26 @@
 //! statuses (429 and 5xx are retried, the rest final), and the errors a call ends with, always
 //! of [`Class::Kubernetes`] and saying which call (`list nodes: ...`). Pure.
 
-use super::cluster::Op;
 use crate::exit::{Class, fail};
 use crate::retry::{Deadline, parse_retry_after};
 use anyhow::Result;
 use http::StatusCode;
 use serde::Deserialize;
+use std::fmt;
 use std::time::{Duration, SystemTime};
+
+/// What an API call was doing, for messages: `list nodes`, `get configmaps "x" in namespace "y"`.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub verb: &'static str,
+    pub resource: String,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)
+    }
+}
 
 /// The parts of a Kubernetes `Status` error body worth showing.
 #[derive(Debug, Default, Deserialize)]

@@ -74,11 +74,13 @@ impl Collector {
         std::thread::spawn(move || {
             for line in BufReader::new(err_pipe).lines() {
                 let Ok(line) = line else { break };
+                // Logged before the address is handed over, so that a test that counts the
+                // log's lines once `start` returns counts this one too.
+                log.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let addr = rest.split(',').next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
-                log.lock().unwrap().push_str(&(line + "\n"));
             }
             closed.store(true, Ordering::SeqCst);
         });

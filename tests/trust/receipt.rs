@@ -127,6 +127,46 @@ fn a_failed_run_records_why_and_keeps_its_exit_code() {
 }
 
 #[test]
+fn a_collector_that_rate_limits_until_the_deadline_is_named_for_it() {
+    let api = ApiServer::with_nodes(2);
+    let limited = Reply::status(429).header("Retry-After", "1");
+    let collector = Collector::with_script(vec![limited; 40]);
+    let run = in_pod(&api, &["--endpoint", &collector.url(), "--timeout", "3s"]);
+    run.expect(5);
+    assert!(
+        run.error_line()
+            .contains("429 Too Many Requests (rate limited)"),
+        "{}",
+        run.stderr
+    );
+    let note = the_event(&api).note.unwrap();
+    assert!(
+        note.starts_with("Report failed (rate-limited-by-collector, exit 5): "),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_collectors_noisy_answer_reaches_the_receipt_quoted() {
+    let api = ApiServer::with_nodes(2);
+    let noisy = "no\u{1b}]8;;http://evil.example\u{7}\u{0}\u{202e}fdp.exe ".repeat(50);
+    let collector = Collector::with_script(vec![Reply::status(400).body(noisy)]);
+    let run = in_pod(&api, &["--endpoint", &collector.url()]);
+    run.expect(4);
+    let note = the_event(&api).note.unwrap();
+    assert!(
+        note.contains("no\\u{1b}]8;;http://evil.example\\u{7}"),
+        "{note}"
+    );
+    assert!(
+        !note
+            .chars()
+            .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+        "{note:?}"
+    );
+}
+
+#[test]
 fn a_dry_run_and_an_output_file_leave_their_own_receipts() {
     let api = ApiServer::with_nodes(2);
     in_pod(&api, &["--dry-run"]).expect(0);

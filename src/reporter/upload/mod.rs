@@ -154,7 +154,7 @@ impl Uploader {
             if at.forget {
                 eprintln!(
                     "spartakus: asking the collector to forget the cluster: DELETE {} (attempt {})",
-                    redact(&without_id(&at.endpoint)),
+                    at.shown(),
                     at.attempts
                 );
             } else {
@@ -253,7 +253,7 @@ impl Uploader {
         let location = header("location");
         let detail = body_snippet(response.body_mut().as_reader());
         let summary = describe(status, &detail);
-        let shown = redact(&at.endpoint);
+        let shown = at.shown();
         if at.compressed && refused_encoding(status, &detail) {
             eprintln!(
                 "spartakus: the collector refused the compressed report ({summary}); sending it uncompressed"
@@ -286,7 +286,7 @@ impl Uploader {
     /// No answer: worth another attempt, unless waiting cannot help.
     fn no_answer(&self, at: &Sending, error: ureq::Error) -> Result<Next> {
         let text = error.to_string();
-        let shown = redact(&at.endpoint);
+        let shown = at.shown();
         let through = self
             .via
             .as_ref()
@@ -320,7 +320,7 @@ impl Uploader {
 /// [`MAX_REDIRECTS`] times and never to plain HTTP; anything else says where it led and why it
 /// was not followed.
 fn redirect(at: &Sending, status: u16, summary: &str, location: Option<&str>) -> Result<Next> {
-    let shown = redact(&at.endpoint);
+    let shown = at.shown();
     let target = match location {
         None => Err("without a Location".to_string()),
         Some(location) => follow(&at.endpoint, location),
@@ -377,6 +377,15 @@ struct Sending {
 }
 
 impl Sending {
+    /// Where it is sent, as messages show it: no credentials, and of a deletion request, not the
+    /// cluster ID (said once, before the request).
+    fn shown(&self) -> String {
+        match self.forget {
+            true => redact(&without_id(&self.endpoint)),
+            false => redact(&self.endpoint),
+        }
+    }
+
     fn what(&self) -> &'static str {
         if self.forget {
             "deletion request"

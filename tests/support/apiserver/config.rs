@@ -2,6 +2,7 @@
 
 use super::batch;
 use super::faults::Fault;
+use super::hostile::Hostile;
 use crate::support::objects::{Inventory, Resource};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +45,8 @@ pub struct Config {
     /// it created, see [`batch`]).
     pub cronjobs: Vec<CronJob>,
     pub jobs: Vec<Job>,
+    /// Answers no real API server gives (see [`Hostile`]).
+    pub hostile: Option<Hostile>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             delays: BTreeMap::new(),
             cronjobs: vec![cronjob],
             jobs: vec![job],
+            hostile: None,
         }
     }
 }
@@ -149,6 +153,12 @@ impl Config {
     /// Requests of `kind` (`events`, `cronjob`...) are answered only after `delay`.
     pub fn with_delay_for(mut self, kind: &str, delay: Duration) -> Config {
         self.delays.insert(kind.to_string(), delay);
+        self
+    }
+
+    /// Misbehave as `hostile` says.
+    pub fn with_hostile(mut self, hostile: Hostile) -> Config {
+        self.hostile = Some(hostile);
         self
     }
 

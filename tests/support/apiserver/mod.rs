@@ -32,6 +32,7 @@ mod configmaps;
 mod discovery;
 mod events;
 mod faults;
+mod hostile;
 mod kubeconfig;
 mod lists;
 mod paging;
@@ -43,6 +44,7 @@ mod status;
 pub use config::{Config, DEFAULT_USER};
 #[allow(unused_imports)]
 pub use faults::Fault;
+pub use hostile::Hostile;
 
 use super::http::Server;
 use super::objects::{Layout, Resource};

@@ -2,7 +2,9 @@
 //! and method ask for ([`Target`]), then permissions, injected faults and the handler.
 
 use super::status::{self, Reply};
-use super::{Recorded, Shared, State, batch, configmaps, discovery, events, faults, lists};
+use super::{
+    Recorded, Shared, State, batch, configmaps, discovery, events, faults, hostile, lists,
+};
 use crate::support::http::{Body, CloseConnection, read_body};
 use crate::support::objects::Resource;
 use crate::support::util::random_uuid;
@@ -268,7 +270,10 @@ pub async fn handle(
 }
 
 fn dispatch(state: &mut State, t: &Target, req: &Request) -> Reply {
-    if let Some(reply) = faults::forbid(state, t).or_else(|| faults::fire(state, t)) {
+    if let Some(reply) = faults::forbid(state, t)
+        .or_else(|| faults::fire(state, t))
+        .or_else(|| hostile::reply(state, t, req.query))
+    {
         return reply;
     }
     let (ns, name) = (t.namespace.unwrap_or(""), t.name.unwrap_or(""));
