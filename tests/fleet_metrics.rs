@@ -118,3 +118,61 @@ fn labels_that_cannot_collide() {
         "a bidi control reached /metrics"
     );
 }
+
+/// What a real Prometheus keeps of the same exposition: every series of the collector's page,
+/// none dropped as a duplicate (before, `é` and the text `\u{e9}` made one series twice, and
+/// Prometheus kept one of them), the values as reported.
+#[test]
+fn a_real_prometheus_keeps_every_series() {
+    use crate::support::prometheus::Prometheus;
+    if !Prometheus::installed() {
+        return;
+    }
+    let dir = TempDir::new("fleet-prometheus");
+    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
+    for (i, image) in ["é 1.0", "\\\\u{e9} 1.0", "other 2.0", "Ubuntu 24.04.2 LTS"]
+        .iter()
+        .enumerate()
+    {
+        let body = report(&format!("prom-{i}"), 3).replace("Ubuntu 24.04.2 LTS", image);
+        assert_eq!(c.post(body.as_bytes(), &[]).status, 204, "{image}");
+    }
+    let prom = Prometheus::scraping(c.addr);
+    let scraped = |q: &str| prom.value(&format!("{q}{{job=\"spartakus\"}}"));
+    assert_eq!(scraped("up"), 1.0, "{}", prom.log());
+    // Scraped after the reports, so the fleet is all there from the first scrape on.
+    let page = c.get("/metrics").text();
+    let samples = page
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    assert_eq!(scraped("scrape_samples_scraped"), samples as f64, "{page}");
+    // A series written twice with the same value is not counted below, only left out.
+    assert_eq!(
+        prom.value(r#"count({job="spartakus",__name__=~"spartakus_.+"})"#),
+        page.lines().filter(|l| l.starts_with("spartakus_")).count() as f64,
+        "Prometheus kept fewer series than the page has:\n{page}"
+    );
+    assert_eq!(
+        prom.own("prometheus_target_scrapes_sample_duplicate_timestamp_total"),
+        0.0,
+        "Prometheus dropped a series as a duplicate:\n{page}"
+    );
+    let kept = prom.query(r#"spartakus_fleet_clusters_by_category{dimension="os_image"}"#);
+    let mut values: Vec<String> = kept
+        .iter()
+        .map(|(labels, n)| {
+            assert_eq!(*n, 1.0, "{labels}");
+            let value = labels["value"].as_str().or(labels["bucket"].as_str());
+            value.expect("a value or a bucket").to_string()
+        })
+        .collect();
+    values.sort();
+    // The text `\u{e9}` shown with its backslash doubled, as every reported backslash is.
+    assert_eq!(values, ["Ubuntu", "\\\\u{e9}", "other", "é"], "{kept:#?}");
+    assert!(
+        kept.iter()
+            .all(|(labels, _)| labels.get("bucket").is_none()),
+        "a reported `other` is a value, not the bucket: {kept:#?}"
+    );
+}

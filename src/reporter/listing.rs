@@ -197,16 +197,7 @@ impl Cluster {
             return Ok(PageResult::Expired);
         }
         if !status.is_success() {
-            let retry_after = retry_after_of(response.headers());
-            let body = collect_small(response.into_body()).await;
-            let parsed: Status = serde_json::from_slice(&body).unwrap_or_default();
-            let message = if parsed.message.is_empty() {
-                String::from_utf8_lossy(&body).into_owned()
-            } else {
-                parsed.message
-            };
-            return classify_status(op, status, &message, &parsed.reason, retry_after)
-                .map(PageResult::Failed);
+            return refused(op, response).await;
         }
         let mut body = response.into_body();
         let mut scanner = ListScanner::with_fields(spec.fields);
@@ -400,4 +391,19 @@ async fn collect_small(mut body: kube::client::Body) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A page the API server answered with an error: its `Status` read (a bounded body), then
+/// retried or final as [`classify_status`] says.
+async fn refused(op: &Op, response: http::Response<kube::client::Body>) -> Result<PageResult> {
+    let status = response.status();
+    let retry_after = retry_after_of(response.headers());
+    let body = collect_small(response.into_body()).await;
+    let parsed: Status = serde_json::from_slice(&body).unwrap_or_default();
+    let message = if parsed.message.is_empty() {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        parsed.message
+    };
+    classify_status(op, status, &message, &parsed.reason, retry_after).map(PageResult::Failed)
 }

@@ -284,3 +284,30 @@ fn the_readmes_summary_examples_are_what_the_binary_prints() {
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }
 }
+
+/// README's line on what `backup` prints names the schema version the binary writes.
+#[test]
+fn the_readmes_backup_line_names_the_schema_version() {
+    let dir = TempDir::new("docs-backup");
+    let store = dir.join("fleet.db");
+    fleet(&store);
+    let out = Command::new(BIN)
+        .args(["backup", "--store", store.to_str().unwrap(), "--to"])
+        .arg(dir.join("copy.db"))
+        .env_clear()
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let version = said
+        .split("schema version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no schema version in {said:?}"));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let wanted = format!("report(s), schema version {version}`");
+    assert!(
+        readme.unwrap().contains(&wanted),
+        "README.md's backup line should say {wanted:?}; backup printed {said:?}"
+    );
+}

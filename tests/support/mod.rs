@@ -21,6 +21,7 @@
 //! - [`objects`]: namespaces, pods, services and workloads spread unevenly over the namespaces,
 //!   with planted identifying strings.
 //! - [`pg_server`]: a real PostgreSQL 15 server, one per test run, a database per test.
+//! - [`prometheus`]: a real Prometheus server scraping a collector, asked what it kept.
 //! - [`run`]: the binary run as a user runs it, with a kubeconfig and nothing else.
 //! - [`schema`]: a small checker of the JSON Schema keywords `docs/report.schema.json` uses.
 //! - [`util`]: base64, query strings, times, UUIDs, hashing, gzip and [`util::TempDir`], one
@@ -41,6 +42,7 @@ pub mod need;
 pub mod nodes;
 pub mod objects;
 pub mod pg_server;
+pub mod prometheus;
 pub mod run;
 pub mod schema;
 pub mod tls;

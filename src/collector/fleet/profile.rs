@@ -2,9 +2,11 @@
 //! node count; what the rollups keep per cluster and period (see `store`), one stored row per
 //! value. It holds nothing but categories and counts: no cluster ID, no node ID.
 //!
-//! A profile keeps at most [`MAX_VALUES`] values per dimension; the nodes of the values past
-//! them (a report whose every node names its own OS image, say) are counted in the dimension's
-//! [`Label::Other`]. So a profile is small whatever a report holds, and so is what it costs to
+//! A profile keeps at most [`MAX_VALUES`] values per dimension, those with the most nodes; the
+//! nodes of the rest (a report whose every node names its own OS image, say) are counted in the
+//! dimension's [`Label::Other`]. While a report's nodes are read it counts at most
+//! [`COUNTED_VALUES`] distinct values per dimension, and a value first met past them goes to
+//! `other` at once. So a profile is small whatever a report holds, and so is what it costs to
 //! store and to read. Pure.
 
 use super::categories::{
@@ -14,8 +16,14 @@ use crate::contract::{Node, Report};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The most values a profile keeps of one dimension; the rest are its `other`.
+/// The most values a profile keeps of one dimension (those with the most nodes); the rest are
+/// its `other`.
 pub const MAX_VALUES: usize = 16;
+
+/// The most distinct values of one dimension a profile counts while a report's nodes are read
+/// (its [`MAX_VALUES`] are chosen from these): a value first met after them is counted in
+/// `other`. At most a few megabytes, for a report whose every node names values of its own.
+pub const COUNTED_VALUES: usize = 1024;
 
 /// A report's profile (see the module's documentation).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub struct Profile {
     api: Option<(u64, u64)>,
     /// By (dimension code, label): nodes.
     values: BTreeMap<(i64, Label), u64>,
+    /// By dimension code: how many values (not `other`) `values` counts.
+    counted: BTreeMap<i64, usize>,
     /// The worst version skew of a node (an index into [`SKEWS`]).
     worst: Option<usize>,
 }
@@ -53,33 +63,36 @@ impl Profile {
         }
     }
 
-    /// Adds `nodes` nodes of `label` to the dimension of `code`, unless the dimension already
-    /// has [`MAX_VALUES`] others: then to its `other`.
+    /// Adds `nodes` nodes of `label` to the dimension of `code`; to its `other` if `label` is
+    /// new and the dimension already counts [`COUNTED_VALUES`] values.
     fn count(&mut self, code: i64, label: Label, nodes: u64) {
         if let Some(n) = self.values.get_mut(&(code, label.clone())) {
             *n += nodes;
             return;
         }
-        let kept = self
-            .values
-            .range((code, Label::Value(String::new()))..(code + 1, Label::Value(String::new())))
-            .filter(|((_, l), _)| *l != Label::Other)
-            .count();
-        let label = if kept >= MAX_VALUES {
-            Label::Other
-        } else {
-            label
+        let counted = self.counted.entry(code).or_default();
+        let label = match label {
+            Label::Other => Label::Other,
+            _ if *counted >= COUNTED_VALUES => Label::Other,
+            label => {
+                *counted += 1;
+                label
+            }
         };
         *self.values.entry((code, label)).or_default() += nodes;
     }
 
-    /// The stored rows: (dimension code, label, nodes), in key order. The Kubernetes version
-    /// and the cluster's worst skew ([`CLUSTER_SKEW`]) count every node of the report.
+    /// The stored rows: (dimension code, label, nodes), in key order, each dimension's
+    /// [`MAX_VALUES`] largest ([`kept`]) and its `other`. The Kubernetes version and the
+    /// cluster's worst skew ([`CLUSTER_SKEW`]) count every node of the report.
     pub(crate) fn rows(&self) -> Vec<(i64, Label, u64)> {
-        let mut rows = Vec::with_capacity(self.values.len() + 2);
+        let mut rows = Vec::with_capacity(self.values.len().min(8 * (MAX_VALUES + 1)) + 2);
         let version = self.version.clone().unwrap_or(Label::NotReported);
         rows.push((Dimension::KubernetesVersion.code(), version, self.nodes));
-        rows.extend(self.values.iter().map(|((c, l), n)| (*c, l.clone(), *n)));
+        let values: Vec<(&(i64, Label), &u64)> = self.values.iter().collect();
+        for dimension in values.chunk_by(|a, b| a.0.0 == b.0.0) {
+            kept(dimension, &mut rows);
+        }
         let worst = SKEWS[self.worst.unwrap_or(5)].to_string();
         rows.push((CLUSTER_SKEW, Label::Value(worst), self.nodes));
         rows
@@ -161,6 +174,34 @@ impl Profile {
             self.worst = Some(self.worst.unwrap_or(5));
             self.count(code, Label::Value(SKEWS[5].to_string()), unknown);
         }
+    }
+}
+
+/// One dimension's values (in key order, `other` last) as a profile stores them, added to
+/// `rows`: the [`MAX_VALUES`] with the most nodes (the first in key order among equals), in key
+/// order, then `other` with the nodes of the rest.
+fn kept(values: &[(&(i64, Label), &u64)], rows: &mut Vec<(i64, Label, u64)>) {
+    let Some(((code, _), _)) = values.first() else {
+        return;
+    };
+    let mut by_size: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].0.1 != Label::Other)
+        .collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(*values[i].1));
+    let mut keep = vec![false; values.len()];
+    for &i in by_size.iter().take(MAX_VALUES) {
+        keep[i] = true;
+    }
+    let mut other = 0;
+    for (i, ((_, label), nodes)) in values.iter().enumerate() {
+        if keep[i] {
+            rows.push((*code, label.clone(), **nodes));
+        } else {
+            other += **nodes;
+        }
+    }
+    if other > 0 {
+        rows.push((*code, Label::Other, other));
     }
 }
 
@@ -251,6 +292,82 @@ pub(crate) mod tests {
             nodes(&p, Dimension::VersionSkew, &Label::Value("unknown".into())),
             Some(1000),
             "no API server version"
+        );
+    }
+
+    fn images(p: &Profile) -> Vec<(Label, u64)> {
+        p.rows()
+            .into_iter()
+            .filter(|r| r.0 == Dimension::OsImage.code())
+            .map(|r| (r.1, r.2))
+            .collect()
+    }
+
+    fn on_image(image: &str) -> Node {
+        Node {
+            os_image: Some(image.into()),
+            ..node("amd64", "0")
+        }
+    }
+
+    /// The largest values are kept whatever order the nodes come in: sixteen nodes of their
+    /// own first, then a hundred of one image, which leads.
+    #[test]
+    fn a_profile_keeps_its_largest_values_not_its_first() {
+        let mut p = Profile::of(&Report::default());
+        for i in 0..MAX_VALUES {
+            p.add(&on_image(&format!("Distro{i:02} 1.0")));
+        }
+        for _ in 0..100 {
+            p.add(&on_image("Ubuntu 24.04.2 LTS"));
+        }
+        p.add(&on_image("Distro00 1.0"));
+        let images = images(&p);
+        let v = |s: &str| Label::Value(s.into());
+        assert_eq!(images.len(), MAX_VALUES + 1, "{images:?}");
+        // (An OS image is counted by its family: its first word.)
+        assert!(images.contains(&(v("Ubuntu"), 100)), "{images:?}");
+        assert!(images.contains(&(v("Distro00"), 2)), "{images:?}");
+        // Fifteen of the sixteen with one node each: the first in key order.
+        assert!(images.contains(&(v("Distro14"), 1)), "{images:?}");
+        assert_eq!(images.last(), Some(&(Label::Other, 1)), "{images:?}");
+        let key = p.key();
+        // The same nodes in another order: the same profile.
+        let mut q = Profile::of(&Report::default());
+        q.add(&on_image("Distro00 1.0"));
+        for _ in 0..100 {
+            q.add(&on_image("Ubuntu 24.04.2 LTS"));
+        }
+        for i in (0..MAX_VALUES).rev() {
+            q.add(&on_image(&format!("Distro{i:02} 1.0")));
+        }
+        assert_eq!(q.key(), key);
+    }
+
+    /// A value first met after [`COUNTED_VALUES`] others of its dimension is counted in
+    /// `other`, however many nodes name it: what bounds a profile while a report is read.
+    #[test]
+    fn a_profile_counts_at_most_counted_values_per_dimension() {
+        let mut p = Profile::of(&Report::default());
+        for i in 0..COUNTED_VALUES {
+            p.add(&on_image(&format!("Distro{i} 1.0")));
+        }
+        for _ in 0..50 {
+            p.add(&on_image("Late 1.0"));
+        }
+        let counted = p
+            .values
+            .keys()
+            .filter(|(c, _)| *c == Dimension::OsImage.code());
+        assert_eq!(counted.count(), COUNTED_VALUES + 1, "bounded while counted");
+        let images = images(&p);
+        assert_eq!(
+            images.last(),
+            Some(&(Label::Other, (COUNTED_VALUES - MAX_VALUES) as u64 + 50)),
+        );
+        assert!(
+            !images.iter().any(|(l, _)| l.value() == "Late"),
+            "{images:?}"
         );
     }
 

@@ -98,6 +98,26 @@ fn latest_report_per_cluster_in_the_window() {
     assert_eq!(row(&s.architectures, "arm64").unwrap().nodes, Some(1 + 600));
     assert_eq!(row(&s.accelerators, "none").unwrap().nodes, Some(1204));
 
+    assert_eq!(s.recent[0].cluster_id, "a");
+    assert_eq!(s.recent[0].master_version.as_deref(), Some("v1.33.2-eks-1"));
+    assert_eq!(s.recent[0].nodes, 3);
+    assert_eq!(s.recent.len(), 4);
+    let two = build(&mut db, NOW, 30, None, 2).unwrap();
+    assert_eq!(two.recent.len(), 2, "--top latest reports");
+    // a's workload part was in an earlier report than its latest: only b's counts.
+    assert_eq!(
+        (s.workloads.clusters, s.workloads.clusters_with_statistics),
+        (4, 1)
+    );
+}
+
+/// The same window's version skew (each cluster by its worst node, each node by its own) and
+/// its clusters by size.
+#[test]
+fn version_skew_and_sizes_in_the_window() {
+    let dir = Scratch::new("summary-skew");
+    let mut db = fleet(&dir);
+    let s = build(&mut db, NOW, 30, None, 10).unwrap();
     // Version skew: a's worst is 3+ (nodes 0, 1, 3+), b's 1; c's 1,200 kubelets and d
     // unknown.
     let skew: Vec<(Option<&str>, u64, Option<u64>)> = s
@@ -132,17 +152,6 @@ fn latest_report_per_cluster_in_the_window() {
             (">1000", 1)
         ]
         .map(|(b, n)| (b.to_string(), n))
-    );
-    assert_eq!(s.recent[0].cluster_id, "a");
-    assert_eq!(s.recent[0].master_version.as_deref(), Some("v1.33.2-eks-1"));
-    assert_eq!(s.recent[0].nodes, 3);
-    assert_eq!(s.recent.len(), 4);
-    let two = build(&mut db, NOW, 30, None, 2).unwrap();
-    assert_eq!(two.recent.len(), 2, "--top latest reports");
-    // a's workload part was in an earlier report than its latest: only b's counts.
-    assert_eq!(
-        (s.workloads.clusters, s.workloads.clusters_with_statistics),
-        (4, 1)
     );
 }
 
