@@ -23,7 +23,7 @@ pub const MAX_VALUES: usize = 16;
 /// The most distinct values of one dimension a profile counts while a report's nodes are read
 /// (its [`MAX_VALUES`] are chosen from these): a value first met after them is counted in
 /// `other`. At most a few megabytes, for a report whose every node names values of its own.
-pub const COUNTED_VALUES: usize = 1024;
+pub(crate) const COUNTED_VALUES: usize = 1024;
 
 /// A report's profile (see the module's documentation).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
