@@ -148,12 +148,12 @@ fn tidy(csv: &str) -> std::collections::BTreeMap<(String, String, String), (u64,
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("period_start,dimension,value,clusters,nodes,bucket")
+        Some("period_start,dimension,value,clusters,nodes,bucket,finished")
     );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), 6, "{line}");
+            assert_eq!(f.len(), 7, "{line}");
             // A bucket as `(its name)`: a value that is spelled so has `bucket` empty.
             let value = match f[5] {
                 "" => f[2].to_string(),
@@ -173,9 +173,16 @@ fn trends_by_day_week_and_month() {
     let now = now();
     let date = |secs: i64| spartakus::time::rfc3339_date(secs);
 
-    let days = tidy(&ok(&[
+    let daily = ok(&[
         "summary", "--store", db, "--since", "21d", "--every", "day", "--format", "csv",
-    ]));
+    ]);
+    let days = tidy(&daily);
+    // Today is not finished, and says so on each of its rows; every day before is.
+    for line in daily.lines().skip(1) {
+        let today = line.starts_with(&date(now));
+        let finished = if today { ",false" } else { ",true" };
+        assert!(line.ends_with(finished), "{line}");
+    }
     let total = |rows: &std::collections::BTreeMap<_, _>, day: String| {
         rows.get(&(day, "total".to_string(), String::new()))
             .copied()

@@ -99,7 +99,7 @@ pub struct SummaryArgs {
     /// the trend's periods: day, week (ISO, from Monday) or month (default week with --since) [env SPARTAKUS_EVERY]
     #[argh(option)]
     pub every: Option<String>,
-    /// table (default), json, or csv (long and tidy: period_start,dimension,value,clusters,nodes) [env SPARTAKUS_FORMAT]
+    /// table (default), json, or csv (long and tidy: period_start,dimension,value,clusters,nodes,bucket,finished) [env SPARTAKUS_FORMAT]
     #[argh(option)]
     pub format: Option<String>,
     /// only this cluster ID [env SPARTAKUS_CLUSTER]

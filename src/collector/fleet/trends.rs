@@ -122,8 +122,9 @@ impl Trend {
         self.every.next(start) <= self.until
     }
 
-    /// The labels of `dimension` shown in any period (those that led one), the earliest and
-    /// largest leader first; `other` is not among them.
+    /// The labels of `dimension` shown in any period (those that led one): those placed highest
+    /// in any period first, and among them the largest over all periods (the version skew in
+    /// its own order); `other` is not among them.
     pub fn columns(&self, dimension: Dimension) -> Vec<Label> {
         let mut best: BTreeMap<&Label, (usize, u64)> = BTreeMap::new();
         for p in &self.periods {
@@ -150,24 +151,52 @@ impl Trend {
 /// The CSV's header: long and tidy, a row per period, dimension and label, and a `total` row
 /// per period. `bucket` is empty for a value, else `not_reported` or `other` (with `value`
 /// empty).
-pub const CSV_HEADER: &str = "period_start,dimension,value,clusters,nodes,bucket\n";
+pub const CSV_HEADER: &str = "period_start,dimension,value,clusters,nodes,bucket,finished\n";
+
+/// The CSV's `finished` field: `true` or `false` for a period of a trend (`false` for the one
+/// holding now), empty for the window of a summary.
+fn finished_field(finished: Option<bool>) -> &'static str {
+    match finished {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    }
+}
 
 /// A `total` row of the CSV.
-pub(crate) fn csv_total(out: &mut String, start: i64, clusters: u64, nodes: u64) {
-    let _ = writeln!(out, "{},total,,{clusters},{nodes},", rfc3339_date(start));
+pub(crate) fn csv_total(
+    out: &mut String,
+    start: i64,
+    clusters: u64,
+    nodes: u64,
+    finished: Option<bool>,
+) {
+    let _ = writeln!(
+        out,
+        "{},total,,{clusters},{nodes},,{}",
+        rfc3339_date(start),
+        finished_field(finished)
+    );
 }
 
 /// A row of the CSV.
-pub(crate) fn csv_row(out: &mut String, start: i64, dimension: Dimension, e: &Entry) {
+pub(crate) fn csv_row(
+    out: &mut String,
+    start: i64,
+    dimension: Dimension,
+    e: &Entry,
+    finished: Option<bool>,
+) {
     let _ = writeln!(
         out,
-        "{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{}",
         rfc3339_date(start),
         dimension.name(),
         csv_field(e.label.value()),
         e.clusters,
         e.nodes,
-        e.label.bucket().unwrap_or("")
+        e.label.bucket().unwrap_or(""),
+        finished_field(finished)
     );
 }
 
@@ -340,16 +369,7 @@ fn dimension_table(out: &mut String, trend: &Trend, dimension: Dimension) {
     let mut cut = Vec::new();
     let heads: Vec<String> = columns
         .iter()
-        .map(|c| {
-            let shown = c.shown(|v| printable(v, 256));
-            if shown.chars().count() <= HEAD {
-                return shown;
-            }
-            cut.push(shown.clone());
-            let mark = format!("~{}", cut.len());
-            let keep = HEAD - mark.chars().count();
-            format!("{}{mark}", shown.chars().take(keep).collect::<String>())
-        })
+        .map(|c| cut_marked(c.shown(|v| printable(v, 256)), HEAD, &mut cut))
         .collect();
     // As wide as the widest heading shown (a count is narrower than any value's name).
     let width = heads
@@ -372,6 +392,23 @@ fn dimension_table(out: &mut String, trend: &Trend, dimension: Dimension) {
         let name = period_name(trend, p);
         let _ = writeln!(out, "{name:<12} {}", row(&cells, width));
     }
+    wholes(out, &cut);
+}
+
+/// `shown` as it fits in `width` characters: whole, or cut and marked `~N`, its whole text
+/// pushed to `cut` (the `N`th) for [`wholes`] to give under the table.
+pub(crate) fn cut_marked(shown: String, width: usize, cut: &mut Vec<String>) -> String {
+    if shown.chars().count() <= width {
+        return shown;
+    }
+    cut.push(shown.clone());
+    let mark = format!("~{}", cut.len());
+    let keep = width.saturating_sub(mark.chars().count());
+    format!("{}{mark}", shown.chars().take(keep).collect::<String>())
+}
+
+/// The whole texts of the values [`cut_marked`] cut, a line each: `~N: text`.
+pub(crate) fn wholes(out: &mut String, cut: &[String]) {
     for (i, whole) in cut.iter().enumerate() {
         let _ = writeln!(out, "~{}: {whole}", i + 1);
     }

@@ -127,18 +127,21 @@ fn long_heads_are_cut_and_given_whole_and_buckets_are_marked() {
     assert_eq!(json["periods"][0]["finished"], true);
 
     let mut csv = String::from(CSV_HEADER);
-    csv_total(&mut csv, w0, 3, 6);
+    csv_total(&mut csv, w0, 3, 6, Some(true));
     for e in t.periods[0].tally.entries(Dimension::KubernetesVersion) {
-        csv_row(&mut csv, w0, Dimension::KubernetesVersion, e);
+        csv_row(&mut csv, w0, Dimension::KubernetesVersion, e, Some(false));
     }
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "period_start,dimension,value,clusters,nodes,bucket"
+        "period_start,dimension,value,clusters,nodes,bucket,finished"
     );
-    assert_eq!(lines[1], "1969-12-29,total,,3,6,");
-    assert_eq!(lines[3], "1969-12-29,kubernetes_version,(other),1,2,");
-    assert_eq!(lines[4], "1969-12-29,kubernetes_version,,5,9,other");
+    assert_eq!(lines[1], "1969-12-29,total,,3,6,,true");
+    assert_eq!(lines[3], "1969-12-29,kubernetes_version,(other),1,2,,false");
+    assert_eq!(lines[4], "1969-12-29,kubernetes_version,,5,9,other,false");
+    let mut window = String::new();
+    csv_total(&mut window, w0, 3, 6, None);
+    assert_eq!(window, "1969-12-29,total,,3,6,,\n", "a summary's window");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub(crate) enum Format {
     Table,
     Json,
-    /// Long and tidy: `period_start,dimension,value,clusters,nodes`.
+    /// Long and tidy: `period_start,dimension,value,clusters,nodes,bucket,finished`.
     Csv,
 }
 

@@ -7,7 +7,7 @@
 //! The text and JSON show the `--top` values of each and the rest as `other`; the CSV every
 //! value, streamed from the database. The workload statistics are those of [`workstats`].
 
-use crate::collector::fleet::trends::{self, JsonValue, Period, clip};
+use crate::collector::fleet::trends::{self, JsonValue, Period, clip, cut_marked, wholes};
 use crate::collector::fleet::workstats::{self, WorkloadSummary};
 use crate::collector::fleet::{Dimension, SIZE_BUCKETS};
 use crate::collector::settings::{Format, SummarySettings, TrendSpec};
@@ -77,11 +77,12 @@ fn csv(db: &mut dyn Conn, s: &SummarySettings, spec: Option<TrendSpec>, now: i64
         let mut line = String::new();
         let read = read::each_count(db, every, since, now, s.cluster.as_deref(), &mut |c| {
             line.clear();
+            let finished = |start: i64| every.map(|e| e.next(start) <= now);
             match c {
                 Counted::Total(p, clusters, nodes) => {
-                    trends::csv_total(&mut line, p, clusters, nodes)
+                    trends::csv_total(&mut line, p, clusters, nodes, finished(p))
                 }
-                Counted::Value(p, d, e) => trends::csv_row(&mut line, p, d, &e),
+                Counted::Value(p, d, e) => trends::csv_row(&mut line, p, d, &e, finished(p)),
             }
             Ok(out.write_all(line.as_bytes())?)
         });
@@ -300,7 +301,8 @@ struct Table {
     total_clusters: u64,
 }
 
-/// The widest a value is shown in a table; a longer one is cut, a `~` marking the cut.
+/// The widest a value is shown in a table; a longer one is cut, marked `~N`, and given whole
+/// under its table.
 const VALUE: usize = 48;
 
 impl Table {
@@ -344,8 +346,9 @@ impl Table {
         if rows.is_empty() {
             let _ = writeln!(out, "(no nodes)");
         }
+        let mut cut = Vec::new();
         for (r, value) in rows.iter().zip(shown) {
-            let value = clip(&value, width);
+            let value = cut_marked(value, width, &mut cut);
             let (clusters, c_share) = (r.clusters, percent(r.clusters, self.total_clusters));
             match (self.dimension, r.nodes) {
                 (Dimension::VersionSkew, Some(n)) => {
@@ -364,6 +367,7 @@ impl Table {
                 }
             }
         }
+        wholes(out, &cut);
     }
 
     fn label(&self, r: &JsonValue) -> String {

@@ -239,3 +239,73 @@ fn one_cluster_an_empty_window_text_and_json() {
         "the fixture's nodes send no image"
     );
 }
+
+/// Two values longer than a table's column, alike in their first 48 characters: each cut and
+/// marked `~N`, and given whole under the table, so they cannot be taken for one.
+#[test]
+fn long_values_are_cut_marked_and_given_whole() {
+    let dir = Scratch::new("summary-long");
+    let mut db = fleet(&dir);
+    let mut s = build(&mut db, NOW, 30, None, 10).unwrap();
+    let long = |end: &str| format!("{}{end}", "x".repeat(60));
+    s.container_runtimes[0].value = Some(long("a"));
+    s.container_runtimes[1].value = Some(long("b"));
+    let text = render(&s);
+    let at = text.find("Container runtime").unwrap();
+    let table: Vec<&str> = text[at..].lines().take_while(|l| !l.is_empty()).collect();
+    let first = format!("{}~1 ", "x".repeat(VALUE - 2));
+    let second = format!("{}~2 ", "x".repeat(VALUE - 2));
+    assert!(table[1].starts_with(&first), "{table:#?}");
+    assert!(table[2].starts_with(&second), "{table:#?}");
+    assert!(
+        table.contains(&format!("~1: {}", long("a")).as_str()),
+        "{table:#?}"
+    );
+    assert!(
+        table.contains(&format!("~2: {}", long("b")).as_str()),
+        "{table:#?}"
+    );
+}
+
+/// A weekly trend at `--top 1`: each of three weeks led by another version, and every one of
+/// them a column in every week with its own count, not folded into `(other)` where it did not
+/// lead; what led no week is `(other)`.
+#[test]
+fn every_value_that_led_a_period_is_a_column_in_every_period() {
+    use crate::collector::fleet::trends::{Every, table};
+    let dir = Scratch::new("summary-led");
+    let mut db = Db::open(&dir.join("s.db")).unwrap();
+    let weeks = [
+        ("v1.30.1", "v1.31.0", "v1.29.9"),
+        ("v1.31.2", "v1.32.0", "v1.29.9"),
+        ("v1.32.3", "v1.32.0", "v1.29.9"),
+    ];
+    for (back, (most, one, least)) in (0..3).rev().zip(weeks) {
+        let at = NOW - back * 7 * DAY;
+        let versions = [most, most, most, one, least];
+        for (cluster, version) in ["p", "q", "r", "s", "t"].iter().zip(versions) {
+            let mut r = report(cluster, at, 1);
+            r.master_version = Some(version.into());
+            insert(&mut db, &whole(r));
+        }
+    }
+    let since = Every::Week.start(NOW - 14 * DAY);
+    let trend = read::trend(&mut db, Every::Week, (since, NOW), None, Scope::All, 1).unwrap();
+    let text = table(&trend);
+    let at = text.find("Kubernetes version (clusters)").unwrap();
+    let rows: Vec<Vec<&str>> = text[at..]
+        .lines()
+        .skip(1)
+        .take(4)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    // Leaders first, the largest over the three weeks first among them.
+    assert_eq!(
+        rows[0],
+        ["week", "v1.32", "v1.31", "v1.30", "(other)"],
+        "{text}"
+    );
+    assert_eq!(rows[1][1..], ["0", "1", "3", "1"], "{text}");
+    assert_eq!(rows[2][1..], ["1", "3", "0", "1"], "{text}");
+    assert_eq!(rows[3][1..], ["4", "0", "0", "1"], "{text}");
+}
