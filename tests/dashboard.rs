@@ -206,6 +206,11 @@ fn tables(browser: &Browser) {
                 "{section}: a value runs out of its cell over the next ones"
             );
         }
+        // A long value wraps in its own cell; a number never does ("17.0 %" split over two
+        // lines, once every cell could break anywhere).
+        for cell in browser.find_in(root, "table td:not(:first-child)") {
+            assert_eq!(browser.css(&cell, "white-space"), "nowrap", "{section}");
+        }
     }
     let kubelets = browser.text(&browser.find_all("section#kubelet_version table")[0]);
     assert!(kubelets.contains("gnp\\u{202e}.exe"), "{kubelets}");

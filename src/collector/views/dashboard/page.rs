@@ -36,10 +36,16 @@ h1{margin:0 0 .2rem}header p{color:#555;margin:0 0 1rem}\
 section{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start;border-top:1px solid #ddd;padding:1rem 0}\
 section h2{flex-basis:100%;margin:0;font-size:1.15rem}section p{flex-basis:100%;margin:0;color:#555}\
 figure{margin:0;flex:2 1 560px}figure svg{width:100%;height:auto}\
-table{border-collapse:collapse;font-size:.85rem;flex:1 1 260px;max-width:100%}\
-th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee;overflow-wrap:anywhere}\
-th:first-child,td:first-child{text-align:left;min-width:6.5em;max-width:20em}\
+table{border-collapse:collapse;font-size:.85rem;flex:1 1 360px;max-width:100%}\
+th,td{padding:.15rem .5rem;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}\
+th{white-space:normal}\
+th:first-child,td:first-child{text-align:left;min-width:10em;max-width:20em;white-space:normal;overflow-wrap:anywhere}\
 .bucket{font-style:italic}";
+
+/// The longest heading a table shows whole; a longer one (a value's, over time) is cut, the
+/// whole of it its tooltip. A number never wraps, a heading only between words, a value (the
+/// first column) anywhere.
+const HEADING_CHARS: usize = 16;
 
 /// The Content-Security-Policy the page is served with.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -107,7 +113,13 @@ fn section(
         } else {
             ""
         };
-        let _ = write!(out, "<th{class}>{}</th>", escape(h));
+        // A value as a column's heading (the tables over time): cut, the whole as its tooltip.
+        if h.chars().count() > HEADING_CHARS {
+            let short = escape(&super::chart::cut(h, HEADING_CHARS));
+            let _ = write!(out, r#"<th{class} title="{}">{short}</th>"#, escape(h));
+        } else {
+            let _ = write!(out, "<th{class}>{}</th>", escape(h));
+        }
     }
     out.push_str("</tr></thead><tbody>");
     for row in rows {
@@ -294,7 +306,7 @@ fn shares_now(out: &mut String, view: &View, dimension: Dimension) {
             tally.clusters, view.current_days
         )
     } else if dimension == Dimension::VersionSkew {
-        "Clusters by their kubelet furthest behind the API server (any kubelet ahead of it makes a cluster `ahead`), nodes each by its own.".into()
+        "Clusters by their kubelet furthest behind the API server (any kubelet ahead of it makes a cluster \"ahead\"), nodes each by its own.".into()
     } else {
         String::new()
     };

@@ -190,3 +190,32 @@ fn values_are_unambiguous_and_now_tables_follow_their_heading() {
         "a long value wraps"
     );
 }
+
+/// A value as a column's heading (a table over time) longer than [`HEADING_CHARS`] is cut,
+/// its whole text the heading's tooltip; a short one is shown as it is.
+#[test]
+fn a_long_heading_is_cut_with_the_whole_as_its_tooltip() {
+    let long = format!("v1.33-{}", "y".repeat(40));
+    let header = ["period".to_string(), "v1.33".to_string(), long.clone()];
+    let rows = [Row {
+        head: "2026-12-07".into(),
+        bucket: false,
+        cells: vec!["1".into(), "2".into()],
+    }];
+    let mut out = String::new();
+    section(
+        &mut out,
+        "versions",
+        "Versions",
+        "",
+        "<svg></svg>",
+        (&header, &rows),
+    );
+    let cut = super::super::chart::cut(&long, HEADING_CHARS);
+    assert_eq!(cut.chars().count(), HEADING_CHARS);
+    assert!(
+        out.contains(&format!(r#"<th title="{long}">{cut}</th>"#)),
+        "{out}"
+    );
+    assert!(out.contains("<th>v1.33</th>"), "{out}");
+}
