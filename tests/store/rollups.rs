@@ -52,44 +52,50 @@ fn totals(conn: &mut dyn Conn, every: Every, since: i64, until: i64) -> Vec<(i64
         .collect()
 }
 
+/// Three clusters over a Monday and a Tuesday: a's reports late, out of order, two in one
+/// batch, one as late as the day's latest; b's and c's profiles alike.
+fn fill(spec: &Spec) {
+    let (mon, tue) = (monday(), monday() + DAY);
+    let mut sink = Sink::open(&spec, 0).unwrap();
+    store(
+        &mut sink,
+        vec![
+            (report("a", mon + 10 * HOUR, 2, "v1.32.1"), mon + 10 * HOUR),
+            (report("b", mon + HOUR, 1, "v1.33.0"), mon + HOUR),
+            // The same profile as b's.
+            (report("c", mon + 2 * HOUR, 1, "v1.33.0"), mon + 2 * HOUR),
+        ],
+    );
+    store(
+        &mut sink,
+        vec![(report("a", mon + 20 * HOUR, 3, "v1.33.1"), mon + 20 * HOUR)],
+    );
+    // Older than a's latest of the day, arriving after it: counted, but it replaces nothing.
+    store(
+        &mut sink,
+        vec![(report("a", mon + 15 * HOUR, 5, "v1.31.0"), mon + 15 * HOUR)],
+    );
+    // Two reports of one cluster in one batch, on the next day (and month).
+    store(
+        &mut sink,
+        vec![
+            (report("a", tue + 2 * HOUR, 6, "v1.34.0"), tue + 2 * HOUR),
+            (report("a", tue + HOUR, 4, "v1.34.0"), tue + HOUR),
+        ],
+    );
+    // As late as the day's latest: it replaces it.
+    store(
+        &mut sink,
+        vec![(report("a", tue + 2 * HOUR, 8, "v1.34.1"), tue + 2 * HOUR)],
+    );
+    drop(sink);
+}
+
 #[test]
 fn each_clusters_latest_report_per_period_and_every_report_counted() {
     let (mon, tue) = (monday(), monday() + DAY);
     for (spec, _dir) in stores("rollups") {
-        let mut sink = Sink::open(&spec, 0).unwrap();
-        store(
-            &mut sink,
-            vec![
-                (report("a", mon + 10 * HOUR, 2, "v1.32.1"), mon + 10 * HOUR),
-                (report("b", mon + HOUR, 1, "v1.33.0"), mon + HOUR),
-                // The same profile as b's.
-                (report("c", mon + 2 * HOUR, 1, "v1.33.0"), mon + 2 * HOUR),
-            ],
-        );
-        store(
-            &mut sink,
-            vec![(report("a", mon + 20 * HOUR, 3, "v1.33.1"), mon + 20 * HOUR)],
-        );
-        // Older than a's latest of the day, arriving after it: counted, but it replaces nothing.
-        store(
-            &mut sink,
-            vec![(report("a", mon + 15 * HOUR, 5, "v1.31.0"), mon + 15 * HOUR)],
-        );
-        // Two reports of one cluster in one batch, on the next day (and month).
-        store(
-            &mut sink,
-            vec![
-                (report("a", tue + 2 * HOUR, 6, "v1.34.0"), tue + 2 * HOUR),
-                (report("a", tue + HOUR, 4, "v1.34.0"), tue + HOUR),
-            ],
-        );
-        // As late as the day's latest: it replaces it.
-        store(
-            &mut sink,
-            vec![(report("a", tue + 2 * HOUR, 8, "v1.34.1"), tue + 2 * HOUR)],
-        );
-        drop(sink);
-
+        fill(&spec);
         let mut reader = Reader::open(&spec).unwrap();
         let conn = reader.conn().unwrap();
         assert_eq!(
@@ -126,6 +132,18 @@ fn each_clusters_latest_report_per_period_and_every_report_counted() {
         );
         assert_eq!(read::reports(conn, mon, None).unwrap(), 8, "{spec}");
         assert_eq!(read::reports(conn, tue, Some("a")).unwrap(), 3, "{spec}");
+    }
+}
+
+/// The same store read as the fleet now, the last 24 hours (the fleet gauges) and the latest
+/// reports of a window; the rows that hold it.
+#[test]
+fn the_fleet_now_the_last_day_and_the_latest_reports() {
+    let (mon, tue) = (monday(), monday() + DAY);
+    for (spec, _dir) in stores("rollups-now") {
+        fill(&spec);
+        let mut reader = Reader::open(&spec).unwrap();
+        let conn = reader.conn().unwrap();
         let now = read::current(conn, tue + 5 * HOUR, 2, 10).unwrap();
         assert_eq!(
             (now.tally.clusters, now.tally.nodes),
