@@ -56,7 +56,7 @@ fn totals(conn: &mut dyn Conn, every: Every, since: i64, until: i64) -> Vec<(i64
 /// batch, one as late as the day's latest; b's and c's profiles alike.
 fn fill(spec: &Spec) {
     let (mon, tue) = (monday(), monday() + DAY);
-    let mut sink = Sink::open(&spec, 0).unwrap();
+    let mut sink = Sink::open(spec, 0).unwrap();
     store(
         &mut sink,
         vec![
