@@ -23,13 +23,11 @@ use limits::{peak_rss_kib, proc_kib};
 /// Method, path, headers, body, expected status.
 type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
 
-#[test]
-fn original_collector_behaviour_table() {
-    let dir = TempDir::new("table");
-    let c = Collector::sqlite(&dir, &[]);
+/// The original collector's table.
+fn original_cases() -> Vec<Case<'static>> {
     let json = "application/json";
     let valid = |id: &str| report(id, 2).into_bytes();
-    let cases: Vec<Case> = vec![
+    vec![
         (
             "POST",
             "/api/v1",
@@ -55,7 +53,14 @@ fn original_collector_behaviour_table() {
         ("POST", "/api/v1", vec![], valid("c-none"), 415),
         ("GET", "/healthz", vec![], vec![], 200),
         ("GET", "/version", vec![], vec![], 200),
-        // Beyond the original table:
+    ]
+}
+
+/// Beyond the original table: the original volunteer's report, media types and encodings.
+fn media_types_and_encodings() -> Vec<Case<'static>> {
+    let json = "application/json";
+    let valid = |id: &str| report(id, 2).into_bytes();
+    vec![
         (
             "POST",
             "/api/v1",
@@ -98,6 +103,14 @@ fn original_collector_behaviour_table() {
             b"{\"not\":\"gzip\"}".to_vec(),
             400,
         ),
+    ]
+}
+
+/// Beyond the original table: bodies the schema refuses, a bad key, wrong methods and paths.
+fn refusals_and_other_paths() -> Vec<Case<'static>> {
+    let json = "application/json";
+    let valid = |id: &str| report(id, 2).into_bytes();
+    vec![
         (
             "POST",
             "/api/v1",
@@ -130,7 +143,19 @@ fn original_collector_behaviour_table() {
         ("GET", "/api/v2", vec![], vec![], 404),
         ("GET", "/readyz", vec![], vec![], 200),
         ("GET", "/metrics", vec![], vec![], 200),
-    ];
+    ]
+}
+
+#[test]
+fn original_collector_behaviour_table() {
+    let dir = TempDir::new("table");
+    let c = Collector::sqlite(&dir, &[]);
+    let cases = [
+        original_cases(),
+        media_types_and_encodings(),
+        refusals_and_other_paths(),
+    ]
+    .concat();
     for (i, (method, path, headers, body, want)) in cases.iter().enumerate() {
         let r = request(c.addr, method, path, headers, body);
         assert_eq!(
@@ -144,6 +169,15 @@ fn original_collector_behaviour_table() {
             assert!(!r.error().is_empty(), "case {i}: JSON error body");
         }
     }
+    answers_name_the_version_the_cause_and_what_is_allowed(&c);
+    counts_each_acceptance_and_rejection(&c, cases.len());
+    the_original_volunteers_report_is_stored_as_sent(&dir);
+    no_client_address_is_logged(&c);
+}
+
+/// `/version`, an invalid body's error, a wrong method's `Allow`, an unknown encoding's
+/// `Accept-Encoding`.
+fn answers_name_the_version_the_cause_and_what_is_allowed(c: &Collector) {
     assert_eq!(c.get("/version").text().trim(), env!("CARGO_PKG_VERSION"));
     let r = c.post(b"{", &[]);
     assert!(r.error().contains("invalid JSON"), "{}", r.error());
@@ -153,7 +187,10 @@ fn original_collector_behaviour_table() {
         &[("Content-Encoding", "deflate")],
     );
     assert_eq!(r.header("accept-encoding"), Some("gzip, identity"));
+}
 
+/// The metrics after the table (`requests` of them) and the answers above.
+fn counts_each_acceptance_and_rejection(c: &Collector, requests: usize) {
     assert_eq!(c.metric("spartakus_collector_reports_accepted_total"), 5.0);
     assert_eq!(
         c.metric("spartakus_collector_reports_rejected_total{reason=\"unsupported_media_type\"}"),
@@ -164,9 +201,11 @@ fn original_collector_behaviour_table() {
         c.metric("spartakus_collector_reports_rejected_total{reason=\"schema\"}"),
         2.0
     );
-    assert!(c.metric("spartakus_collector_request_duration_seconds_count") >= cases.len() as f64);
+    assert!(c.metric("spartakus_collector_request_duration_seconds_count") >= requests as f64);
+}
 
-    // The original volunteer's report is stored as sent, with the collector's own time.
+/// The original volunteer's report is stored as sent, with the collector's own time.
+fn the_original_volunteers_report_is_stored_as_sent(dir: &TempDir) {
     let s = summary_json(
         &dir.db(),
         &["--cluster", "2f9c93d3-156c-47aa-8802-578ffca9b50e"],
@@ -180,8 +219,10 @@ fn original_collector_behaviour_table() {
         received.starts_with("20"),
         "collector time, not the client's: {received}"
     );
+}
 
-    // No client address anywhere in the log (every connection came from 127.0.0.1).
+/// No client address anywhere in the log (every connection came from 127.0.0.1).
+fn no_client_address_is_logged(c: &Collector) {
     let log = c.log();
     assert!(log.contains("POST /api/v1 204"), "{log}");
     assert_eq!(
