@@ -123,19 +123,30 @@ fn forget(args: &[&str], kubeconfig: Option<&std::path::Path>) -> Output {
     cmd.output().unwrap()
 }
 
+/// A collector to forget on, with the store in `dir`, and its endpoint.
+fn collector(dir: &TempDir) -> (Collector, String) {
+    let c = Collector::sqlite(dir, &["--rate-limit", "0"]);
+    let endpoint = format!("http://{}/api/v1", c.addr);
+    (c, endpoint)
+}
+
 #[test]
 fn spartakus_forget_asks_a_real_collector() {
     let dir = TempDir::new("forget-cli");
-    let c = Collector::sqlite(&dir, &["--rate-limit", "0"]);
-    let endpoint = format!("http://{}/api/v1", c.addr);
+    let (c, endpoint) = collector(&dir);
     assert_eq!(c.post(report(GONE, 2).as_bytes(), &[]).status, 204);
     let out = forget(&["--endpoint", &endpoint, "--cluster-id", GONE], None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("the collector answered 204"), "{err}");
     assert_eq!(clusters(&dir, GONE), 0);
+}
 
-    // The ID from the ConfigMap `spartakus init` made, as `report` reads it.
+/// Without `--cluster-id`, the ID from the ConfigMap `spartakus init` made, as `report` reads it.
+#[test]
+fn spartakus_forget_reads_the_id_init_made() {
+    let dir = TempDir::new("forget-cli-configmap");
+    let (c, endpoint) = collector(&dir);
     let api = ApiServer::with_nodes(3);
     let kubeconfig = dir.join("kubeconfig");
     api.write_kubeconfig(&kubeconfig, Some("spartakus"));
@@ -168,8 +179,13 @@ fn spartakus_forget_asks_a_real_collector() {
     );
     assert_eq!(clusters(&dir, &id), 0);
     assert!(c.log().contains("DELETE /api/v1/clusters/... 204"));
+}
 
-    // The placeholder endpoint; a collector that does not take deletions; none at all.
+/// The placeholder endpoint or cluster ID; a collector that does not take deletions; none at all.
+#[test]
+fn spartakus_forget_refuses_placeholders_and_says_why_nothing_was_forgotten() {
+    let dir = TempDir::new("forget-cli-refused");
+    let (_c, endpoint) = collector(&dir);
     let placeholder = forget(
         &[
             "--endpoint",
