@@ -144,7 +144,10 @@ fn the_fleet_now_as_text_json_and_csv() {
 }
 
 /// The CSV's rows as (period start, dimension, value or `(bucket)`) -> (clusters, nodes).
-fn tidy(csv: &str) -> std::collections::BTreeMap<(String, String, String), (u64, u64)> {
+type Tidy = std::collections::BTreeMap<(String, String, String), (u64, u64)>;
+
+/// The trend's CSV as [`Tidy`] rows, its header and column count checked.
+fn tidy(csv: &str) -> Tidy {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -165,14 +168,22 @@ fn tidy(csv: &str) -> std::collections::BTreeMap<(String, String, String), (u64,
         .collect()
 }
 
+/// The total row of `day` (a date) in `rows`.
+fn total(rows: &Tidy, day: String) -> Option<(u64, u64)> {
+    rows.get(&(day, "total".to_string(), String::new()))
+        .copied()
+}
+
+fn date(secs: i64) -> String {
+    spartakus::time::rfc3339_date(secs)
+}
+
 #[test]
-fn trends_by_day_week_and_month() {
-    let dir = TempDir::new("history-trends");
+fn trends_by_day_say_today_is_unfinished_and_keep_empty_days() {
+    let dir = TempDir::new("history-trends-day");
     let db = fleet(&dir);
     let db = db.to_str().unwrap();
     let now = now();
-    let date = |secs: i64| spartakus::time::rfc3339_date(secs);
-
     let daily = ok(&[
         "summary", "--store", db, "--since", "21d", "--every", "day", "--format", "csv",
     ]);
@@ -183,10 +194,6 @@ fn trends_by_day_week_and_month() {
         let finished = if today { ",false" } else { ",true" };
         assert!(line.ends_with(finished), "{line}");
     }
-    let total = |rows: &std::collections::BTreeMap<_, _>, day: String| {
-        rows.get(&(day, "total".to_string(), String::new()))
-            .copied()
-    };
     assert_eq!(total(&days, date(now)), Some((2, 5)), "a and b today");
     assert_eq!(total(&days, date(now - DAY)), Some((1, 3)), "a only");
     assert_eq!(
@@ -204,8 +211,15 @@ fn trends_by_day_week_and_month() {
     );
     let periods = days.keys().filter(|k| k.1 == "total").count();
     assert_eq!(periods, 22);
+}
 
-    // Weeks start on Mondays; a cluster counts once a week, by its latest report in it.
+/// Weeks start on Mondays; a cluster counts once a week, by its latest report in it.
+#[test]
+fn trends_by_week_start_on_mondays_and_count_a_cluster_once() {
+    let dir = TempDir::new("history-trends-week");
+    let db = fleet(&dir);
+    let db = db.to_str().unwrap();
+    let now = now();
     let weeks = tidy(&ok(&[
         "summary", "--store", db, "--since", "60d", "--format", "csv",
     ]));
@@ -225,7 +239,13 @@ fn trends_by_day_week_and_month() {
         Some(&(1, 3)),
         "c's 7 nodes: 3 arm64"
     );
+}
 
+#[test]
+fn trends_by_month_start_on_the_first_and_a_weekly_table_is_plain_ascii() {
+    let dir = TempDir::new("history-trends-month");
+    let db = fleet(&dir);
+    let db = db.to_str().unwrap();
     let json: serde_json::Value = serde_json::from_str(&ok(&[
         "summary", "--store", db, "--every", "month", "--since", "70d", "--json",
     ]))
@@ -244,6 +264,14 @@ fn trends_by_day_week_and_month() {
     assert!(table.starts_with("Fleet by week, "), "{table}");
     assert!(table.contains("Kubernetes version (clusters)"), "{table}");
     assert!(table.chars().all(|c| c == '\n' || (' '..='~').contains(&c)));
+}
+
+#[test]
+fn a_trend_of_one_cluster_counts_only_it() {
+    let dir = TempDir::new("history-trends-one");
+    let db = fleet(&dir);
+    let db = db.to_str().unwrap();
+    let now = now();
     let one = tidy(&ok(&[
         "summary",
         "--store",
