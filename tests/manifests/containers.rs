@@ -104,6 +104,18 @@ pub(super) fn template_of(objects: &[Value], kind: &str) -> PodTemplateSpec {
         .unwrap_or_else(|| panic!("no {kind}"))
 }
 
+/// The rendered objects of `dir`, with the endpoint set to `url` as overlays/custom-endpoint
+/// sets it.
+fn rendered_with_endpoint(dir: &'static str, url: &str) -> Vec<Value> {
+    let mut objects = rendered(dir).to_vec();
+    let config = objects
+        .iter_mut()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "spartakus-config")
+        .unwrap();
+    config["data"]["SPARTAKUS_ENDPOINT"] = url.into();
+    objects
+}
+
 #[test]
 fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
     if !need::kubectl() {
@@ -113,23 +125,27 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
     let api = ApiServer::with_nodes(NODES);
     let collector = Collector::new();
     let scratch = TempDir::new("manifests-run");
+    let objects = rendered_with_endpoint(INSTALL, &collector.url());
+    let id = the_init_job_creates_the_id_and_keeps_it(&objects, &api, &scratch);
+    let report = template_of(&objects, "CronJob");
+    a_manual_run_reports_at_once(&objects, &report, &api, &collector, &scratch, &id, NODES);
+    a_scheduled_run_waits_its_delay(&objects, &report, &api, &collector, &scratch, &id);
+}
 
-    // The install, with the endpoint set as overlays/custom-endpoint sets it.
-    let mut objects = rendered(INSTALL).to_vec();
-    let config = objects
-        .iter_mut()
-        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "spartakus-config")
-        .unwrap();
-    config["data"]["SPARTAKUS_ENDPOINT"] = collector.url().into();
-
-    // The init Job creates the ConfigMap and prints the ID; run again (a re-apply), it keeps it.
-    let init = template_of(&objects, "Job");
-    let job = init_job_name(&objects);
+/// The init Job creates the ConfigMap and prints the ID; run again (a re-apply), it keeps it.
+/// The ID.
+fn the_init_job_creates_the_id_and_keeps_it(
+    objects: &[Value],
+    api: &ApiServer,
+    scratch: &TempDir,
+) -> String {
+    let init = template_of(objects, "Job");
+    let job = init_job_name(objects);
     let (code, stdout, stderr) = run(container_command(
         &init,
-        &objects,
+        objects,
         &job,
-        &api,
+        api,
         &scratch.join("init"),
     ));
     assert_eq!(code, 0, "init: {stderr}");
@@ -141,9 +157,9 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
     assert_eq!(stored.get("clusterID"), Some(&id));
     let (code, again, stderr) = run(container_command(
         &init,
-        &objects,
+        objects,
         &job,
-        &api,
+        api,
         &scratch.join("init-again"),
     ));
     assert_eq!(
@@ -151,16 +167,26 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
         (0, id.as_str()),
         "init again: {stderr}"
     );
+    id
+}
 
-    // A manual run (`kubectl create job --from=cronjob/spartakus spartakus-manual`) reports at
-    // once, with the cluster ID from the ConfigMap.
-    let report = template_of(&objects, "CronJob");
+/// A manual run (`kubectl create job --from=cronjob/spartakus spartakus-manual`) of `report`
+/// (the CronJob's pod) reports at once, with the cluster ID `id` from the ConfigMap.
+fn a_manual_run_reports_at_once(
+    objects: &[Value],
+    report: &PodTemplateSpec,
+    api: &ApiServer,
+    collector: &Collector,
+    scratch: &TempDir,
+    id: &str,
+    nodes: usize,
+) {
     let started = std::time::Instant::now();
     let (code, _, stderr) = run(container_command(
-        &report,
-        &objects,
+        report,
+        objects,
         "spartakus-manual",
-        &api,
+        api,
         &scratch.join("manual"),
     ));
     assert_eq!(code, 0, "report: {stderr}");
@@ -174,45 +200,56 @@ fn the_rendered_init_job_and_cronjob_create_the_id_and_deliver_a_report() {
     assert_eq!(received[0].path, "/api/v1");
     let sent = received[0].report();
     assert_eq!(sent.cluster_id, id);
-    assert_eq!(sent.nodes.len(), NODES);
+    assert_eq!(sent.nodes.len(), nodes);
+}
 
-    // A scheduled run (the CronJob's Job is named `spartakus-<minutes since the epoch>`) waits
-    // its cluster's delay first. When that delay is long enough to see, watch it wait.
+/// A scheduled run (the CronJob's Job is named `spartakus-<minutes since the epoch>`) waits its
+/// cluster's delay first. When that delay is long enough to see, watch it wait (the collector
+/// has had the one manual report).
+fn a_scheduled_run_waits_its_delay(
+    objects: &[Value],
+    report: &PodTemplateSpec,
+    api: &ApiServer,
+    collector: &Collector,
+    scratch: &TempDir,
+    id: &str,
+) {
     let spread = Duration::from_secs(seconds(
         &environment(
             &report.spec.clone().unwrap().containers[0],
-            &objects,
+            objects,
             &BTreeMap::new(),
         )["SPARTAKUS_SPREAD"],
     ) as u64);
     // The wait counts from the scheduled minute, so up to 60 s of the delay may be gone already.
-    if spartakus::reporter::spread::delay(&id, spread) > Duration::from_secs(90) {
-        let minutes = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            / 60;
-        let mut command = container_command(
-            &report,
-            &objects,
-            &format!("spartakus-{minutes}"),
-            &api,
-            &scratch.join("scheduled"),
-        );
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("running spartakus");
-        std::thread::sleep(Duration::from_secs(3));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "a scheduled run ended instead of waiting"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert_eq!(collector.request_count(), 1, "a scheduled run sent at once");
+    if spartakus::reporter::spread::delay(id, spread) <= Duration::from_secs(90) {
+        return;
     }
+    let minutes = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    let mut command = container_command(
+        report,
+        objects,
+        &format!("spartakus-{minutes}"),
+        api,
+        &scratch.join("scheduled"),
+    );
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("running spartakus");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a scheduled run ended instead of waiting"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(collector.request_count(), 1, "a scheduled run sent at once");
 }
 
 /// A stand-in API server that forbids the reporter every list of a workload kind its rendered
@@ -241,15 +278,10 @@ fn the_rendered_workload_stats_overlay_reports_every_kind_it_is_granted() {
         return;
     }
     for (dir, expect_stats) in [(WORKLOAD_STATS, true), (INSTALL, false)] {
-        let mut objects = rendered(dir).to_vec();
+        let collector = Collector::new();
+        let objects = rendered_with_endpoint(dir, &collector.url());
         let api = api_as_rbac_allows(&objects, 3);
         api.insert_configmap(NAMESPACE, "spartakus", [("clusterID", "c0ffee00-1")]);
-        let collector = Collector::new();
-        let config = objects
-            .iter_mut()
-            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "spartakus-config")
-            .unwrap();
-        config["data"]["SPARTAKUS_ENDPOINT"] = collector.url().into();
         let scratch = TempDir::new("manifests-workloads");
         let template = template_of(&objects, "CronJob");
         let command = container_command(
