@@ -2,6 +2,7 @@
 //! changes.
 
 use super::*;
+use k8s_openapi::api::batch::v1::{CronJobSpec, JobSpec};
 
 /// `5m`, `90s`, `4h`, `1h30m` in seconds.
 pub(super) fn seconds(duration: &str) -> i64 {
@@ -95,142 +96,26 @@ fn the_cronjob_reports_daily_with_bounded_retries_and_a_deadline_above_the_repor
     for (dir, objects) in all_renders() {
         let (holder, cronjob) = the_one::<CronJob>(objects, "CronJob");
         let spec = cronjob.spec.unwrap();
-        let fields: Vec<&str> = spec.schedule.split_whitespace().collect();
-        assert_eq!(
-            fields.len(),
-            5,
-            "{dir}: {holder}: schedule {}",
-            spec.schedule
-        );
-        assert!(
-            fields[0].parse::<u32>().is_ok()
-                && fields[1].parse::<u32>().is_ok()
-                && fields[2..] == ["*", "*", "*"],
-            "{dir}: {holder}: once a day at a fixed time, got {}",
-            spec.schedule
-        );
-        assert_eq!(spec.time_zone.as_deref(), Some("Etc/UTC"), "{dir}");
-        assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"), "{dir}");
-        let starting = spec
-            .starting_deadline_seconds
-            .expect("startingDeadlineSeconds");
-        assert!(
-            (60..86_400).contains(&starting),
-            "{dir}: startingDeadlineSeconds {starting}"
-        );
-        // A Job made by hand (`kubectl create job --from=cronjob/spartakus`) is one of the
-        // CronJob's and counts in its history: its log must outlive the next scheduled success.
-        assert!(
-            spec.successful_jobs_history_limit
-                .is_some_and(|n| (2..=5).contains(&n)),
-            "{dir}: successfulJobsHistoryLimit {:?}",
-            spec.successful_jobs_history_limit
-        );
-        assert!(
-            spec.failed_jobs_history_limit
-                .is_some_and(|n| (1..=5).contains(&n))
-        );
-        assert_ne!(spec.suspend, Some(true));
-
+        runs_once_a_day_and_keeps_a_short_history(dir, &holder, &spec);
         let job = spec.job_template.spec.unwrap();
-        assert!(
-            job.backoff_limit.is_some_and(|n| (0..=2).contains(&n)),
-            "{dir}: backoffLimit"
-        );
-        assert!(
-            job.ttl_seconds_after_finished.is_none(),
-            "{dir}: history limits clean up"
-        );
-        let template = job.template;
-        let labels = template
+        let labels = job
+            .template
             .metadata
             .clone()
             .unwrap_or_default()
             .labels
             .unwrap_or_default();
-        let pod = template.spec.unwrap();
-        assert_eq!(pod.restart_policy.as_deref(), Some("Never"), "{dir}");
-        assert_eq!(pod.containers.len(), 1, "{dir}");
-        let container = &pod.containers[0];
-        assert_eq!(
-            container.command, None,
-            "{dir}: the image's entrypoint runs"
-        );
-        assert_eq!(
-            container.args.as_deref(),
-            Some(&["report".to_owned()][..]),
-            "{dir}"
-        );
-
-        // The deadline: each pod (the first and every retry) may wait the whole spread and then
-        // run to the reporter's own --timeout.
+        let container = &runs_report_once_a_pod(dir, &job);
         let env = environment(container, objects, &labels);
-        let timeout = env
-            .get("SPARTAKUS_TIMEOUT")
-            .map_or(DEFAULT_TIMEOUT_SECONDS, |t| seconds(t));
-        let spread = env.get("SPARTAKUS_SPREAD").map_or(0, |t| seconds(t));
-        let deadline = job.active_deadline_seconds.expect("activeDeadlineSeconds");
-        let pods = i64::from(job.backoff_limit.unwrap()) + 1;
-        assert!(
-            deadline > pods * (spread + timeout),
-            "{dir}: activeDeadlineSeconds {deadline} must exceed {pods} x (spread {spread}s + \
-             timeout {timeout}s)"
-        );
-        // Both are pinned in the container's env, which wins over the ConfigMap.
-        let pinned: BTreeSet<&str> = container
-            .env
-            .iter()
-            .flatten()
-            .map(|e| e.name.as_str())
-            .collect();
-        assert!(pinned.contains("SPARTAKUS_TIMEOUT") && pinned.contains("SPARTAKUS_SPREAD"));
-        // The spread needs the Job's name to tell a scheduled run from a manual one.
-        let job_name = container
-            .env
-            .iter()
-            .flatten()
-            .find(|e| e.name == "SPARTAKUS_JOB_NAME")
-            .and_then(|e| e.value_from.clone())
-            .and_then(|f| f.field_ref)
-            .map(|f| f.field_path);
-        assert_eq!(
-            job_name.as_deref(),
-            Some("metadata.labels['batch.kubernetes.io/job-name']"),
-            "{dir}"
-        );
-        // The receipt names the pod that made it, and needs the CronJob the Role lets it read.
-        let field = |name: &str| {
-            let var = container.env.iter().flatten().find(|e| e.name == name);
-            var.and_then(|e| e.value_from.clone())
-                .and_then(|f| f.field_ref)
-                .map(|f| f.field_path)
-        };
-        assert_eq!(
-            field("SPARTAKUS_POD_NAME").as_deref(),
-            Some("metadata.name"),
-            "{dir}"
-        );
+        the_deadline_is_above_every_pods_spread_and_timeout(dir, &job, container, &env);
+        the_reporter_learns_its_job_and_pod_names(dir, container);
+        // The receipt needs the CronJob the Role lets it read.
         assert_eq!(
             cronjob.metadata.name.as_deref(),
             Some(spartakus::reporter::receipt::CRONJOB),
             "{dir}"
         );
-        // Retrying a configuration error (2) or a rejected report (4) cannot help.
-        let rules = job.pod_failure_policy.expect("podFailurePolicy").rules;
-        let fail_job = rules
-            .iter()
-            .find(|r| r.action == "FailJob")
-            .and_then(|r| r.on_exit_codes.clone())
-            .expect("a FailJob rule on exit codes");
-        assert_eq!(
-            fail_job.container_name.as_deref(),
-            Some(container.name.as_str())
-        );
-        assert_eq!(
-            (fail_job.operator.as_str(), fail_job.values),
-            ("In", vec![2, 4])
-        );
-
+        errors_a_retry_cannot_fix_fail_the_job(&job, container);
         // The cluster-ID ConfigMap the reporter reads is the one its Role names.
         assert_eq!(
             env.get("SPARTAKUS_CONFIGMAP")
@@ -238,6 +123,145 @@ fn the_cronjob_reports_daily_with_bounded_retries_and_a_deadline_above_the_repor
             "spartakus"
         );
     }
+}
+
+/// Once a day at a fixed time (UTC), never two at once, a bounded start deadline and history.
+fn runs_once_a_day_and_keeps_a_short_history(dir: &str, holder: &str, spec: &CronJobSpec) {
+    let fields: Vec<&str> = spec.schedule.split_whitespace().collect();
+    assert_eq!(
+        fields.len(),
+        5,
+        "{dir}: {holder}: schedule {}",
+        spec.schedule
+    );
+    assert!(
+        fields[0].parse::<u32>().is_ok()
+            && fields[1].parse::<u32>().is_ok()
+            && fields[2..] == ["*", "*", "*"],
+        "{dir}: {holder}: once a day at a fixed time, got {}",
+        spec.schedule
+    );
+    assert_eq!(spec.time_zone.as_deref(), Some("Etc/UTC"), "{dir}");
+    assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"), "{dir}");
+    let starting = spec
+        .starting_deadline_seconds
+        .expect("startingDeadlineSeconds");
+    assert!(
+        (60..86_400).contains(&starting),
+        "{dir}: startingDeadlineSeconds {starting}"
+    );
+    // A Job made by hand (`kubectl create job --from=cronjob/spartakus`) is one of the
+    // CronJob's and counts in its history: its log must outlive the next scheduled success.
+    assert!(
+        spec.successful_jobs_history_limit
+            .is_some_and(|n| (2..=5).contains(&n)),
+        "{dir}: successfulJobsHistoryLimit {:?}",
+        spec.successful_jobs_history_limit
+    );
+    assert!(
+        spec.failed_jobs_history_limit
+            .is_some_and(|n| (1..=5).contains(&n))
+    );
+    assert_ne!(spec.suspend, Some(true));
+}
+
+/// The Job retries a little, is cleaned up by the history limits, and its pod runs `report`
+/// once in its one container: that container.
+fn runs_report_once_a_pod(dir: &str, job: &JobSpec) -> Container {
+    assert!(
+        job.backoff_limit.is_some_and(|n| (0..=2).contains(&n)),
+        "{dir}: backoffLimit"
+    );
+    assert!(
+        job.ttl_seconds_after_finished.is_none(),
+        "{dir}: history limits clean up"
+    );
+    let pod = job.template.spec.clone().unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"), "{dir}");
+    assert_eq!(pod.containers.len(), 1, "{dir}");
+    let container = pod.containers[0].clone();
+    assert_eq!(
+        container.command, None,
+        "{dir}: the image's entrypoint runs"
+    );
+    assert_eq!(
+        container.args.as_deref(),
+        Some(&["report".to_owned()][..]),
+        "{dir}"
+    );
+    container
+}
+
+/// The deadline: each pod (the first and every retry) may wait the whole spread and then run to
+/// the reporter's own --timeout.
+fn the_deadline_is_above_every_pods_spread_and_timeout(
+    dir: &str,
+    job: &JobSpec,
+    container: &Container,
+    env: &BTreeMap<String, String>,
+) {
+    let timeout = env
+        .get("SPARTAKUS_TIMEOUT")
+        .map_or(DEFAULT_TIMEOUT_SECONDS, |t| seconds(t));
+    let spread = env.get("SPARTAKUS_SPREAD").map_or(0, |t| seconds(t));
+    let deadline = job.active_deadline_seconds.expect("activeDeadlineSeconds");
+    let pods = i64::from(job.backoff_limit.unwrap()) + 1;
+    assert!(
+        deadline > pods * (spread + timeout),
+        "{dir}: activeDeadlineSeconds {deadline} must exceed {pods} x (spread {spread}s + \
+         timeout {timeout}s)"
+    );
+    // Both are pinned in the container's env, which wins over the ConfigMap.
+    let pinned: BTreeSet<&str> = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(pinned.contains("SPARTAKUS_TIMEOUT") && pinned.contains("SPARTAKUS_SPREAD"));
+}
+
+/// The spread needs the Job's name to tell a scheduled run from a manual one; the receipt names
+/// the pod that made it.
+fn the_reporter_learns_its_job_and_pod_names(dir: &str, container: &Container) {
+    let field = |name: &str| {
+        let var = container.env.iter().flatten().find(|e| e.name == name);
+        var.and_then(|e| e.value_from.clone())
+            .and_then(|f| f.field_ref)
+            .map(|f| f.field_path)
+    };
+    assert_eq!(
+        field("SPARTAKUS_JOB_NAME").as_deref(),
+        Some("metadata.labels['batch.kubernetes.io/job-name']"),
+        "{dir}"
+    );
+    assert_eq!(
+        field("SPARTAKUS_POD_NAME").as_deref(),
+        Some("metadata.name"),
+        "{dir}"
+    );
+}
+
+/// Retrying a configuration error (2) or a rejected report (4) cannot help.
+fn errors_a_retry_cannot_fix_fail_the_job(job: &JobSpec, container: &Container) {
+    let rules = job
+        .pod_failure_policy
+        .clone()
+        .expect("podFailurePolicy")
+        .rules;
+    let fail_job = rules
+        .iter()
+        .find(|r| r.action == "FailJob")
+        .and_then(|r| r.on_exit_codes.clone())
+        .expect("a FailJob rule on exit codes");
+    assert_eq!(
+        fail_job.container_name.as_deref(),
+        Some(container.name.as_str())
+    );
+    assert_eq!(
+        (fail_job.operator.as_str(), fail_job.values),
+        ("In", vec![2, 4])
+    );
 }
 
 #[test]
