@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::support::util::TempDir;
+use k8s_openapi::api::core::v1::{ContainerPort, ServiceSpec};
 
 fn endpoint(objects: &[Value]) -> String {
     let cm = by_id(objects)[&format!("ConfigMap/{NAMESPACE}/spartakus-config")];
@@ -98,19 +99,38 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
     let (_, service) = the_one::<Service>(objects, "Service");
     let (_, deployment) = the_one::<Deployment>(objects, "Deployment");
     let (_, claim) = the_one::<PersistentVolumeClaim>(objects, "PersistentVolumeClaim");
+    let service = the_endpoint_is_this_services_port_80(service);
+    let pod = one_replica_replaced_by_stopping_the_old_first(deployment, &service);
+    let container = &pod.containers[0];
+    let port = the_service_targets_the_containers_port(&service, container);
+    // Every setting in one place, the environment: no flag to win over a patched variable.
+    assert_eq!(container.args.as_deref(), Some(&["collect".to_owned()][..]));
+    let env = environment(container, objects, &BTreeMap::new());
+    assert_eq!(env["SPARTAKUS_LISTEN"], "0.0.0.0:8080");
+    probes_are_on_the_containers_port(container, &port);
+    the_store_is_on_the_claim(&pod, &claim, &env["SPARTAKUS_STORE"]);
+}
 
-    // The endpoint's host is this Service, on its port 80.
+/// The endpoint's host is this Service, on its port 80. Its spec.
+fn the_endpoint_is_this_services_port_80(service: Service) -> ServiceSpec {
     let service_name = service.metadata.name.clone().unwrap();
     assert_eq!(
         SELF_HOSTED_ENDPOINT,
         format!("http://{service_name}.{NAMESPACE}.svc/api/v1")
     );
     let service_spec = service.spec.unwrap();
-    let ports = service_spec.ports.unwrap();
+    let ports = service_spec.ports.as_ref().unwrap();
     assert_eq!(ports.len(), 1);
     assert_eq!(ports[0].port, 80);
+    service_spec
+}
 
-    // SQLite has one writer: one replica, replaced by stopping the old pod first.
+/// SQLite has one writer: one replica, replaced by stopping the old pod first; the Service and
+/// the Deployment select its pod. The pod.
+fn one_replica_replaced_by_stopping_the_old_first(
+    deployment: Deployment,
+    service: &ServiceSpec,
+) -> PodSpec {
     let spec = deployment.spec.unwrap();
     assert_eq!(spec.replicas, Some(1));
     assert_eq!(
@@ -120,24 +140,27 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
     let template = spec.template;
     let pod_labels = template.metadata.unwrap().labels.unwrap();
     let selector = spec.selector.match_labels.unwrap();
-    for (k, v) in service_spec
-        .selector
-        .as_ref()
-        .unwrap()
-        .iter()
-        .chain(&selector)
-    {
+    for (k, v) in service.selector.as_ref().unwrap().iter().chain(&selector) {
         assert_eq!(
             pod_labels.get(k),
             Some(v),
             "selector {k}={v} does not match the pod"
         );
     }
-    let pod = template.spec.unwrap();
-    let container = &pod.containers[0];
+    template.spec.unwrap()
+}
+
+/// The collector listens on 8080, the port the Service targets. That port.
+fn the_service_targets_the_containers_port(
+    service: &ServiceSpec,
+    container: &Container,
+) -> ContainerPort {
     let container_port = container.ports.as_ref().unwrap()[0].clone();
     assert_eq!(container_port.container_port, 8080);
-    let target = ports[0].target_port.clone().unwrap();
+    let target = service.ports.as_ref().unwrap()[0]
+        .target_port
+        .clone()
+        .unwrap();
     assert!(
         target == IntOrString::Int(8080)
             || Some(&target)
@@ -148,13 +171,11 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
                     .as_ref(),
         "the Service's targetPort {target:?} is not the container's port"
     );
-    // Every setting in one place, the environment: no flag to win over a patched variable.
-    assert_eq!(container.args.as_deref(), Some(&["collect".to_owned()][..]));
-    let env = environment(container, objects, &BTreeMap::new());
-    assert_eq!(env["SPARTAKUS_LISTEN"], "0.0.0.0:8080");
-    let store = env["SPARTAKUS_STORE"].clone();
+    container_port
+}
 
-    // Probes: live on /healthz, ready on /readyz, on the container's port.
+/// Probes: live on /healthz, ready on /readyz, on the container's port.
+fn probes_are_on_the_containers_port(container: &Container, container_port: &ContainerPort) {
     for (probe, path) in [
         (container.liveness_probe.clone(), "/healthz"),
         (container.readiness_probe.clone(), "/readyz"),
@@ -171,17 +192,21 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
                         .as_ref()
         );
     }
+}
 
-    // The store is on the claim.
+/// The store (`SPARTAKUS_STORE`) is on the claim, mounted where the collector's group may write.
+fn the_store_is_on_the_claim(pod: &PodSpec, claim: &PersistentVolumeClaim, store: &str) {
+    let container = &pod.containers[0];
     let data = pod
         .volumes
+        .clone()
         .unwrap()
         .into_iter()
         .find(|v| v.persistent_volume_claim.is_some())
         .expect("a PVC volume");
     assert_eq!(
         data.persistent_volume_claim.unwrap().claim_name,
-        claim.metadata.name.unwrap()
+        claim.metadata.name.clone().unwrap()
     );
     let mount = container
         .volume_mounts
@@ -195,7 +220,7 @@ fn the_self_hosted_overlay_adds_a_collector_and_points_the_reporter_at_it() {
         "--store {store} is not on the volume"
     );
     assert_eq!(
-        pod.security_context.and_then(|s| s.fs_group),
+        pod.security_context.as_ref().and_then(|s| s.fs_group),
         Some(UID),
         "the volume must be writable by the collector's group"
     );
