@@ -2,6 +2,7 @@
 //! labels and keeps service-mesh sidecars out.
 
 use super::*;
+use k8s_openapi::api::core::v1::PodSecurityContext;
 
 /// Every pod template in `objects`, with the id of the object that holds it.
 pub(super) fn pod_templates(objects: &[Value]) -> Vec<(String, PodTemplateSpec)> {
@@ -70,11 +71,69 @@ const SELINUX_TYPES: [&str; 5] = [
 /// Violations of the Pod Security Standard "restricted" (which includes "baseline"), as of
 /// Kubernetes 1.33, field by field, plus this project's own rules (marked "ours").
 fn restricted_violations(template: &PodTemplateSpec) -> Vec<String> {
-    let mut v = Vec::new();
     let spec = template.spec.clone().unwrap_or_default();
     let pod_sc = spec.security_context.clone().unwrap_or_default();
+    let mut v = baseline_pod_violations(template, &spec, &pod_sc);
 
-    // baseline: host namespaces, host ports, hostPath, sysctls, SELinux, AppArmor, Windows.
+    // restricted: seccomp and non-root at pod level or in every container.
+    if let Some(p) = &pod_sc.seccomp_profile
+        && !seccomp_ok(&p.type_)
+    {
+        v.push(format!("pod seccompProfile {}", p.type_));
+    }
+    if pod_sc.run_as_user == Some(0) {
+        v.push("pod runAsUser 0".into());
+    }
+
+    for (name, sc, container) in all_containers(&spec) {
+        let standard = standard_container_violations(&sc, &pod_sc, container);
+        let ours = our_container_violations(&sc, &pod_sc, container);
+        for msg in standard.into_iter().chain(ours) {
+            v.push(format!("container {name}: {msg}"));
+        }
+    }
+
+    // ours: own ServiceAccount, the token only where asked for, no Service env variables.
+    if spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(|s| s == "default")
+    {
+        v.push("runs as the namespace's default ServiceAccount (ours)".into());
+    }
+    if spec.automount_service_account_token.is_none() {
+        v.push("automountServiceAccountToken not stated (ours)".into());
+    }
+    if spec.enable_service_links != Some(false) {
+        v.push("enableServiceLinks is not false (ours)".into());
+    }
+    v
+}
+
+fn selinux_ok(o: &Option<k8s_openapi::api::core::v1::SELinuxOptions>) -> bool {
+    o.as_ref().is_none_or(|o| {
+        SELINUX_TYPES.contains(&o.type_.as_deref().unwrap_or(""))
+            && o.user.is_none()
+            && o.role.is_none()
+    })
+}
+
+fn apparmor_ok(p: &Option<k8s_openapi::api::core::v1::AppArmorProfile>) -> bool {
+    p.as_ref().is_none_or(|p| p.type_ != "Unconfined")
+}
+
+fn seccomp_ok(t: &str) -> bool {
+    t == "RuntimeDefault" || t == "Localhost"
+}
+
+/// baseline, at pod level: host namespaces, sysctls, SELinux, AppArmor, Windows, hostPath (and
+/// every other volume type restricted does not allow).
+fn baseline_pod_violations(
+    template: &PodTemplateSpec,
+    spec: &PodSpec,
+    pod_sc: &PodSecurityContext,
+) -> Vec<String> {
+    let mut v = Vec::new();
     for (name, value) in [
         ("hostNetwork", spec.host_network),
         ("hostPID", spec.host_pid),
@@ -90,19 +149,9 @@ fn restricted_violations(template: &PodTemplateSpec) -> Vec<String> {
     if pod_sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
         v.push("pod is a Windows hostProcess".into());
     }
-    let selinux_ok = |o: &Option<k8s_openapi::api::core::v1::SELinuxOptions>| {
-        o.as_ref().is_none_or(|o| {
-            SELINUX_TYPES.contains(&o.type_.as_deref().unwrap_or(""))
-                && o.user.is_none()
-                && o.role.is_none()
-        })
-    };
     if !selinux_ok(&pod_sc.se_linux_options) {
         v.push("pod seLinuxOptions not allowed".into());
     }
-    let apparmor_ok = |p: &Option<k8s_openapi::api::core::v1::AppArmorProfile>| {
-        p.as_ref().is_none_or(|p| p.type_ != "Unconfined")
-    };
     if !apparmor_ok(&pod_sc.app_armor_profile) {
         v.push("pod AppArmor profile Unconfined".into());
     }
@@ -127,116 +176,104 @@ fn restricted_violations(template: &PodTemplateSpec) -> Vec<String> {
             }
         }
     }
+    v
+}
 
-    // restricted: seccomp and non-root at pod level or in every container.
-    let seccomp_ok = |t: &str| t == "RuntimeDefault" || t == "Localhost";
-    if let Some(p) = &pod_sc.seccomp_profile
-        && !seccomp_ok(&p.type_)
+/// baseline and restricted, for one container (`sc` its security context): privileges,
+/// capabilities, host ports, seccomp, non-root.
+fn standard_container_violations(
+    sc: &SecurityContext,
+    pod_sc: &PodSecurityContext,
+    container: &Container,
+) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    if sc.privileged == Some(true) {
+        v.push("privileged".into());
+    }
+    if sc.allow_privilege_escalation != Some(false) {
+        v.push("allowPrivilegeEscalation is not false".into());
+    }
+    let caps = sc.capabilities.clone().unwrap_or_default();
+    if !caps.drop.unwrap_or_default().iter().any(|d| d == "ALL") {
+        v.push("capabilities.drop lacks ALL".into());
+    }
+    for add in caps.add.unwrap_or_default() {
+        if add != "NET_BIND_SERVICE" {
+            v.push(format!("capabilities.add {add}"));
+        }
+    }
+    if sc.proc_mount.as_deref().is_some_and(|p| p != "Default") {
+        v.push("procMount not Default".into());
+    }
+    if !selinux_ok(&sc.se_linux_options) {
+        v.push("seLinuxOptions not allowed".into());
+    }
+    if !apparmor_ok(&sc.app_armor_profile) {
+        v.push("AppArmor profile Unconfined".into());
+    }
+    if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
+        v.push("Windows hostProcess".into());
+    }
+    for port in container.ports.iter().flatten() {
+        if port.host_port.is_some_and(|p| p != 0) {
+            v.push("hostPort".into());
+        }
+    }
+    let seccomp = sc
+        .seccomp_profile
+        .as_ref()
+        .or(pod_sc.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str());
+    if !seccomp.is_some_and(seccomp_ok) {
+        v.push("no RuntimeDefault or Localhost seccompProfile".into());
+    }
+    if sc.run_as_non_root.or(pod_sc.run_as_non_root) != Some(true) {
+        v.push("runAsNonRoot is not true".into());
+    }
+    if sc.run_as_user == Some(0) {
+        v.push("runAsUser 0".into());
+    }
+    v
+}
+
+/// ours, for one container: a read-only root, the fixed UID and GID, bounded resources, a
+/// crash's error in its status, the pinned image.
+fn our_container_violations(
+    sc: &SecurityContext,
+    pod_sc: &PodSecurityContext,
+    container: &Container,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    if sc.read_only_root_filesystem != Some(true) {
+        v.push("readOnlyRootFilesystem is not true (ours)".into());
+    }
+    if sc.run_as_user.or(pod_sc.run_as_user) != Some(UID)
+        || sc.run_as_group.or(pod_sc.run_as_group) != Some(UID)
     {
-        v.push(format!("pod seccompProfile {}", p.type_));
+        v.push(format!("does not run as {UID}:{UID} (ours)"));
     }
-    if pod_sc.run_as_user == Some(0) {
-        v.push("pod runAsUser 0".into());
-    }
-
-    for (name, sc, container) in all_containers(&spec) {
-        let c = |msg: &str| format!("container {name}: {msg}");
-        if sc.privileged == Some(true) {
-            v.push(c("privileged"));
-        }
-        if sc.allow_privilege_escalation != Some(false) {
-            v.push(c("allowPrivilegeEscalation is not false"));
-        }
-        let caps = sc.capabilities.clone().unwrap_or_default();
-        if !caps.drop.unwrap_or_default().iter().any(|d| d == "ALL") {
-            v.push(c("capabilities.drop lacks ALL"));
-        }
-        for add in caps.add.unwrap_or_default() {
-            if add != "NET_BIND_SERVICE" {
-                v.push(c(&format!("capabilities.add {add}")));
+    let resources = container.resources.clone().unwrap_or_default();
+    for (what, list) in [
+        ("requests", resources.requests),
+        ("limits", resources.limits),
+    ] {
+        let list = list.unwrap_or_default();
+        for resource in ["cpu", "memory"] {
+            if !list.contains_key(resource) {
+                v.push(format!("no {resource} in resources.{what} (ours)"));
             }
         }
-        if sc.proc_mount.as_deref().is_some_and(|p| p != "Default") {
-            v.push(c("procMount not Default"));
-        }
-        if !selinux_ok(&sc.se_linux_options) {
-            v.push(c("seLinuxOptions not allowed"));
-        }
-        if !apparmor_ok(&sc.app_armor_profile) {
-            v.push(c("AppArmor profile Unconfined"));
-        }
-        if sc.windows_options.as_ref().and_then(|w| w.host_process) == Some(true) {
-            v.push(c("Windows hostProcess"));
-        }
-        for port in container.ports.iter().flatten() {
-            if port.host_port.is_some_and(|p| p != 0) {
-                v.push(c("hostPort"));
-            }
-        }
-        let seccomp = sc
-            .seccomp_profile
-            .as_ref()
-            .or(pod_sc.seccomp_profile.as_ref())
-            .map(|p| p.type_.as_str());
-        if !seccomp.is_some_and(seccomp_ok) {
-            v.push(c("no RuntimeDefault or Localhost seccompProfile"));
-        }
-        if sc.run_as_non_root.or(pod_sc.run_as_non_root) != Some(true) {
-            v.push(c("runAsNonRoot is not true"));
-        }
-        if sc.run_as_user == Some(0) {
-            v.push(c("runAsUser 0"));
-        }
-
-        // ours: a read-only root, the fixed UID and GID, bounded resources, the pinned image.
-        if sc.read_only_root_filesystem != Some(true) {
-            v.push(c("readOnlyRootFilesystem is not true (ours)"));
-        }
-        if sc.run_as_user.or(pod_sc.run_as_user) != Some(UID)
-            || sc.run_as_group.or(pod_sc.run_as_group) != Some(UID)
-        {
-            v.push(c(&format!("does not run as {UID}:{UID} (ours)")));
-        }
-        let resources = container.resources.clone().unwrap_or_default();
-        for (what, list) in [
-            ("requests", resources.requests),
-            ("limits", resources.limits),
-        ] {
-            let list = list.unwrap_or_default();
-            for resource in ["cpu", "memory"] {
-                if !list.contains_key(resource) {
-                    v.push(c(&format!("no {resource} in resources.{what} (ours)")));
-                }
-            }
-        }
-        if container.termination_message_policy.as_deref() != Some("FallbackToLogsOnError") {
-            v.push(c(
-                "terminationMessagePolicy is not FallbackToLogsOnError: a crash's error would \
-                 not show in kubectl describe (ours)",
-            ));
-        }
-        let image = format!("{IMAGE_REPO}:{}", env!("CARGO_PKG_VERSION"));
-        if container.image.as_deref() != Some(image.as_str()) {
-            v.push(c(&format!(
-                "image {:?} is not {image} (ours)",
-                container.image
-            )));
-        }
     }
-
-    // ours: own ServiceAccount, the token only where asked for, no Service env variables.
-    if spec
-        .service_account_name
-        .as_deref()
-        .is_none_or(|s| s == "default")
-    {
-        v.push("runs as the namespace's default ServiceAccount (ours)".into());
+    if container.termination_message_policy.as_deref() != Some("FallbackToLogsOnError") {
+        v.push(
+            "terminationMessagePolicy is not FallbackToLogsOnError: a crash's error would \
+             not show in kubectl describe (ours)"
+                .into(),
+        );
     }
-    if spec.automount_service_account_token.is_none() {
-        v.push("automountServiceAccountToken not stated (ours)".into());
-    }
-    if spec.enable_service_links != Some(false) {
-        v.push("enableServiceLinks is not false (ours)".into());
+    let image = format!("{IMAGE_REPO}:{}", env!("CARGO_PKG_VERSION"));
+    if container.image.as_deref() != Some(image.as_str()) {
+        v.push(format!("image {:?} is not {image} (ours)", container.image));
     }
     v
 }
@@ -259,18 +296,10 @@ fn every_pod_meets_the_restricted_pod_security_standard() {
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
-#[test]
-fn the_pod_security_check_catches_each_kind_of_violation() {
-    if !need::kubectl() {
-        return;
-    }
-    let (_, good) = pod_templates(rendered(INSTALL))
-        .into_iter()
-        .find(|(id, _)| id.starts_with("CronJob/"))
-        .unwrap();
-    assert_eq!(restricted_violations(&good), Vec::<String>::new());
-    let good = serde_json::to_value(&good).unwrap();
-    let cases: [(&str, &str, Value); 14] = [
+/// A violation of each kind, each to set in a good pod template: (JSON pointer, what the check
+/// must report, the value set there).
+fn violation_cases() -> [(&'static str, &'static str, Value); 14] {
+    [
         ("/spec/hostNetwork", "hostNetwork", true.into()),
         ("/spec/hostPID", "hostPID", true.into()),
         (
@@ -329,8 +358,21 @@ fn the_pod_security_check_catches_each_kind_of_violation() {
             "ghcr.io/spartakus/spartakus:latest".into(),
         ),
         ("/spec/serviceAccountName", "default", "default".into()),
-    ];
-    for (pointer, expected, value) in cases {
+    ]
+}
+
+#[test]
+fn the_pod_security_check_catches_each_kind_of_violation() {
+    if !need::kubectl() {
+        return;
+    }
+    let (_, good) = pod_templates(rendered(INSTALL))
+        .into_iter()
+        .find(|(id, _)| id.starts_with("CronJob/"))
+        .unwrap();
+    assert_eq!(restricted_violations(&good), Vec::<String>::new());
+    let good = serde_json::to_value(&good).unwrap();
+    for (pointer, expected, value) in violation_cases() {
         let mut bad = good.clone();
         let (parent, key) = pointer.rsplit_once('/').unwrap();
         let parent = bad.pointer_mut(parent).unwrap();
