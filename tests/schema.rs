@@ -347,24 +347,29 @@ fn every_valid_report_is_kept_by_the_collector_as_it_is() {
 /// One step over a limit, done to a valid report.
 type Step = Box<dyn Fn(&mut Value)>;
 
-#[test]
-fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
-    let c = checker();
-    let base = || {
-        json!({
-            "version": "v1.0.0",
-            "clusterID": "c",
-            "nodes": [{"id": "0".repeat(32), "capacity": [{"resource": "cpu", "value": "4"}]}],
-            "extensions": [{"name": "example.com/tier", "value": "gold"}],
-            "workloads": {"pods": {"total": 3, "perNamespace": [1, 2], "age": {"count": 3, "meanDays": 1, "medianDays": 1, "p90Days": 2}}},
-        })
-    };
-    let long = |n: usize| "é".repeat(n);
-    let over: Vec<(&str, Step)> = vec![
+/// A valid report with one of each part a limit applies to.
+fn base_report() -> Value {
+    json!({
+        "version": "v1.0.0",
+        "clusterID": "c",
+        "nodes": [{"id": "0".repeat(32), "capacity": [{"resource": "cpu", "value": "4"}]}],
+        "extensions": [{"name": "example.com/tier", "value": "gold"}],
+        "workloads": {"pods": {"total": 3, "perNamespace": [1, 2], "age": {"count": 3, "meanDays": 1, "medianDays": 1, "p90Days": 2}}},
+    })
+}
+
+/// A string of `n` two-byte characters.
+fn long(n: usize) -> String {
+    "é".repeat(n)
+}
+
+/// Steps over the limits of the report's own fields and of its node list.
+fn over_the_reports_own_limits() -> Vec<(&'static str, Step)> {
+    vec![
         ("version empty", Box::new(|r| r["version"] = json!(""))),
         (
             "version long",
-            Box::new(move |r| r["version"] = json!(long(MAX_STRING_CHARS + 1))),
+            Box::new(|r| r["version"] = json!(long(MAX_STRING_CHARS + 1))),
         ),
         (
             "version control",
@@ -389,12 +394,29 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
         ("clusterID null", Box::new(|r| r["clusterID"] = Value::Null)),
         (
             "timestamp long",
-            Box::new(move |r| r["timestamp"] = json!(long(MAX_STRING_CHARS + 1))),
+            Box::new(|r| r["timestamp"] = json!(long(MAX_STRING_CHARS + 1))),
         ),
         (
             "masterVersion control",
             Box::new(|r| r["masterVersion"] = json!("v1.33\u{85}")),
         ),
+        ("nodes an object", Box::new(|r| r["nodes"] = json!({}))),
+        (
+            "too many nodes",
+            Box::new(|r| {
+                r["nodes"] = Value::Array(
+                    (0..=MAX_NODES)
+                        .map(|i| json!({"id": format!("{i:032x}")}))
+                        .collect(),
+                )
+            }),
+        ),
+    ]
+}
+
+/// Steps over the limits of a node's fields and its capacity.
+fn over_a_nodes_limits() -> Vec<(&'static str, Step)> {
+    vec![
         (
             "node id upper case",
             Box::new(|r| r["nodes"][0]["id"] = json!("A".repeat(32))),
@@ -409,7 +431,7 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
         ),
         (
             "osImage long",
-            Box::new(move |r| r["nodes"][0]["osImage"] = json!(long(MAX_STRING_CHARS + 1))),
+            Box::new(|r| r["nodes"][0]["osImage"] = json!(long(MAX_STRING_CHARS + 1))),
         ),
         (
             "kernel control",
@@ -434,10 +456,16 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
         ),
         (
             "capacity resource long",
-            Box::new(move |r| {
+            Box::new(|r| {
                 r["nodes"][0]["capacity"][0]["resource"] = json!(long(MAX_STRING_CHARS + 1))
             }),
         ),
+    ]
+}
+
+/// Steps over the limits of the extensions.
+fn over_the_extensions_limits() -> Vec<(&'static str, Step)> {
+    vec![
         (
             "extensions too many",
             Box::new(|r| {
@@ -459,7 +487,12 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
             "extension without value",
             Box::new(|r| r["extensions"][0] = json!({"name": "n"})),
         ),
-        ("nodes an object", Box::new(|r| r["nodes"] = json!({}))),
+    ]
+}
+
+/// Steps over the limits of the workload statistics.
+fn over_the_workload_limits() -> Vec<(&'static str, Step)> {
+    vec![
         (
             "workload total over",
             Box::new(|r| r["workloads"]["pods"]["total"] = json!(MAX_WORKLOAD_COUNT + 1)),
@@ -498,19 +531,20 @@ fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
             "workload age incomplete",
             Box::new(|r| r["workloads"]["pods"]["age"] = json!({"count": 1})),
         ),
-        (
-            "too many nodes",
-            Box::new(|r| {
-                r["nodes"] = Value::Array(
-                    (0..=MAX_NODES)
-                        .map(|i| json!({"id": format!("{i:032x}")}))
-                        .collect(),
-                )
-            }),
-        ),
+    ]
+}
+
+#[test]
+fn one_step_over_any_limit_is_invalid_and_refused_or_cut() {
+    let c = checker();
+    let over = [
+        over_the_reports_own_limits(),
+        over_a_nodes_limits(),
+        over_the_extensions_limits(),
+        over_the_workload_limits(),
     ];
-    for (what, step) in over {
-        let mut report = base();
+    for (what, step) in over.into_iter().flatten() {
+        let mut report = base_report();
         assert!(c.is_valid(&report));
         step(&mut report);
         assert!(!c.is_valid(&report), "{what}: the schema accepts it");
