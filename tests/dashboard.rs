@@ -1,7 +1,8 @@
-//! The dashboard in a real headless browser: `spartakus dashboard` over a store with half a year
-//! of history, loaded by Chromium (through chromedriver), every chart drawn with the series its
-//! data has, the stylesheet applied under the strict Content-Security-Policy, no script, no
-//! cluster ID, and a screenshot of the page kept in the test run's directory.
+//! The dashboard in real headless browsers: `spartakus dashboard` over a store with half a year
+//! of history, loaded by Chromium (through chromedriver) and by Firefox (through WebDriver
+//! BiDi), every chart drawn with the series its data has, the tables within their sections,
+//! the stylesheet applied under the strict Content-Security-Policy, no script, no cluster ID,
+//! and a screenshot of the page (Chromium's) kept in the test run's directory.
 
 use crate::support;
 use crate::support::collect::{BIN, Collector};
@@ -11,7 +12,8 @@ use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Node, Report, Resource};
 use std::process::Command;
 use std::time::Instant;
-use support::browser::Browser;
+use support::browser::{Browser, Page};
+use support::firefox::Firefox;
 use support::util::TempDir;
 
 const DAY: i64 = 86_400;
@@ -105,23 +107,33 @@ impl Dashboard {
     }
 }
 
-#[test]
-fn the_dashboard_draws_the_fleet_in_a_real_browser() {
-    let dir = TempDir::new("dashboard");
+/// A store of half a year's history, and a dashboard on it.
+fn dashboard(dir: &TempDir) -> (Dashboard, Vec<String>) {
     let store = dir.join("s.db");
     let now = spartakus::time::now_secs();
     let ids = fill(&Spec::Sqlite(store.clone()), now);
-    let dashboard = Dashboard::start(store.to_str().unwrap());
-    let Some(browser) = Browser::start() else {
-        return;
-    };
+    (Dashboard::start(store.to_str().unwrap()), ids)
+}
+
+/// What every browser must show of the page.
+fn the_page_in(browser: &dyn Page, dashboard: &Dashboard, ids: &[String]) {
     let started = Instant::now();
     browser.open(&dashboard.url);
     eprintln!("page loaded in {:?}", started.elapsed());
     assert_eq!(browser.title(), "spartakus: the fleet");
-    charts(&browser);
-    tables(&browser);
-    policy_and_privacy(&browser, &dashboard, &ids);
+    charts(browser);
+    tables(browser);
+    policy_and_privacy(browser, dashboard, ids);
+}
+
+#[test]
+fn the_dashboard_draws_the_fleet_in_a_real_browser() {
+    let dir = TempDir::new("dashboard");
+    let (dashboard, ids) = dashboard(&dir);
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    the_page_in(&browser, &dashboard, &ids);
     let png = browser.screenshot();
     assert!(png.starts_with(b"\x89PNG"));
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
@@ -129,9 +141,20 @@ fn the_dashboard_draws_the_fleet_in_a_real_browser() {
     eprintln!("screenshot: {}", shot.display());
 }
 
+/// The same page in a second engine: Firefox lays out, wraps and draws it too.
+#[test]
+fn the_dashboard_draws_the_fleet_in_firefox_too() {
+    let dir = TempDir::new("dashboard-firefox");
+    let (dashboard, ids) = dashboard(&dir);
+    let Some(browser) = Firefox::start() else {
+        return;
+    };
+    the_page_in(&browser, &dashboard, &ids);
+}
+
 /// The `data-series` of `section`'s chart's elements matching `what` (`g.series`, `g.key`),
 /// each drawn at a visible size.
-fn drawn(browser: &Browser, section: &str, what: &str) -> Vec<String> {
+fn drawn(browser: &dyn Page, section: &str, what: &str) -> Vec<String> {
     let root = browser.find_all(&format!("section#{section}"));
     assert_eq!(root.len(), 1, "no section {section}");
     browser
@@ -150,7 +173,7 @@ fn drawn(browser: &Browser, section: &str, what: &str) -> Vec<String> {
 
 /// Each chart is drawn, with the series its data has, at a visible size; the charts of several
 /// series over time have a legend naming each.
-fn charts(browser: &Browser) {
+fn charts(browser: &dyn Page) {
     let series = |section: &str| drawn(browser, section, "g.series");
     assert_eq!(series("clusters"), ["clusters"]);
     assert_eq!(series("nodes"), ["nodes"]);
@@ -185,7 +208,7 @@ fn charts(browser: &Browser) {
 
 /// The data table beside a chart says what the chart shows; a long value wraps inside its
 /// table; a value that would reorder its text is shown escaped.
-fn tables(browser: &Browser) {
+fn tables(browser: &dyn Page) {
     let clusters_table = browser.find_all("section#clusters table tbody tr");
     // 26 weeks with reports (this one included); the empty weeks before the first are left out.
     assert_eq!(clusters_table.len(), 26);
@@ -218,7 +241,7 @@ fn tables(browser: &Browser) {
 
 /// The stylesheet applied (served from the page's origin, under its policy), no script,
 /// nothing blocked, and never a cluster ID.
-fn policy_and_privacy(browser: &Browser, dashboard: &Dashboard, ids: &[String]) {
+fn policy_and_privacy(browser: &dyn Page, dashboard: &Dashboard, ids: &[String]) {
     let body = browser.find_all("body");
     assert_eq!(browser.css(&body[0], "max-width"), "1200px");
     assert!(browser.find_all("script").is_empty());

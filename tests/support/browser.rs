@@ -34,6 +34,29 @@ pub struct Rect {
     pub height: f64,
 }
 
+/// What a page test asks of a browser: Chromium through chromedriver ([`Browser`]), or Firefox
+/// through WebDriver BiDi ([`super::firefox::Firefox`]). An element is a handle the browser
+/// gave (a string).
+pub trait Page {
+    /// Loads `url` and waits for the page to finish loading.
+    fn open(&self, url: &str);
+    /// The elements matching a CSS selector.
+    fn find_all(&self, css: &str) -> Vec<String>;
+    /// Elements under `parent` matching a CSS selector.
+    fn find_in(&self, parent: &str, css: &str) -> Vec<String>;
+    fn attribute(&self, element: &str, name: &str) -> Option<String>;
+    /// A DOM property of an element (`scrollWidth`), as JSON.
+    fn property(&self, element: &str, name: &str) -> Value;
+    /// The computed value of a CSS property.
+    fn css(&self, element: &str, property: &str) -> String;
+    fn rect(&self, element: &str) -> Rect;
+    fn text(&self, element: &str) -> String;
+    /// The page's title.
+    fn title(&self) -> String;
+    /// The browser console's messages (CSP violations show here).
+    fn console(&self) -> Vec<String>;
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium session with a fresh profile; `None` when
     /// the test cannot run (see the module's comment).
@@ -96,13 +119,22 @@ impl Browser {
         format!("{}/session/{}{path}", self.base, self.session)
     }
 
+    /// A screenshot of the whole window, as PNG bytes.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let answer = get(&self.url("/screenshot"));
+        let data = answer["value"].as_str().unwrap_or("");
+        super::util::base64_decode(data).expect("a base64 screenshot")
+    }
+}
+
+impl Page for Browser {
     /// Loads `url` and waits for the page to finish loading.
-    pub fn open(&self, url: &str) {
+    fn open(&self, url: &str) {
         post(&self.url("/url"), &json!({ "url": url }));
     }
 
     /// The elements matching a CSS selector.
-    pub fn find_all(&self, css: &str) -> Vec<String> {
+    fn find_all(&self, css: &str) -> Vec<String> {
         let answer = post(
             &self.url("/elements"),
             &json!({"using": "css selector", "value": css}),
@@ -118,7 +150,7 @@ impl Browser {
     }
 
     /// Elements under `parent` matching a CSS selector.
-    pub fn find_in(&self, parent: &str, css: &str) -> Vec<String> {
+    fn find_in(&self, parent: &str, css: &str) -> Vec<String> {
         let answer = post(
             &self.url(&format!("/element/{parent}/elements")),
             &json!({"using": "css selector", "value": css}),
@@ -133,26 +165,26 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    pub fn attribute(&self, element: &str, name: &str) -> Option<String> {
+    fn attribute(&self, element: &str, name: &str) -> Option<String> {
         get(&self.url(&format!("/element/{element}/attribute/{name}")))["value"]
             .as_str()
             .map(String::from)
     }
 
     /// A DOM property of an element (`scrollWidth`), as JSON.
-    pub fn property(&self, element: &str, name: &str) -> Value {
+    fn property(&self, element: &str, name: &str) -> Value {
         get(&self.url(&format!("/element/{element}/property/{name}")))["value"].clone()
     }
 
     /// The computed value of a CSS property.
-    pub fn css(&self, element: &str, property: &str) -> String {
+    fn css(&self, element: &str, property: &str) -> String {
         get(&self.url(&format!("/element/{element}/css/{property}")))["value"]
             .as_str()
             .unwrap_or("")
             .to_string()
     }
 
-    pub fn rect(&self, element: &str) -> Rect {
+    fn rect(&self, element: &str) -> Rect {
         let v = get(&self.url(&format!("/element/{element}/rect")))["value"].clone();
         let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
         Rect {
@@ -163,7 +195,7 @@ impl Browser {
         }
     }
 
-    pub fn text(&self, element: &str) -> String {
+    fn text(&self, element: &str) -> String {
         get(&self.url(&format!("/element/{element}/text")))["value"]
             .as_str()
             .unwrap_or("")
@@ -171,22 +203,15 @@ impl Browser {
     }
 
     /// The page's title.
-    pub fn title(&self) -> String {
+    fn title(&self) -> String {
         get(&self.url("/title"))["value"]
             .as_str()
             .unwrap_or("")
             .to_string()
     }
 
-    /// A screenshot of the whole window, as PNG bytes.
-    pub fn screenshot(&self) -> Vec<u8> {
-        let answer = get(&self.url("/screenshot"));
-        let data = answer["value"].as_str().unwrap_or("");
-        super::util::base64_decode(data).expect("a base64 screenshot")
-    }
-
     /// The browser console's messages (CSP violations show here).
-    pub fn console(&self) -> Vec<String> {
+    fn console(&self) -> Vec<String> {
         let answer = post(&self.url("/se/log"), &json!({"type": "browser"}));
         answer["value"]
             .as_array()
@@ -198,7 +223,6 @@ impl Browser {
             .unwrap_or_default()
     }
 }
-
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();

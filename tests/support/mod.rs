@@ -9,7 +9,8 @@
 //!   metadata-only, ConfigMaps, Events, the spartakus CronJob and its Jobs, `Status` errors,
 //!   permissions and injectable faults. Real `kubectl` works against it.
 //!   [`apiserver::ApiServer::write_kubeconfig`] writes a kubeconfig for it.
-//! - [`browser::Browser`]: a headless Chromium driven through chromedriver, for the dashboard.
+//! - [`browser::Browser`]: a headless Chromium driven through chromedriver, for the dashboard;
+//!   [`firefox::Firefox`] a headless Firefox driven through WebDriver BiDi, both [`browser::Page`]s.
 //! - [`collect`]: the real `spartakus collect` (and any server of the binary) started on
 //!   127.0.0.1, spoken to over raw HTTP/1.1, and `spartakus summary` reading what it stored.
 //! - [`collector::Collector`]: a stand-in report collector (HTTP, or HTTPS with `tls`) that
@@ -37,6 +38,7 @@ pub mod apiserver;
 pub mod browser;
 pub mod collect;
 pub mod collector;
+pub mod firefox;
 pub mod http;
 pub mod need;
 pub mod nodes;
