@@ -58,6 +58,11 @@ user_pref("browser.newtabpage.enabled", false);
 user_pref("browser.startup.homepage", "about:blank");
 "#;
 
+/// Run in each page before its own content: keeps what the page's policy refused.
+const VIOLATIONS: &str = "() => { window.__violations = []; \
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push( \
+    'Content Security Policy: refused ' + e.blockedURI + ' (' + e.violatedDirective + ')')); }";
+
 /// A Firefox session.
 pub struct Firefox {
     child: Child,
@@ -111,6 +116,13 @@ impl Firefox {
             .unwrap_or_else(|| panic!("no browsing context: {tree}"))
             .to_string();
         firefox.command("session.subscribe", json!({"events": ["log.entryAdded"]}));
+        // Firefox reports a Content-Security-Policy violation to the page, not to the log that
+        // BiDi forwards: a script of the driver's (not the page's, so the policy allows it)
+        // keeps each one, for [`Page::console`].
+        firefox.command(
+            "script.addPreloadScript",
+            json!({"functionDeclaration": VIOLATIONS}),
+        );
         Some(firefox)
     }
 
@@ -283,10 +295,13 @@ impl Page for Firefox {
         v.as_str().unwrap_or("").to_string()
     }
 
+    /// The page's log, and what its policy refused.
     fn console(&self) -> Vec<String> {
-        // A round trip, so that the events sent before it are read.
-        self.call("() => 0", vec![]);
-        self.log.borrow().clone()
+        let refused = strings(self.call("() => window.__violations || []", vec![]));
+        // (That round trip also read the log events sent before it.)
+        let mut all = self.log.borrow().clone();
+        all.extend(refused);
+        all
     }
 }
 
