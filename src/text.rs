@@ -109,9 +109,24 @@ pub(crate) fn csv_field(value: &str) -> String {
     }
 }
 
+/// `n` and `noun`, plural but for one: `1 cluster`, `0 clusters`, `2 clusters`.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_say_one_or_many() {
+        assert_eq!(count(1, "period"), "1 period");
+        assert_eq!(count(0, "cluster"), "0 clusters");
+        assert_eq!(count(7, "day"), "7 days");
+    }
 
     #[test]
     fn url_parts() {

@@ -277,15 +277,16 @@ pub(crate) fn render(out: &mut String, s: &WorkloadSummary) {
     if s.clusters_with_statistics == 0 {
         let _ = writeln!(
             out,
-            "Workload statistics: none of the {} clusters sent them (spartakus report --workload-stats)",
-            s.clusters
+            "Workload statistics: none of the {} sent them (spartakus report --workload-stats)",
+            crate::text::count(s.clusters, "cluster")
         );
         return;
     }
     let _ = writeln!(
         out,
-        "Workload statistics: {} of {} clusters sent them (their latest reports)",
-        s.clusters_with_statistics, s.clusters
+        "Workload statistics: {} of {} sent them (their latest reports)",
+        s.clusters_with_statistics,
+        crate::text::count(s.clusters, "cluster")
     );
     if !s.namespaces_per_cluster.is_empty() {
         let counted: u64 = s.namespaces_per_cluster.iter().map(|b| b.clusters).sum();

@@ -235,8 +235,9 @@ pub fn render(s: &Summary) -> String {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "Fleet summary{scope}: last {} days, since {}",
-        s.days, s.since
+        "Fleet summary{scope}: last {}, since {}",
+        crate::text::count(u64::from(s.days), "day"),
+        s.since
     );
     let _ = writeln!(
         out,

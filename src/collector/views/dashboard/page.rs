@@ -56,11 +56,11 @@ pub fn page(view: &View) -> String {
     let now = &view.current.tally;
     let _ = write!(
         out,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>spartakus: the fleet</title><link rel="stylesheet" href="/style.css"></head><body><header><h1>The fleet</h1><p>{} clusters and {} nodes reported in the last {} days; {} periods of a {}; made {}.</p></header>"#,
-        now.clusters,
-        now.nodes,
-        view.current_days,
-        view.trend.periods.len(),
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>spartakus: the fleet</title><link rel="stylesheet" href="/style.css"></head><body><header><h1>The fleet</h1><p>{} and {} reported in the last {}; {} of a {}; made {}.</p></header>"#,
+        crate::text::count(now.clusters, "cluster"),
+        crate::text::count(now.nodes, "node"),
+        crate::text::count(u64::from(view.current_days), "day"),
+        crate::text::count(view.trend.periods.len() as u64, "period"),
         view.trend.every.name(),
         rfc3339(view.generated_at)
     );
@@ -297,13 +297,14 @@ fn shares_now(out: &mut String, view: &View, dimension: Dimension) {
     let title = format!("{} now ({unit})", dimension.title());
     let note = if tally.clusters == 0 {
         format!(
-            "No cluster has reported in the last {} days.",
-            view.current_days
+            "No cluster has reported in the last {}.",
+            crate::text::count(u64::from(view.current_days), "day")
         )
     } else if entries.is_empty() {
         format!(
-            "None of the {} clusters of the last {} days reported nodes.",
-            tally.clusters, view.current_days
+            "None of the {} of the last {} reported nodes.",
+            crate::text::count(tally.clusters, "cluster"),
+            crate::text::count(u64::from(view.current_days), "day")
         )
     } else if dimension == Dimension::VersionSkew {
         "Clusters by their kubelet furthest behind the API server (any kubelet ahead of it makes a cluster \"ahead\"), nodes each by its own.".into()
@@ -356,8 +357,8 @@ fn cluster_sizes(out: &mut String, view: &View) {
     let svg = chart::bars("Clusters by number of nodes", &bars);
     let note = if view.current.tally.clusters == 0 {
         format!(
-            "No cluster has reported in the last {} days.",
-            view.current_days
+            "No cluster has reported in the last {}.",
+            crate::text::count(u64::from(view.current_days), "day")
         )
     } else {
         String::new()

@@ -111,6 +111,10 @@ fn one_period_is_drawn_and_empty_sections_say_why() {
         Period::empty(0),
     );
     let html = page(&one);
+    assert!(
+        html.contains("0 clusters and 0 nodes reported in the last 7 days; 1 period of a week"),
+        "{html}"
+    );
     let versions = html.split(r#"<section id="versions">"#).nth(1).unwrap();
     let versions = versions.split("</section>").next().unwrap();
     assert!(

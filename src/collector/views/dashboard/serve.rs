@@ -254,7 +254,7 @@ mod tests {
         ));
         let pages: Vec<Bytes> = pages.into_iter().map(Result::unwrap).collect();
         assert!(pages.iter().all(|p| *p == pages[0]));
-        assert!(String::from_utf8_lossy(&pages[0]).contains("1 clusters and 3 nodes"));
+        assert!(String::from_utf8_lossy(&pages[0]).contains("1 cluster and 3 nodes"));
         assert_eq!(dashboard.made.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }
