@@ -250,9 +250,15 @@ pub(crate) fn lines(title: &str, axis: &Axis, series: &[Series]) -> String {
                 );
             }
             if n == 1 {
+                // One period: a point, hollow when the period is not finished.
+                let fill = if axis.unfinished {
+                    format!(r#"fill="white" stroke="{colour}" stroke-width="2" class="unfinished""#)
+                } else {
+                    format!(r#"fill="{colour}""#)
+                };
                 let _ = write!(
                     out,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/>"#,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="4" {fill}/>"#,
                     x_of(0, 1),
                     y_of(s.values[0], top)
                 );
@@ -290,10 +296,16 @@ pub(crate) fn stacked(title: &str, axis: &Axis, series: &[Series]) -> String {
                 escape(&s.name)
             );
             if n == 1 {
+                // One period: a column, drawn apart (lighter) as any unfinished period is.
                 let (y0, y1) = (y_of(upper[0], 1.0), y_of(below[0], 1.0));
+                let apart = if axis.unfinished {
+                    r#" class="unfinished" fill-opacity="0.35""#
+                } else {
+                    ""
+                };
                 let _ = write!(
                     out,
-                    r#"<rect x="{:.1}" y="{y0:.1}" width="80" height="{:.1}" fill="{colour}"/>"#,
+                    r#"<rect x="{:.1}" y="{y0:.1}" width="80" height="{:.1}" fill="{colour}"{apart}/>"#,
                     x_of(0, 1) - 40.0,
                     y1 - y0
                 );

@@ -113,6 +113,15 @@ fn a_period_not_finished_is_drawn_apart_and_one_period_is_drawn_at_all() {
         "two bands and two keys: {st}"
     );
     assert!(!st.contains(r#"height="0.0""#), "{st}");
+    assert!(!st.contains("unfinished"), "{st}");
+    // One period not finished yet: its column lighter, its point hollow, as the others.
+    let st = stacked("x", &axis(&one, true), &two);
+    assert_eq!(st.matches(r#"class="unfinished""#).count(), 2, "{st}");
+    let svg = lines("x", &axis(&one, true), &[Series::new("c", vec![3.0])]);
+    assert!(
+        svg.contains(r#"fill="white""#) && svg.contains("unfinished"),
+        "{svg}"
+    );
 }
 
 #[test]
