@@ -2,6 +2,7 @@
 //! its examples of the summary are what the binary prints (`docs/examples.rs`).
 
 mod examples;
+mod metrics;
 
 use spartakus::contract::anonymize::{KNOWN_PROVIDERS, documented_resources, is_known_resource};
 use spartakus::contract::limits;
