@@ -1,7 +1,8 @@
 //! Text made safe for where it goes: one line of a log or a terminal ([`printable`]; what a
-//! server said, in a message, [`quoted`]), a CSV field ([`csv_field`]), a URL's path segment or
-//! query value ([`url_part`]). Pure; the one
-//! place each of these rules is written.
+//! server said, in a message, [`quoted`]), a value of a report on a page or in a metric label
+//! ([`visible`]), a CSV field ([`csv_field`]), a URL's path segment or query value
+//! ([`url_part`]); and a count in words ([`count`]). Pure; the one place each of these rules is
+//! written, and one way ([`escaped`]) of writing a character that must not act: `\u{...}`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -30,7 +31,7 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             ' '..='~' => out.push(c),
-            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            _ => out.push_str(&escaped(c)),
         }
     }
     if text.chars().nth(max).is_some() {
@@ -55,7 +56,7 @@ pub(crate) fn quoted(text: &str, max: usize) -> String {
             continue;
         }
         let piece = match (c.is_control() || invisible(c), space) {
-            (true, _) => format!("{}\\u{{{:x}}}", if space { " " } else { "" }, c as u32),
+            (true, _) => format!("{}{}", if space { " " } else { "" }, escaped(c)),
             (false, true) => format!(" {c}"),
             (false, false) => c.to_string(),
         };
@@ -80,11 +81,16 @@ pub(crate) fn visible(text: &str) -> String {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() || invisible(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || invisible(c) => out.push_str(&escaped(c)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// `c` written as `\u{...}`, its code point in hex.
+fn escaped(c: char) -> String {
+    format!("\\u{{{:x}}}", c as u32)
 }
 
 /// Characters that change how text around them is shown without showing themselves: the

@@ -54,6 +54,43 @@ fn outcomes(sink: &mut Sink, batch: &[&Incoming], rules: &Rules, now_ms: u64) ->
         .collect()
 }
 
+/// A fresh store at schema version `version` (as an older release left it), and a way to run
+/// statements on it.
+fn store_at(spec: &Spec, version: i64) -> Box<dyn FnMut(&str)> {
+    use spartakus::collector::store::schema::{self, Dialect};
+    let setup = |dialect: Dialect| {
+        let mut sql = vec![schema::SCHEMA_MIGRATIONS.to_string()];
+        for v in 1..=version {
+            sql.push(dialect.migration(v).unwrap());
+            sql.push(format!(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ({v}, 0)"
+            ));
+        }
+        sql
+    };
+    match spec {
+        Spec::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            for sql in setup(Dialect::Sqlite) {
+                conn.execute_batch(&sql).unwrap();
+            }
+            Box::new(move |sql: &str| conn.execute_batch(sql).unwrap())
+        }
+        Spec::Postgres(url) => {
+            let mut pg = spartakus::collector::store::Pg::connect(url).unwrap();
+            for sql in setup(Dialect::Postgres) {
+                use spartakus::collector::store::sql::Conn;
+                pg.batch(&sql).unwrap();
+            }
+            Box::new(move |sql: &str| {
+                use spartakus::collector::store::sql::Conn;
+                pg.batch(sql).unwrap()
+            })
+        }
+        Spec::Stdout => unreachable!(),
+    }
+}
+
 fn count(spec: &Spec, sql: &str) -> i64 {
     let mut reader = Reader::open(spec).unwrap();
     reader.conn().unwrap().query_int(sql, &[]).unwrap()

@@ -3,50 +3,14 @@
 //! (at most 16 values per category, the rest as `other`, the version skew worked out), the JSON
 //! dropped, and the fleet read as before.
 
-use super::stores;
+use super::{store_at, stores};
 use spartakus::collector::fleet::trends::Every;
 use spartakus::collector::fleet::{Dimension, Label};
 use spartakus::collector::store::read::{self, Scope};
-use spartakus::collector::store::{Reader, Sink, Spec, schema};
+use spartakus::collector::store::{Reader, Sink, schema};
 use spartakus::time::days_from_civil;
 
 const DAY: i64 = 86_400;
-
-/// A fresh store at schema version `version`, and a way to run statements on it.
-fn store_at(spec: &Spec, version: i64) -> Box<dyn FnMut(&str)> {
-    use spartakus::collector::store::schema::Dialect;
-    let setup = |dialect: Dialect| {
-        let mut sql = vec![schema::SCHEMA_MIGRATIONS.to_string()];
-        for v in 1..=version {
-            sql.push(dialect.migration(v).unwrap());
-            sql.push(format!(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ({v}, 0)"
-            ));
-        }
-        sql
-    };
-    match spec {
-        Spec::Sqlite(path) => {
-            let conn = rusqlite::Connection::open(path).unwrap();
-            for sql in setup(Dialect::Sqlite) {
-                conn.execute_batch(&sql).unwrap();
-            }
-            Box::new(move |sql: &str| conn.execute_batch(sql).unwrap())
-        }
-        Spec::Postgres(url) => {
-            let mut pg = spartakus::collector::store::Pg::connect(url).unwrap();
-            for sql in setup(Dialect::Postgres) {
-                use spartakus::collector::store::sql::Conn;
-                pg.batch(&sql).unwrap();
-            }
-            Box::new(move |sql: &str| {
-                use spartakus::collector::store::sql::Conn;
-                pg.batch(sql).unwrap()
-            })
-        }
-        Spec::Stdout => unreachable!(),
-    }
-}
 
 /// Cluster a's profile as version 4 stored it: 3,227 nodes, 41 OS image families (Distro00 the
 /// largest), kubelets 900 three minors behind; b's: one node of `(not reported)` image.

@@ -4,7 +4,7 @@
 //! answer rate-limited), stored reports read back page by page, and the migration that rolls up
 //! a store's history.
 
-use super::{count, outcomes, rules, stores};
+use super::{count, outcomes, rules, store_at, stores};
 use sha2::Digest;
 use spartakus::collector::fleet::trends::Every;
 use spartakus::collector::store::forget::{Forgot, limit_key};
@@ -398,7 +398,7 @@ fn stored_reports_read_back_as_received_a_page_at_a_time() {
 fn the_migration_rolls_up_the_reports_already_stored() {
     let mon = monday();
     for (spec, _dir) in stores("backfill") {
-        let statements = version_2_store(&spec);
+        let statements = store_at(&spec, 2);
         let mut db: Box<dyn FnMut(&str)> = statements;
         for (i, (cluster, at, nodes)) in
             [("a", mon, 2), ("a", mon + HOUR, 3), ("b", mon + 8 * DAY, 1)]
@@ -448,38 +448,5 @@ fn the_migration_rolls_up_the_reports_already_stored() {
             .query_int("SELECT MAX(version) FROM schema_migrations", &[])
             .unwrap();
         assert_eq!(version, schema::version());
-    }
-}
-
-/// A fresh store at schema version 2 (as the previous release left it), and a way to run
-/// statements on it.
-fn version_2_store(spec: &Spec) -> Box<dyn FnMut(&str)> {
-    use spartakus::collector::store::schema::Dialect;
-    let setup = |dialect: Dialect| {
-        let mut sql = vec![schema::SCHEMA_MIGRATIONS.to_string()];
-        for v in 1..=2 {
-            sql.push(dialect.migration(v).unwrap());
-            sql.push(format!(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ({v}, 0)"
-            ));
-        }
-        sql
-    };
-    match spec {
-        Spec::Sqlite(path) => {
-            let conn = rusqlite::Connection::open(path).unwrap();
-            for sql in setup(Dialect::Sqlite) {
-                conn.execute_batch(&sql).unwrap();
-            }
-            Box::new(move |sql: &str| conn.execute_batch(sql).unwrap())
-        }
-        Spec::Postgres(url) => {
-            let mut pg = spartakus::collector::store::Pg::connect(url).unwrap();
-            for sql in setup(Dialect::Postgres) {
-                pg.batch(&sql).unwrap();
-            }
-            Box::new(move |sql: &str| pg.batch(sql).unwrap())
-        }
-        Spec::Stdout => unreachable!(),
     }
 }

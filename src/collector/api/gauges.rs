@@ -166,14 +166,6 @@ mod tests {
     use crate::collector::fleet::{Label, Tally};
     use std::collections::BTreeMap;
 
-    fn entry(label: Label, clusters: u64, nodes: u64) -> Entry {
-        Entry {
-            label,
-            clusters,
-            nodes,
-        }
-    }
-
     #[test]
     fn the_fleet_as_gauges_with_values_and_buckets_apart() {
         let v = |s: &str| Label::Value(s.into());
@@ -183,14 +175,14 @@ mod tests {
             by: BTreeMap::new(),
         };
         let a = Dimension::Architecture;
-        tally.add(a, entry(v("amd64"), 2, 4));
-        tally.add(a, entry(v("other"), 1, 1));
-        tally.add(a, entry(Label::Other, 1, 2));
+        tally.add(a, Entry::new(v("amd64"), 2, 4));
+        tally.add(a, Entry::new(v("other"), 1, 1));
+        tally.add(a, Entry::new(Label::Other, 1, 2));
         let o = Dimension::OsImage;
-        tally.add(o, entry(v("é"), 1, 1));
-        tally.add(o, entry(v("\\u{e9}"), 1, 1));
-        tally.add(o, entry(v("gnp\u{202e}.exe\"\n"), 1, 1));
-        tally.add(o, entry(Label::NotReported, 1, 4));
+        tally.add(o, Entry::new(v("é"), 1, 1));
+        tally.add(o, Entry::new(v("\\u{e9}"), 1, 1));
+        tally.add(o, Entry::new(v("gnp\u{202e}.exe\"\n"), 1, 1));
+        tally.add(o, Entry::new(Label::NotReported, 1, 4));
         let fleet = Period {
             start: 0,
             tally,

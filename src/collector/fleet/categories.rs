@@ -41,16 +41,8 @@ impl Dimension {
         Dimension::VersionSkew,
     ];
 
-    /// The dimensions counted per node (all but the Kubernetes version).
-    pub(crate) const NODE: [Dimension; 7] = [
-        Dimension::KubeletVersion,
-        Dimension::OsImage,
-        Dimension::Architecture,
-        Dimension::ContainerRuntime,
-        Dimension::CloudProvider,
-        Dimension::Accelerator,
-        Dimension::VersionSkew,
-    ];
+    /// The dimensions counted per node: all but the first, the Kubernetes version.
+    pub(crate) const NODE: &[Dimension] = Dimension::ALL.split_at(1).1;
 
     /// The name in CSV, JSON and metric labels.
     pub fn name(self) -> &'static str {

@@ -53,7 +53,7 @@ impl Profile {
     /// Counts one node.
     pub fn add(&mut self, node: &Node) {
         self.nodes += 1;
-        for dimension in Dimension::NODE {
+        for &dimension in Dimension::NODE {
             let label = node_value(node, dimension, self.api);
             if dimension == Dimension::VersionSkew {
                 let at = SKEWS.iter().position(|s| *s == label.value()).unwrap_or(5);

@@ -16,6 +16,14 @@ pub struct Entry {
 }
 
 impl Entry {
+    pub fn new(label: Label, clusters: u64, nodes: u64) -> Entry {
+        Entry {
+            label,
+            clusters,
+            nodes,
+        }
+    }
+
     /// The count a table of `dimension` leads with: clusters or nodes.
     pub fn count(&self, dimension: Dimension) -> u64 {
         if dimension.by_clusters() {
@@ -83,29 +91,21 @@ impl Tally {
 mod tests {
     use super::*;
 
-    fn entry(label: Label, clusters: u64, nodes: u64) -> Entry {
-        Entry {
-            label,
-            clusters,
-            nodes,
-        }
-    }
-
     #[test]
     fn entries_add_up_and_sort_by_what_the_table_leads_with() {
         let v = |s: &str| Label::Value(s.into());
         let mut t = Tally::default();
         let k = Dimension::KubernetesVersion;
-        t.add(k, entry(Label::Other, 9, 900));
-        t.add(k, entry(v("v1.33"), 3, 10));
-        t.add(k, entry(v("v1.32"), 2, 500));
-        t.add(k, entry(v("v1.33"), 1, 1));
+        t.add(k, Entry::new(Label::Other, 9, 900));
+        t.add(k, Entry::new(v("v1.33"), 3, 10));
+        t.add(k, Entry::new(v("v1.32"), 2, 500));
+        t.add(k, Entry::new(v("v1.33"), 1, 1));
         let a = Dimension::Architecture;
-        t.add(a, entry(v("arm64"), 3, 10));
-        t.add(a, entry(v("amd64"), 2, 500));
+        t.add(a, Entry::new(v("arm64"), 3, 10));
+        t.add(a, Entry::new(v("amd64"), 2, 500));
         let s = Dimension::VersionSkew;
         for skew in ["unknown", "ahead", "0", "2"] {
-            t.add(s, entry(v(skew), 1, 1));
+            t.add(s, Entry::new(v(skew), 1, 1));
         }
         t.sort();
         let labels = |d| -> Vec<String> {

@@ -39,11 +39,7 @@ fn v(s: &str) -> Label {
 fn period(start: i64, versions: &[(&str, u64)]) -> Period {
     let mut p = Period::empty(start);
     for (version, clusters) in versions {
-        let e = |label: Label| Entry {
-            label,
-            clusters: *clusters,
-            nodes: 2 * clusters,
-        };
+        let e = |label: Label| Entry::new(label, *clusters, 2 * clusters);
         p.tally.add(Dimension::KubernetesVersion, e(v(version)));
         p.tally.add(Dimension::Architecture, e(v("amd64")));
         p.tally.clusters += clusters;
@@ -98,14 +94,8 @@ fn long_heads_are_cut_and_given_whole_and_buckets_are_marked() {
         until: w0 + 30 * DAY,
         periods: vec![period(w0, &[(long.as_str(), 2), ("(other)", 1)])],
     };
-    t.periods[0].tally.add(
-        Dimension::KubernetesVersion,
-        Entry {
-            label: Label::Other,
-            clusters: 5,
-            nodes: 9,
-        },
-    );
+    let other = Entry::new(Label::Other, 5, 9);
+    t.periods[0].tally.add(Dimension::KubernetesVersion, other);
     t.periods[0].tally.sort();
     let text = table(&t);
     let head = format!("{}~1", "x".repeat(22));

@@ -280,15 +280,7 @@ fn counted(row: Row) -> Result<(i64, Option<Dimension>, Entry)> {
         ),
     };
     let (label, clusters, nodes) = entry;
-    Ok((
-        p,
-        dimension,
-        Entry {
-            label,
-            clusters,
-            nodes,
-        },
-    ))
+    Ok((p, dimension, Entry::new(label, clusters, nodes)))
 }
 
 /// A row of [`sizes_sql`] (dimension -1): (period, bucket, clusters, nodes); `None` for another.

@@ -12,11 +12,7 @@ fn v(s: &str) -> Label {
 fn period(start: i64, versions: &[(&str, u64, u64)]) -> Period {
     let mut p = Period::empty(start);
     for (version, clusters, nodes) in versions {
-        let e = |label: Label| Entry {
-            label,
-            clusters: *clusters,
-            nodes: *nodes,
-        };
+        let e = |label: Label| Entry::new(label, *clusters, *nodes);
         p.tally.add(Dimension::KubernetesVersion, e(v(version)));
         p.tally.add(Dimension::OsImage, e(v("Ubuntu <b>24.04</b>")));
         p.tally.add(Dimension::VersionSkew, e(v("1")));
@@ -148,11 +144,7 @@ fn values_are_unambiguous_and_now_tables_follow_their_heading() {
         ..Tally::default()
     };
     let k = Dimension::KubernetesVersion;
-    let e = |label: Label, clusters: u64, nodes: u64| Entry {
-        label,
-        clusters,
-        nodes,
-    };
+    let e = Entry::new;
     t.add(k, e(v("v1.30"), 1, 900));
     t.add(k, e(v("v1.33"), 3, 60));
     t.add(k, e(v("other"), 1, 40));
