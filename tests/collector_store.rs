@@ -3,12 +3,12 @@
 //! database is answered 503 quickly and ends by itself, store files that cannot be used stop the
 //! start with one line, and `spartakus backup` copies a store while it is written to.
 
+use crate::support::collect::spartakus as run;
 use crate::support::collect::*;
 use crate::support::pg_server;
 use crate::support::{HANG_GUARD, wait_until};
 use spartakus::collector::store::{Reader, Spec};
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -228,10 +228,6 @@ fn postgres_outage_is_answered_503_quickly_and_ends_by_itself() {
     assert_eq!(log.matches("store: failing").count(), 1, "{log}");
     assert_eq!(log.matches("store: recovered").count(), 1, "{log}");
     assert!(!log.contains("storing a report failed"), "{log}");
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env_clear().output().unwrap()
 }
 
 #[test]

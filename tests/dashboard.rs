@@ -5,12 +5,11 @@
 //! and a screenshot of the page (Chromium's) kept in the test run's directory.
 
 use crate::support;
-use crate::support::collect::{BIN, Collector};
+use crate::support::collect::{Collector, ok};
 use crate::support::pg_server;
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Node, Report, Resource};
-use std::process::Command;
 use std::time::Instant;
 use support::browser::{Browser, Page};
 use support::firefox::Firefox;
@@ -89,16 +88,14 @@ fn fill(store: &Spec, now: i64) -> Vec<String> {
 
 /// `spartakus dashboard` on a store, once it listens, and its page's URL.
 struct Dashboard {
+    /// Kept for as long as the test runs: dropped, it stops the server.
     _server: Collector,
     url: String,
 }
 
 impl Dashboard {
     fn start(store: &str) -> Dashboard {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
-            .env_clear();
-        let server = Collector::spawn(cmd);
+        let server = Collector::dashboard(store);
         let url = format!("http://{}/", server.addr);
         Dashboard {
             _server: server,
@@ -309,20 +306,7 @@ fn reading_needs_only_select_on_postgres() {
         .unwrap();
     assert!(page.contains("<svg") && page.contains("v1.33"), "{page}");
     assert!(!page.contains("secret-cluster"));
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_spartakus"))
-            .args(args)
-            .args(["--store", &reader])
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| ok(&[args, &["--store", &reader]].concat());
     let trend = run(&["summary", "--since", "30d", "--every", "week"]);
     assert!(trend.contains("v1.32"), "{trend}");
     let export = run(&["export", "--since", "3d"]);

@@ -125,7 +125,7 @@ fn labels_that_cannot_collide() {
 #[test]
 fn a_real_prometheus_keeps_every_series() {
     use crate::support::prometheus::Prometheus;
-    if !Prometheus::installed() {
+    if !crate::support::need::prometheus() {
         return;
     }
     let dir = TempDir::new("fleet-prometheus");

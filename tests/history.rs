@@ -5,13 +5,13 @@
 //! last weeks.
 
 use crate::support::HANG_GUARD;
-use crate::support::collect::{BIN, TempDir};
+use crate::support::collect::{BIN, TempDir, ok, spartakus};
 use sha2::Digest;
 use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
 use spartakus::contract::{Report, testing};
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400;
@@ -66,21 +66,6 @@ fn fleet(dir: &TempDir) -> std::path::PathBuf {
     ));
     store(&path, reports);
     path
-}
-
-fn spartakus(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_clear().output().unwrap()
-}
-
-/// Runs and succeeds; stdout.
-fn ok(args: &[&str]) -> String {
-    let out = spartakus(args);
-    assert!(
-        out.status.success(),
-        "spartakus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -3,17 +3,9 @@
 //! code its help gives on SIGTERM, and after a PostgreSQL restart the dashboard and the gauges
 //! serve again by themselves.
 
-use crate::support::collect::{BIN, Collector, TempDir, report};
+use crate::support::collect::{Collector, TempDir, report};
 use crate::support::{HANG_GUARD, pg_server, wait_until};
-use std::process::Command;
 use std::time::Instant;
-
-fn dashboard(store: &str) -> Collector {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
-        .env_clear();
-    Collector::spawn(cmd)
-}
 
 /// The stores to try: a SQLite file, and a database of the shared PostgreSQL server (when
 /// there is one).
@@ -39,7 +31,7 @@ fn servers_exit_0_on_sigterm_on_either_store() {
                 .text()
                 .contains("spartakus_fleet_clusters 1")
         );
-        let mut d = dashboard(&store);
+        let mut d = Collector::dashboard(&store);
         assert_eq!(d.get("/").status, 200, "{}", d.log());
         for (name, server) in [("collect", &mut c), ("dashboard", &mut d)] {
             server.signal("-TERM");
@@ -67,7 +59,7 @@ fn the_dashboard_and_the_fleet_gauges_come_back_after_a_postgres_restart() {
     let c = Collector::start(&url, &["--rate-limit", "0"]);
     assert_eq!(c.post(report("a", 3).as_bytes(), &[]).status, 204);
     // Neither has made anything yet: nothing is cached to serve in the meantime.
-    let d = dashboard(&url);
+    let d = Collector::dashboard(&url);
 
     server.stop();
     assert_eq!(d.get("/").status, 503, "{}", d.log());

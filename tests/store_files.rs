@@ -134,10 +134,7 @@ fn read_with(reader: &str, db: &Path) {
             assert!(out.status.success(), "{}", stderr(&out));
         }
         "dashboard" => {
-            let mut cmd = Command::new(BIN);
-            cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
-                .env_clear();
-            let dashboard = Collector::spawn(cmd);
+            let dashboard = Collector::dashboard(store);
             assert_eq!(dashboard.get("/").status, 200);
         }
         command => {

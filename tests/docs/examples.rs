@@ -251,7 +251,7 @@ fn run(command: &str, store: &Path) -> Vec<String> {
 
 #[test]
 fn the_readmes_summary_examples_are_what_the_binary_prints() {
-    if !need::tool("faketime", "apt-get install faketime") {
+    if !need::faketime() {
         return;
     }
     let dir = TempDir::new("docs-examples");

@@ -3,13 +3,8 @@
 //! left readable; a role the database refuses a privilege is a configuration error (exit 2,
 //! not 1, which Kubernetes would restart forever).
 
-use crate::support::collect::{BIN, TempDir};
+use crate::support::collect::{TempDir, spartakus};
 use crate::support::pg_server;
-use std::process::{Command, Output};
-
-fn spartakus(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_clear().output().unwrap()
-}
 
 /// Every command that takes `--store`, run on `store`: (command, exit code, stderr).
 fn every_command(store: &str, dir: &TempDir) -> Vec<(&'static str, Option<i32>, String)> {

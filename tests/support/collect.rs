@@ -108,6 +108,14 @@ impl Collector {
         }
     }
 
+    /// `spartakus dashboard` on `store`, once it listens.
+    pub fn dashboard(store: &str) -> Collector {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["dashboard", "--listen", "127.0.0.1:0", "--store", store])
+            .env_clear();
+        Collector::spawn(cmd)
+    }
+
     pub fn sqlite(dir: &TempDir, extra: &[&str]) -> Collector {
         Collector::start(dir.db().to_str().unwrap(), extra)
     }
@@ -293,6 +301,22 @@ pub fn report(cluster: &str, nodes: usize) -> String {
 
 /// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
 pub const ORIGINAL_VOLUNTEER: &str = include_str!("../fixtures/original-volunteer.json");
+
+/// The binary with `args` and an empty environment, run to its end.
+pub fn spartakus(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_clear().output().unwrap()
+}
+
+/// [`spartakus`], which must succeed: its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = spartakus(args);
+    assert!(
+        out.status.success(),
+        "spartakus {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
 
 pub fn summary(db: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)

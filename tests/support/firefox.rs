@@ -99,6 +99,8 @@ impl Firefox {
             .expect("starting firefox-esr");
         let address = listening(&mut child);
         let stream = TcpStream::connect(&address).expect("connecting to Firefox's BiDi port");
+        // A Firefox that stops answering fails the test instead of hanging it.
+        stream.set_read_timeout(Some(super::HANG_GUARD)).unwrap();
         let (socket, _) = tungstenite::client(format!("ws://{address}/session"), stream)
             .expect("the BiDi WebSocket handshake");
         let mut firefox = Firefox {
@@ -188,20 +190,27 @@ impl Firefox {
 }
 
 /// Waits for Firefox to say `WebDriver BiDi listening on ws://ADDRESS`; its standard error is
-/// then drained in the background.
+/// then drained in the background. A Firefox that exits first fails the test with what it said.
 fn listening(child: &mut Child) -> String {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut said = String::new();
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if let Some(rest) = line.split("listening on ws://").nth(1) {
-                let _ = tx.send(rest.trim().trim_end_matches('/').to_string());
+                let _ = tx.send(Ok(rest.trim().trim_end_matches('/').to_string()));
             }
+            said.push_str(&line);
+            said.push('\n');
         }
+        let _ = tx.send(Err(said));
     });
-    rx.recv_timeout(super::HANG_GUARD)
-        .expect("Firefox did not say where WebDriver BiDi listens")
+    match rx.recv_timeout(super::HANG_GUARD) {
+        Ok(Ok(address)) => address,
+        Ok(Err(said)) => panic!("Firefox exited before WebDriver BiDi listened:\n{said}"),
+        Err(_) => panic!("Firefox did not say where WebDriver BiDi listens"),
+    }
 }
 
 /// A BiDi remote value as plain JSON: primitives as themselves, arrays element by element, a

@@ -160,7 +160,8 @@ impl Drop for Server {
     }
 }
 
-/// A port on 127.0.0.1 where nothing listens (bound, then released), for "connection refused".
+/// A port on 127.0.0.1 where nothing listens (bound, then released): for "connection refused",
+/// or for a server started next on it (chromedriver, PostgreSQL, Prometheus).
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     listener.local_addr().expect("local address").port()

@@ -93,6 +93,16 @@ pub fn sqlite3() -> bool {
     tool("sqlite3", "apt-get install sqlite3")
 }
 
+/// The Prometheus server, to scrape a collector as an operator's would.
+pub fn prometheus() -> bool {
+    tool("prometheus", "apt-get install prometheus")
+}
+
+/// faketime, to run the binary at a fixed time (README's examples).
+pub fn faketime() -> bool {
+    tool("faketime", "apt-get install faketime")
+}
+
 /// Whether this process runs as root (uid 0).
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;

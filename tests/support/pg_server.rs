@@ -77,13 +77,6 @@ fn bin_dir() -> Option<PathBuf> {
         .find(|dir| dir.join("initdb").exists())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
 impl PgServer {
     /// A server started by someone else (`postgres://postgres@127.0.0.1:PORT/postgres`), to
     /// make databases in; never stopped from here.
@@ -115,7 +108,7 @@ impl PgServer {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let server = PgServer {
-            port: free_port(),
+            port: super::http::refused_port(),
             dir,
             bin,
             as_postgres: need::is_root(),

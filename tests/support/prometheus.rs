@@ -8,20 +8,15 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::collect::{TempDir, request};
 use crate::support::util::percent_encode;
-use crate::support::{need, wait_until};
+use crate::support::wait_until;
 
 pub struct Prometheus {
     child: Child,
     addr: SocketAddr,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Prometheus {
-    /// Whether the `prometheus` server is installed (else [`need::missing`]).
-    pub fn installed() -> bool {
-        need::tool("prometheus", "apt-get install prometheus")
-    }
-
     /// A Prometheus scraping `target` every second as job `spartakus`, once it has scraped it
     /// at least once.
     pub fn scraping(target: SocketAddr) -> Prometheus {
@@ -36,10 +31,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = crate::support::http::refused_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
@@ -54,12 +46,11 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("starting prometheus");
-        let p = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
+        let mut p = Prometheus { child, addr, dir };
         wait_until("Prometheus to scrape the collector", || {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("Prometheus exited ({status}): {}", p.log());
+            }
             p.try_query(r#"scrape_samples_scraped{job="spartakus"}"#)
                 .is_some_and(|r| !r.is_empty())
         });
@@ -118,7 +109,7 @@ impl Prometheus {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.join("prometheus.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
     }
 }
 
