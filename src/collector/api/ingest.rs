@@ -188,18 +188,7 @@ async fn admit(state: &State, source: Option<Source>, cluster: &str) -> Result<(
     let Some(source) = source else {
         return Ok(());
     };
-    let now_ms = state.clock_ms();
-    let checked = match state.sources.lock() {
-        Ok(mut sources) => {
-            let checked = sources.check(source, now_ms);
-            if checked.is_ok() {
-                sources.record(source, now_ms);
-            }
-            checked
-        }
-        Err(_) => Ok(()),
-    };
-    let Err(wait) = checked else {
+    let Err(wait) = state.sources.take(source, state.clock_ms()) else {
         return Ok(());
     };
     if known(state, cluster).await {

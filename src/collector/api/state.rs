@@ -43,7 +43,7 @@ pub(crate) struct State {
     /// Report requests handled at once (`--max-requests`).
     pub requests: Arc<Semaphore>,
     /// New clusters per source, in memory only.
-    pub sources: Mutex<sources::Sources>,
+    pub sources: Shared,
     /// A read connection to the store, to tell a known cluster from a new one (none for
     /// `stdout`, where every cluster is new).
     pub known: Option<Arc<Mutex<Reader>>>,
@@ -73,7 +73,7 @@ impl State {
     ) -> State {
         State {
             requests: Arc::new(Semaphore::new(limits.max_requests)),
-            sources: Mutex::new(sources::Sources::new(limits.new_clusters_per_source)),
+            sources: Shared::new(limits.new_clusters_per_source),
             known: known.map(|r| Arc::new(Mutex::new(r))),
             started: Instant::now(),
             budget,

@@ -13,6 +13,7 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::hash::Hash;
 
 /// Most cluster IDs tracked at once (about 6 MiB).
 pub(crate) const MAX_TRACKED: usize = 200_000;
@@ -57,57 +58,60 @@ pub fn digest(cluster: &str) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
+/// Allowances kept in memory, one GCRA time per key (a cluster's digest, a source), at most
+/// `max` of them: a full table forgets (see [`forget_soonest`]), never refuses.
 #[derive(Debug)]
-pub(crate) struct Limiter {
+pub(crate) struct Allowances<K> {
     /// `None`: no limit.
     gcra: Option<Gcra>,
-    tat: HashMap<u128, u64>,
-    max_tracked: usize,
+    tat: HashMap<K, u64>,
+    max: usize,
 }
 
-impl Limiter {
-    pub(crate) fn new(per_hour: u32) -> Self {
-        Limiter {
+impl<K: Hash + Eq + Copy> Allowances<K> {
+    /// `per_hour` for each key (0: no limit), at most `max` keys tracked.
+    pub(crate) fn with(per_hour: u32, max: usize) -> Self {
+        Allowances {
             gcra: Gcra::new(per_hour),
             tat: HashMap::new(),
-            max_tracked: MAX_TRACKED,
+            max,
         }
     }
 
     #[cfg(test)]
-    fn with_max_tracked(mut self, max: usize) -> Self {
-        self.max_tracked = max;
+    pub(crate) fn with_max(mut self, max: usize) -> Self {
+        self.max = max;
         self
     }
 
-    /// Whether `cluster` may store a report at `now_ms` (milliseconds on any monotonic clock).
-    /// `Err` carries the seconds to wait (at least 1). Nothing is recorded: call [`record`]
-    /// once the report is stored, so refused or failed attempts do not use the allowance.
-    ///
-    /// [`record`]: Limiter::record
-    pub(crate) fn check(&mut self, cluster: &str, now_ms: u64) -> Result<(), u64> {
+    /// Whether `key` may use its allowance at `now_ms` (milliseconds on any monotonic clock).
+    /// `Err` carries the seconds to wait (at least 1). Nothing is used: call
+    /// [`Allowances::record`] once the thing allowed is done, so refused or failed attempts do
+    /// not use the allowance.
+    pub(crate) fn check(&self, key: K, now_ms: u64) -> Result<(), u64> {
         let Some(gcra) = self.gcra else {
             return Ok(());
         };
-        let tat = self.tat.get(&digest(cluster)).copied();
-        gcra.allow(tat, now_ms).map(|_| ())
+        gcra.allow(self.tat.get(&key).copied(), now_ms).map(|_| ())
     }
 
-    /// Use one report of `cluster`'s allowance.
-    pub(crate) fn record(&mut self, cluster: &str, now_ms: u64) {
+    /// Use one of `key`'s allowance.
+    pub(crate) fn record(&mut self, key: K, now_ms: u64) {
         let Some(gcra) = self.gcra else {
             return;
         };
-        let key = digest(cluster);
-        if !self.tat.contains_key(&key) && self.tat.len() >= self.max_tracked {
-            self.make_room(now_ms);
+        if !self.tat.contains_key(&key) && self.tat.len() >= self.max {
+            forget_soonest(&mut self.tat, now_ms, self.max);
         }
         let tat = self.tat.entry(key).or_insert(now_ms);
         *tat = (*tat).max(now_ms) + gcra.interval_ms;
     }
 
-    fn make_room(&mut self, now_ms: u64) {
-        forget_soonest(&mut self.tat, now_ms, self.max_tracked);
+    /// [`Allowances::check`], and if allowed [`Allowances::record`], at once.
+    pub(crate) fn take(&mut self, key: K, now_ms: u64) -> Result<(), u64> {
+        self.check(key, now_ms)?;
+        self.record(key, now_ms);
+        Ok(())
     }
 
     #[cfg(test)]
@@ -116,9 +120,39 @@ impl Limiter {
     }
 }
 
+/// The per-cluster allowances of the `stdout` store, each cluster by its [`digest`].
+#[derive(Debug)]
+pub(crate) struct Limiter(Allowances<u128>);
+
+impl Limiter {
+    pub(crate) fn new(per_hour: u32) -> Self {
+        Limiter(Allowances::with(per_hour, MAX_TRACKED))
+    }
+
+    #[cfg(test)]
+    fn with_max_tracked(self, max: usize) -> Self {
+        Limiter(self.0.with_max(max))
+    }
+
+    /// [`Allowances::check`] for `cluster`.
+    pub(crate) fn check(&mut self, cluster: &str, now_ms: u64) -> Result<(), u64> {
+        self.0.check(digest(cluster), now_ms)
+    }
+
+    /// [`Allowances::record`] for `cluster`.
+    pub(crate) fn record(&mut self, cluster: &str, now_ms: u64) {
+        self.0.record(digest(cluster), now_ms);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
+        self.0.tracked()
+    }
+}
+
 /// Makes room in a full table of GCRA times: drops the entries past `now_ms`, then, if it still
 /// holds `max`, the eighth that would be full again soonest (forgetting, never refusing).
-pub(crate) fn forget_soonest<K>(tat: &mut HashMap<K, u64>, now_ms: u64, max: usize) {
+fn forget_soonest<K>(tat: &mut HashMap<K, u64>, now_ms: u64, max: usize) {
     tat.retain(|_, t| *t > now_ms);
     if tat.len() < max {
         return;

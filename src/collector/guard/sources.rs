@@ -7,7 +7,7 @@
 //! `X-Forwarded-For` only when the connection comes from a proxy the operator named
 //! (`--trusted-proxy`), never otherwise (anyone can write that header). Pure.
 
-use std::collections::HashMap;
+use super::limit::Allowances;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -17,8 +17,6 @@ pub(crate) const DELETIONS_PER_SOURCE_PER_HOUR: u32 = 10;
 /// Sources tracked at once. When full, expired entries go first, then the ones that would be
 /// full again soonest: a full table never refuses anyone, it forgets.
 pub(crate) const MAX_SOURCES: usize = 65_536;
-
-const HOUR_MS: u64 = 3_600_000;
 
 /// One source: an IPv4 address, or the /64 of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,67 +38,13 @@ impl Source {
 }
 
 /// The allowance of new clusters per source: a generic cell rate (GCRA), a burst of
-/// `per_hour`, then one every hour / `per_hour`.
-#[derive(Debug)]
-pub(crate) struct Sources {
-    per_hour: u32,
-    interval_ms: u64,
-    /// When each source's allowance is full again.
-    tat: HashMap<Source, u64>,
-    max: usize,
-}
+/// `per_hour`, then one every hour / `per_hour`; at most [`MAX_SOURCES`] sources tracked.
+pub(crate) type Sources = Allowances<Source>;
 
 impl Sources {
     /// `per_hour` 0 turns the limit off.
     pub(crate) fn new(per_hour: u32) -> Sources {
-        Sources {
-            per_hour,
-            interval_ms: HOUR_MS / u64::from(per_hour.max(1)),
-            tat: HashMap::new(),
-            max: MAX_SOURCES,
-        }
-    }
-
-    #[cfg(test)]
-    fn with_max(mut self, max: usize) -> Sources {
-        self.max = max;
-        self
-    }
-
-    /// May `source` bring a new cluster at `now_ms`? `Err` holds the seconds to wait. Nothing
-    /// is used: call [`Sources::record`] once the new cluster's report is stored.
-    pub(crate) fn check(&self, source: Source, now_ms: u64) -> Result<(), u64> {
-        if self.per_hour == 0 {
-            return Ok(());
-        }
-        let burst_ms = HOUR_MS - self.interval_ms;
-        match self.tat.get(&source) {
-            Some(&tat) if tat > now_ms + burst_ms => {
-                Err((tat - burst_ms - now_ms).div_ceil(1000).max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// `source` brought a new cluster at `now_ms`.
-    pub(crate) fn record(&mut self, source: Source, now_ms: u64) {
-        if self.per_hour == 0 {
-            return;
-        }
-        if !self.tat.contains_key(&source) && self.tat.len() >= self.max {
-            self.make_room(now_ms);
-        }
-        let tat = self.tat.entry(source).or_insert(now_ms);
-        *tat = (*tat).max(now_ms) + self.interval_ms;
-    }
-
-    fn make_room(&mut self, now_ms: u64) {
-        super::limit::forget_soonest(&mut self.tat, now_ms, self.max);
-    }
-
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.tat.len()
+        Allowances::with(per_hour, MAX_SOURCES)
     }
 }
 
@@ -158,8 +102,8 @@ pub(crate) fn client(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> 
         .unwrap_or(peer)
 }
 
-/// An allowance per source shared by the requests of a kind (deletion requests): each request is
-/// checked and counted at once.
+/// An allowance per source shared by the requests of a kind (reports that may bring a new
+/// cluster, deletion requests): each request is checked and counted at once.
 #[derive(Debug)]
 pub(crate) struct Shared(Mutex<Sources>);
 
@@ -168,14 +112,13 @@ impl Shared {
         Shared(Mutex::new(Sources::new(per_hour)))
     }
 
-    /// Whether `source` may ask now; if so, the request is counted against it.
+    /// Whether `source` may go on now; if so, it is counted against it. A poisoned lock lets
+    /// it through.
     pub(crate) fn take(&self, source: Source, now_ms: u64) -> Result<(), u64> {
-        let Ok(mut sources) = self.0.lock() else {
-            return Ok(());
-        };
-        sources.check(source, now_ms)?;
-        sources.record(source, now_ms);
-        Ok(())
+        match self.0.lock() {
+            Ok(mut sources) => sources.take(source, now_ms),
+            Err(_) => Ok(()),
+        }
     }
 }
 
