@@ -15,6 +15,7 @@ use super::categories::{
 use crate::contract::{Node, Report};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 /// The most values a profile keeps of one dimension (those with the most nodes); the rest are
 /// its `other`.
@@ -66,20 +67,22 @@ impl Profile {
     /// Adds `nodes` nodes of `label` to the dimension of `code`; to its `other` if `label` is
     /// new and the dimension already counts [`COUNTED_VALUES`] values.
     fn count(&mut self, code: i64, label: Label, nodes: u64) {
-        if let Some(n) = self.values.get_mut(&(code, label.clone())) {
-            *n += nodes;
-            return;
-        }
-        let counted = self.counted.entry(code).or_default();
-        let label = match label {
-            Label::Other => Label::Other,
-            _ if *counted >= COUNTED_VALUES => Label::Other,
-            label => {
-                *counted += 1;
-                label
+        let vacant = match self.values.entry((code, label)) {
+            Entry::Occupied(mut known) => {
+                *known.get_mut() += nodes;
+                return;
             }
+            Entry::Vacant(vacant) => vacant,
         };
-        *self.values.entry((code, label)).or_default() += nodes;
+        let counted = self.counted.entry(code).or_default();
+        if vacant.key().1 != Label::Other {
+            if *counted >= COUNTED_VALUES {
+                *self.values.entry((code, Label::Other)).or_default() += nodes;
+                return;
+            }
+            *counted += 1;
+        }
+        vacant.insert(nodes);
     }
 
     /// The stored rows: (dimension code, label, nodes), in key order, each dimension's
@@ -104,18 +107,10 @@ impl Profile {
         hex::encode(self.hash())
     }
 
-    /// The SHA-256 of the profile's rows.
+    /// The SHA-256 of the profile's rows ([`hash_of`] its [`Profile::rows`]).
+    #[cfg(test)]
     pub(crate) fn hash(&self) -> [u8; 32] {
-        let mut hash = Sha256::new().chain_update(b"spartakus profile 5\0");
-        for (code, label, nodes) in self.rows() {
-            let value = label.value().as_bytes();
-            hash.update(code.to_be_bytes());
-            hash.update(label.kind().to_be_bytes());
-            hash.update((value.len() as u64).to_be_bytes());
-            hash.update(value);
-            hash.update(nodes.to_be_bytes());
-        }
-        hash.finalize().into()
+        hash_of(&self.rows())
     }
 
     /// A profile as schema versions 3 and 4 stored it (JSON: the node count, and per dimension
@@ -175,6 +170,21 @@ impl Profile {
             self.count(code, Label::Value(SKEWS[5].to_string()), unknown);
         }
     }
+}
+
+/// The SHA-256 of a profile's stored rows, its key in the store (also for rows already made,
+/// so that a report's rows are made once).
+pub(crate) fn hash_of(rows: &[(i64, Label, u64)]) -> [u8; 32] {
+    let mut hash = Sha256::new().chain_update(b"spartakus profile 5\0");
+    for (code, label, nodes) in rows {
+        let value = label.value().as_bytes();
+        hash.update(code.to_be_bytes());
+        hash.update(label.kind().to_be_bytes());
+        hash.update((value.len() as u64).to_be_bytes());
+        hash.update(value);
+        hash.update(nodes.to_be_bytes());
+    }
+    hash.finalize().into()
 }
 
 /// One dimension's values (in key order, `other` last) as a profile stores them, added to
@@ -257,11 +267,12 @@ pub(crate) mod tests {
         assert_eq!(nodes(&p, Dimension::VersionSkew, &v("1")), Some(3));
         let worst = p.rows().into_iter().find(|r| r.0 == CLUSTER_SKEW).unwrap();
         assert_eq!((worst.1, worst.2), (v("1"), 3));
-        assert_eq!(
-            p.key(),
-            p.clone().key(),
-            "the same key for the same profile"
-        );
+        // The same nodes counted again, in another order: the same key.
+        let mut again = Profile::of(&report);
+        for n in [node("arm64", "0"), node("amd64", "8"), node("amd64", "0")] {
+            again.add(&n);
+        }
+        assert_eq!(p.key(), again.key(), "the same key for the same profile");
         let mut q = p.clone();
         q.add(&node("arm64", "0"));
         assert_ne!(p.key(), q.key());

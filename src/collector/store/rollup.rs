@@ -16,7 +16,7 @@
 use super::sql::{Cell, Conn, Value, insert_rows};
 use super::stored;
 use crate::collector::fleet::trends::Every;
-use crate::collector::fleet::{Label, Profile};
+use crate::collector::fleet::{Label, Profile, profile};
 use crate::contract::Report;
 use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
@@ -116,10 +116,11 @@ impl Rollups {
         profile: &Profile,
         known: &Known,
     ) {
-        let hash = profile.hash();
+        let rows = profile.rows();
+        let hash = profile::hash_of(&rows);
         let key = hex::encode(hash);
         if !known.contains(&hash) && !self.profiles.contains_key(&key) {
-            self.profiles.insert(key.clone(), profile.rows());
+            self.profiles.insert(key.clone(), rows);
             self.written.push(hash);
         }
         let cluster = &report.cluster_id;
