@@ -206,3 +206,23 @@ fn defaults_parse_as_the_flags_do() {
     );
     assert!(stated_defaults("table (default), json").is_empty());
 }
+
+/// `export --help` names the CSV's columns in the order `export` writes them.
+#[test]
+fn the_export_help_names_the_csv_columns() {
+    let Err(early) = args(&["export", "--help"]) else {
+        panic!("export --help parsed");
+    };
+    let help = early
+        .output
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let columns = crate::collector::views::export::CSV_HEADER
+        .trim_end()
+        .replace(',', ", ");
+    assert!(
+        help.contains(&format!("CSV columns: {columns} (name=value;...).")),
+        "{help}"
+    );
+}

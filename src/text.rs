@@ -117,9 +117,14 @@ pub(crate) fn csv_field(value: &str) -> String {
 
 /// `n` and `noun`, plural but for one: `1 cluster`, `0 clusters`, `2 clusters`.
 pub(crate) fn count(n: u64, noun: &str) -> String {
+    format!("{n} {}", plural(n, noun))
+}
+
+/// `noun` as it goes with `n`: `node` for one, `nodes` otherwise.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
     match n {
-        1 => format!("1 {noun}"),
-        _ => format!("{n} {noun}s"),
+        1 => noun.to_string(),
+        _ => format!("{noun}s"),
     }
 }
 

@@ -17,6 +17,11 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Unix seconds `since` before `now` (Unix seconds): the start of a window that ends now.
+pub(crate) fn ago(now: i64, since: std::time::Duration) -> i64 {
+    now - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
 /// Unix seconds as RFC 3339 UTC, e.g. `2026-11-01T09:30:00Z`.
 pub fn rfc3339(secs: i64) -> String {
     let (year, month, day) = civil(secs.div_euclid(86_400));

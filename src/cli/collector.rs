@@ -21,7 +21,7 @@ use argh::FromArgs;
     ),
     error_code(
         2,
-        "usage or configuration error, or a store that cannot take a report (not a spartakus store, damaged, read-only, a newer schema, refused credentials)"
+        "usage or configuration error, or a store that cannot take a report (not a spartakus store, damaged, read-only, a newer schema, refused credentials or a privilege the role lacks)"
     )
 )]
 pub struct CollectArgs {
@@ -71,7 +71,8 @@ pub struct CollectArgs {
 
 /// Print the fleet at a glance from a collector's store: clusters reporting, Kubernetes and
 /// kubelet versions, OS images, architectures, container runtimes, cloud providers,
-/// accelerators, node counts and workload statistics, each cluster by its latest report. With
+/// accelerators, the version skew between kubelets and API server, node counts and workload
+/// statistics, each cluster by its latest report. With
 /// --since or --every, how the fleet changed, period by period. Every flag can also be set by
 /// its variable, SPARTAKUS_ and the flag's name in upper case.
 #[derive(FromArgs, Debug, PartialEq, Default)]
@@ -143,7 +144,8 @@ pub struct ExportArgs {
 }
 
 /// Serve a read-only web page over a collector's store: clusters and nodes over time, the
-/// adoption of Kubernetes versions, the fleet's current shares and cluster sizes, as SVG charts
+/// adoption of Kubernetes versions and the version skew over time, the fleet's current shares
+/// and cluster sizes, as SVG charts
 /// drawn on the server, each with its table. No script, nothing from elsewhere; never a cluster
 /// ID. Needs only read access to the store. Stops on SIGTERM or SIGINT. Every flag can also be
 /// set by its variable, SPARTAKUS_ and the flag's name in upper case.

@@ -1,7 +1,8 @@
-//! Every call to the Kubernetes API: the client, `/version` and the cluster-ID ConfigMap (kube's
-//! typed calls), and the raw requests of the paged lists ([`super::listing`]). Failures follow the one retry policy of [`crate::retry`]: connection
-//! errors, 429 and 5xx are retried inside the run's deadline; 401/403/404 and other answers, and
-//! anything that fails before a request is sent, are not.
+//! Every call to the Kubernetes API: the client, and raw requests with bounded answers for
+//! `/version`, the cluster-ID ConfigMap and the paged lists ([`super::listing`]). Failures
+//! follow the one retry policy of [`crate::retry`]: connection errors, 429 and 5xx are retried
+//! inside the run's deadline; 401/403/404 and other answers, and anything that fails before a
+//! request is sent, are not.
 
 use super::status::{
     Attempt, Op, Retry, Status, api_error, classify_status, deadline_error, error_chain,

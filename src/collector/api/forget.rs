@@ -6,13 +6,11 @@
 //! it takes: an answer from the store is given no sooner than [`FLOOR`] after the request came,
 //! longer than deleting a cluster's usual history takes (measured in BENCHMARKS.md).
 //!
-//! Requests are limited per source in memory ([`DELETIONS_PER_SOURCE_PER_HOUR`], an IPv4 address or an
+//! Requests are limited per source in memory ([`DELETIONS_PER_SOURCE_PER_HOUR`](crate::collector::guard::sources::DELETIONS_PER_SOURCE_PER_HOUR), an IPv4 address or an
 //! IPv6 /64, kept no longer than its allowance) and per cluster ID in the store.
 
 use super::metrics::Forget;
 use super::{Done, State};
-#[allow(unused_imports)] // named in the docs
-use crate::collector::guard::sources::DELETIONS_PER_SOURCE_PER_HOUR;
 use crate::collector::store::Forgot;
 use crate::contract::limits::check_cluster_id;
 use crate::log;

@@ -50,9 +50,13 @@ impl PgSink {
         }
     }
 
-    /// Another connection to the same database, for another writer thread.
+    /// Another connection to the same database, for another writer thread, opened (and
+    /// reopened) as this one is.
     pub(crate) fn sibling(&self) -> Result<PgSink> {
-        let mut sink = PgSink::new(Pg::open(&self.url)?);
+        let mut sink = PgSink {
+            open: self.open,
+            ..PgSink::new((self.open)(&self.url)?)
+        };
         sink.reconnected = self.reconnected.clone();
         sink.seen = self.reconnected.load(Relaxed);
         Ok(sink)

@@ -148,22 +148,18 @@ impl Pg {
         let version = match version {
             Ok(v) => v,
             Err(e) if sqlstate(&e) == Some("42P01") => {
-                return Err(fail(
-                    Class::Usage,
-                    anyhow!("no spartakus store in {url}: the database has no spartakus tables"),
-                ));
+                return Err(crate::exit::usage(format_args!(
+                    "no spartakus store in {url}: the database has no spartakus tables"
+                )));
             }
             Err(e) => return Err(pg.explain(e.context("reading the schema version"))),
         };
         if version != schema::version() {
-            return Err(fail(
-                Class::Usage,
-                anyhow!(
-                    "store {url} has schema version {version}, this binary reads {} \
-                     (run this version's `spartakus collect` on it once to migrate)",
-                    schema::version()
-                ),
-            ));
+            return Err(crate::exit::usage(format_args!(
+                "store {url} has schema version {version}, this binary reads {} \
+                 (run this version's `spartakus collect` on it once to migrate)",
+                schema::version()
+            )));
         }
         Ok(pg)
     }

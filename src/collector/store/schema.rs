@@ -155,8 +155,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // holds for the index by profile, which lets a trend count clusters per period and profile
     // as it reads them, without sorting (a fourth of the time of a 180-day trend; week rows
     // only from version 4).
-    // Reports stored before this version are rolled up when it is applied (see
-    // [`BACKFILL_VERSION`]).
+    // Reports stored before this version are rolled up when the store is migrated (see
+    // [`CONVERT_VERSION`]).
     "CREATE TABLE workload_kinds (
         report_id BIGINT NOT NULL REFERENCES reports (id),
         kind VARCHAR(32) NOT NULL,

@@ -38,9 +38,9 @@ pub struct Written {
 /// `spartakus export`.
 pub(crate) fn run(s: &ExportSettings) -> Result<()> {
     let mut reader = Reader::open(&s.store)?;
-    let since = s.since.map_or(i64::MIN, |d| {
-        crate::time::now_secs() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
-    });
+    let since = s
+        .since
+        .map_or(i64::MIN, |d| crate::time::ago(crate::time::now_secs(), d));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let written = write(reader.conn()?, since, s.format, &mut out).and_then(|written| {

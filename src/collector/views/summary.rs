@@ -48,7 +48,7 @@ fn snapshot(db: &mut dyn Conn, s: &SummarySettings, now: i64) -> Result<String> 
 
 /// How the fleet changed, period by period, as text or JSON.
 fn trend(db: &mut dyn Conn, s: &SummarySettings, spec: TrendSpec, now: i64) -> Result<String> {
-    let since = now - i64::try_from(spec.since.as_secs()).unwrap_or(i64::MAX / 2);
+    let since = crate::time::ago(now, spec.since);
     let cluster = s.cluster.as_deref();
     let trend = read::trend(db, spec.every, (since, now), cluster, Scope::All, s.top)?;
     Ok(match s.format {
@@ -66,10 +66,7 @@ fn trend(db: &mut dyn Conn, s: &SummarySettings, spec: TrendSpec, now: i64) -> R
 fn csv(db: &mut dyn Conn, s: &SummarySettings, spec: Option<TrendSpec>, now: i64) -> Result<()> {
     let (every, since) = match spec {
         None => (None, read::window_start(now, s.days)),
-        Some(t) => (
-            Some(t.every),
-            now - i64::try_from(t.since.as_secs()).unwrap_or(i64::MAX / 2),
-        ),
+        Some(t) => (Some(t.every), crate::time::ago(now, t.since)),
     };
     let mut failed = None;
     crate::exit::print_with(|out| {
@@ -283,10 +280,11 @@ pub fn render(s: &Summary) -> String {
         for r in &s.recent {
             let _ = writeln!(
                 out,
-                "{}  {:<36}  {:>6} nodes  {}",
+                "{}  {:<36}  {:>6} {:<5}  {}",
                 r.received_at,
                 clip(&printable(&r.cluster_id, 128), 36),
                 r.nodes,
+                crate::text::plural(r.nodes, "node"),
                 printable(r.master_version.as_deref().unwrap_or(NONE), 64)
             );
         }

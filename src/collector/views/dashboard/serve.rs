@@ -108,7 +108,7 @@ pub(crate) fn history(
     since: Duration,
     now: i64,
 ) -> Result<Trend> {
-    let since = now - i64::try_from(since.as_secs()).unwrap_or(i64::MAX / 2);
+    let since = crate::time::ago(now, since);
     let scope = read::Scope::Clusters;
     let mut trend =
         reader.with(|db| read::trend(db, every, (since, now), None, scope, page::TOP))?;
@@ -202,11 +202,11 @@ pub(crate) fn run(options: DashboardSettings) -> Result<()> {
             .with_context(|| format!("listening on {}", options.listen))?;
         let addr = listener.local_addr().context("listening")?;
         crate::log::line(&format!(
-            "dashboard listening on {addr}, store {}: the last {} days by {}, now = the last {} days",
+            "dashboard listening on {addr}, store {}: the last {} by {}, now = the last {}",
             options.store,
-            options.since.as_secs() / 86_400,
+            crate::text::count(options.since.as_secs() / 86_400, "day"),
             options.every.name(),
-            options.now_days
+            crate::text::count(u64::from(options.now_days), "day")
         ));
         let app = Arc::new(Dashboard::new(history, now, options));
         let shutdown = Shutdown {
