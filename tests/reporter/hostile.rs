@@ -119,12 +119,32 @@ fn a_noisy_forbidden_is_quoted_short_and_harmless() {
     assert!(run.stderr.len() < 4096, "{}", run.stderr);
 }
 
+/// The cases `bench/bounds` measures are the stand-in's, and each is tested here: a case
+/// added to one of the three is added to the others.
 #[test]
 fn every_case_of_the_benchmark_is_one_of_these() {
     for name in Hostile::NAMES {
         assert!(Hostile::named(name).is_some(), "{name}");
     }
     assert_eq!(Hostile::named("polite"), None);
+    let bench = include_str!("../../bench/bounds");
+    let cases = bench
+        .split("CASES = [")
+        .nth(1)
+        .expect("bench/bounds' CASES");
+    let cases = cases.split("\n]").next().unwrap();
+    let benched: Vec<&str> = cases
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("(\"")?.split('"').next())
+        .collect();
+    assert_eq!(benched, Hostile::NAMES, "bench/bounds' cases");
+    let here = include_str!("hostile.rs");
+    for name in Hostile::NAMES {
+        assert!(
+            here.contains(&format!("\"{name}\"")),
+            "no test here runs the case {name}"
+        );
+    }
 }
 
 #[test]
