@@ -1,8 +1,9 @@
 //! Text made safe for where it goes: one line of a log or a terminal ([`printable`]; what a
 //! server said, in a message, [`quoted`]), a value of a report on a page or in a metric label
-//! ([`visible`]), a CSV field ([`csv_field`]), a URL's path segment or query value
-//! ([`url_part`]); and a count in words ([`count`]). Pure; the one place each of these rules is
-//! written, and one way ([`escaped`]) of writing a character that must not act: `\u{...}`.
+//! ([`visible`]), HTML or SVG ([`html`]), a CSV field ([`csv_field`]), a URL's path segment or
+//! query value ([`url_part`]); text cut to a width ([`cut`]) and a count in words ([`count`]).
+//! Pure; the one place each of these rules is written, and one way ([`escaped`]) of writing a
+//! character that must not act: `\u{...}`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -101,6 +102,22 @@ fn invisible(c: char) -> bool {
         | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
+/// Text for HTML and SVG: `&`, `<`, `>`, `"` and `'` escaped.
+pub(crate) fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Quotes a CSV field (RFC 4180), and defuses a field a spreadsheet would run as a formula.
 pub(crate) fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -113,6 +130,15 @@ pub(crate) fn csv_field(value: &str) -> String {
     } else {
         value
     }
+}
+
+/// `text` cut to `max` characters (at least one), the last of them `mark` when it was cut.
+pub(crate) fn cut(text: &str, max: usize, mark: char) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let kept = text.chars().take(max.max(1) - 1);
+    kept.chain([mark]).collect()
 }
 
 /// `n` and `noun`, plural but for one: `1 cluster`, `0 clusters`, `2 clusters`.

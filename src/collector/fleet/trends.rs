@@ -122,6 +122,16 @@ impl Trend {
         self.every.next(start) <= self.until
     }
 
+    /// Whether its last period had not ended when the trend was read.
+    pub fn last_unfinished(&self) -> bool {
+        self.periods.last().is_some_and(|p| !self.finished(p.start))
+    }
+
+    /// Whether no cluster reported in any of its periods.
+    pub fn is_empty(&self) -> bool {
+        self.periods.iter().all(|p| p.tally.clusters == 0)
+    }
+
     /// The labels of `dimension` shown in any period (those that led one): those placed highest
     /// in any period first, and among them the largest over all periods (the version skew in
     /// its own order); `other` is not among them.
@@ -331,7 +341,7 @@ pub fn table(trend: &Trend) -> String {
             p.tally.clusters, p.tally.nodes
         );
     }
-    if trend.periods.iter().all(|p| p.tally.clusters == 0) {
+    if trend.is_empty() {
         let _ = writeln!(out, "\nNo reports in these periods.");
         return out;
     }
@@ -420,16 +430,6 @@ fn row(cells: &[String], width: usize) -> String {
         .map(|c| format!("{c:>width$}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// `text` cut to `width` characters, a `~` marking the cut.
-pub(crate) fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(width - 1).collect();
-    out.push('~');
-    out
 }
 
 #[cfg(test)]

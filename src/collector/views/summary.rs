@@ -7,7 +7,7 @@
 //! The text and JSON show the `--top` values of each and the rest as `other`; the CSV every
 //! value, streamed from the database. The workload statistics are those of [`workstats`].
 
-use crate::collector::fleet::trends::{self, JsonValue, Period, clip, cut_marked, wholes};
+use crate::collector::fleet::trends::{self, JsonValue, Period, cut_marked, wholes};
 use crate::collector::fleet::workstats::{self, WorkloadSummary};
 use crate::collector::fleet::{Dimension, SIZE_BUCKETS};
 use crate::collector::settings::{Format, SummarySettings, TrendSpec};
@@ -282,7 +282,7 @@ pub fn render(s: &Summary) -> String {
                 out,
                 "{}  {:<36}  {:>6} {:<5}  {}",
                 r.received_at,
-                clip(&printable(&r.cluster_id, 128), 36),
+                crate::text::cut(&printable(&r.cluster_id, 128), 36, '~'),
                 r.nodes,
                 crate::text::plural(r.nodes, "node"),
                 printable(r.master_version.as_deref().unwrap_or(NONE), 64)

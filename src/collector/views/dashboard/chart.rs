@@ -4,23 +4,8 @@
 //! period not finished yet is drawn apart: its line dashed, its shares pale. A text too long
 //! for its place is cut, with the whole of it as its tooltip (`<title>`). Pure.
 
+pub(crate) use crate::text::html as escape;
 use std::fmt::Write;
-
-/// Text for HTML and SVG: `&`, `<`, `>`, `"` and `'` escaped.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// One named line or band.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,10 +66,7 @@ pub(crate) fn colour(i: usize, other: bool) -> &'static str {
 
 /// `text` cut to `max` characters, an ellipsis marking the cut.
 pub(crate) fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    text.chars().take(max - 1).chain(['…']).collect()
+    crate::text::cut(text, max, '…')
 }
 
 fn open(out: &mut String, title: &str, height: f64) {

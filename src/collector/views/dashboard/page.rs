@@ -143,10 +143,19 @@ fn period_name(trend: &Trend, p: &Period) -> String {
     }
 }
 
+/// The start dates of a trend's periods: a chart's labels over time.
+fn dates(trend: &Trend) -> Vec<String> {
+    trend
+        .periods
+        .iter()
+        .map(|p| rfc3339_date(p.start))
+        .collect()
+}
+
 /// What a chart over time says of itself: why it is empty, or that its last period is not
 /// finished.
 fn note_over_time(trend: &Trend) -> String {
-    if trend.periods.iter().all(|p| p.tally.clusters == 0) {
+    if trend.is_empty() {
         return "No cluster has reported in these periods.".into();
     }
     match trend.periods.last() {
@@ -160,20 +169,13 @@ fn note_over_time(trend: &Trend) -> String {
 }
 
 fn size_over_time(out: &mut String, trend: &Trend) {
-    let labels: Vec<String> = trend
-        .periods
-        .iter()
-        .map(|p| rfc3339_date(p.start))
-        .collect();
+    let labels = dates(trend);
     let axis = Axis {
         labels: &labels,
-        unfinished: trend
-            .periods
-            .last()
-            .is_some_and(|p| !trend.finished(p.start)),
+        unfinished: trend.last_unfinished(),
     };
     let note = note_over_time(trend);
-    let empty = trend.periods.iter().all(|p| p.tally.clusters == 0);
+    let empty = trend.is_empty();
     for (id, title, name, of) in [
         (
             "clusters",
@@ -245,17 +247,10 @@ fn shares_over_time(out: &mut String, trend: &Trend, dimension: Dimension) {
             other: *label == Label::Other,
         })
         .collect();
-    let dates: Vec<String> = trend
-        .periods
-        .iter()
-        .map(|p| rfc3339_date(p.start))
-        .collect();
+    let labels = dates(trend);
     let axis = Axis {
-        labels: &dates,
-        unfinished: trend
-            .periods
-            .last()
-            .is_some_and(|p| !trend.finished(p.start)),
+        labels: &labels,
+        unfinished: trend.last_unfinished(),
     };
     let svg = chart::stacked(&format!("{title}, share of clusters"), &axis, &series);
     let mut header = vec!["period".to_string()];
