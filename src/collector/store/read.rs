@@ -115,25 +115,28 @@ impl Rows<'_> {
                 since_day,
                 cluster,
                 received_since,
-            } => [
-                Value::Int(since_day),
-                Value::from(cluster.unwrap_or("")),
-                Value::Int(received_since),
-            ],
+            } => {
+                let [day, cluster] = bounds(since_day, cluster);
+                [day, cluster, Value::Int(received_since)]
+            }
         }
     }
 }
 
-/// After [`Rows::with`]: each period's dimensions with the values shown (`$4`: the top of each
-/// period that leads, `$5`: at most that many leaders per dimension; dimension codes 6 and up
-/// are the fixed lists, all shown), as (period, dimension code, kind, value, clusters, nodes).
-/// `j` is every (period, profile) with each of its values (`{dims}`: of some dimensions only);
-/// `t` their counts, `r` their rank in their period, `s` the values shown. Then [`OTHERS`].
-const TALLY: &str = "
+/// After [`Rows::with`]: `j`, every (period, profile) with each of its values (`{dims}`: of some
+/// dimensions only, or empty for all).
+const JOINED: &str = "
     j AS (
         SELECT c.p, c.n, v.dimension AS d, v.kind AS k, v.value AS val, v.nodes AS vn
         FROM c JOIN profile_values v ON v.profile = c.profile{dims}
-    ),
+    )";
+
+/// After [`JOINED`]: each period's dimensions with the values shown (`$4`: the top of each
+/// period that leads, `$5`: at most that many leaders per dimension; dimension codes 6 and up
+/// are the fixed lists, all shown), as (period, dimension code, kind, value, clusters, nodes).
+/// After [`JOINED`]: `t` the values' counts, `r` their rank in their period, `s` the values
+/// shown. Then [`OTHERS`].
+const TALLY: &str = "
     t AS (
         SELECT p, d, k, val, SUM(n) AS cl, SUM(n * vn) AS nd FROM j GROUP BY p, d, k, val
     ),
@@ -226,8 +229,11 @@ fn tally(
     let with = rows.with();
     // One statement: each cluster's rows are read once (the window's latest, the costliest).
     let nodes = if scope == Scope::All { NODE_OTHERS } else { "" };
-    let sql = format!("{with}{TALLY}{OTHERS}{nodes} UNION ALL{}", sizes_sql())
-        .replace("{dims}", scope.filter());
+    let sql = format!(
+        "{with}{JOINED},{TALLY}{OTHERS}{nodes} UNION ALL{}",
+        sizes_sql()
+    )
+    .replace("{dims}", scope.filter());
     let [a, b, c] = rows.params();
     let limits = [
         Value::Int(i64::try_from(top).unwrap_or(i64::MAX)),
@@ -419,16 +425,13 @@ pub(crate) fn each_count(
         }
     }
     let mut totals = totals.into_iter().peekable();
-    let sql = db.dialect().fill(&format!(
-        "{}
-        j AS (
-            SELECT c.p, c.n, v.dimension AS d, v.kind AS k, v.value AS val, v.nodes AS vn
-            FROM c JOIN profile_values v ON v.profile = c.profile
-        )
+    let sql = format!(
+        "{}{JOINED}
         SELECT p, d, k, val, CAST(SUM(n) AS BIGINT), CAST(SUM(n * vn) AS BIGINT) FROM j
         GROUP BY p, d, k, val ORDER BY p, CASE WHEN d = 8 THEN 7 ELSE d END, k, val{{bytes}}, d",
         rows.with()
-    ));
+    );
+    let sql = db.dialect().fill(&sql.replace("{dims}", ""));
     // The version skew's two rows of a label (nodes, then clusters) come one after the other.
     let mut held: Option<(i64, Dimension, Entry)> = None;
     db.query_each(&sql, &rows.params(), &mut |row| {
@@ -458,6 +461,11 @@ pub(crate) fn each_count(
         f(Counted::Total(shown(total.0), total.1, total.2))?;
     }
     Ok(())
+}
+
+/// The parameters of a window: its first day (`$1`) and its cluster (`$2`, `''` for all).
+fn bounds(since_day: i64, cluster: Option<&str>) -> [Value<'_>; 2] {
+    [Value::Int(since_day), Value::from(cluster.unwrap_or(""))]
 }
 
 /// A cluster's latest report in a window.
@@ -505,13 +513,13 @@ pub fn window(
          WHERE c.every = 1 AND c.period_start = l.day AND c.cluster_id = l.cluster_id
            AND v.profile = c.profile AND v.dimension = 0"
     );
-    let bounds = [Value::Int(since_day), Value::from(cluster.unwrap_or(""))];
+    let params = bounds(since_day, cluster);
     // The `top` greatest (received time, cluster ID the other way): the newest, and of two
     // received at once the one whose ID comes first, as the summary lists them.
     type Key = (i64, Reverse<String>, Latest);
     let mut newest: BinaryHeap<Reverse<Key>> = BinaryHeap::with_capacity(top.min(1 << 16) + 1);
     let mut parts = Parts::default();
-    db.query_each(&sql, &bounds, &mut |row| {
+    db.query_each(&sql, &params, &mut |row| {
         let mut cells = row.into_iter();
         let mut next = || cells.next().unwrap_or(Cell::Null);
         let latest = Latest {
@@ -552,7 +560,7 @@ pub fn reports(db: &mut dyn Conn, since_day: i64, cluster: Option<&str>) -> Resu
     let n = db.query_int(
         "SELECT COALESCE(SUM(report_count), 0) FROM cluster_periods
          WHERE every = 1 AND period_start >= $1 AND ($2 = '' OR cluster_id = $2)",
-        &[Value::Int(since_day), Value::from(cluster.unwrap_or(""))],
+        &bounds(since_day, cluster),
     )?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
