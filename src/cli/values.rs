@@ -61,7 +61,12 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
 
 /// A duration above zero.
 pub(crate) fn positive(text: &str) -> Result<Duration, String> {
-    match duration(text)? {
+    duration(text).and_then(above_zero)
+}
+
+/// `d`, unless it is zero.
+pub(crate) fn above_zero(d: Duration) -> Result<Duration, String> {
+    match d {
         d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
     }

@@ -212,7 +212,7 @@ impl Cluster {
             }
         };
         let status = response.status();
-        let body = http_body_util::Limited::new(response.into_body(), 64 << 10)
+        let body = http_body_util::Limited::new(response.into_body(), MAX_SMALL_ANSWER)
             .collect()
             .await
             .map(|b| b.to_bytes().to_vec())
@@ -278,16 +278,6 @@ impl Cluster {
                 .await?;
             failures += 1;
         }
-    }
-
-    /// Sends one raw GET within the deadline.
-    pub(super) async fn send(
-        &mut self,
-        op: &Op,
-        path: &str,
-        deadline: &Deadline,
-    ) -> Result<Attempt<http::Response<kube::client::Body>>> {
-        self.send_accepting(op, path, JSON, deadline).await
     }
 
     /// Sends one raw GET within the deadline, asking for the media types of `accept`.
@@ -380,7 +370,7 @@ impl Cluster {
 
 /// What a raw request accepts: JSON, or (for [`accepting`]'s callers that need only an object's
 /// metadata) its metadata alone where the server can give it.
-const JSON: &str = "application/json";
+pub(super) const JSON: &str = "application/json";
 const METADATA: &str =
     "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 

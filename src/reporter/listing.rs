@@ -4,7 +4,7 @@
 //! metadata-only lists of the workload statistics: `limit`/`continue` paging, a restart when a
 //! continue token expires (410), the one retry policy, and the run's deadline.
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, JSON};
 use super::nodelist::{
     ItemField, ListMeta, ListScanner, ListSink, ListStats, NODE_FIELDS, OBJECT_FIELDS, Piece,
 };
@@ -184,10 +184,8 @@ impl Cluster {
         deadline: &Deadline,
         sink: &mut dyn ListSink,
     ) -> Result<PageResult> {
-        let sent = match spec.accept {
-            None => self.send(op, path, deadline).await?,
-            Some(accept) => self.send_accepting(op, path, accept, deadline).await?,
-        };
+        let accept = spec.accept.unwrap_or(JSON);
+        let sent = self.send_accepting(op, path, accept, deadline).await?;
         let response = match sent {
             Ok(response) => response,
             Err(retry) => return Ok(PageResult::Failed(retry)),

@@ -40,7 +40,6 @@ pub(crate) mod upload;
 pub(crate) mod workloads;
 pub(crate) mod x509;
 
-use crate::exit::{Class, fail};
 use crate::retry::Deadline;
 use anyhow::Result;
 
@@ -71,7 +70,7 @@ fn random_bytes() -> Result<[u8; 16]> {
 }
 
 /// Runs `future` (Kubernetes API work) within the deadline, turning a timeout into a
-/// [`Class::Kubernetes`] error: exit code 5 is kept for the collector.
+/// `Class::Kubernetes` error: exit code 5 is kept for the collector.
 fn within<T>(
     runtime: &tokio::runtime::Runtime,
     deadline: &Deadline,
@@ -81,13 +80,7 @@ fn within<T>(
     runtime.block_on(async {
         match tokio::time::timeout(deadline.remaining(), future).await {
             Ok(result) => result,
-            Err(_) => Err(fail(
-                Class::Kubernetes,
-                anyhow::anyhow!(
-                    "{what}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
-                    deadline.total()
-                ),
-            )),
+            Err(_) => Err(status::deadline_passed(what, deadline)),
         }
     })
 }

@@ -52,10 +52,16 @@ pub(super) fn api_error(op: &Op, error: anyhow::Error) -> anyhow::Error {
 }
 
 pub(super) fn deadline_error(op: &Op, deadline: &Deadline) -> anyhow::Error {
+    deadline_passed(op, deadline)
+}
+
+/// The run's deadline passed while `what` waited for the Kubernetes API ([`Class::Kubernetes`]:
+/// exit code 5 is kept for the collector).
+pub(super) fn deadline_passed(what: impl fmt::Display, deadline: &Deadline) -> anyhow::Error {
     fail(
         Class::Kubernetes,
         anyhow::anyhow!(
-            "{op}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
+            "{what}: the run's deadline of {:?} passed while waiting for the Kubernetes API",
             deadline.total()
         ),
     )

@@ -128,10 +128,8 @@ pub(crate) fn read_store(
 
 /// How far back to look: a duration above zero, at most a hundred years.
 pub(crate) fn history(text: &str) -> std::result::Result<Duration, String> {
-    match values::at_most(text, Duration::from_secs(36_500 * 86_400), "at most 36500d")? {
-        d if d.is_zero() => Err("must be more than zero".into()),
-        d => Ok(d),
-    }
+    values::at_most(text, Duration::from_secs(36_500 * 86_400), "at most 36500d")
+        .and_then(values::above_zero)
 }
 
 /// A duration flag of the collector: `250ms`, `90s`, `5m`, `1h`, `2d` (or combined, `1h30m`), at
@@ -146,10 +144,7 @@ pub(crate) fn duration(text: &str) -> std::result::Result<Duration, String> {
 
 /// A [`duration`] above zero.
 fn positive(text: &str) -> std::result::Result<Duration, String> {
-    match duration(text)? {
-        d if d.is_zero() => Err("must be more than zero".into()),
-        d => Ok(d),
-    }
+    duration(text).and_then(values::above_zero)
 }
 
 #[cfg(test)]

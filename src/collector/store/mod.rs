@@ -84,10 +84,9 @@ impl Spec {
         }
         if let Some((scheme, _)) = spec.split_once("://") {
             // Not the rest: it may hold a password.
+            let scheme = crate::text::printable(scheme, 32);
             return Err(usage(format!(
-                "--store {}://...: unknown store type `{}` (want a file path, postgres://... or `stdout`)",
-                crate::text::printable(scheme, 32),
-                crate::text::printable(scheme, 32)
+                "--store {scheme}://...: unknown store type `{scheme}` (want a file path, postgres://... or `stdout`)"
             )));
         }
         Ok(Spec::Sqlite(PathBuf::from(spec)))

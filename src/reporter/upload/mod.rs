@@ -102,7 +102,7 @@ impl Uploader {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .user_agent(concat!("spartakus/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::reporter::cluster::USER_AGENT)
             .proxy(proxy)
             .tls_config(tls)
             .build()
