@@ -37,8 +37,6 @@ pub struct Profile {
     values: BTreeMap<(i64, Label), u64>,
     /// By dimension code: how many values (not `other`) `values` counts.
     counted: BTreeMap<i64, usize>,
-    /// The worst version skew of a node (an index into [`SKEWS`]).
-    worst: Option<usize>,
 }
 
 impl Profile {
@@ -56,10 +54,6 @@ impl Profile {
         self.nodes += 1;
         for &dimension in Dimension::NODE {
             let label = node_value(node, dimension, self.api);
-            if dimension == Dimension::VersionSkew {
-                let at = SKEWS.iter().position(|s| *s == label.value()).unwrap_or(5);
-                self.worst = Some(self.worst.map_or(at, |w| worse(w, at)));
-            }
             self.count(dimension.code(), label, 1);
         }
     }
@@ -96,9 +90,20 @@ impl Profile {
         for dimension in values.chunk_by(|a, b| a.0.0 == b.0.0) {
             kept(dimension, &mut rows);
         }
-        let worst = SKEWS[self.worst.unwrap_or(5)].to_string();
+        let worst = SKEWS[self.worst()].to_string();
         rows.push((CLUSTER_SKEW, Label::Value(worst), self.nodes));
         rows
+    }
+
+    /// The worst version skew of its nodes (an index into [`SKEWS`]; `unknown` without nodes).
+    fn worst(&self) -> usize {
+        let code = Dimension::VersionSkew.code();
+        self.values
+            .keys()
+            .filter(|(c, _)| *c == code)
+            .filter_map(|(_, label)| SKEWS.iter().position(|s| *s == label.value()))
+            .reduce(worse)
+            .unwrap_or(5)
     }
 
     /// The profile's key in the store: [`Profile::hash`], hex.
@@ -162,11 +167,9 @@ impl Profile {
         for (kubelet, nodes) in kubelets.into_iter().flatten() {
             let at = super::categories::skew(self.api, Some(kubelet.as_str()));
             unknown = unknown.saturating_sub(*nodes);
-            self.worst = Some(self.worst.map_or(at, |w| worse(w, at)));
             self.count(code, Label::Value(SKEWS[at].to_string()), *nodes);
         }
         if unknown > 0 {
-            self.worst = Some(self.worst.unwrap_or(5));
             self.count(code, Label::Value(SKEWS[5].to_string()), unknown);
         }
     }
