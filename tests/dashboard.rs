@@ -5,10 +5,9 @@
 //! and a screenshot of the page (Chromium's) kept in the test run's directory.
 
 use crate::support;
-use crate::support::collect::{Collector, ok};
+use crate::support::collect::{Collector, ok, store_reports};
 use crate::support::pg_server;
-use sha2::Digest;
-use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
+use spartakus::collector::store::{Sink, Spec};
 use spartakus::contract::{Node, Report, Resource};
 use std::time::Instant;
 use support::browser::{Browser, Page};
@@ -49,40 +48,28 @@ fn report(cluster: &str, version: &str, image: &str, arch: &str, nodes: usize, a
 /// 40 clusters reporting weekly for 26 weeks; a new Kubernetes version spreads over the last
 /// ten weeks (30 of 40 clusters upgraded by now); cluster IDs planted to be looked for on the page.
 fn fill(store: &Spec, now: i64) -> Vec<String> {
-    let mut sink = Sink::open(store, 0).unwrap();
-    let rules = Rules {
-        window_secs: 0,
-        rate: None,
-    };
     let ids: Vec<String> = (0..40).map(|i| format!("secret-cluster-{i:03}")).collect();
+    let mut reports = Vec::new();
     for week in 0..26i64 {
         let at = now - (25 - week) * 7 * DAY - 3600;
-        let batch: Vec<Incoming> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let upgraded = week >= 16 && (i as i64) < (week - 15) * 3;
-                let version = if upgraded { "v1.33.2" } else { "v1.32.5" };
-                let (image, arch) = if i % 3 == 0 {
-                    ("Bottlerocket OS 1.19.2 (aws-k8s-1.29)", "arm64")
-                } else {
-                    ("Ubuntu 24.04.1 LTS", "amd64")
-                };
-                let mut r = report(id, version, image, arch, 1 + i % 7, at);
-                if week == 25 && i == 39 {
-                    // A long value without spaces, and one that would reorder what it shows.
-                    r.nodes[0].os_image = Some("x".repeat(256));
-                    r.nodes[0].kubelet_version = Some("gnp\u{202e}.exe".into());
-                }
-                let sha = sha2::Sha256::digest(serde_json::to_vec(&r).unwrap()).into();
-                Incoming::whole(r, at, Some(format!("k{week}")), sha)
-            })
-            .collect();
-        let refs: Vec<&Incoming> = batch.iter().collect();
-        for outcome in sink.store_batch(&refs, &rules, 0).unwrap() {
-            outcome.unwrap();
-        }
+        reports.extend(ids.iter().enumerate().map(|(i, id)| {
+            let upgraded = week >= 16 && (i as i64) < (week - 15) * 3;
+            let version = if upgraded { "v1.33.2" } else { "v1.32.5" };
+            let (image, arch) = if i % 3 == 0 {
+                ("Bottlerocket OS 1.19.2 (aws-k8s-1.29)", "arm64")
+            } else {
+                ("Ubuntu 24.04.1 LTS", "amd64")
+            };
+            let mut r = report(id, version, image, arch, 1 + i % 7, at);
+            if week == 25 && i == 39 {
+                // A long value without spaces, and one that would reorder what it shows.
+                r.nodes[0].os_image = Some("x".repeat(256));
+                r.nodes[0].kubelet_version = Some("gnp\u{202e}.exe".into());
+            }
+            (r, at)
+        }));
     }
+    store_reports(store, reports);
     ids
 }
 

@@ -5,9 +5,8 @@
 //! last weeks.
 
 use crate::support::HANG_GUARD;
-use crate::support::collect::{BIN, TempDir, ok, spartakus};
-use sha2::Digest;
-use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
+use crate::support::collect::{BIN, TempDir, ok, spartakus, store_reports};
+use spartakus::collector::store::Spec;
 use spartakus::contract::{Report, testing};
 use std::io::Read;
 use std::path::Path;
@@ -22,24 +21,7 @@ fn now() -> i64 {
 
 /// Store `reports` (each with the time it was received) in a SQLite store at `path`.
 fn store(path: &Path, reports: Vec<(Report, i64)>) {
-    let mut sink = Sink::open(&Spec::Sqlite(path.to_path_buf()), 0).unwrap();
-    let rules = Rules {
-        window_secs: 0,
-        rate: None,
-    };
-    for chunk in reports.chunks(200) {
-        let batch: Vec<Incoming> = chunk
-            .iter()
-            .map(|(report, at)| {
-                let sha = sha2::Sha256::digest(serde_json::to_vec(report).unwrap()).into();
-                Incoming::whole(report.clone(), *at, None, sha)
-            })
-            .collect();
-        let refs: Vec<&Incoming> = batch.iter().collect();
-        for outcome in sink.store_batch(&refs, &rules, 0).unwrap() {
-            assert_eq!(format!("{:?}", outcome.unwrap()), "Stored");
-        }
-    }
+    store_reports(&Spec::Sqlite(path.to_path_buf()), reports);
 }
 
 /// Cluster a: a report a day for the last 20 days, 3 nodes, on v1.32 until 10 days ago and

@@ -6,10 +6,9 @@
 //! only, `| head -N` its first N lines) must be what it prints.
 //! `SPARTAKUS_BLESS=1 cargo test --test integration docs::examples` rewrites the examples.
 
-use crate::support::collect::{BIN, TempDir};
+use crate::support::collect::{BIN, TempDir, store_reports};
 use crate::support::need;
-use sha2::Digest;
-use spartakus::collector::store::{Incoming, Rules, Sink, Spec};
+use spartakus::collector::store::Spec;
 use spartakus::contract::{Node, Report, Resource};
 use std::path::Path;
 use std::process::Command;
@@ -145,26 +144,16 @@ fn report(c: &Cluster, index: usize, days: i64) -> (Report, i64) {
 
 /// The fleet's three weeks of daily reports, stored at `path`.
 fn fleet(path: &Path) {
-    let mut sink = Sink::open(&Spec::Sqlite(path.to_path_buf()), 0).unwrap();
-    let rules = Rules {
-        window_secs: 0,
-        rate: None,
-    };
-    for days in (0..21).rev() {
-        let batch: Vec<Incoming> = FLEET
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (report, at) = report(c, i, days);
-                let sha = sha2::Sha256::digest(serde_json::to_vec(&report).unwrap()).into();
-                Incoming::whole(report, at, None, sha)
-            })
-            .collect();
-        let refs: Vec<&Incoming> = batch.iter().collect();
-        for outcome in sink.store_batch(&refs, &rules, 0).unwrap() {
-            assert_eq!(format!("{:?}", outcome.unwrap()), "Stored");
-        }
-    }
+    let reports = (0..21)
+        .rev()
+        .flat_map(|days| {
+            FLEET
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| report(c, i, days))
+        })
+        .collect();
+    store_reports(&Spec::Sqlite(path.to_path_buf()), reports);
 }
 
 /// An example of README.md: the command after `$ `, the lines shown, where they are (the

@@ -21,6 +21,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_spartakus");
 
 pub use crate::support::util::{TempDir, gzip, gzip_at};
 use crate::support::{HANG_GUARD, wait_until};
+use spartakus::contract::Report;
 
 /// Where a test's SQLite store lives.
 pub trait StorePath {
@@ -301,6 +302,32 @@ pub fn report(cluster: &str, nodes: usize) -> String {
 
 /// The example payload of the original spartakus README, exactly as its Go volunteer sent it.
 pub const ORIGINAL_VOLUNTEER: &str = include_str!("../fixtures/original-volunteer.json");
+
+/// Stores `reports` (each with the time it was received) in `store` through the store's own
+/// write path, as the collector's writer does (batches of 200, no duplicate window, no rate
+/// limit); each must be stored.
+pub fn store_reports(store: &spartakus::collector::store::Spec, reports: Vec<(Report, i64)>) {
+    use sha2::Digest;
+    use spartakus::collector::store::{Incoming, Rules, Sink};
+    let mut sink = Sink::open(store, 0).unwrap();
+    let rules = Rules {
+        window_secs: 0,
+        rate: None,
+    };
+    for chunk in reports.chunks(200) {
+        let batch: Vec<Incoming> = chunk
+            .iter()
+            .map(|(report, at)| {
+                let sha = sha2::Sha256::digest(serde_json::to_vec(report).unwrap()).into();
+                Incoming::whole(report.clone(), *at, None, sha)
+            })
+            .collect();
+        let refs: Vec<&Incoming> = batch.iter().collect();
+        for outcome in sink.store_batch(&refs, &rules, 0).unwrap() {
+            assert_eq!(format!("{:?}", outcome.unwrap()), "Stored");
+        }
+    }
+}
 
 /// The binary with `args` and an empty environment, run to its end.
 pub fn spartakus(args: &[&str]) -> Output {
