@@ -222,7 +222,10 @@ fn a_scheduled_run_waits_its_delay(
         )["SPARTAKUS_SPREAD"],
     ) as u64);
     // The wait counts from the scheduled minute, so up to 60 s of the delay may be gone already.
-    if spartakus::reporter::spread::delay(id, spread) <= Duration::from_secs(90) {
+    let delay = spartakus::reporter::spread::delay(id, spread);
+    if delay <= Duration::from_secs(90) {
+        // Rare (the ID is random): said, so that a run that left it out shows it.
+        eprintln!("not checked: the scheduled run's wait (this cluster ID's delay is {delay:?})");
         return;
     }
     let minutes = std::time::SystemTime::now()

@@ -87,6 +87,15 @@ impl Dimension {
     pub fn by_clusters(self) -> bool {
         matches!(self, Dimension::KubernetesVersion | Dimension::VersionSkew)
     }
+
+    /// What its tables count first, in words: `clusters` or `nodes`.
+    pub(crate) fn unit(self) -> &'static str {
+        if self.by_clusters() {
+            "clusters"
+        } else {
+            "nodes"
+        }
+    }
 }
 
 /// The store's dimension code of a cluster's worst version skew (its nodes are all its nodes).

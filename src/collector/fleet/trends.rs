@@ -366,12 +366,7 @@ fn dimension_table(out: &mut String, trend: &Trend, dimension: Dimension) {
     {
         columns.push(Label::Other);
     }
-    let unit = if dimension.by_clusters() {
-        "clusters"
-    } else {
-        "nodes"
-    };
-    let _ = writeln!(out, "\n{} ({unit})", dimension.title());
+    let _ = writeln!(out, "\n{} ({})", dimension.title(), dimension.unit());
     if columns.is_empty() {
         let _ = writeln!(out, "(none reported)");
         return;

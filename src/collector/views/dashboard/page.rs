@@ -284,12 +284,7 @@ fn shares_over_time(out: &mut String, trend: &Trend, dimension: Dimension) {
 fn shares_now(out: &mut String, view: &View, dimension: Dimension) {
     let tally = &view.current.tally;
     let entries = tally.entries(dimension);
-    let unit = if dimension.by_clusters() {
-        "clusters"
-    } else {
-        "nodes"
-    };
-    let title = format!("{} now ({unit})", dimension.title());
+    let title = format!("{} now ({})", dimension.title(), dimension.unit());
     let note = if tally.clusters == 0 {
         format!(
             "No cluster has reported in the last {}.",
